@@ -1,0 +1,285 @@
+r"""The operator algebra: composition, sums, scalar multiples, stacking, adjoints, Gram operators.
+
+Expressions are built with Python operators (``A @ B``, ``A + B``, ``A - B``, ``c * A``, ``-A``)
+and :class:`Stack`. Shapes are checked when the expression is built. Structured operands are
+combined into structured results where the structure is closed under the operation (a product of
+masks is a mask, a scaled circulant is circulant, a scaled operator keeps its SVD); everything
+else becomes a generic node whose parts are registered sub-modules (they move with ``.to()``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
+
+from reddiff_imaging.operators.base import LinearOperator, Operator, Scalar
+from reddiff_imaging.operators.svd import SVD
+
+
+def _conj(c: Scalar) -> Scalar:
+    return c.conjugate() if isinstance(c, complex) else c
+
+
+# --- builders ----------------------------------------------------------------------------------
+def compose(left: Operator, right: Operator) -> Operator:
+    """``left @ right``: apply ``right`` first, then ``left``."""
+    if right.out_shape != left.in_shape:
+        raise ValueError(
+            f"cannot compose: the right operand's out_shape {right.out_shape} does not match "
+            f"the left operand's in_shape {left.in_shape}"
+        )
+    structured = left._compose_structured(right)
+    if structured is not None:
+        return structured
+    if left.is_linear and right.is_linear:
+        return LinearComposition(left, right)
+    return Composition(left, right)
+
+
+def add(a: Operator, b: Operator) -> Operator:
+    """``a + b`` for operators with equal input and output shapes."""
+    if a.in_shape != b.in_shape or a.out_shape != b.out_shape:
+        raise ValueError(
+            "cannot add operators of different shapes: "
+            f"{a.in_shape} -> {a.out_shape} and {b.in_shape} -> {b.out_shape}"
+        )
+    structured = a._add_structured(b)
+    if structured is not None:
+        return structured
+    parts = [*(a.parts if isinstance(a, Sum) else [a]), *(b.parts if isinstance(b, Sum) else [b])]
+    return LinearSum(parts) if all(p.is_linear for p in parts) else Sum(parts)
+
+
+def scale(c: Scalar, op: Operator) -> Operator:
+    """``c * op`` for a real or complex scalar ``c``."""
+    if c == 1:
+        return op
+    if isinstance(op, Scaled):
+        return scale(c * op.c, op.op)
+    structured = op._scale_structured(c)
+    if structured is not None:
+        return structured
+    return LinearScaled(c, op) if op.is_linear else Scaled(c, op)
+
+
+# --- composition -------------------------------------------------------------------------------
+class Composition(Operator):
+    """:math:`(A \\circ B)(x) = A(B(x))`."""
+
+    def __init__(self, left: Operator, right: Operator) -> None:
+        super().__init__(right.in_shape, left.out_shape)
+        self.left = left
+        self.right = right
+
+    def _forward(self, x: Tensor) -> Tensor:
+        return self.left.apply(self.right.apply(x))
+
+
+class LinearComposition(Composition, LinearOperator):
+    r""":math:`AB` with adjoint :math:`B^H A^H`."""
+
+    left: LinearOperator
+    right: LinearOperator
+
+    @property
+    def real_domain(self) -> bool:  # type: ignore[override]
+        return self.right.real_domain
+
+    def _adjoint(self, y: Tensor) -> Tensor:
+        return self.right.apply_adjoint(self.left.apply_adjoint(y))
+
+
+# --- sums --------------------------------------------------------------------------------------
+class Sum(Operator):
+    """:math:`(A_1 + \\dots + A_k)(x)`."""
+
+    def __init__(self, parts: Sequence[Operator]) -> None:
+        super().__init__(parts[0].in_shape, parts[0].out_shape)
+        self.parts = nn.ModuleList(parts)
+
+    def _forward(self, x: Tensor) -> Tensor:
+        out = self.parts[0].apply(x)
+        for part in self.parts[1:]:
+            out = out + part.apply(x)
+        return out
+
+
+class LinearSum(Sum, LinearOperator):
+    r""":math:`\sum_i A_i` with adjoint :math:`\sum_i A_i^H`."""
+
+    @property
+    def real_domain(self) -> bool:  # type: ignore[override]
+        return any(p.real_domain for p in self.parts)
+
+    def _adjoint(self, y: Tensor) -> Tensor:
+        out = self.parts[0].apply_adjoint(y)
+        for part in self.parts[1:]:
+            out = out + part.apply_adjoint(y)
+        return out
+
+
+# --- scalar multiples --------------------------------------------------------------------------
+class Scaled(Operator):
+    """:math:`(cA)(x) = c\\,A(x)`."""
+
+    def __init__(self, c: Scalar, op: Operator) -> None:
+        super().__init__(op.in_shape, op.out_shape)
+        self.c = c
+        self.op = op
+
+    def _forward(self, x: Tensor) -> Tensor:
+        return self.c * self.op.apply(x)
+
+    def extra_repr(self) -> str:
+        return f"c={self.c}"
+
+
+class LinearScaled(Scaled, LinearOperator):
+    r""":math:`cA` with adjoint :math:`\bar c A^H` and SVD :math:`(e^{i\arg c}U, |c|s, V)`."""
+
+    op: LinearOperator
+
+    @property
+    def real_domain(self) -> bool:  # type: ignore[override]
+        return self.op.real_domain
+
+    def _adjoint(self, y: Tensor) -> Tensor:
+        return self.op.apply_adjoint(_conj(self.c) * y)
+
+    @property
+    def svd(self) -> SVD | None:
+        inner = self.op.svd
+        return None if inner is None else inner.scaled(self.c)
+
+
+# --- adjoint, transpose, Gram ------------------------------------------------------------------
+class Adjoint(LinearOperator):
+    """The adjoint :math:`A^H` of a linear operator as an operator of its own."""
+
+    def __init__(self, op: LinearOperator) -> None:
+        super().__init__(op.out_shape, op.in_shape)
+        self.op = op
+
+    def _forward(self, y: Tensor) -> Tensor:
+        return self.op.apply_adjoint(y)
+
+    def _adjoint(self, x: Tensor) -> Tensor:
+        return self.op.apply(x)
+
+    def _adjoint_structured(self) -> LinearOperator:
+        return self.op
+
+
+class Transpose(LinearOperator):
+    r"""The transpose :math:`A^T y = \overline{A^H \bar y}`."""
+
+    def __init__(self, op: LinearOperator) -> None:
+        super().__init__(op.out_shape, op.in_shape)
+        self.op = op
+
+    def _forward(self, y: Tensor) -> Tensor:
+        return self.op.apply_adjoint(y.conj()).conj()
+
+    def _adjoint(self, x: Tensor) -> Tensor:
+        return self.op.apply(x.conj()).conj()
+
+
+class Gram(LinearOperator):
+    r"""The normal operator :math:`A^H A` (self-adjoint; SVD :math:`V s^2 V^H` when A has one)."""
+
+    def __init__(self, op: LinearOperator) -> None:
+        super().__init__(op.in_shape, op.in_shape)
+        self.op = op
+
+    @property
+    def real_domain(self) -> bool:  # type: ignore[override]
+        return self.op.real_domain
+
+    def _forward(self, x: Tensor) -> Tensor:
+        return self.op.apply_adjoint(self.op.apply(x))
+
+    _adjoint = _forward
+
+    @property
+    def svd(self) -> SVD | None:
+        inner = self.op.svd
+        if inner is None:
+            return None
+        return SVD(U=inner.V, Ut=inner.Vt, V=inner.V, Vt=inner.Vt, singular_values=inner.singular_values**2)
+
+
+# --- linearisation of a nonlinear operator -----------------------------------------------------
+class Linearization(LinearOperator):
+    r"""The Jacobian :math:`J_A(x_0)` of an operator at a fixed batch of points :math:`x_0`.
+
+    Forward is a Jacobian-vector product, the adjoint a vector-Jacobian product (both through
+    :mod:`torch.func`); inputs must have the batch size of :math:`x_0`.
+    """
+
+    def __init__(self, op: Operator, point: Tensor) -> None:
+        super().__init__(op.in_shape, op.out_shape)
+        self.op = op
+        self.register_buffer("point", point.detach())
+        self._vjp = torch.func.vjp(op.apply, self.point)[1]
+
+    @property
+    def _norm_batch_size(self) -> int:  # type: ignore[override]
+        return int(self.point.shape[0])
+
+    def _forward(self, v: Tensor) -> Tensor:
+        return torch.func.jvp(self.op.apply, (self.point,), (v,))[1]
+
+    def _adjoint(self, w: Tensor) -> Tensor:
+        return self._vjp(w)[0]
+
+
+# --- vertical stacking -------------------------------------------------------------------------
+class Stack(Operator):
+    r"""Vertical stack :math:`x \mapsto (A_1 x, \dots, A_k x)` of operators with one input shape.
+
+    The output is the concatenation of the flattened outputs, shape ``(B, m_1 + ... + m_k)``;
+    :meth:`split` recovers the parts. Linear parts give a linear stack with adjoint
+    :math:`\sum_i A_i^H y_i`.
+    """
+
+    def __new__(cls, operators: Sequence[Operator]) -> Stack:  # noqa: D102
+        if cls is Stack and operators and all(getattr(op, "is_linear", False) for op in operators):
+            cls = LinearStack
+        return super().__new__(cls)
+
+    def __init__(self, operators: Sequence[Operator]) -> None:
+        operators = list(operators)
+        if not operators or not all(isinstance(op, Operator) for op in operators):
+            raise TypeError("Stack needs a non-empty sequence of Operator objects")
+        in_shapes = {op.in_shape for op in operators}
+        if len(in_shapes) != 1:
+            raise ValueError(f"stacked operators must share one in_shape, got {sorted(in_shapes)}")
+        sizes = [int(torch.Size(op.out_shape).numel()) for op in operators]
+        super().__init__(operators[0].in_shape, (sum(sizes),))
+        self.parts = nn.ModuleList(operators)
+        self.sizes = sizes
+
+    def _forward(self, x: Tensor) -> Tensor:
+        return torch.cat([op.apply(x).reshape(x.shape[0], -1) for op in self.parts], dim=1)
+
+    def split(self, y: Tensor) -> list[Tensor]:
+        """Split a stacked measurement into the parts' measurements ``(B, *out_shape_i)``."""
+        pieces = torch.split(y, self.sizes, dim=1)
+        return [p.reshape(y.shape[0], *op.out_shape) for p, op in zip(pieces, self.parts, strict=True)]
+
+
+class LinearStack(Stack, LinearOperator):
+    """A :class:`Stack` of linear operators."""
+
+    @property
+    def real_domain(self) -> bool:  # type: ignore[override]
+        return any(p.real_domain for p in self.parts)
+
+    def _adjoint(self, y: Tensor) -> Tensor:
+        pieces = self.split(y)
+        out = self.parts[0].apply_adjoint(pieces[0])
+        for op, piece in zip(self.parts[1:], pieces[1:], strict=True):
+            out = out + op.apply_adjoint(piece)
+        return out

@@ -1,0 +1,94 @@
+"""Every bad-input path names the argument, what was expected and what came."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from reddiff_imaging import operators as ops
+
+SHAPE = (1, 16, 16)
+
+
+@pytest.fixture
+def blur() -> ops.LinearOperator:
+    return ops.Blur(ops.gaussian_kernel(1.0), SHAPE)
+
+
+def test_wrong_shape(blur) -> None:
+    with pytest.raises(ValueError, match=r"x must have shape \(B, 1, 16, 16\), got \(1, 16, 16\)"):
+        blur(torch.rand(1, 16, 16))
+    with pytest.raises(ValueError, match=r"y must have shape \(B, 1, 16, 16\), got \(2, 1, 8, 8\)"):
+        blur.adjoint(torch.rand(2, 1, 8, 8))
+
+
+def test_wrong_dtype(blur) -> None:
+    with pytest.raises(TypeError, match="x must have a floating-point dtype, got torch.int64"):
+        blur(torch.ones(1, *SHAPE, dtype=torch.int64))
+    with pytest.raises(TypeError, match="x must be a torch.Tensor, got ndarray"):
+        blur(torch.rand(1, *SHAPE).numpy())
+    mri = ops.MRI(ops.cartesian_mask((16, 16), acceleration=2, generator=torch.Generator().manual_seed(0)), SHAPE)
+    with pytest.raises(TypeError, match="x must be real"):
+        mri(torch.rand(1, *SHAPE, dtype=torch.complex64))
+
+
+def test_wrong_device(blur) -> None:
+    with pytest.raises(ValueError, match="x is on device meta, but the operator lives on cpu"):
+        blur(torch.empty(1, *SHAPE, device="meta"))
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_nan_and_inf(blur, bad: float) -> None:
+    x = torch.rand(2, *SHAPE)
+    x[1, 0, 3, 4] = bad
+    with pytest.raises(ValueError, match=r"x contains NaN or Inf \(1 of 512 entries\)"):
+        blur(x)
+    with pytest.raises(ValueError, match="y contains NaN or Inf"):
+        blur.adjoint(x)
+
+
+def test_mask_of_wrong_shape() -> None:
+    with pytest.raises(ValueError, match=r"mask must have shape \(H, W\), \(1, H, W\) or \(C, H, W\) matching in_shape \(3, 16, 16\), got \(8, 8\)"):
+        ops.Inpainting(torch.ones(8, 8), (3, 16, 16))
+    with pytest.raises(ValueError, match="mask must contain only 0 and 1"):
+        ops.Inpainting(torch.full((16, 16), 0.5))
+
+
+def test_kernel_larger_than_image() -> None:
+    with pytest.raises(ValueError, match=r"kernel of size \(19, 19\) is larger than the image \(16, 16\)"):
+        ops.Blur(ops.gaussian_kernel(3.0), SHAPE)
+    with pytest.raises(ValueError, match="kernel must have odd height and width"):
+        ops.ZeroPaddedBlur(torch.ones(4, 4) / 16, SHAPE)
+
+
+def test_unknown_and_invalid_options() -> None:
+    with pytest.raises(ValueError, match="factor 3 must divide the image size"):
+        ops.BlockAverage(3, SHAPE)
+    with pytest.raises(ValueError, match="ratio must be in \\(0, 1\\], got 1.5"):
+        ops.random_mask((16, 16), 1.5)
+    with pytest.raises(ValueError, match="box must fit in the image"):
+        ops.box_mask((16, 16), 20)
+    with pytest.raises(ValueError, match="sigma must be a finite number > 0"):
+        ops.gaussian_kernel(-1.0)
+    with pytest.raises(ValueError, match="in_shape must be a non-empty tuple of positive ints"):
+        ops.Identity((1, 0, 16))
+
+
+def test_dot_test_needs_linear_operator() -> None:
+    with pytest.raises(TypeError, match="dot_test needs a linear operator"):
+        ops.dot_test(ops.HDR(SHAPE))
+
+
+def test_failing_adjoint_is_caught_by_dot_test() -> None:
+    class WrongAdjoint(ops.LinearOperator):
+        def __init__(self) -> None:
+            super().__init__(SHAPE, SHAPE)
+
+        def _forward(self, x: torch.Tensor) -> torch.Tensor:
+            return torch.roll(x, 1, dims=-1)
+
+        def _adjoint(self, y: torch.Tensor) -> torch.Tensor:
+            return torch.roll(y, 1, dims=-1)  # should roll by -1
+
+    result = ops.dot_test(WrongAdjoint())
+    assert not result.passed and result.error > 1e-3
