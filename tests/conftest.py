@@ -16,3 +16,19 @@ def device(request: pytest.FixtureRequest) -> torch.device:
 @pytest.fixture
 def generator() -> torch.Generator:
     return torch.Generator().manual_seed(1234)
+
+
+@pytest.fixture(scope="session")
+def default_prior():
+    """The bundled trained diffusion prior (64×64 grayscale)."""
+    from reddiff_imaging.priors import DiffusionPrior
+
+    return DiffusionPrior.default()
+
+
+@pytest.fixture(scope="session")
+def heldout() -> torch.Tensor:
+    """Four held-out 64×64 test images in [0, 1]."""
+    from reddiff_imaging.data.synthetic import heldout_images
+
+    return heldout_images(4)

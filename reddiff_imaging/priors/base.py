@@ -1,0 +1,176 @@
+r"""The prior interface: one class, optional capabilities.
+
+A prior offers some of
+
+* ``denoise(x, sigma)`` — an MMSE/MAP denoiser for images ``x`` in ``[0, 1]`` with additive white
+  Gaussian noise of standard deviation ``sigma`` (public units): PnP, RED, DiffPIR, RED-diff;
+* ``prox(x, tau)`` — the proximal operator :math:`\arg\min_z \tau R(z) + \tfrac12\|z - x\|^2`:
+  ADMM, PnP;
+* ``grad(x)`` — the gradient of the regularizer :math:`\nabla R(x)`: classical RED, gradient methods;
+* the diffusion capabilities of :class:`DiffusionModel` — ``schedule``, ``eps``, ``x0``, ``score``.
+
+A solver asks for what it needs with :meth:`Prior.require`; a prior that lacks a capability raises
+:class:`MissingCapabilityError` naming the capability, the prior and what it does provide.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+
+import torch
+from torch import Tensor, nn
+
+from reddiff_imaging.priors.schedules import VPSchedule
+
+CAPABILITIES = ("denoise", "prox", "grad", "eps")
+
+
+class MissingCapabilityError(TypeError):
+    """A solver asked a prior for a capability it does not provide."""
+
+
+class Prior(nn.Module):
+    """Base class of all priors. Subclasses override the capabilities they provide."""
+
+    def denoise(self, x: Tensor, sigma: float | Tensor) -> Tensor:
+        """Denoise ``x`` (public range ``[0, 1]``) corrupted by Gaussian noise of std ``sigma``."""
+        raise self._missing("denoise")
+
+    def prox(self, x: Tensor, tau: float | Tensor) -> Tensor:
+        r"""Proximal operator :math:`\mathrm{prox}_{\tau R}(x)`."""
+        raise self._missing("prox")
+
+    def grad(self, x: Tensor) -> Tensor:
+        r"""Gradient :math:`\nabla R(x)` of the regularizer."""
+        raise self._missing("grad")
+
+    def capabilities(self) -> tuple[str, ...]:
+        """The capabilities this prior provides, among ``denoise``, ``prox``, ``grad``, ``eps``."""
+        return tuple(name for name in CAPABILITIES if self._provides(name))
+
+    def require(self, capability: str, user: str) -> None:
+        """Raise :class:`MissingCapabilityError` unless the prior provides ``capability``.
+
+        Args:
+            capability: one of ``denoise``, ``prox``, ``grad``, ``eps``.
+            user: who needs it (e.g. a solver's name), for the message.
+        """
+        if capability not in CAPABILITIES:
+            raise ValueError(f"capability must be one of {list(CAPABILITIES)}, got {capability!r}")
+        if not self._provides(capability):
+            raise self._missing(capability, user)
+
+    def _provides(self, name: str) -> bool:
+        if name == "eps":
+            return isinstance(self, DiffusionModel)
+        return getattr(type(self), name) is not getattr(Prior, name)
+
+    def _missing(self, capability: str, user: str | None = None) -> MissingCapabilityError:
+        needed = f" (needed by {user})" if user else ""
+        provided = ", ".join(self.capabilities()) or "nothing"
+        return MissingCapabilityError(
+            f"prior {type(self).__name__} does not provide '{capability}'{needed}; it provides: {provided}"
+        )
+
+
+class DiffusionModel(Prior):
+    r"""A prior given by a variance-preserving diffusion
+    :math:`x_t = \sqrt{\bar\alpha_t}x_0 + \sqrt{1-\bar\alpha_t}\,\varepsilon`.
+
+    The diffusion runs in the *model range* :math:`x' = a x + b` of the model (``[-1, 1]`` for
+    image networks: :math:`a = 2`, :math:`b = -1`); :meth:`to_model` and :meth:`from_model` map
+    between the public range ``[0, 1]`` and it. Subclasses implement ``_eps``; :meth:`eps`,
+    :meth:`x0`, :meth:`score` and :meth:`denoise` follow from it:
+
+    .. math::
+        \hat x_0 = \frac{x_t - \sqrt{1-\bar\alpha_t}\,\hat\varepsilon}{\sqrt{\bar\alpha_t}}, \qquad
+        \nabla \log p_t(x_t) = -\frac{\hat\varepsilon}{\sqrt{1-\bar\alpha_t}}.
+    """
+
+    #: the affine map public -> model range, x' = range_scale * x + range_shift
+    range_scale: float = 2.0
+    range_shift: float = -1.0
+
+    def __init__(self, schedule: VPSchedule) -> None:
+        super().__init__()
+        if not isinstance(schedule, VPSchedule):
+            raise TypeError(f"schedule must be a VPSchedule, got {type(schedule).__name__}")
+        self.schedule = schedule
+        self.register_buffer("alphas_cumprod", schedule.alphas_cumprod.clone(), persistent=False)
+
+    @property
+    def num_timesteps(self) -> int:
+        """``T``, the number of discrete timesteps."""
+        return int(self.alphas_cumprod.shape[0])
+
+    def to_model(self, x: Tensor) -> Tensor:
+        """Public range ``[0, 1]`` → model range."""
+        return self.range_scale * x + self.range_shift
+
+    def from_model(self, x: Tensor) -> Tensor:
+        """Model range → public range ``[0, 1]``."""
+        return (x - self.range_shift) / self.range_scale
+
+    def alpha_bar(self, t: Tensor, like: Tensor) -> Tensor:
+        r""":math:`\bar\alpha_t` for integer timesteps ``t`` (B,), shaped to broadcast with ``like``."""
+        dtype = like.real.dtype if like.is_complex() else like.dtype
+        values = self.alphas_cumprod.to(like.device)[t.long()].to(dtype)
+        return values.view(-1, *([1] * (like.ndim - 1)))
+
+    @abstractmethod
+    def _eps(self, x_t: Tensor, t: Tensor) -> Tensor:
+        """The model's noise prediction; ``t`` is a validated int64 tensor of shape ``(B,)``."""
+
+    def eps(self, x_t: Tensor, t: Tensor | int, *, differentiable: bool = False) -> Tensor:
+        r"""Predicted noise :math:`\hat\varepsilon(x_t, t)` for ``x_t`` in the model range.
+
+        Args:
+            x_t: noisy images ``(B, C, H, W)`` in the model range.
+            t: integer timesteps, shape ``(B,)`` or a single int for the whole batch.
+            differentiable: run with autograd (for methods that differentiate through the model,
+                such as DPS); by default the model runs under ``torch.no_grad()``.
+        """
+        with torch.set_grad_enabled(differentiable):
+            return self._eps(x_t, self._timesteps(t, x_t))
+
+    def x0(self, x_t: Tensor, t: Tensor | int, *, differentiable: bool = False) -> Tensor:
+        r"""Tweedie's estimate :math:`\hat x_0 = (x_t - \sqrt{1-\bar\alpha_t}\hat\varepsilon)/\sqrt{\bar\alpha_t}`
+        (model range)."""
+        t = self._timesteps(t, x_t)
+        alpha_bar = self.alpha_bar(t, x_t)
+        eps = self.eps(x_t, t, differentiable=differentiable)
+        return (x_t - (1 - alpha_bar).sqrt() * eps) / alpha_bar.sqrt()
+
+    def score(self, x_t: Tensor, t: Tensor | int, *, differentiable: bool = False) -> Tensor:
+        r"""Score :math:`\nabla_{x_t}\log p_t(x_t) = -\hat\varepsilon/\sqrt{1-\bar\alpha_t}` (model range)."""
+        t = self._timesteps(t, x_t)
+        return -self.eps(x_t, t, differentiable=differentiable) / (1 - self.alpha_bar(t, x_t)).sqrt()
+
+    def timestep_for_sigma(self, sigma: float | Tensor) -> Tensor:
+        r"""Timesteps whose noise-to-signal ratio :math:`\sqrt{(1-\bar\alpha_t)/\bar\alpha_t}` is nearest
+        to ``sigma`` given in *public* units (times the range scale); shape ``(numel(sigma),)``."""
+        sigma_public = torch.as_tensor(sigma, dtype=torch.float64).detach().cpu().reshape(-1)
+        return self.schedule.timestep_for_sigma(sigma_public * self.range_scale)
+
+    def denoise(self, x: Tensor, sigma: float | Tensor) -> Tensor:
+        r"""One-step MMSE denoiser: with :math:`x' = a x + b` and :math:`t` matching :math:`a\sigma`,
+        :math:`x_t = \sqrt{\bar\alpha_t}\,x'` is distributed as the diffused data at time :math:`t`,
+        and the result is :math:`\hat x_0(x_t, t)` mapped back to ``[0, 1]``."""
+        t = self.timestep_for_sigma(sigma).to(x.device)
+        if t.numel() == 1:
+            t = t.expand(x.shape[0])
+        alpha_bar = self.alpha_bar(t, x)
+        return self.from_model(self.x0(alpha_bar.sqrt() * self.to_model(x), t))
+
+    def _timesteps(self, t: Tensor | int, x_t: Tensor) -> Tensor:
+        t = torch.as_tensor(t, device=x_t.device)
+        if t.is_floating_point() or t.is_complex() or t.dtype == torch.bool:
+            raise TypeError(f"t must hold integer timesteps, got dtype {t.dtype}")
+        if t.ndim == 0:
+            t = t.expand(x_t.shape[0])
+        if t.shape != (x_t.shape[0],):
+            raise ValueError(f"t must have shape ({x_t.shape[0]},) or be a single int, got {tuple(t.shape)}")
+        # the range check reads values back, so it runs for CPU tensors only (no GPU sync in solver loops)
+        if t.device.type == "cpu" and t.numel() and (int(t.min()) < 0 or int(t.max()) >= self.num_timesteps):
+            raise ValueError(f"t must lie in [0, {self.num_timesteps - 1}], got values in [{int(t.min())}, {int(t.max())}]")
+        return t.long()

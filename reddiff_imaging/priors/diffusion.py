@@ -1,0 +1,159 @@
+r"""Diffusion priors from networks: the project's own UNet checkpoints, guided-diffusion (ADM)
+checkpoints through deepinv's ``DiffUNet``, and the bundled default prior.
+
+A network is any module ``network(x_t, t)`` taking images in the model range (``[-1, 1]``) and
+integer timesteps ``t`` of shape ``(B,)``. Its output is converted to the noise prediction
+:math:`\hat\varepsilon` according to ``prediction``:
+
+.. math::
+    \text{eps: } \hat\varepsilon = f, \qquad
+    \text{x0: } \hat\varepsilon = \frac{x_t - \sqrt{\bar\alpha_t} f}{\sqrt{1-\bar\alpha_t}}, \qquad
+    \text{v: } \hat\varepsilon = \sqrt{\bar\alpha_t}\, f + \sqrt{1-\bar\alpha_t}\, x_t
+
+(v-prediction after Salimans & Ho, 2022). Networks with learned variances (Nichol & Dhariwal, 2021)
+return :math:`2C` channels; the first :math:`C` are the prediction.
+"""
+
+from __future__ import annotations
+
+import os
+from importlib import resources
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+from reddiff_imaging._validation import check_choice
+from reddiff_imaging.models.checkpoint import check_state_dict, load_unet_checkpoint
+from reddiff_imaging.priors.base import DiffusionModel
+from reddiff_imaging.priors.schedules import VPSchedule
+
+PREDICTIONS = ("eps", "x0", "v")
+
+#: public guided-diffusion checkpoints that deepinv's DiffUNet reads, by name
+ADM_MODELS = {
+    "ffhq256": {
+        "large_model": False,
+        "file": "ffhq_10m.pt",
+        "source": "the FFHQ-256 model of DPS (Chung et al., 2023), github.com/DPS2022/diffusion-posterior-sampling",
+    },
+    "imagenet256": {
+        "large_model": True,
+        "file": "256x256_diffusion_uncond.pt",
+        "source": "the unconditional ImageNet-256 model of guided-diffusion (Dhariwal & Nichol, 2021), github.com/openai/guided-diffusion",
+    },
+}
+
+DEFAULT_PRIOR_FILE = "default_prior.pt"
+
+
+class DiffusionPrior(DiffusionModel):
+    r"""A diffusion prior :math:`\hat\varepsilon_\theta(x_t, t)` given by a network and a VP schedule.
+
+    Args:
+        network: module called as ``network(x_t, t)``; it is put in eval mode.
+        schedule: the VP noise schedule it was trained with (default: linear β from 1e-4 to 0.02,
+            T = 1000).
+        prediction: what the network predicts: ``"eps"``, ``"x0"`` or ``"v"``.
+        channels: image channels ``C``; when the network returns ``2C`` channels (learned
+            variance) only the first ``C`` are used. Default: inferred from the input.
+    """
+
+    def __init__(
+        self,
+        network: nn.Module,
+        schedule: VPSchedule | None = None,
+        *,
+        prediction: str = "eps",
+        channels: int | None = None,
+    ) -> None:
+        super().__init__(VPSchedule.linear() if schedule is None else schedule)
+        if not isinstance(network, nn.Module):
+            raise TypeError(f"network must be a torch.nn.Module, got {type(network).__name__}")
+        self.network = network.eval()
+        self.prediction = check_choice(prediction, "prediction", PREDICTIONS)
+        self.channels = channels
+
+    def _eps(self, x_t: Tensor, t: Tensor) -> Tensor:
+        weight = next(self.network.parameters(), None)
+        net_dtype = weight.dtype if weight is not None else x_t.dtype
+        out = self.network(x_t.to(net_dtype), t)
+        channels = self.channels or x_t.shape[1]
+        if out.shape[1] == 2 * channels:
+            out = out[:, :channels]
+        elif out.shape[1] != channels:
+            raise ValueError(f"network returned {out.shape[1]} channels, expected {channels} or {2 * channels}")
+        out = out.to(x_t.dtype)
+        if self.prediction == "eps":
+            return out
+        alpha_bar = self.alpha_bar(t, x_t)
+        if self.prediction == "x0":
+            return (x_t - alpha_bar.sqrt() * out) / (1 - alpha_bar).sqrt()
+        return alpha_bar.sqrt() * out + (1 - alpha_bar).sqrt() * x_t
+
+    # -- loading --------------------------------------------------------------------------------
+    @classmethod
+    def from_checkpoint(cls, path: str | os.PathLike[str], map_location: str | torch.device = "cpu") -> DiffusionPrior:
+        """Load a checkpoint of the project's UNet (see :func:`~reddiff_imaging.models.load_unet_checkpoint`)."""
+        network, info = load_unet_checkpoint(path, map_location=map_location)
+        return cls(network, info["schedule"], prediction=info["prediction"], channels=info["config"].in_channels)
+
+    @classmethod
+    def default(cls, map_location: str | torch.device = "cpu") -> DiffusionPrior:
+        """The bundled default prior: the project's UNet trained on its 64×64 grayscale synthetic
+        scenes (see :mod:`reddiff_imaging.data.synthetic`). Loads offline from the package."""
+        path = Path(str(resources.files("reddiff_imaging.data") / "assets" / DEFAULT_PRIOR_FILE))
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"the bundled default prior is missing at {path}; reinstall reddiff-imaging or train one with "
+                "`reddiff-imaging train-prior` and load it with DiffusionPrior.from_checkpoint(path)"
+            )
+        return cls.from_checkpoint(path, map_location=map_location)
+
+    @classmethod
+    def from_adm(
+        cls, path: str | os.PathLike[str], model: str = "ffhq256", map_location: str | torch.device = "cpu"
+    ) -> DiffusionPrior:
+        """Load a public guided-diffusion (ADM) checkpoint from a local file through deepinv's ``DiffUNet``.
+
+        Args:
+            path: the checkpoint file (a state dict saved by ``torch.save``).
+            model: ``"ffhq256"`` (DPS's FFHQ-256 model, ``ffhq_10m.pt``) or ``"imagenet256"``
+                (guided-diffusion's unconditional ImageNet-256 model, ``256x256_diffusion_uncond.pt``).
+            map_location: device to load the weights on.
+
+        Nothing is downloaded: a missing file raises :class:`FileNotFoundError` saying which file
+        to place there. Both models are 3-channel, ε-prediction with learned variances, on the
+        linear schedule (T = 1000), and take 256×256 images.
+        """
+        from deepinv.models import DiffUNet
+
+        spec = ADM_MODELS[check_choice(model, "model", tuple(ADM_MODELS))]
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"no checkpoint at {str(path)!r}: download {spec['file']} ({spec['source']}) yourself and pass its path"
+            )
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as err:  # noqa: BLE001 - re-raised with the path
+            raise ValueError(f"could not read {str(path)!r} as a torch checkpoint: {err}") from err
+        if not isinstance(state, dict):
+            raise ValueError(f"{str(path)!r} holds a {type(state).__name__}, expected a state dict of {spec['file']}")
+        with torch.device("meta"):
+            reference = DiffUNet(in_channels=3, out_channels=3, large_model=spec["large_model"], pretrained=None)
+        check_state_dict(state, reference.state_dict(), f"{str(path)!r} (expected the {model} model {spec['file']})")
+        network = DiffUNet(in_channels=3, out_channels=3, large_model=spec["large_model"], pretrained=None)
+        network.load_state_dict(state, strict=True)
+        return cls(_ADMNetwork(network.to(map_location)), VPSchedule.linear(), prediction="eps", channels=3)
+
+
+class _ADMNetwork(nn.Module):
+    """deepinv's DiffUNet called with integer timesteps (its ``forward_diffusion``)."""
+
+    def __init__(self, network: nn.Module) -> None:
+        super().__init__()
+        self.network = network
+
+    def forward(self, x_t: Tensor, t: Tensor) -> Tensor:
+        return self.network.forward_diffusion(x_t, t)
