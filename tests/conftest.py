@@ -5,6 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
+# one intra-op thread per test process: the suite runs with one pytest worker per core
+torch.set_num_threads(1)
+
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
 

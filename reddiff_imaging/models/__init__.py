@@ -1,0 +1,28 @@
+"""Networks, checkpoints and diffusion training.
+
+* :class:`UNet`, :class:`UNetConfig` -- the project's small epsilon-prediction UNet;
+* :func:`save_unet_checkpoint`, :func:`load_unet_checkpoint` -- its checkpoint format;
+* :func:`train_diffusion` -- resumable DDPM training with an EMA of the weights, on
+  :class:`SyntheticSource` scenes, an HDF5 file (:func:`hdf5_source`) or an image folder
+  (:func:`folder_source`).
+"""
+
+from .checkpoint import CHECKPOINT_FORMAT, CHECKPOINT_VERSION, load_unet_checkpoint, save_unet_checkpoint
+from .data_sources import ImageSource, SyntheticSource, TensorSource, folder_source, hdf5_source
+from .training import train_diffusion
+from .unet import UNet, UNetConfig
+
+__all__ = [
+    "UNet",
+    "UNetConfig",
+    "save_unet_checkpoint",
+    "load_unet_checkpoint",
+    "CHECKPOINT_FORMAT",
+    "CHECKPOINT_VERSION",
+    "train_diffusion",
+    "ImageSource",
+    "SyntheticSource",
+    "TensorSource",
+    "hdf5_source",
+    "folder_source",
+]

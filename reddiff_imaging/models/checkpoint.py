@@ -1,0 +1,172 @@
+"""The project's own checkpoint format for :class:`~reddiff_imaging.models.unet.UNet` diffusion priors.
+
+A checkpoint is one file written by ``torch.save`` holding a plain dict (so it loads with
+``torch.load(..., weights_only=True)``, which never runs pickled code):
+
+============== =====================================================================
+key            value
+============== =====================================================================
+format         ``"reddiff-imaging/unet"``
+format_version ``1``
+config         :meth:`UNetConfig.to_dict` of the network
+state_dict     the network weights (float32, or float16 to halve the file)
+schedule       :meth:`VPSchedule.to_dict`, e.g. ``{"kind": "linear", "beta_start": 1e-4,
+               "beta_end": 0.02, "num_timesteps": 1000}``
+prediction     ``"eps"``: the network predicts the added noise
+data_range     ``"[-1,1]"``: the network sees images mapped :math:`x' = 2x - 1`
+meta           free dict (training steps, seconds, data set description, ...)
+============== =====================================================================
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..priors.schedules import VPSchedule
+from .unet import UNet, UNetConfig
+
+__all__ = ["CHECKPOINT_FORMAT", "CHECKPOINT_VERSION", "save_unet_checkpoint", "load_unet_checkpoint"]
+
+CHECKPOINT_FORMAT = "reddiff-imaging/unet"
+CHECKPOINT_VERSION = 1
+_REQUIRED = ("format", "format_version", "config", "state_dict", "schedule", "prediction", "data_range", "meta")
+
+
+def save_unet_checkpoint(
+    path: str | os.PathLike[str],
+    model: UNet,
+    *,
+    schedule: VPSchedule | dict[str, Any],
+    meta: dict[str, Any] | None = None,
+    half: bool = False,
+) -> Path:
+    """Write ``model`` as a checkpoint file (atomically: a temporary file, then ``os.replace``).
+
+    Args:
+        path: destination file (parent folders are created).
+        model: the network; its weights are copied to CPU.
+        schedule: the noise schedule it was trained with (a :class:`VPSchedule` or its dict).
+        meta: free information (plain Python types and tensors only).
+        half: store the floating-point weights as float16 (the loader converts back to float32).
+
+    Returns:
+        The path written.
+    """
+    if not isinstance(model, UNet):
+        raise TypeError(f"model must be a reddiff_imaging UNet, got {type(model).__name__}")
+    if isinstance(schedule, dict):
+        schedule = VPSchedule.from_dict(schedule)
+    if not isinstance(schedule, VPSchedule):
+        raise TypeError(f"schedule must be a VPSchedule or its dict, got {type(schedule).__name__}")
+    if meta is not None and not isinstance(meta, dict):
+        raise TypeError(f"meta must be a dict or None, got {type(meta).__name__}")
+    store = torch.float16 if half else torch.float32
+    state = {
+        k: (v.detach().to("cpu", store) if v.is_floating_point() else v.detach().cpu()).contiguous()
+        for k, v in model.state_dict().items()
+    }
+    payload = {
+        "format": CHECKPOINT_FORMAT,
+        "format_version": CHECKPOINT_VERSION,
+        "config": model.config.to_dict(),
+        "state_dict": state,
+        "schedule": schedule.to_dict(),
+        "prediction": "eps",
+        "data_range": "[-1,1]",
+        "meta": dict(meta or {}),
+    }
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(payload, tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def load_unet_checkpoint(
+    path: str | os.PathLike[str], map_location: str | torch.device = "cpu"
+) -> tuple[UNet, dict[str, Any]]:
+    """Load a checkpoint written by :func:`save_unet_checkpoint`.
+
+    Returns:
+        ``(model, info)``: the float32 network in eval mode on ``map_location``, and a dict with the
+        keys ``schedule`` (a :class:`VPSchedule`), ``prediction``, ``data_range``, ``config``
+        (a :class:`UNetConfig`), ``format_version`` and ``meta``.
+
+    Raises:
+        FileNotFoundError: no file at ``path``.
+        ValueError: not a checkpoint of this format, an unsupported version, missing keys, or
+            weights that do not match the configured network.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no UNet checkpoint at {str(path)!r} (path does not exist or is not a file)")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - re-raised with the path
+        raise ValueError(f"could not read {str(path)!r} as a torch checkpoint: {err}") from err
+    if not isinstance(payload, dict):
+        raise ValueError(f"{str(path)!r} holds a {type(payload).__name__}, expected a dict with format {CHECKPOINT_FORMAT!r}")
+    if payload.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(
+            f"{str(path)!r} has format {payload.get('format')!r}, expected {CHECKPOINT_FORMAT!r} "
+            "(a checkpoint written by reddiff_imaging.models.save_unet_checkpoint)"
+        )
+    version = payload.get("format_version")
+    if version != CHECKPOINT_VERSION:
+        raise ValueError(
+            f"{str(path)!r} has unsupported format_version {version!r}; this version of reddiff_imaging reads "
+            f"format_version {CHECKPOINT_VERSION}"
+        )
+    missing = [k for k in _REQUIRED if k not in payload]
+    if missing:
+        raise ValueError(f"{str(path)!r} lacks the checkpoint keys {missing}; expected keys {list(_REQUIRED)}")
+    if payload["prediction"] != "eps":
+        raise ValueError(f"{str(path)!r} has prediction {payload['prediction']!r}, expected 'eps'")
+    if payload["data_range"] != "[-1,1]":
+        raise ValueError(f"{str(path)!r} has data_range {payload['data_range']!r}, expected '[-1,1]'")
+    try:
+        config = UNetConfig.from_dict(payload["config"])
+        schedule = VPSchedule.from_dict(payload["schedule"])
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{str(path)!r} has an invalid config or schedule: {err}") from err
+
+    model = UNet(config)
+    state = payload["state_dict"]
+    if not isinstance(state, dict):
+        raise ValueError(f"{str(path)!r}: state_dict must be a dict of tensors, got {type(state).__name__}")
+    check_state_dict(state, model.state_dict(), str(path))
+    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
+    model = model.to(map_location).eval()
+    info = {
+        "schedule": schedule,
+        "config": config,
+        "prediction": payload["prediction"],
+        "data_range": payload["data_range"],
+        "format_version": version,
+        "meta": payload["meta"],
+    }
+    return model, info
+
+
+def check_state_dict(got: dict[str, Any], expected: dict[str, torch.Tensor], where: str) -> None:
+    """Raise a ValueError listing missing/unexpected keys and shape mismatches."""
+    problems = []
+    missing = sorted(set(expected) - set(got))
+    unexpected = sorted(set(got) - set(expected))
+    if missing:
+        problems.append(f"missing keys {missing}")
+    if unexpected:
+        problems.append(f"unexpected keys {unexpected}")
+    for key in sorted(set(expected) & set(got)):
+        value = got[key]
+        if not isinstance(value, torch.Tensor):
+            problems.append(f"{key}: expected a tensor, got {type(value).__name__}")
+        elif tuple(value.shape) != tuple(expected[key].shape):
+            problems.append(f"{key}: expected shape {tuple(expected[key].shape)}, got {tuple(value.shape)}")
+    if problems:
+        raise ValueError(f"{where}: state_dict does not match the configured UNet: " + "; ".join(problems))

@@ -1,0 +1,186 @@
+"""Image sources for diffusion training: procedural scenes, an HDF5 file, or a folder of images.
+
+Every source yields float32 batches ``(B, C, size, size)`` in ``[0, 1]`` from
+``source.sample(batch_size, generator)``, drawing all randomness from the given CPU generator, so a
+training run that saves the generator state resumes its data stream exactly.
+
+* :class:`SyntheticSource` -- fresh scenes of :mod:`reddiff_imaging.data.synthetic` every batch.
+* :func:`hdf5_source` -- a dataset of an HDF5 file, shape ``(N, C, H, W)`` or ``(N, H, W)``,
+  dtype uint8 (divided by 255) or float (must lie in ``[0, 1]``). The dataset key defaults to
+  ``"images"``; files written by deepinv's ``generate_dataset`` keep their images under
+  ``"x_train"`` (pass ``key="x_train"``).
+* :func:`folder_source` -- every ``.png``/``.jpg``/``.jpeg``/``.bmp``/``.tif(f)`` file of a folder,
+  read with PIL, converted to grayscale (or RGB), centre-cropped to a square and resized.
+
+File-backed sources hold all images in memory (uint8 stays uint8); batches are uniform draws with
+replacement.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from ..data.synthetic import MAX_TRAINING_SEED, synthetic_images
+
+__all__ = ["ImageSource", "SyntheticSource", "TensorSource", "hdf5_source", "folder_source", "IMAGE_SUFFIXES"]
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+
+
+@runtime_checkable
+class ImageSource(Protocol):
+    """What :func:`~reddiff_imaging.models.training.train_diffusion` needs from a data source."""
+
+    channels: int
+    size: int
+
+    def sample(self, batch_size: int, generator: torch.Generator) -> Tensor:
+        """A float32 batch ``(batch_size, channels, size, size)`` in ``[0, 1]``."""
+        ...
+
+    def describe(self) -> dict[str, Any]:
+        """A plain dict describing the data (stored in checkpoints' ``meta``)."""
+        ...
+
+
+class SyntheticSource:
+    """Procedural grayscale scenes (:func:`~reddiff_imaging.data.synthetic.synthetic_images`)."""
+
+    channels = 1
+
+    def __init__(self, size: int = 64) -> None:
+        synthetic_images(1, size, seed=0)  # validates size
+        self.size = size
+
+    def sample(self, batch_size: int, generator: torch.Generator) -> Tensor:
+        return synthetic_images(batch_size, self.size, generator=generator)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "kind": "synthetic",
+            "size": self.size,
+            "channels": 1,
+            "generator": "reddiff_imaging.data.synthetic.synthetic_images",
+            "training_seeds": f"[0, {MAX_TRAINING_SEED})",
+        }
+
+
+class TensorSource:
+    """Images held in memory, ``(N, C, size, size)``, uint8 (0..255) or float32 in ``[0, 1]``."""
+
+    def __init__(self, images: Tensor, description: dict[str, Any] | None = None) -> None:
+        if not isinstance(images, Tensor):
+            raise TypeError(f"images must be a torch.Tensor, got {type(images).__name__}")
+        if images.ndim != 4 or images.shape[0] < 1 or images.shape[2] != images.shape[3]:
+            raise ValueError(f"images must have shape (N, C, S, S) with N >= 1, got {tuple(images.shape)}")
+        if images.dtype == torch.uint8:
+            pass
+        elif images.is_floating_point():
+            images = images.float()
+            lo, hi = float(images.min()), float(images.max())
+            if not (torch.isfinite(images).all() and lo >= -1e-3 and hi <= 1 + 1e-3):
+                raise ValueError(f"float images must lie in [0, 1], got values in [{lo:.4g}, {hi:.4g}]")
+            images = images.clamp(0, 1)
+        else:
+            raise TypeError(f"images must be uint8 or floating point, got {images.dtype}")
+        self.images = images.contiguous()
+        self.channels = int(images.shape[1])
+        self.size = int(images.shape[2])
+        self.description = dict(description or {"kind": "tensor"})
+
+    def __len__(self) -> int:
+        return int(self.images.shape[0])
+
+    def sample(self, batch_size: int, generator: torch.Generator) -> Tensor:
+        idx = torch.randint(len(self), (batch_size,), generator=generator)
+        batch = self.images[idx]
+        return batch.float() / 255.0 if batch.dtype == torch.uint8 else batch
+
+    def describe(self) -> dict[str, Any]:
+        return {**self.description, "num_images": len(self), "size": self.size, "channels": self.channels}
+
+
+def _square_resize(images: Tensor, size: int | None) -> Tensor:
+    """Centre-crop ``(N, C, H, W)`` to a square and resize it to ``size`` (antialiased bilinear)."""
+    h, w = images.shape[-2:]
+    side = min(h, w)
+    top, left = (h - side) // 2, (w - side) // 2
+    images = images[..., top : top + side, left : left + side]
+    if size is None or size == side:
+        return images
+    out = []
+    for chunk in images.split(256):
+        dtype = chunk.dtype
+        res = F.interpolate(chunk.float(), size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+        out.append(res.round().clamp(0, 255).to(torch.uint8) if dtype == torch.uint8 else res.clamp(0, 1))
+    return torch.cat(out)
+
+
+def hdf5_source(path: str | os.PathLike[str], key: str = "images", size: int | None = None) -> TensorSource:
+    """Load dataset ``key`` of an HDF5 file as a :class:`TensorSource`.
+
+    Args:
+        path: the ``.h5``/``.hdf5`` file.
+        key: dataset name (``"images"`` by default; deepinv's ``generate_dataset`` uses ``"x_train"``).
+        size: resize (after centre-cropping to a square) to ``size x size``; ``None`` keeps the size.
+    """
+    import h5py
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"HDF5 data file {str(path)!r} does not exist")
+    with h5py.File(path, "r") as f:
+        if key not in f or not isinstance(f[key], h5py.Dataset):
+            available = sorted(k for k in f.keys() if isinstance(f[k], h5py.Dataset))
+            raise ValueError(f"HDF5 file {str(path)!r} has no dataset {key!r}; datasets present: {available}")
+        data = f[key][()]
+    images = torch.from_numpy(data)
+    if images.ndim == 3:
+        images = images.unsqueeze(1)
+    if images.ndim != 4 or images.shape[0] < 1:
+        raise ValueError(
+            f"dataset {key!r} of {str(path)!r} must have shape (N, C, H, W) or (N, H, W) with N >= 1, "
+            f"got {tuple(data.shape)}"
+        )
+    if images.dtype != torch.uint8 and not images.is_floating_point():
+        raise TypeError(f"dataset {key!r} of {str(path)!r} must be uint8 or float, got {data.dtype}")
+    images = _square_resize(images if images.dtype == torch.uint8 else images.float(), size)
+    return TensorSource(images, {"kind": "hdf5", "path": str(path), "key": key})
+
+
+def folder_source(path: str | os.PathLike[str], size: int = 64, *, grayscale: bool = True) -> TensorSource:
+    """Load every image of a folder (not recursive) as a :class:`TensorSource`.
+
+    Images are converted to grayscale (``grayscale=True``, 1 channel) or RGB (3 channels),
+    centre-cropped to a square and resized to ``size`` with PIL's bicubic filter.
+    """
+    from PIL import Image
+
+    path = Path(path)
+    if not path.is_dir():
+        raise FileNotFoundError(f"image folder {str(path)!r} does not exist or is not a directory")
+    files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise ValueError(f"image folder {str(path)!r} contains no images with suffixes {list(IMAGE_SUFFIXES)}")
+    mode = "L" if grayscale else "RGB"
+    arrays = []
+    for file in files:
+        try:
+            with Image.open(file) as im:
+                im = im.convert(mode)
+                w, h = im.size
+                side = min(w, h)
+                left, top = (w - side) // 2, (h - side) // 2
+                im = im.crop((left, top, left + side, top + side)).resize((size, size), Image.Resampling.BICUBIC)
+                arrays.append(torch.frombuffer(bytearray(im.tobytes()), dtype=torch.uint8))
+        except OSError as err:
+            raise ValueError(f"could not read image {str(file)!r}: {err}") from err
+    channels = 1 if grayscale else 3
+    images = torch.stack(arrays).reshape(len(files), size, size, channels).permute(0, 3, 1, 2)
+    return TensorSource(images, {"kind": "folder", "path": str(path), "grayscale": grayscale})

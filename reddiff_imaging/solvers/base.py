@@ -1,0 +1,247 @@
+r"""The solver interface: ``solver.solve(problem, prior, ...) -> Result``.
+
+Every solver is a dataclass whose fields are its configuration, so ``dataclasses.asdict`` gives
+the configuration stored with each result, and the registry builds any solver from a name and
+keyword overrides. :meth:`Solver.solve` does what all solvers share: it validates the problem and
+the prior's capabilities, times the run, measures peak memory, drives the progress bar, records
+the history and stops with :class:`NonFiniteError` when the iterate stops being finite.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import resource
+import sys
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from reddiff_imaging import metrics
+from reddiff_imaging.priors.base import Prior
+from reddiff_imaging.problem import InverseProblem
+
+Generators = torch.Generator | Sequence[torch.Generator] | None
+Callback = Callable[[int, Tensor, dict[str, Tensor]], None]
+
+
+class NonFiniteError(FloatingPointError):
+    """The iterate of a solver stopped being finite.
+
+    Attributes:
+        step: the first step whose iterate (or loss) was not finite.
+        last_finite: the last iterate known to be finite, in the public range, or None.
+    """
+
+    def __init__(self, solver: str, step: int, last_finite: Tensor | None) -> None:
+        super().__init__(
+            f"{solver}: the iterate stopped being finite at step {step}; the last finite iterate is attached "
+            "as .last_finite (try a smaller step size or learning rate)"
+        )
+        self.step = step
+        self.last_finite = last_finite
+
+
+@dataclass
+class Result:
+    """What a solve returns.
+
+    Attributes:
+        x: the reconstruction ``(B, C, H, W)`` in ``[0, 1]``, dtype and device of the problem.
+        history: per-step records (``step``, loss terms, and ``psnr`` against ``x_true`` every
+            ``metrics_every`` steps when the problem has a ground truth).
+        seconds: wall time of the solve.
+        peak_memory_bytes: on CUDA, the allocator's peak during the solve; on CPU, the growth of the
+            process's peak resident set size during the solve (0 when it stayed below an earlier peak).
+        config: the solver's name and configuration.
+    """
+
+    x: Tensor
+    history: list[dict[str, float]]
+    seconds: float
+    peak_memory_bytes: int
+    config: dict[str, Any]
+
+
+class Monitor:
+    """Per-step bookkeeping shared by the solvers.
+
+    Loss terms are kept as device tensors and converted once at the end, and finiteness is checked
+    every ``check_every`` steps, so the solver loop does not synchronise a GPU at every step.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        problem: InverseProblem,
+        *,
+        callback: Callback | None,
+        progress: bool,
+        metrics_every: int,
+        check_every: int,
+    ) -> None:
+        self.name = name
+        self.problem = problem
+        self.to_public: Callable[[Tensor], Tensor] = lambda x: x
+        self.callback = callback
+        self.metrics_every = metrics_every
+        self.check_every = check_every
+        self.records: list[tuple[int, dict[str, Tensor]]] = []
+        self.last_finite: Tensor | None = None
+        self.bar = tqdm(desc=name, disable=not progress, leave=False)
+
+    def start(self, total: int, to_public: Callable[[Tensor], Tensor] | None = None) -> None:
+        """Set the number of steps (for the progress bar) and the map from iterates to images in
+        ``[0, 1]`` (identity by default; diffusion solvers iterate in the network's range)."""
+        self.bar.reset(total=total)
+        if to_public is not None:
+            self.to_public = to_public
+
+    def step(self, step: int, iterate: Tensor, **terms: Tensor) -> None:
+        """Record the loss terms of ``step``; check the iterate every ``check_every`` steps."""
+        terms = {k: v.detach() for k, v in terms.items()}
+        x_true = self.problem.x_true
+        if x_true is not None and self.metrics_every and step % self.metrics_every == 0:
+            terms["psnr"] = metrics.psnr(self.to_public(iterate.detach()).clamp(0, 1), x_true).mean()
+        self.records.append((step, terms))
+        if self.check_every and (step + 1) % self.check_every == 0:
+            self.check(step, iterate)
+        if self.callback is not None:
+            self.callback(step, iterate.detach(), terms)
+        self.bar.update(1)
+
+    def check(self, step: int, iterate: Tensor) -> None:
+        """Raise :class:`NonFiniteError` unless ``iterate`` and the recorded losses are finite."""
+        if bool(torch.isfinite(iterate).all()):
+            self.last_finite = self.to_public(iterate.detach()).clone()
+            return
+        raise NonFiniteError(self.name, self._first_bad_step(step), self.last_finite)
+
+    def _first_bad_step(self, default: int) -> int:
+        for step, terms in self.records:
+            if any(not bool(torch.isfinite(v).all()) for v in terms.values()):
+                return step
+        return default
+
+    def history(self) -> list[dict[str, float]]:
+        """The records as plain floats, transferred to the host in one go."""
+        self.bar.close()
+        scalars = [v.float().reshape(()) for _, terms in self.records for v in terms.values()]
+        values = iter(torch.stack(scalars).tolist() if scalars else [])
+        return [{"step": step, **{k: next(values) for k in terms}} for step, terms in self.records]
+
+
+class Solver(ABC):
+    """Base class of all solvers; subclasses are dataclasses of their configuration.
+
+    Class attributes:
+        name: the registry name.
+        requires: prior capabilities the method needs (e.g. ``("eps",)``, ``("prox",)``).
+    """
+
+    name: ClassVar[str]
+    requires: ClassVar[tuple[str, ...]] = ()
+
+    def solve(
+        self,
+        problem: InverseProblem,
+        prior: Prior,
+        generator: Generators = None,
+        callback: Callback | None = None,
+        progress: bool = False,
+        *,
+        metrics_every: int = 10,
+        check_every: int = 10,
+    ) -> Result:
+        """Solve ``problem`` with ``prior``.
+
+        Args:
+            problem: the inverse problem (operator, measurement, noise, optional ground truth).
+            prior: the prior; it must provide the capabilities in :attr:`requires`.
+            generator: source of randomness: one :class:`torch.Generator` for the batch, or one
+                generator per batch item (then each item's result equals a single run with its
+                generator). ``None`` uses a fresh generator seeded with 0.
+            callback: called as ``callback(step, iterate, terms)`` after every step.
+            progress: show a progress bar.
+            metrics_every: record PSNR against ``problem.x_true`` every this many steps (0: never).
+            check_every: check the iterate for NaN/Inf every this many steps.
+        """
+        if not isinstance(problem, InverseProblem):
+            raise TypeError(f"problem must be an InverseProblem, got {type(problem).__name__}")
+        if not isinstance(prior, Prior):
+            raise TypeError(f"prior must be a reddiff_imaging Prior, got {type(prior).__name__}")
+        for capability in self.requires:
+            prior.require(capability, self.name)
+        for tensor in (*prior.parameters(), *prior.buffers()):
+            if tensor.device != problem.device:
+                raise ValueError(
+                    f"prior is on {tensor.device} but the problem is on {problem.device}; move one with .to(device)"
+                )
+        generators = _generators(generator, problem)
+        self._check_problem(problem)
+        device = problem.device
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+            torch.cuda.reset_peak_memory_stats(device)
+        rss_before = _peak_rss_bytes()
+        start = time.perf_counter()
+        monitor = Monitor(
+            self.name, problem, callback=callback, progress=progress, metrics_every=metrics_every, check_every=check_every
+        )
+        iterate = self._run(problem, prior, generators, monitor)
+        monitor.check(monitor.records[-1][0] if monitor.records else 0, iterate)
+        x = monitor.to_public(iterate.detach())
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+            peak = torch.cuda.max_memory_allocated(device)
+        else:
+            peak = max(0, _peak_rss_bytes() - rss_before)
+        seconds = time.perf_counter() - start
+        history = monitor.history()
+        config = {"solver": self.name, **dataclasses.asdict(self)}  # type: ignore[call-overload]
+        return Result(x=x.detach().to(problem.dtype), history=history, seconds=seconds, peak_memory_bytes=peak, config=config)
+
+    def _check_problem(self, problem: InverseProblem) -> None:
+        """Refuse operators the method cannot handle (overridden by solvers with requirements)."""
+
+    @abstractmethod
+    def _run(self, problem: InverseProblem, prior: Prior, generators: list[torch.Generator], monitor: Monitor) -> Tensor:
+        """Run the method, calling ``monitor.start`` once and ``monitor.step`` every step; return the
+        final iterate (mapped to ``[0, 1]`` by ``monitor.to_public``)."""
+
+
+def _generators(generator: Generators, problem: InverseProblem) -> list[torch.Generator]:
+    """One generator per batch item, or a single one shared by the batch (a list of length 1)."""
+    if generator is None:
+        return [torch.Generator(device=problem.device).manual_seed(0)]
+    if isinstance(generator, torch.Generator):
+        generators = [generator]
+    else:
+        generators = list(generator)
+        if len(generators) != problem.batch_size or not all(isinstance(g, torch.Generator) for g in generators):
+            raise ValueError(
+                f"generator must be a torch.Generator or a sequence of {problem.batch_size} generators "
+                f"(one per batch item), got {generator!r}"
+            )
+    for g in generators:
+        if g.device.type != problem.device.type:
+            raise ValueError(f"generator is on {g.device}, but the problem is on {problem.device}")
+    return generators
+
+
+def randn(shape: Sequence[int], generators: list[torch.Generator], like: Tensor) -> Tensor:
+    """Standard normal noise of ``shape`` (batch first) drawn from the solve's generators."""
+    if len(generators) == 1:
+        return torch.randn(tuple(shape), generator=generators[0], device=like.device, dtype=like.dtype)
+    return torch.cat([torch.randn((1, *shape[1:]), generator=g, device=like.device, dtype=like.dtype) for g in generators])
+
+
+def _peak_rss_bytes() -> int:
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(peak if sys.platform == "darwin" else peak * 1024)
+

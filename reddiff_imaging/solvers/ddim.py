@@ -1,0 +1,56 @@
+r"""DDIM: unconditional diffusion sampling (Song, Meng and Ermon, "Denoising Diffusion Implicit
+Models", ICLR 2021) — the baseline that ignores the measurement, and the way to draw samples
+from a diffusion prior."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+from torch import Tensor
+
+from reddiff_imaging._validation import check_positive
+from reddiff_imaging.priors.base import Prior
+from reddiff_imaging.problem import InverseProblem
+from reddiff_imaging.solvers.base import Monitor, Solver, randn
+from reddiff_imaging.solvers.diffusion_common import ddim_step, previous_alpha_bars, timestep_sequence
+
+
+@dataclass
+class DDIM(Solver):
+    r"""Unconditional DDIM sampling from :math:`x_T \sim \mathcal N(0, I)`:
+    :math:`\hat x_0 = (x_t - \sqrt{1-\bar\alpha_t}\hat\varepsilon)/\sqrt{\bar\alpha_t}`, then
+    :func:`~reddiff_imaging.solvers.diffusion_common.ddim_step`.
+
+    Args:
+        steps: number of timesteps (evenly spaced).
+        eta: 0 for the deterministic sampler, 1 for DDPM-like ancestral sampling.
+        clip_x0: clip :math:`\hat x_0` to the image range at each step.
+    """
+
+    name: ClassVar[str] = "ddim"
+    requires: ClassVar[tuple[str, ...]] = ("eps",)
+
+    steps: int = 100
+    eta: float = 0.0
+    clip_x0: bool = True
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.steps, int) or self.steps < 1:
+            raise ValueError(f"steps must be a positive int, got {self.steps!r}")
+        check_positive(self.eta, "eta", allow_zero=True)
+
+    def _run(self, problem: InverseProblem, prior: Prior, generators: list[torch.Generator], monitor: Monitor) -> Tensor:
+        shape = (problem.batch_size, *problem.operator.in_shape)
+        timesteps = timestep_sequence(prior.num_timesteps, self.steps)
+        monitor.start(len(timesteps), prior.from_model)
+        x = randn(shape, generators, problem.y.real)
+        for step, (t, alpha_t, alpha_s) in enumerate(previous_alpha_bars(timesteps, prior.alphas_cumprod.tolist())):
+            eps = prior.eps(x, t)
+            x0 = (x - (1 - alpha_t) ** 0.5 * eps) / alpha_t**0.5
+            if self.clip_x0:
+                x0 = x0.clamp(prior.to_model(0.0), prior.to_model(1.0))
+            x = ddim_step(x0, eps, alpha_t, alpha_s, self.eta, randn(shape, generators, x))
+            monitor.step(step, x0)
+        return x

@@ -1,0 +1,93 @@
+r"""What the diffusion solvers share: timestep sequences and the data term in the network's range.
+
+The published hyperparameters of RED-diff, DPS, ΠGDM and DDRM refer to images in the network's
+range :math:`x' = a x + b` (``[-1, 1]``: :math:`a = 2, b = -1`) and to measurements of such images.
+The solvers therefore iterate on :math:`x'` and use the residual
+
+.. math::
+    r' = a\,\big(y - A((x' - b)/a)\big),
+
+which for a linear :math:`A` is exactly :math:`y' - A x'` with :math:`y' = a y + b A\mathbf 1`, and a
+noise level :math:`\sigma' = a\sigma`. The public API stays in ``[0, 1]``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+from reddiff_imaging._validation import check_choice
+from reddiff_imaging.priors.base import DiffusionModel
+from reddiff_imaging.problem import InverseProblem
+
+ORDERS = ("descending", "ascending", "random")
+
+
+def timestep_sequence(num_timesteps: int, steps: int, order: str = "descending", generator: torch.Generator | None = None) -> list[int]:
+    """``steps`` timesteps evenly spaced as in the DDIM/RED-diff code, ``range(0, T, T // steps)``,
+    visited in ``order`` (``descending`` from :math:`T` towards 0, ``ascending``, or ``random``)."""
+    check_choice(order, "order", ORDERS)
+    if not isinstance(steps, int) or not 1 <= steps <= num_timesteps:
+        raise ValueError(f"steps must be an int in [1, {num_timesteps}], got {steps!r}")
+    ts = list(range(0, num_timesteps, num_timesteps // steps))[:steps]
+    if order == "descending":
+        return ts[::-1]
+    if order == "ascending":
+        return ts
+    permutation = torch.randperm(len(ts), generator=generator, device=generator.device if generator else "cpu").tolist()
+    return [ts[i] for i in permutation]
+
+
+class ModelRangeData:
+    """The data term of a problem, seen from the network's range."""
+
+    def __init__(self, problem: InverseProblem, prior: DiffusionModel) -> None:
+        self.problem = problem
+        self.operator = problem.operator
+        self.scale = prior.range_scale
+        self.shift = prior.range_shift
+
+    def to_public(self, x_model: Tensor) -> Tensor:
+        return (x_model - self.shift) / self.scale
+
+    def residual(self, x_model: Tensor) -> Tensor:
+        """:math:`r' = a(y - A((x' - b)/a))`."""
+        return self.scale * (self.problem.y - self.operator.apply(self.to_public(x_model)))
+
+    def residual_and_gradient(self, x_model: Tensor) -> tuple[Tensor, Tensor]:
+        r"""The residual :math:`r'` and the gradient of :math:`\tfrac12\|r'\|^2` in :math:`x'`, which is
+        :math:`-J_A^H r'` (the adjoint for a linear operator, a vector-Jacobian product otherwise)."""
+        u = self.to_public(x_model)
+        if self.operator.is_linear:
+            r = self.scale * (self.problem.y - self.operator.apply(u))
+            return r, -self.operator.apply_adjoint(r)
+        out, pullback = torch.func.vjp(self.operator.apply, u)
+        r = self.scale * (self.problem.y - out)
+        return r, -pullback(r)[0]
+
+    @property
+    def sigma(self) -> float:
+        """Noise level in the network's range, :math:`\\sigma' = a\\sigma`."""
+        return self.scale * self.problem.sigma
+
+
+def ddim_step(x0: Tensor, eps: Tensor, alpha_bar_t: float, alpha_bar_s: float, eta: float, noise: Tensor) -> Tensor:
+    r"""One DDIM update from time :math:`t` to the earlier time :math:`s` (Song, Meng and Ermon, ICLR 2021):
+
+    .. math::
+        x_s = \sqrt{\bar\alpha_s}\,\hat x_0 + \sqrt{1 - \bar\alpha_s - c^2}\,\hat\varepsilon + c\,z,
+        \qquad c = \eta\sqrt{\frac{1-\bar\alpha_s}{1-\bar\alpha_t}}\sqrt{1 - \frac{\bar\alpha_t}{\bar\alpha_s}},
+
+    with :math:`\eta = 1` the DDPM ancestral step and :math:`\eta = 0` deterministic. ``alpha_bar_s = 1``
+    is the final step to :math:`x_0`.
+    """
+    c = eta * math.sqrt((1 - alpha_bar_s) / (1 - alpha_bar_t) * (1 - alpha_bar_t / alpha_bar_s))
+    return math.sqrt(alpha_bar_s) * x0 + math.sqrt(max(1 - alpha_bar_s - c * c, 0.0)) * eps + c * noise
+
+
+def previous_alpha_bars(timesteps: list[int], alphas_cumprod: list[float]) -> list[tuple[int, float, float]]:
+    """``(t, ᾱ_t, ᾱ_s)`` along a descending sequence, with :math:`\\bar\\alpha_s = 1` after the last step."""
+    nexts = [alphas_cumprod[s] for s in timesteps[1:]] + [1.0]
+    return [(t, alphas_cumprod[t], a_s) for t, a_s in zip(timesteps, nexts, strict=True)]

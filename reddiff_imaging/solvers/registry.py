@@ -1,0 +1,38 @@
+"""Solvers by name: build any solver from its registry name and keyword overrides."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from reddiff_imaging.solvers.base import Solver
+
+_SOLVERS: dict[str, type[Solver]] = {}
+
+
+def register(cls: type[Solver]) -> type[Solver]:
+    """Add a solver class to the registry under ``cls.name``."""
+    _SOLVERS[cls.name] = cls
+    return cls
+
+
+def available() -> list[str]:
+    """The registered solver names."""
+    return sorted(_SOLVERS)
+
+
+def get(name: str, **overrides: Any) -> Solver:
+    """Build the solver ``name`` with its defaults, overridden by ``overrides``.
+
+    Raises:
+        ValueError: unknown name (the message lists the valid ones) or unknown option (the message
+            lists the solver's options).
+    """
+    if name not in _SOLVERS:
+        raise ValueError(f"unknown solver {name!r}; available: {', '.join(available())}")
+    cls = _SOLVERS[name]
+    options = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
+    unknown = sorted(set(overrides) - set(options))
+    if unknown:
+        raise ValueError(f"unknown option(s) {unknown} for solver {name!r}; its options are {options}")
+    return cls(**overrides)

@@ -1,0 +1,169 @@
+"""Tests of diffusion training, its resumable state and its data sources."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from reddiff_imaging.data.synthetic import synthetic_images
+from reddiff_imaging.models import (
+    SyntheticSource,
+    TensorSource,
+    UNet,
+    UNetConfig,
+    folder_source,
+    hdf5_source,
+    load_unet_checkpoint,
+    train_diffusion,
+)
+from reddiff_imaging.models.training import main
+from reddiff_imaging.priors import VPSchedule
+
+TINY = UNetConfig(
+    in_channels=1, image_size=16, base_channels=8, channel_mults=(1, 2), attention_resolutions=(8,),
+    num_groups=4, time_embed_dim=32,
+)
+FAST = {"progress": False, "num_threads": 1}
+
+
+def _eval_loss(model: UNet, x: torch.Tensor) -> float:
+    g = torch.Generator().manual_seed(99)
+    s = VPSchedule.linear()
+    t = torch.randint(1000, (x.shape[0],), generator=g)
+    noise = torch.randn(x.shape, generator=g)
+    ab = s.alphas_cumprod.float()[t].view(-1, 1, 1, 1)
+    xt = ab.sqrt() * (2 * x - 1) + (1 - ab).sqrt() * noise
+    with torch.no_grad():
+        return float(((model(xt, t) - noise) ** 2).mean())
+
+
+def test_training_lowers_the_loss(tmp_path: Path) -> None:
+    source = SyntheticSource(16)
+    out = train_diffusion(source, tmp_path, steps=60, config=TINY, batch_size=16, lr=2e-3, log_every=10, **FAST)
+    assert out["steps"] == 60 and [e[0] for e in out["loss_log"]] == [10, 20, 30, 40, 50, 60]
+    x = synthetic_images(64, 16, seed=12345)
+    before = _eval_loss(UNet(TINY).eval(), x)  # zero-initialised output: loss ~ E[eps^2] = 1
+    state = torch.load(out["state_path"], weights_only=True)
+    trained = UNet(TINY).eval()
+    trained.load_state_dict(state["model"])
+    after = _eval_loss(trained, x)
+    assert after < 0.7 * before
+    assert out["loss_log"][-1][1] < out["loss_log"][0][1]
+    ema, info = load_unet_checkpoint(out["ema_path"])
+    assert info["meta"]["steps"] == 60 and info["meta"]["data"]["kind"] == "synthetic"
+    assert info["config"] == TINY
+
+
+def test_interrupted_run_resumes_exactly(tmp_path: Path) -> None:
+    source = SyntheticSource(16)
+    kwargs = dict(config=TINY, batch_size=4, checkpoint_every=2, log_every=1, warmup_steps=3, **FAST)
+    straight = train_diffusion(source, tmp_path / "a", steps=6, **kwargs)
+    first = train_diffusion(source, tmp_path / "b", steps=3, **kwargs)
+    assert first["steps"] == 3
+    resumed = train_diffusion(source, tmp_path / "b", steps=6, **{**kwargs, "config": None})
+    assert resumed["steps"] == 6
+    assert [e[0] for e in resumed["loss_log"]] == [1, 2, 3, 4, 5, 6]
+    assert resumed["seconds"] >= first["seconds"]
+    a = torch.load(straight["state_path"], weights_only=True)
+    b = torch.load(resumed["state_path"], weights_only=True)
+    assert a["step"] == b["step"] == 6
+    for key in a["model"]:
+        torch.testing.assert_close(a["model"][key], b["model"][key], rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(a["ema"][key], b["ema"][key], rtol=1e-5, atol=1e-6)
+    assert torch.equal(a["generator"], b["generator"])
+    assert not list((tmp_path / "b").glob("*.tmp"))
+    # Already done: a further call does no step.
+    assert train_diffusion(source, tmp_path / "b", steps=6, **{**kwargs, "config": None})["steps"] == 6
+
+
+def test_resume_refuses_other_config_or_schedule(tmp_path: Path) -> None:
+    source = SyntheticSource(16)
+    train_diffusion(source, tmp_path, steps=1, config=TINY, batch_size=2, **FAST)
+    other = UNetConfig(**{**TINY.to_dict(), "num_res_blocks": 2})
+    with pytest.raises(ValueError, match="config differs"):
+        train_diffusion(source, tmp_path, steps=2, config=other, batch_size=2, **FAST)
+    with pytest.raises(ValueError, match="schedule differs"):
+        train_diffusion(source, tmp_path, steps=2, schedule=VPSchedule.cosine(), batch_size=2, **FAST)
+
+
+def test_argument_errors(tmp_path: Path) -> None:
+    source = SyntheticSource(16)
+    with pytest.raises(ValueError, match="source gives 1-channel 16x16"):
+        train_diffusion(source, tmp_path, steps=1, config=UNetConfig(), **FAST)
+    with pytest.raises(ValueError, match="out_channels"):
+        train_diffusion(source, tmp_path, steps=1, config=UNetConfig(**{**TINY.to_dict(), "out_channels": 2}), **FAST)
+    with pytest.raises(ValueError, match="seed"):
+        train_diffusion(source, tmp_path, steps=1, config=TINY, seed=2**40, **FAST)
+    with pytest.raises(ValueError, match="batch_size"):
+        train_diffusion(source, tmp_path, steps=1, config=TINY, batch_size=0, **FAST)
+    with pytest.raises(ValueError, match="lr"):
+        train_diffusion(source, tmp_path, steps=1, config=TINY, lr=-1.0, **FAST)
+    with pytest.raises(TypeError, match="source"):
+        train_diffusion(torch.zeros(3), tmp_path, steps=1, **FAST)  # type: ignore[arg-type]
+
+
+def test_hdf5_source(tmp_path: Path) -> None:
+    data = (np.arange(5 * 20 * 24) % 256).astype(np.uint8).reshape(5, 20, 24)
+    floats = np.random.default_rng(0).random((3, 1, 16, 16)).astype(np.float32)
+    with h5py.File(tmp_path / "d.h5", "w") as f:
+        f["images"] = data
+        f["x_train"] = floats
+        f["bad"] = floats * 3
+        f["flat"] = np.zeros((4, 16), dtype=np.float32)
+    src = hdf5_source(tmp_path / "d.h5", size=16)
+    assert (len(src), src.channels, src.size) == (5, 1, 16)
+    batch = src.sample(7, torch.Generator().manual_seed(0))
+    assert batch.shape == (7, 1, 16, 16) and batch.dtype == torch.float32
+    assert 0.0 <= float(batch.min()) and float(batch.max()) <= 1.0
+    deepinv_style = hdf5_source(tmp_path / "d.h5", key="x_train")
+    torch.testing.assert_close(deepinv_style.images, torch.from_numpy(floats))
+    out = train_diffusion(deepinv_style, tmp_path / "run", steps=2, config=TINY, batch_size=2, **FAST)
+    assert out["steps"] == 2
+    assert load_unet_checkpoint(out["ema_path"])[1]["meta"]["data"]["key"] == "x_train"
+    with pytest.raises(FileNotFoundError, match="missing.h5"):
+        hdf5_source(tmp_path / "missing.h5")
+    with pytest.raises(ValueError, match=r"no dataset 'imgs'.*\['bad', 'flat', 'images', 'x_train'\]"):
+        hdf5_source(tmp_path / "d.h5", key="imgs")
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        hdf5_source(tmp_path / "d.h5", key="bad")
+    with pytest.raises(ValueError, match="shape"):
+        hdf5_source(tmp_path / "d.h5", key="flat")
+
+
+def test_folder_source(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    for i, (w, h) in enumerate([(40, 30), (20, 20), (33, 50)]):
+        Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)).save(tmp_path / f"im{i}.png")
+    Image.fromarray(rng.integers(0, 256, (24, 24), dtype=np.uint8)).save(tmp_path / "gray.JPG")
+    (tmp_path / "notes.txt").write_text("not an image")
+    gray = folder_source(tmp_path, 16)
+    assert (len(gray), gray.channels, gray.size) == (4, 1, 16)
+    rgb = folder_source(tmp_path, 16, grayscale=False)
+    assert rgb.images.shape == (4, 3, 16, 16) and rgb.images.dtype == torch.uint8
+    assert rgb.sample(2, torch.Generator().manual_seed(0)).shape == (2, 3, 16, 16)
+    with pytest.raises(FileNotFoundError, match="nowhere"):
+        folder_source(tmp_path / "nowhere")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="contains no images"):
+        folder_source(tmp_path / "empty")
+
+
+def test_tensor_source_validation() -> None:
+    with pytest.raises(ValueError, match="shape"):
+        TensorSource(torch.zeros(2, 1, 8, 9))
+    with pytest.raises(TypeError, match="uint8 or floating"):
+        TensorSource(torch.zeros(2, 1, 8, 8, dtype=torch.int32))
+
+
+def test_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = json.dumps({k: v for k, v in TINY.to_dict().items() if k not in ("in_channels", "image_size")})
+    argv = ["--out", str(tmp_path), "--size", "16", "--steps", "2", "--batch-size", "2", "--log-every", "1", "--config", cfg, "--threads", "1"]
+    assert main(argv) == 0
+    assert "step 2/2" in capsys.readouterr().out
+    assert (tmp_path / "state.pt").exists() and (tmp_path / "ema.pt").exists()

@@ -1,0 +1,131 @@
+"""DiffusionPrior: prediction types, learned variance, no-grad by default, loading (own and ADM formats)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from reddiff_imaging.models import UNet, UNetConfig, save_unet_checkpoint
+from reddiff_imaging.priors import DiffusionPrior, VPSchedule
+
+SCHEDULE = VPSchedule.linear()
+
+
+class _Fixed(nn.Module):
+    """Returns a fixed function of its input, to check the prediction conversions."""
+
+    def __init__(self, out_channels: int = 1) -> None:
+        super().__init__()
+        self.scale = nn.Parameter(torch.tensor(0.3))
+        self.out_channels = out_channels
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        out = self.scale * x + 0.01 * t.view(-1, 1, 1, 1).to(x.dtype)
+        return out if self.out_channels == x.shape[1] else out[:, :1].repeat(1, self.out_channels, 1, 1)
+
+
+def test_eps_x0_and_score_are_consistent() -> None:
+    prior = DiffusionPrior(_Fixed())
+    x_t = torch.randn(3, 1, 8, 8, dtype=torch.float64)
+    t = torch.tensor([10, 500, 990])
+    a = prior.alpha_bar(t, x_t)
+    eps = prior.eps(x_t, t)
+    torch.testing.assert_close(prior.x0(x_t, t), (x_t - (1 - a).sqrt() * eps) / a.sqrt())
+    torch.testing.assert_close(prior.score(x_t, t), -eps / (1 - a).sqrt())
+    torch.testing.assert_close(a.sqrt() * prior.x0(x_t, t) + (1 - a).sqrt() * eps, x_t)
+
+
+@pytest.mark.parametrize("prediction", ["x0", "v"])
+def test_x0_and_v_prediction_convert_to_eps(prediction: str) -> None:
+    prior = DiffusionPrior(_Fixed(), prediction=prediction)
+    x_t = torch.randn(2, 1, 8, 8, dtype=torch.float64)
+    t = torch.tensor([100, 700])
+    out = prior.network(x_t.float(), t).double()
+    a = prior.alpha_bar(t, x_t)
+    if prediction == "x0":
+        torch.testing.assert_close(prior.x0(x_t, t), out, rtol=1e-5, atol=1e-6)
+    else:  # v = sqrt(a) eps - sqrt(1 - a) x0
+        eps, x0 = prior.eps(x_t, t), prior.x0(x_t, t)
+        torch.testing.assert_close(a.sqrt() * eps - (1 - a).sqrt() * x0, out, rtol=1e-5, atol=1e-6)
+
+
+def test_learned_variance_channels_are_dropped() -> None:
+    prior = DiffusionPrior(_Fixed(out_channels=2), channels=1)
+    x_t = torch.randn(2, 1, 8, 8)
+    assert prior.eps(x_t, 5).shape == x_t.shape
+    with pytest.raises(ValueError, match="network returned 2 channels, expected 3 or 6"):
+        DiffusionPrior(_Fixed(out_channels=2), channels=3).eps(torch.randn(1, 3, 8, 8), 5)
+
+
+def test_network_runs_without_autograd_unless_asked() -> None:
+    prior = DiffusionPrior(_Fixed())
+    x_t = torch.randn(1, 1, 8, 8, requires_grad=True)
+    assert not prior.eps(x_t, 3).requires_grad
+    eps = prior.eps(x_t, 3, differentiable=True)
+    assert eps.requires_grad
+    (grad,) = torch.autograd.grad(eps.sum(), x_t)
+    torch.testing.assert_close(grad, torch.full_like(x_t, 0.3))
+
+
+def test_timesteps_are_validated() -> None:
+    prior = DiffusionPrior(_Fixed())
+    x = torch.randn(2, 1, 8, 8)
+    with pytest.raises(ValueError, match=r"t must lie in \[0, 999\], got values in \[0, 1000\]"):
+        prior.eps(x, torch.tensor([0, 1000]))
+    with pytest.raises(ValueError, match=r"t must have shape \(2,\)"):
+        prior.eps(x, torch.tensor([1, 2, 3]))
+    with pytest.raises(TypeError, match="t must hold integer timesteps"):
+        prior.eps(x, torch.tensor([0.5, 1.0]))
+
+
+def test_denoise_maps_sigma_to_the_matching_timestep() -> None:
+    prior = DiffusionPrior(_Fixed())
+    t = prior.timestep_for_sigma(0.1)
+    a = float(prior.alphas_cumprod[t])
+    assert abs(((1 - a) / a) ** 0.5 - 0.2) < 0.01  # sigma 0.1 in [0, 1] is 0.2 in [-1, 1]
+
+
+def test_bundled_default_prior_denoises_heldout_images(default_prior, heldout) -> None:
+    noise = 0.1 * torch.randn(heldout.shape, generator=torch.Generator().manual_seed(0))
+    denoised = default_prior.denoise(heldout + noise, 0.1)
+    assert float((denoised - heldout).square().mean()) < 0.5 * float(noise.square().mean())
+
+
+def test_own_checkpoint_round_trip(tmp_path) -> None:
+    network = UNet(UNetConfig(base_channels=8, channel_mults=(1, 2), num_res_blocks=1, attention_resolutions=(), num_groups=4, image_size=16))
+    path = save_unet_checkpoint(tmp_path / "prior.pt", network, schedule=SCHEDULE, meta={"note": "test"})
+    prior = DiffusionPrior.from_checkpoint(path)
+    x = torch.randn(2, 1, 16, 16)
+    torch.testing.assert_close(prior.eps(x, 50), network.eval()(x, torch.tensor([50, 50])))
+    assert prior.schedule == SCHEDULE
+
+
+def test_adm_checkpoint_round_trip_and_errors(tmp_path) -> None:
+    deepinv = pytest.importorskip("deepinv")
+    network = deepinv.models.DiffUNet(in_channels=3, out_channels=3, large_model=False, pretrained=None).eval()
+    state = network.state_dict()
+    path = tmp_path / "ffhq_10m.pt"
+    torch.save(state, path)
+    prior = DiffusionPrior.from_adm(path, "ffhq256")
+    x = torch.randn(1, 3, 32, 32)
+    t = torch.tensor([400])
+    with torch.no_grad():
+        expected = network.forward_diffusion(x, t)[:, :3]
+    torch.testing.assert_close(prior.eps(x, t), expected)
+
+    with pytest.raises(FileNotFoundError, match="download ffhq_10m.pt .*DPS"):
+        DiffusionPrior.from_adm(tmp_path / "missing.pt", "ffhq256")
+    with pytest.raises(ValueError, match="model must be one of"):
+        DiffusionPrior.from_adm(path, "celeba")
+    broken = dict(state)
+    key = next(iter(broken))
+    del broken[key]
+    torch.save(broken, tmp_path / "missing_key.pt")
+    with pytest.raises(ValueError, match=f"missing.*{key}"):
+        DiffusionPrior.from_adm(tmp_path / "missing_key.pt", "ffhq256")
+    with pytest.raises(ValueError, match="expected the imagenet256 model 256x256_diffusion_uncond.pt"):
+        DiffusionPrior.from_adm(path, "imagenet256")
+    (tmp_path / "garbage.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="could not read"):
+        DiffusionPrior.from_adm(tmp_path / "garbage.pt", "ffhq256")
