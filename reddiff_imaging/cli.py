@@ -1,33 +1,153 @@
-"""The ``reddiff-imaging`` command line."""
+"""The ``reddiff-imaging`` command line: the demo, comparisons, tuning, restoring one image,
+training a prior, and checks."""
 
 from __future__ import annotations
 
 import argparse
 import platform
+import sys
+import tomllib
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 import torch
 
 from reddiff_imaging import __version__
 
+#: options of ``compare`` that a TOML configuration file may set (flags given on the command line win)
+COMPARE_KEYS = ("tasks", "solvers", "priors", "dataset", "num_images", "size", "steps", "sigma", "device", "seed", "output", "run")
+
 
 def _info(_: argparse.Namespace) -> int:
-    from reddiff_imaging import operators, priors
+    from reddiff_imaging import operators, solvers
 
     cuda = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
     print(f"reddiff-imaging {__version__}")
     print(f"python {platform.python_version()}, torch {torch.__version__}, CUDA device: {cuda}")
     print(f"CPU threads: {torch.get_num_threads()}")
     print("operators (registry): " + ", ".join(operators.registry.available()))
-    print("priors: " + ", ".join(name for name in priors.__all__ if name[0].isupper()))
+    print(
+        "priors: DiffusionPrior (bundled default, own checkpoints, ADM checkpoints), TV, GaussianFilterDenoiser, "
+        "MedianDenoiser, WaveletDenoiser, BM3DDenoiser, DeepinvDenoiser, GaussianMixture"
+    )
+    print("solvers: " + ", ".join(solvers.available()))
     return 0
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from reddiff_imaging.demo import run_operator_demo
+    from reddiff_imaging.workbench.demo import run_demo
 
-    run_operator_demo(size=args.size, seed=args.seed)
+    run_demo(args.output_dir, num_images=args.images, device=args.device, seed=args.seed)
     return 0
+
+
+def load_compare_config(path: str | None) -> dict[str, Any]:
+    """Read a TOML configuration of ``compare``; unknown keys are an error that lists the valid ones."""
+    if path is None:
+        return {}
+    file = Path(path)
+    if not file.is_file():
+        raise FileNotFoundError(f"configuration file {path!r} does not exist")
+    try:
+        config = tomllib.loads(file.read_text())
+    except tomllib.TOMLDecodeError as err:
+        raise ValueError(f"configuration file {path!r} is not valid TOML: {err}") from err
+    unknown = sorted(set(config) - {*COMPARE_KEYS, "overrides"})
+    if unknown:
+        raise ValueError(f"unknown key(s) {unknown} in {path!r}; valid keys: {', '.join((*COMPARE_KEYS, 'overrides'))}")
+    return config
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from reddiff_imaging.workbench import compare
+    from reddiff_imaging.workbench.figures import convergence_plot, figure_grid
+    from reddiff_imaging.workbench.specs import parse_overrides
+
+    config = load_compare_config(args.config)
+    options = {key: config[key] for key in COMPARE_KEYS if key in config}
+    options.update({key: value for key in COMPARE_KEYS if (value := getattr(args, key)) is not None})
+    overrides = {solver: dict(values) for solver, values in config.get("overrides", {}).items()}
+    for solver, values in parse_overrides(args.set or []).items():
+        overrides.setdefault(solver, {}).update(values)
+    for required in ("tasks", "solvers"):
+        if not options.get(required):
+            raise SystemExit(f"reddiff-imaging compare: give --{required} or set {required} in the --config file")
+    output = Path(options.pop("output", "results.h5"))
+    table = compare(options.pop("tasks"), options.pop("solvers"), overrides=overrides, output=output, **options)
+    run = options.get("run", "comparison")
+    print(table.to_markdown())
+    stem = output.with_suffix("")
+    (stem.parent / f"{stem.name}-table.md").write_text(table.to_markdown())
+    table.to_csv(stem.parent / f"{stem.name}-table.csv")
+    figure_grid(output, run, stem.parent / f"{stem.name}-figure.png")
+    convergence_plot(output, run, stem.parent / f"{stem.name}-convergence.png")
+    print(f"results in {output}; table, figure and convergence plot beside it ({stem.name}-*.md/csv/png)")
+    return 0
+
+
+def _tune(args: argparse.Namespace) -> int:
+    from reddiff_imaging.workbench.tune import tune
+
+    result = tune(
+        args.solver,
+        prior=args.prior,
+        task=args.task,
+        search=args.search,
+        num_trials=args.trials,
+        metric=args.metric,
+        dataset=args.dataset,
+        num_images=args.images,
+        steps=args.steps,
+        sigma=args.sigma,
+        device=args.device,
+        seed=args.seed,
+        output=args.output,
+    )
+    print(result)
+    return 0
+
+
+def _restore(args: argparse.Namespace) -> int:
+    from reddiff_imaging.workbench.restore import restore_image
+    from reddiff_imaging.workbench.specs import parse_overrides
+
+    report = restore_image(
+        args.image,
+        args.output,
+        task=args.task,
+        solver=args.solver,
+        prior=args.prior,
+        overrides=parse_overrides(args.set or []).get(args.solver, {}),
+        steps=args.steps,
+        sigma=args.sigma,
+        device=args.device,
+        seed=args.seed,
+        save_measurement=args.measurement,
+    )
+    print(report)
+    return 0
+
+
+def _check_operators(args: argparse.Namespace) -> int:
+    from reddiff_imaging.operator_report import operator_report
+
+    operator_report(size=args.size, seed=args.seed)
+    return 0
+
+
+def _train_prior(args: argparse.Namespace) -> int:
+    from reddiff_imaging.models.training import main as train_main
+
+    return train_main(args.args)
+
+
+def _add_run_options(parser: argparse.ArgumentParser, *, defaults: bool) -> None:
+    """Options shared by compare, tune and restore (compare takes its defaults from the config)."""
+    parser.add_argument("--steps", type=int, default=None, help="iterations of every solver (steps or iterations)")
+    parser.add_argument("--sigma", type=float, default=0.01 if defaults else None, help="Gaussian noise std (default 0.01)")
+    parser.add_argument("--device", default="auto" if defaults else None, help="auto (default), cpu or cuda")
+    parser.add_argument("--seed", type=int, default=0 if defaults else None, help="run seed (default 0)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,13 +155,71 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"reddiff-imaging {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("info", help="versions, device and what is available").set_defaults(run=_info)
-    demo = commands.add_parser("demo", help="simulate every registered task on a test image and check each operator")
-    demo.add_argument("--size", type=int, default=64, help="image side in pixels (default 64)")
-    demo.add_argument("--seed", type=int, default=0, help="seed of masks and noise (default 0)")
+
+    demo = commands.add_parser("demo", help="compare seven methods on six tasks with the bundled prior (table, figures)")
+    demo.add_argument("--output-dir", default="demo-results", help="folder for results.h5, table.md, figure.png (default demo-results)")
+    demo.add_argument("--images", type=int, default=4, help="held-out images per task (default 4)")
+    demo.add_argument("--device", default="auto", help="auto (default), cpu or cuda")
+    demo.add_argument("--seed", type=int, default=0)
     demo.set_defaults(run=_demo)
+
+    comp = commands.add_parser("compare", help="run solvers × priors × tasks into an HDF5 results file")
+    comp.add_argument("--config", help="TOML file with any of: " + ", ".join(COMPARE_KEYS) + " and [overrides.SOLVER] tables")
+    comp.add_argument("--tasks", nargs="+", help="task names (see `reddiff-imaging info`)")
+    comp.add_argument("--solvers", nargs="+", help="solver names, or solver/prior pairs")
+    comp.add_argument("--priors", nargs="+", help="priors crossed with bare solver names (default: default)")
+    comp.add_argument("--set", nargs="+", metavar="SOLVER.OPTION=VALUE", help="solver options, e.g. reddiff.lam=0.5")
+    comp.add_argument("--dataset", help="heldout (default), an HDF5 file[:key] or a folder of images")
+    comp.add_argument("--num-images", dest="num_images", type=int, help="images from the dataset (default 4)")
+    comp.add_argument("--size", type=int, help="resize dataset images to SIZE × SIZE")
+    comp.add_argument("--output", help="results file (default results.h5); rerunning resumes it")
+    comp.add_argument("--run", help="run name inside the results file (default comparison)")
+    _add_run_options(comp, defaults=False)
+    comp.set_defaults(run_command=_compare)
+
+    tune = commands.add_parser("tune", help="hyperparameter sweep of one solver on validation images")
+    tune.add_argument("solver")
+    tune.add_argument("--task", required=True)
+    tune.add_argument("--prior", default="default")
+    tune.add_argument("--search", choices=("grid", "random"), default="grid")
+    tune.add_argument("--trials", type=int, default=None, help="configurations drawn by random search")
+    tune.add_argument("--metric", default="psnr", choices=("psnr", "ssim", "seconds"))
+    tune.add_argument("--dataset", default="validation")
+    tune.add_argument("--images", type=int, default=2)
+    tune.add_argument("--output", default=None, help="TOML file for the chosen configuration (usable by compare --config)")
+    _add_run_options(tune, defaults=True)
+    tune.set_defaults(run=_tune)
+
+    restore = commands.add_parser("restore", help="simulate a task on one image file and reconstruct it (PNG)")
+    restore.add_argument("image")
+    restore.add_argument("--task", required=True)
+    restore.add_argument("--solver", default="reddiff")
+    restore.add_argument("--prior", default="default")
+    restore.add_argument("--set", nargs="+", metavar="SOLVER.OPTION=VALUE")
+    restore.add_argument("--output", default="restored.png")
+    restore.add_argument("--measurement", default=None, help="also write a PNG of the measurement")
+    _add_run_options(restore, defaults=True)
+    restore.set_defaults(run=_restore)
+
+    check = commands.add_parser("check-operators", help="adjoint/Jacobian checks and pseudo-inverse baselines of every task")
+    check.add_argument("--size", type=int, default=64)
+    check.add_argument("--seed", type=int, default=0)
+    check.set_defaults(run=_check_operators)
+
+    commands.add_parser(
+        "train-prior", add_help=False, help="train a diffusion prior (see `reddiff-imaging train-prior --help`)"
+    )
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["train-prior"]:  # its own parser owns every option, --help included
+        return _train_prior(argparse.Namespace(args=argv[1:]))
     args = build_parser().parse_args(argv)
-    return int(args.run(args))
+    handler = getattr(args, "run_command", None) or args.run
+    try:
+        return int(handler(args))
+    except (ValueError, FileNotFoundError, TypeError) as err:
+        print(f"reddiff-imaging {args.command}: error: {err}", file=sys.stderr)
+        return 2

@@ -3,16 +3,36 @@
 Build one by class (``RedDiff(steps=100)``) or by name (``get("reddiff", steps=100)``).
 """
 
+from reddiff_imaging.solvers.admm import ADMM, PnPADMM
 from reddiff_imaging.solvers.base import NonFiniteError, Result, Solver
 from reddiff_imaging.solvers.ddim import DDIM
 from reddiff_imaging.solvers.ddrm import DDRM
 from reddiff_imaging.solvers.diffpir import DiffPIR
 from reddiff_imaging.solvers.dps import DPS
 from reddiff_imaging.solvers.pigdm import PiGDM
+from reddiff_imaging.solvers.pnp import PnPPGD
+from reddiff_imaging.solvers.red import RED
 from reddiff_imaging.solvers.reddiff import RedDiff
 from reddiff_imaging.solvers.registry import available, get, register
 
-for _cls in (RedDiff, DPS, PiGDM, DDRM, DiffPIR, DDIM):
+for _cls in (RedDiff, DPS, PiGDM, DDRM, DiffPIR, DDIM, ADMM, PnPADMM, PnPPGD, RED):
     register(_cls)
 
-__all__ = ["Solver", "Result", "NonFiniteError", "get", "available", "register", "RedDiff", "DPS", "PiGDM", "DDRM", "DiffPIR", "DDIM"]
+__all__ = [
+    "Solver",
+    "Result",
+    "NonFiniteError",
+    "get",
+    "available",
+    "register",
+    "RedDiff",
+    "DPS",
+    "PiGDM",
+    "DDRM",
+    "DiffPIR",
+    "DDIM",
+    "ADMM",
+    "PnPADMM",
+    "PnPPGD",
+    "RED",
+]

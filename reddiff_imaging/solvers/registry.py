@@ -21,6 +21,13 @@ def available() -> list[str]:
     return sorted(_SOLVERS)
 
 
+def solver_class(name: str) -> type[Solver]:
+    """The class registered as ``name`` (a ValueError lists the valid names)."""
+    if name not in _SOLVERS:
+        raise ValueError(f"unknown solver {name!r}; available: {', '.join(available())}")
+    return _SOLVERS[name]
+
+
 def get(name: str, **overrides: Any) -> Solver:
     """Build the solver ``name`` with its defaults, overridden by ``overrides``.
 
@@ -28,9 +35,7 @@ def get(name: str, **overrides: Any) -> Solver:
         ValueError: unknown name (the message lists the valid ones) or unknown option (the message
             lists the solver's options).
     """
-    if name not in _SOLVERS:
-        raise ValueError(f"unknown solver {name!r}; available: {', '.join(available())}")
-    cls = _SOLVERS[name]
+    cls = solver_class(name)
     options = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
     unknown = sorted(set(overrides) - set(options))
     if unknown:

@@ -1,4 +1,4 @@
-"""The operator demo: every registered task simulated on held-out images, with checks and a
+"""The operator report: every registered task simulated on held-out images, with checks and a
 pseudo-inverse baseline, printed as a table."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from reddiff_imaging.operators import dot_test, jacobian_test, registry
 from reddiff_imaging.problem import InverseProblem
 
 
-def run_operator_demo(size: int = 64, seed: int = 0, num_images: int = 4, sigma: float = 0.01) -> list[dict[str, object]]:
+def operator_report(size: int = 64, seed: int = 0, num_images: int = 4, sigma: float = 0.01) -> list[dict[str, object]]:
     """Simulate each registered task on ``num_images`` held-out images with Gaussian noise ``sigma``
     and report, per task: the adjoint (or Jacobian) check, the operator norm, the time of one
     forward pass on the batch and the PSNR of the pseudo-inverse (linear) or adjoint-free

@@ -1,0 +1,196 @@
+"""Run solvers × priors × tasks on a dataset and store everything in one HDF5 results file.
+
+A comparison is a set of independent units — (task, method, image) — each with a seed derived
+from the run seed and the unit itself. Units are written and flushed one by one; rerunning the
+same comparison into the same file skips the units already there.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import deepinv
+import torch
+from tqdm.auto import tqdm
+
+from reddiff_imaging import __version__, metrics
+from reddiff_imaging.priors.base import Prior
+from reddiff_imaging.problem import InverseProblem
+from reddiff_imaging.solvers import NonFiniteError
+from reddiff_imaging.solvers.registry import solver_class
+from reddiff_imaging.workbench.specs import (
+    DEFAULT_SIGMA,
+    Method,
+    build_prior,
+    build_task,
+    load_dataset,
+    methods_for,
+    parse_overrides,
+    prior_image_shape,
+    supports,
+    unit_seed,
+)
+from reddiff_imaging.workbench.store import ResultsStore, UnitResult
+from reddiff_imaging.workbench.table import ComparisonTable
+
+UnitCallback = Callable[[str, str, int], None]
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """``"auto"`` picks CUDA when present, else CPU."""
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' was requested but no CUDA device is available; use --device cpu or auto")
+    return device
+
+
+def compare(
+    tasks: Sequence[str],
+    solvers: Sequence[str],
+    priors: Sequence[str] = ("default",),
+    *,
+    overrides: dict[str, dict[str, Any]] | Sequence[str] | None = None,
+    dataset: str = "heldout",
+    num_images: int = 4,
+    size: int | None = None,
+    steps: int | None = None,
+    sigma: float = DEFAULT_SIGMA,
+    device: str | torch.device = "auto",
+    seed: int = 0,
+    output: str | os.PathLike[str] = "results.h5",
+    run: str = "comparison",
+    progress: bool = True,
+    unit_callback: UnitCallback | None = None,
+) -> ComparisonTable:
+    """Compare methods on tasks and return the table; all results go to ``output``.
+
+    Args:
+        tasks: task names (see :func:`reddiff_imaging.operators.registry.available`).
+        solvers: solver names; ``solver`` runs with every prior in ``priors`` that it supports,
+            ``solver/prior`` with that prior only.
+        priors: prior names (``default``, ``tv``, ``gaussian``, ``median``, ``wavelet``, ``bm3d``,
+            ``checkpoint:PATH``, ``adm-ffhq256:PATH``, ``adm-imagenet256:PATH``).
+        overrides: solver options, as ``{"reddiff": {"lam": 0.5}}`` or ``["reddiff.lam=0.5"]``.
+        dataset: ``heldout``, an HDF5 file (``file.h5[:key]``) or a folder of images.
+        num_images: how many images of the dataset.
+        size: resize images to ``size × size`` (folders and HDF5 files).
+        steps: iteration count for every solver (its ``steps`` or ``iterations`` option) unless
+            an override sets it.
+        sigma: standard deviation of the Gaussian measurement noise (public units).
+        device: ``auto``, ``cpu`` or ``cuda``.
+        seed: run seed; every unit's seed derives from it and the unit's identity.
+        output: the HDF5 results file (created, or resumed when it holds this run).
+        run: name of the run inside the file.
+        progress: show a progress bar.
+        unit_callback: called as ``unit_callback(task, method, index)`` after each unit is stored.
+    """
+    device = resolve_device(device)
+    parsed = parse_overrides(overrides) if isinstance(overrides, (list, tuple)) else dict(overrides or {})
+    methods = methods_for(solvers, priors, parsed)
+    images = load_dataset(dataset, num_images, size).to(device)
+    if len(images) < num_images:
+        print(f"dataset {dataset!r} holds {len(images)} images; using all of them")
+    shape = tuple(images.shape[1:])
+    prior_cache: dict[str, Prior] = {}
+    for method in methods:
+        if method.prior not in prior_cache:
+            prior = build_prior(method.prior, device)
+            expected = prior_image_shape(prior)
+            if expected is not None and expected != shape:
+                raise ValueError(
+                    f"images of shape {shape} do not match prior {method.prior!r}, which expects {expected}; "
+                    "choose --size or another prior"
+                )
+            prior_cache[method.prior] = prior
+    config = {
+        "tasks": list(tasks),
+        "methods": [{"solver": m.solver, "prior": m.prior, "overrides": m.overrides} for m in methods],
+        "dataset": dataset,
+        "num_images": len(images),
+        "size": size,
+        "steps": steps,
+        "sigma": sigma,
+        "seed": seed,
+    }
+    versions = {"reddiff_imaging": __version__, "torch": torch.__version__, "deepinv": deepinv.__version__, "python": platform.python_version()}
+    total = len(tasks) * len(methods) * len(images)
+    with ResultsStore(output, "a") as store:
+        store.open_run(run, config, seed=seed, device=str(device), versions=versions)
+        bar = tqdm(total=total, desc="compare", disable=not progress)
+        for task in tasks:
+            operator, noise = build_task(task, shape, sigma)
+            operator = operator.to(device)
+            y = torch.cat([
+                noise.sample(operator(images[i : i + 1]), _generator(device, unit_seed(seed, task, "measurement", i)))
+                for i in range(len(images))
+            ])
+            store.write_task(run, task, images, y, {"description": task, "sigma": sigma, "operator": repr(operator)})
+            for method in methods:
+                _run_method(store, run, task, method, operator, noise, images, y, prior_cache[method.prior], steps, seed, bar, unit_callback)
+        bar.close()
+    return ComparisonTable.from_results(output, run)
+
+
+def _run_method(store, run, task, method: Method, operator, noise, images, y, prior, steps, seed, bar, unit_callback) -> None:  # noqa: ANN001
+    if not supports(method.solver, prior):
+        needs = ", ".join(solver_class(method.solver).requires)
+        bar.write(f"skipped {method.label} on {task}: {method.solver} needs {needs} from the prior")
+        bar.update(len(images))
+        return
+    solver = method.build(steps)
+    attrs = {"solver": method.solver, "prior": method.prior, "config": _json(solver)}
+    for index in range(len(images)):
+        if store.has_unit(run, task, method.label, index):
+            bar.update(1)
+            continue
+        problem = InverseProblem(operator, y[index : index + 1], noise, images[index : index + 1])
+        unit = unit_seed(seed, task, method.label, index)
+        try:
+            result = solver.solve(problem, prior, _generator(images.device, unit), metrics_every=10)
+        except TypeError as err:  # the method refuses this operator (e.g. DDRM without an SVD)
+            bar.write(f"skipped {method.label} on {task}: {err}")
+            bar.update(len(images) - index)
+            return
+        except NonFiniteError as err:
+            bar.write(f"{method.label} on {task}, image {index}: {err}")
+            x = err.last_finite if err.last_finite is not None else torch.zeros_like(images[index : index + 1])
+            store.write_unit(run, task, method.label, index, UnitResult(x[0], [], float("nan"), float("nan"), 0.0, 0, unit), attrs)
+        else:
+            x = result.x.clamp(0, 1)
+            truth = images[index : index + 1]
+            store.write_unit(
+                run,
+                task,
+                method.label,
+                index,
+                UnitResult(
+                    x=x[0],
+                    history=result.history,
+                    psnr=float(metrics.psnr(x, truth)),
+                    ssim=float(metrics.ssim(x, truth)),
+                    seconds=result.seconds,
+                    peak_memory_bytes=result.peak_memory_bytes,
+                    seed=unit,
+                ),
+                attrs,
+            )
+        bar.update(1)
+        if unit_callback is not None:
+            unit_callback(task, method.label, index)
+
+
+def _generator(device: torch.device, seed: int) -> torch.Generator:
+    return torch.Generator(device=device).manual_seed(seed)
+
+
+def _json(solver: object) -> str:
+    import dataclasses
+    import json
+
+    return json.dumps({k: (v if isinstance(v, (int, float, str, bool, type(None))) else repr(v)) for k, v in dataclasses.asdict(solver).items()})  # type: ignore[call-overload]
+

@@ -1,0 +1,145 @@
+"""The comparison workbench end to end: results file, table, resume, datasets, bad input."""
+
+from __future__ import annotations
+
+import h5py
+import numpy as np
+import pytest
+import torch
+
+from reddiff_imaging.workbench import ComparisonTable, ResultsStore, compare
+from reddiff_imaging.workbench.specs import load_dataset, parse_overrides
+
+TASKS = ["inpainting-box", "sr4-block"]
+SOLVERS = ["reddiff/default", "admm/tv"]
+FAST = {"reddiff": {"steps": 3}, "admm": {"iterations": 3}}
+
+
+def _compare(path, **kwargs):
+    options = {"overrides": FAST, "num_images": 2, "output": path, "progress": False, "device": "cpu"}
+    options.update(kwargs)
+    return compare(kwargs.pop("tasks", TASKS), kwargs.pop("solvers", SOLVERS), **{k: v for k, v in options.items() if k not in ("tasks", "solvers")})
+
+
+def test_compare_writes_every_unit_and_the_table(tmp_path) -> None:
+    path = tmp_path / "results.h5"
+    table = _compare(path)
+    assert isinstance(table, ComparisonTable)
+    assert {(r.task, r.method) for r in table.rows} == {(t, m) for t in TASKS for m in ("reddiff[default]", "admm[tv]")}
+    assert all(r.count == 2 for r in table.rows)
+    markdown = table.to_markdown()
+    assert markdown.count("\n") == 2 + len(TASKS) * 2 and "PSNR" in markdown
+    assert table.to_csv(tmp_path / "t.csv").splitlines()[0].startswith("task,method,count,psnr_mean")
+    with h5py.File(path, "r") as f:
+        assert f.attrs["format"] == "reddiff-imaging/results"
+        unit = f["comparison/inpainting-box/reddiff[default]/0"]
+        assert unit["x"].shape == (1, 64, 64) and unit.attrs["complete"]
+        assert np.isfinite(unit.attrs["psnr"]) and unit.attrs["seconds"] > 0
+        assert f["comparison/sr4-block/y"].shape == (2, 1, 16, 16)
+        assert '"lam": 0.25' in f["comparison/inpainting-box/reddiff[default]"].attrs["config"]
+    assert table.plot(tmp_path / "bars.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_killed_run_resumes_without_losing_or_duplicating_units(tmp_path) -> None:
+    path = tmp_path / "results.h5"
+    done: list[tuple[str, str, int]] = []
+
+    def crash_after_three(task: str, method: str, index: int) -> None:
+        done.append((task, method, index))
+        if len(done) == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        _compare(path, unit_callback=crash_after_three)
+    with ResultsStore(path, "r") as store:
+        first = {(t, m, i): bytes(item["x"][()].tobytes()) for t, m, i, item in store.units("comparison")}
+    assert set(first) == set(done)
+
+    computed: list[tuple[str, str, int]] = []
+    table = _compare(path, unit_callback=lambda t, m, i: computed.append((t, m, i)))
+    assert len(computed) == len(TASKS) * 2 * 2 - 3 and not set(computed) & set(done)
+    with ResultsStore(path, "r") as store:
+        units = {(t, m, i): bytes(item["x"][()].tobytes()) for t, m, i, item in store.units("comparison")}
+    assert len(units) == 8 and all(units[k] == v for k, v in first.items())
+    assert all(r.count == 2 for r in table.rows)
+
+
+def test_same_seed_same_results_in_another_file(tmp_path) -> None:
+    _compare(tmp_path / "a.h5", tasks=["inpainting-box"], solvers=["reddiff/default"], num_images=1)
+    _compare(tmp_path / "b.h5", tasks=["inpainting-box"], solvers=["reddiff/default"], num_images=1)
+    with h5py.File(tmp_path / "a.h5", "r") as a, h5py.File(tmp_path / "b.h5", "r") as b:
+        key = "comparison/inpainting-box/reddiff[default]/0/x"
+        assert np.array_equal(a[key][()], b[key][()])
+
+
+def test_incomplete_unit_from_a_crash_is_recomputed(tmp_path) -> None:
+    path = tmp_path / "results.h5"
+    _compare(path, tasks=["inpainting-box"], solvers=["admm/tv"], num_images=1)
+    with h5py.File(path, "a") as f:
+        del f["comparison/inpainting-box/admm[tv]/0"].attrs["complete"]
+    computed = []
+    _compare(path, tasks=["inpainting-box"], solvers=["admm/tv"], num_images=1, unit_callback=lambda *u: computed.append(u))
+    assert computed == [("inpainting-box", "admm[tv]", 0)]
+
+
+def test_reads_a_dataset_written_by_deepinv_generate_dataset(tmp_path) -> None:
+    deepinv = pytest.importorskip("deepinv")
+    from reddiff_imaging.data.synthetic import heldout_images
+
+    images = heldout_images(3)
+    dataset = torch.utils.data.TensorDataset(images)
+    physics = deepinv.physics.Denoising(deepinv.physics.GaussianNoise(0.05))
+    path = deepinv.datasets.generate_dataset(
+        train_dataset=dataset, test_dataset=dataset, physics=physics, device="cpu", save_dir=str(tmp_path), verbose=False
+    )
+    loaded = load_dataset(str(path), 2, None)
+    torch.testing.assert_close(loaded, images[:2])
+    table = _compare(tmp_path / "r.h5", tasks=["inpainting-box"], solvers=["admm/tv"], dataset=str(path), num_images=2)
+    assert table.rows[0].count == 2
+
+
+def test_image_folder_dataset(tmp_path) -> None:
+    from PIL import Image
+
+    from reddiff_imaging.data.synthetic import heldout_images
+
+    for i, image in enumerate(heldout_images(2)):
+        Image.fromarray((image[0].numpy() * 255).round().astype("uint8")).save(tmp_path / f"{i}.png")
+    loaded = load_dataset(str(tmp_path), 5, 64)
+    assert loaded.shape == (2, 1, 64, 64) and 0 <= float(loaded.min()) and float(loaded.max()) <= 1
+
+
+def test_bad_input(tmp_path) -> None:
+    with pytest.raises(ValueError, match="unknown task 'blurr'; available: .*deblur-gaussian"):
+        _compare(tmp_path / "r.h5", tasks=["blurr"])
+    with pytest.raises(ValueError, match="unknown solver 'redif'; available: .*reddiff"):
+        _compare(tmp_path / "r.h5", solvers=["redif"])
+    with pytest.raises(ValueError, match="unknown prior 'diffusion'; available: default, tv"):
+        _compare(tmp_path / "r.h5", solvers=["reddiff/diffusion"])
+    with pytest.raises(ValueError, match="must look like solver.option=value"):
+        parse_overrides(["reddiff.lam"])
+    with pytest.raises(ValueError, match=r"unknown option\(s\) \['lamb'\] for solver 'reddiff'"):
+        _compare(tmp_path / "r.h5", overrides=["reddiff.lamb=3"])
+    with pytest.raises(FileNotFoundError, match="neither 'heldout', an HDF5 file nor a folder"):
+        _compare(tmp_path / "r.h5", dataset=str(tmp_path / "missing.h5"))
+    with pytest.raises(ValueError, match=r"images of shape \(1, 32, 32\) do not match prior 'default', which expects \(1, 64, 64\)"):
+        _compare(tmp_path / "r.h5", size=32, dataset=str(_folder(tmp_path)))
+    (tmp_path / "corrupt.h5").write_bytes(b"\x89HDF\r\n\x1a\n garbage")
+    with pytest.raises(ValueError, match="not a readable HDF5 results file"):
+        _compare(tmp_path / "corrupt.h5")
+    with h5py.File(tmp_path / "other.h5", "w") as f:
+        f.attrs["format"] = "something-else"
+    with pytest.raises(ValueError, match="is not a reddiff-imaging results file"):
+        _compare(tmp_path / "other.h5")
+    _compare(tmp_path / "same.h5", tasks=["inpainting-box"], solvers=["admm/tv"], num_images=1)
+    with pytest.raises(ValueError, match="was made with another configuration"):
+        _compare(tmp_path / "same.h5", tasks=["inpainting-box"], solvers=["admm/tv"], num_images=1, sigma=0.05)
+
+
+def _folder(tmp_path):
+    from PIL import Image
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    Image.fromarray(np.zeros((40, 40), dtype="uint8")).save(folder / "a.png")
+    return folder
