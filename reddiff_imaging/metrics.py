@@ -24,9 +24,13 @@ def _pair(estimate: Tensor, reference: Tensor) -> None:
         raise ValueError(f"estimate and reference must have the same shape, got {tuple(estimate.shape)} and {tuple(reference.shape)}")
 
 
-def psnr(estimate: Tensor, reference: Tensor) -> Tensor:
-    r"""Peak signal-to-noise ratio :math:`10\log_{10}(1/\mathrm{MSE})` in dB, shape ``(B,)``."""
-    _pair(estimate, reference)
+def psnr(estimate: Tensor, reference: Tensor, *, validate: bool = True) -> Tensor:
+    r"""Peak signal-to-noise ratio :math:`10\log_{10}(1/\mathrm{MSE})` in dB, shape ``(B,)``.
+
+    ``validate=False`` skips the input checks (no host synchronisation; solvers' progress records).
+    """
+    if validate:
+        _pair(estimate, reference)
     return _PSNR(estimate, reference)
 
 

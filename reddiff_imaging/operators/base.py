@@ -272,15 +272,20 @@ class LinearOperator(Operator):
         return conjugate_gradient(self._gram_apply, self.apply_adjoint(y), max_iter=max_iter, tol=cg_tolerance(y, tol))
 
     def solve_normal(
-        self, b: Tensor, rho: float | Tensor, *, max_iter: int = 1000, tol: float | None = None
+        self, b: Tensor, rho: float | Tensor, *, check: bool = True, max_iter: int = 1000, tol: float | None = None
     ) -> Tensor:
         r"""Solve :math:`(A^H A + \rho I)\,x = b` for :math:`\rho > 0` (a float or one per batch item).
 
         Closed form when the operator's structure allows (mask, FFT-diagonal, SVD), conjugate
         gradients otherwise. This is the x-update of ADMM, DiffPIR and half-quadratic splitting.
+        ``check=False`` skips the NaN/Inf check of ``b`` (no host synchronisation in solver loops).
         """
-        self.check_input(b, "b")
-        rho_b = rho_for_batch(rho, b)
+        if check:
+            self.check_input(b, "b")
+        return self._solve_normal(b, rho_for_batch(rho, b), max_iter=max_iter, tol=tol)
+
+    def _solve_normal(self, b: Tensor, rho_b: float | Tensor, *, max_iter: int, tol: float | None) -> Tensor:
+        """:meth:`solve_normal` after validation; structured operators override it."""
         svd = self.svd
         if svd is not None:
             return _as_domain(self, svd.solve_normal(b, rho_b))

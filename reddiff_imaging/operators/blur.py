@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from reddiff_imaging._validation import as_shape, check_positive, match_dtype
-from reddiff_imaging.operators.base import LinearOperator, Operator, Scalar, rho_for_batch
+from reddiff_imaging.operators.base import LinearOperator, Operator, Scalar
 from reddiff_imaging.operators.svd import SVD
 
 
@@ -122,10 +122,8 @@ class Circulant(LinearOperator):
         inverse = torch.where(keep, 1.0 / torch.where(keep, self.transfer, torch.ones_like(self.transfer)), 0)
         return self._filter(y, inverse)
 
-    def solve_normal(self, b: Tensor, rho: float | Tensor, **_: object) -> Tensor:
+    def _solve_normal(self, b: Tensor, rho_b: float | Tensor, **_: object) -> Tensor:
         r""":math:`F^{-1}\big(F b / (|\hat h|^2 + \rho)\big)`."""
-        self.check_input(b, "b")
-        rho_b = rho_for_batch(rho, b)
         spectrum = torch.fft.fft2(b) / (match_dtype(self.transfer.abs() ** 2, b) + rho_b)
         out = torch.fft.ifft2(spectrum)
         return out.real if (self.real_kernel and not b.is_complex()) else out

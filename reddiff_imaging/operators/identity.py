@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from torch import Tensor
 
-from reddiff_imaging.operators.base import LinearOperator, Operator, rho_for_batch
+from reddiff_imaging.operators.base import LinearOperator, Operator
 from reddiff_imaging.operators.svd import SVD
 
 
@@ -44,6 +44,5 @@ class Identity(LinearOperator):
     def pinv(self, y: Tensor, **_: object) -> Tensor:
         return self.check_output(y, "y")
 
-    def solve_normal(self, b: Tensor, rho: float | Tensor, **_: object) -> Tensor:
-        self.check_input(b, "b")
-        return b / (1.0 + rho_for_batch(rho, b))
+    def _solve_normal(self, b: Tensor, rho_b: float | Tensor, **_: object) -> Tensor:
+        return b / (1.0 + rho_b)

@@ -15,7 +15,7 @@ import torch
 from torch import Tensor
 
 from reddiff_imaging._validation import as_shape, check_positive, complex_view, match_dtype, real_view
-from reddiff_imaging.operators.base import LinearOperator, Operator, Scalar, rho_for_batch
+from reddiff_imaging.operators.base import LinearOperator, Operator, Scalar
 from reddiff_imaging.operators.svd import SVD
 
 
@@ -100,10 +100,9 @@ class Diagonal(LinearOperator):
             singular_values=magnitude.expand(self.in_shape),
         )
 
-    def solve_normal(self, b: Tensor, rho: float | Tensor, **_: object) -> Tensor:
+    def _solve_normal(self, b: Tensor, rho_b: float | Tensor, **_: object) -> Tensor:
         r""":math:`(|w|^2 + \rho)^{-1} \odot b`."""
-        self.check_input(b, "b")
-        return b / (match_dtype(self.weights.abs() ** 2, b) + rho_for_batch(rho, b))
+        return b / (match_dtype(self.weights.abs() ** 2, b) + rho_b)
 
 
 class Inpainting(Diagonal):

@@ -51,7 +51,7 @@ import torch
 from torch import Tensor
 
 from reddiff_imaging._validation import as_shape, check_choice, match_dtype
-from reddiff_imaging.operators.base import LinearOperator, rho_for_batch
+from reddiff_imaging.operators.base import LinearOperator
 from reddiff_imaging.operators.svd import SVD
 
 _FFT_DIMS = (-2, -1)
@@ -180,17 +180,12 @@ class MRI(LinearOperator):
 
         return SVD(U=u, Ut=ut, V=hartley, Vt=hartley, singular_values=s)
 
-    def solve_normal(
-        self, b: Tensor, rho: float | Tensor, *, max_iter: int = 500, tol: float = 1e-7
-    ) -> Tensor:
+    def _solve_normal(self, b: Tensor, rho_b: float | Tensor, **_: object) -> Tensor:
         r"""Closed form :math:`(A^*A + \rho I)^{-1} b = F^H\big(F b / (w + \rho)\big)`.
 
         ``w`` is :math:`M^2` for complex images and the symmetrised :math:`\tfrac12(M(k)^2 +
-        M(-k)^2)` for real images (see the module docstring). ``max_iter`` and ``tol`` are unused
-        (kept for the common signature).
+        M(-k)^2)` for real images (see the module docstring).
         """
-        self.check_input(b, "b")
-        rho_b = rho_for_batch(rho, b)
         k = torch.fft.fft2(b, norm="ortho")
         x = torch.fft.ifft2(k / (match_dtype(self.gram_weight, k) + rho_b), norm="ortho")
         return x.real if self.real_domain else x

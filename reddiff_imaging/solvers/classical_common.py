@@ -1,0 +1,192 @@
+"""Helpers shared by the classical solvers (:mod:`~reddiff_imaging.solvers.admm`,
+:mod:`~reddiff_imaging.solvers.pnp`, :mod:`~reddiff_imaging.solvers.red`): option checks, the
+initial iterate, the data term and its gradient, step sizes from the operator norm, and the
+per-step record."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import Tensor
+
+from reddiff_imaging._validation import check_choice
+from reddiff_imaging.operators.base import Operator
+from reddiff_imaging.problem import InverseProblem
+from reddiff_imaging.solvers.base import Monitor, NonFiniteError
+
+INITS = ("pinv", "adjoint", "zeros")
+
+
+def check_iterations(value: object, name: str = "iterations") -> int:
+    """A positive int, or a ValueError/TypeError naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be a positive int, got {value!r}")
+    if value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+    return value
+
+
+def check_init(init: object) -> None:
+    """``init`` is one of :data:`INITS` or a tensor."""
+    if isinstance(init, str):
+        check_choice(init, "init", INITS)
+    elif not isinstance(init, Tensor):
+        raise TypeError(f"init must be one of {list(INITS)} or a tensor, got {type(init).__name__}")
+
+
+def check_bool(value: object, name: str) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be a bool, got {value!r}")
+    return value
+
+
+def require_linear(solver: str, problem: InverseProblem, why: str, alternative: str) -> None:
+    """Refuse a nonlinear operator with a message naming it, why and what to use instead."""
+    operator = problem.operator
+    if not operator.is_linear:
+        raise ValueError(
+            f"{solver} needs a linear operator ({why}); got the nonlinear operator "
+            f"{type(operator).__name__} (in_shape={operator.in_shape}, out_shape={operator.out_shape}). {alternative}"
+        )
+
+
+def check_init_for(solver: str, init: str | Tensor, problem: InverseProblem) -> None:
+    """Early checks of ``init`` against the problem (shape; ``adjoint`` needs a linear operator)."""
+    operator = problem.operator
+    if isinstance(init, Tensor):
+        shape = (problem.batch_size, *operator.in_shape)
+        if tuple(init.shape) != shape:
+            raise ValueError(f"{solver}: init must have shape {shape}, got {tuple(init.shape)}")
+        if init.is_complex() or not init.is_floating_point():
+            raise TypeError(f"{solver}: init must be a real floating-point tensor, got dtype {init.dtype}")
+        if not bool(torch.isfinite(init).all()):
+            raise ValueError(f"{solver}: init contains NaN or Inf")
+    elif init == "adjoint" and not operator.is_linear:
+        raise ValueError(
+            f"{solver}: init='adjoint' needs a linear operator, got the nonlinear {type(operator).__name__}; "
+            "use init='pinv' or 'zeros' or pass a tensor"
+        )
+
+
+def real_like(v: Tensor, like: Tensor) -> Tensor:
+    """``v`` as the real tensor of ``like``'s dtype when the iterate is real (the gradient of a
+    real-valued function of a real image is the real part of the complex one)."""
+    if v.is_complex() and not like.is_complex():
+        v = v.real
+    return v.to(like.dtype)
+
+
+def initial_iterate(init: str | Tensor, problem: InverseProblem, pinv_rcond: float) -> Tensor:
+    """The initial image ``(B, *in_shape)`` in the problem's real dtype (see the module docs)."""
+    operator = problem.operator
+    dtype, device = problem.dtype, problem.device
+    shape = (problem.batch_size, *operator.in_shape)
+    if isinstance(init, Tensor):
+        return init.detach().to(device=device, dtype=dtype).clone()
+    if init == "zeros":
+        return torch.zeros(shape, dtype=dtype, device=device)
+    if init == "adjoint":
+        return operator.apply_adjoint(problem.y).real.to(dtype).clone()  # type: ignore[attr-defined]
+    pinv = getattr(operator, "pinv", None)
+    if pinv is None:  # nonlinear operator without an inverse heuristic
+        return torch.full(shape, 0.5, dtype=dtype, device=device)
+    if operator.is_linear:
+        x = pinv(problem.y, rcond=pinv_rcond, max_iter=100)
+    else:
+        x = pinv(problem.y)
+    return x.real.to(dtype).clone()
+
+
+def residual_and_gradient(problem: InverseProblem, x: Tensor) -> tuple[Tensor, Tensor]:
+    r"""The residual :math:`r = A(x) - y` and the gradient :math:`J_A(x)^H r` of :math:`\tfrac12\|A(x) - y\|^2`
+    (the adjoint for a linear operator, a vector-Jacobian product from :mod:`torch.func` otherwise)."""
+    operator = problem.operator
+    if operator.is_linear:
+        r = operator.apply(x) - problem.y
+        return r, real_like(operator.apply_adjoint(r), x)  # type: ignore[attr-defined]
+    out, pullback = torch.func.vjp(operator.apply, x)
+    r = out - problem.y
+    return r, real_like(pullback(r)[0], x)
+
+
+def data_term(r: Tensor) -> Tensor:
+    r""":math:`\tfrac12\|r\|^2` per image, averaged over the batch (0-d tensor)."""
+    return 0.5 * r.abs().square().flatten(1).sum(1).mean()
+
+
+def item_norm(v: Tensor) -> Tensor:
+    """Euclidean norm per batch item, shape ``(B,)``."""
+    return v.flatten(1).norm(dim=1)
+
+
+def lipschitz(solver: str, problem: InverseProblem, x0: Tensor) -> float | Tensor:
+    r""":math:`\|A\|^2`, the Lipschitz constant of the data gradient (a float).
+
+    For a nonlinear operator: :math:`\|J_A(x_0)\|^2` at the initial point, one value per image
+    (a tensor ``(B, 1, ..., 1)``), so that each image gets the step it would get alone."""
+    operator = problem.operator
+    if operator.is_linear:
+        norm_sq = operator.norm() ** 2  # type: ignore[attr-defined]
+        if not norm_sq > 0:
+            raise ValueError(f"{solver}: the operator {type(operator).__name__} has norm 0")
+        return float(norm_sq)
+    norm_sq = _jacobian_norm_sq(operator, x0)
+    if not bool((norm_sq > 0).all()):
+        raise ValueError(
+            f"{solver}: the Jacobian of {type(operator).__name__} vanishes at the initial point of "
+            f"{int((norm_sq <= 0).sum())} image(s); pass an explicit step or another init"
+        )
+    return norm_sq.view((-1,) + (1,) * (x0.ndim - 1))
+
+
+def _jacobian_norm_sq(operator: Operator, x0: Tensor, *, max_iter: int = 100, tol: float = 1e-4, seed: int = 0) -> Tensor:
+    r"""Per-image :math:`\|J_A(x_0)\|^2` by power iteration on :math:`J^H J` (deterministic start,
+    each image stops when its estimate changed by less than ``tol`` relative)."""
+    jacobian = operator.linearize(x0)
+    generator = torch.Generator(device=x0.device).manual_seed(seed)
+    # the same start for every image (not one draw per batch position): a batch equals its items
+    v = torch.randn((1, *x0.shape[1:]), generator=generator, dtype=x0.dtype, device=x0.device).expand(x0.shape)
+    view = (-1,) + (1,) * (x0.ndim - 1)
+    v = v / item_norm(v).view(view)
+    estimate = torch.zeros(x0.shape[0], dtype=x0.dtype, device=x0.device)
+    active = torch.ones(x0.shape[0], dtype=torch.bool, device=x0.device)
+    for _ in range(max_iter):
+        w = real_like(jacobian.apply_adjoint(jacobian.apply(v)), x0)
+        new = item_norm(w)
+        converged = (new - estimate).abs() <= tol * new
+        # each image stops on its own, so that its estimate does not depend on the rest of the batch
+        estimate = torch.where(active, new, estimate)
+        v = torch.where(active.view(view), w / new.clamp_min(torch.finfo(x0.dtype).tiny).view(view), v)
+        active = active & ~converged
+        if not bool(active.any()):
+            break
+    return estimate
+
+
+def call_prior(
+    solver: str, fn: Callable[[Tensor, float], Tensor], x: Tensor, level: float, step: int, monitor: Monitor
+) -> Tensor:
+    """Run ``fn(x, level)`` (a prior's prox or denoiser); when it refuses a non-finite input, raise the
+    solver's :class:`NonFiniteError` instead of the prior's ValueError."""
+    try:
+        return fn(x, level)
+    except ValueError as err:
+        if not bool(torch.isfinite(x).all()):
+            raise NonFiniteError(solver, step, monitor.last_finite) from err
+        raise
+
+
+def record(solver: str, monitor: Monitor, step: int, iterate: Tensor, **terms: Tensor) -> None:
+    """``monitor.step``; when its metrics refuse a non-finite iterate, raise :class:`NonFiniteError`."""
+    try:
+        monitor.step(step, iterate, **terms)
+    except ValueError as err:
+        if not bool(torch.isfinite(iterate).all()):
+            raise NonFiniteError(solver, step, monitor.last_finite) from err
+        raise
+
+
+def finish(x: Tensor, clip: bool) -> Tensor:
+    return x.clamp(0.0, 1.0) if clip else x
+
