@@ -17,10 +17,13 @@ capture all three, whereas total variation flattens gradients into staircases an
 Geometry is defined in normalised coordinates ``[-1, 1]^2``, so a given seed draws the same scene at
 any ``size``; edge softness is in pixels, so edges stay about one pixel wide.
 
-Seeds: training uses seeds in ``[0, 2**32)`` (see :data:`MAX_TRAINING_SEED`); image ``i`` of the
-held-out set of :func:`heldout_images` is drawn from seed ``HELDOUT_SEED + i`` with
-:data:`HELDOUT_SEED` ``= 2**32 + 2024``, outside that range, so held-out images never come from a
-training stream.
+Seeds: torch's CPU generator keeps only the low 32 bits of a seed, so the three uses are kept
+apart within ``[0, 2**32)``: training streams start from seeds in ``[0, 2**31)``
+(:data:`MAX_TRAINING_SEED`); image ``i`` of the held-out test set (:func:`heldout_images`) is drawn
+from seed ``HELDOUT_SEED + i`` with :data:`HELDOUT_SEED` ``= 2**31 + 2024``; image ``i`` of the
+validation set used for tuning (:func:`validation_images`) from ``VALIDATION_SEED + i`` with
+:data:`VALIDATION_SEED` ``= 2**31 + 2**30 + 2024``. Held-out and validation scenes therefore never
+start a training stream, and the two sets are disjoint.
 """
 
 from __future__ import annotations
@@ -36,13 +39,19 @@ __all__ = [
     "synthetic_batches",
     "heldout_images",
     "HELDOUT_SEED",
+    "VALIDATION_SEED",
+    "validation_images",
     "MAX_TRAINING_SEED",
 ]
 
-MAX_TRAINING_SEED: int = 2**32
+MAX_TRAINING_SEED: int = 2**31
 """Training seeds must lie in ``[0, MAX_TRAINING_SEED)``."""
 
-HELDOUT_SEED: int = 2**32 + 2024
+HELDOUT_SEED: int = 2**31 + 2024
+"""Image ``i`` of the held-out test set is drawn from seed ``HELDOUT_SEED + i``."""
+
+VALIDATION_SEED: int = 2**31 + 2**30 + 2024
+"""Image ``i`` of the validation set (for tuning) is drawn from seed ``VALIDATION_SEED + i``."""
 """Seed of the held-out set; outside the training range ``[0, 2**32)``."""
 
 _MAX_SHAPES = 8
@@ -134,13 +143,23 @@ def heldout_images(n: int = 64, size: int = 64) -> Tensor:
 
     Image ``i`` is ``synthetic_images(1, size, seed=HELDOUT_SEED + i)``, so ``heldout_images(m)`` is
     a prefix of ``heldout_images(n)`` for ``m <= n``. The seeds ``HELDOUT_SEED + i`` lie outside the
-    training range ``[0, 2**32)``, so these scenes never occur in training.
+    training range ``[0, 2**31)``, so these scenes never start a training stream.
     """
+    return _seeded_set(HELDOUT_SEED, n, size)
+
+
+def validation_images(n: int = 16, size: int = 64) -> Tensor:
+    """The validation set for tuning, ``(n, 1, size, size)``: image ``i`` is
+    ``synthetic_images(1, size, seed=VALIDATION_SEED + i)``, disjoint from the held-out set."""
+    return _seeded_set(VALIDATION_SEED, n, size)
+
+
+def _seeded_set(first_seed: int, n: int, size: int) -> Tensor:
     if isinstance(n, bool) or not isinstance(n, int):
         raise TypeError(f"n must be an int, got {n!r}")
-    if n < 1:
-        raise ValueError(f"n must be >= 1, got {n}")
-    return torch.cat([synthetic_images(1, size, seed=HELDOUT_SEED + i) for i in range(n)])
+    if not 1 <= n <= 2**20:
+        raise ValueError(f"n must be in [1, 2**20], got {n}")
+    return torch.cat([synthetic_images(1, size, seed=first_seed + i) for i in range(n)])
 
 
 # ---------------------------------------------------------------------------- drawing

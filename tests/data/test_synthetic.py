@@ -10,9 +10,11 @@ import torch
 from reddiff_imaging.data.synthetic import (
     HELDOUT_SEED,
     MAX_TRAINING_SEED,
+    VALIDATION_SEED,
     heldout_images,
     synthetic_batches,
     synthetic_images,
+    validation_images,
 )
 
 
@@ -85,3 +87,15 @@ def test_heldout_fixed_and_disjoint_from_training_seeds() -> None:
 def test_errors(kwargs: dict, exc: type, match: str) -> None:
     with pytest.raises(exc, match=match):
         synthetic_images(**kwargs)
+
+
+def test_validation_images_are_disjoint_from_test_and_training_images() -> None:
+    assert VALIDATION_SEED >= MAX_TRAINING_SEED
+    assert not HELDOUT_SEED <= VALIDATION_SEED < HELDOUT_SEED + 2**20
+    # torch's CPU generator keeps only the low 32 bits of a seed: those must differ too
+    assert not HELDOUT_SEED % 2**32 <= VALIDATION_SEED % 2**32 < HELDOUT_SEED % 2**32 + 2**20
+    val, test = validation_images(4, 32), heldout_images(4, 32)
+    assert val.shape == test.shape == (4, 1, 32, 32)
+    distances = (val[:, None] - test[None]).flatten(2).abs().amax(-1)
+    assert bool((distances > 0.05).all())
+    assert torch.equal(validation_images(2, 32), val[:2])

@@ -1,0 +1,444 @@
+"""Per-solver hyperparameter sweeps on validation images, disjoint from the held-out test images.
+
+:func:`tune` runs one solver with every configuration of a grid (or a random subset of it) on a
+task, scores each configuration by a metric averaged over the validation images, and returns the
+best one; it can write the choice as a TOML file of overrides for the comparison::
+
+    [overrides.reddiff]
+    lam = 0.25
+    lr = 0.5
+
+Validation images
+-----------------
+The default validation set is :func:`reddiff_imaging.data.validation_images`: procedural scenes
+from seeds disjoint from the held-out test set and from training streams (see
+:mod:`reddiff_imaging.data.synthetic`). Tuning on ``heldout`` is allowed but warns:
+the chosen configuration would then be evaluated on the images it was tuned on.
+
+Randomness
+----------
+Measurements and solver noise use the seeds of :func:`reddiff_imaging.workbench.compare`
+(``unit_seed(seed, task, "measurement", i)`` and ``unit_seed(seed, task, method.label, i)``), the
+same for every configuration: the configurations are compared on the same noise, and a trial
+equals the comparison run of that configuration with the same seed on the same images.
+
+Default grids (:data:`DEFAULT_GRIDS`)
+-------------------------------------
+==========  ==============================================================
+solver      grid
+==========  ==============================================================
+reddiff     lam ∈ {0.05, 0.1, 0.25, 0.5}, lr ∈ {0.1, 0.25, 0.5}   (12)
+dps         zeta ∈ {0.3, 1.0, 3.0}                                  (3)
+pigdm       guidance_scale ∈ {0.5, 1.0, 2.0}                        (3)
+ddrm        eta ∈ {0.5, 0.85, 1.0}                                  (3)
+diffpir     lam ∈ {1, 7, 20}, zeta ∈ {0.1, 0.3, 1.0}                (9)
+admm        lam ∈ {0.01, 0.03, 0.1}, rho ∈ {0.3, 1, 3}              (9)
+pnp-admm    sigma ∈ {0.02, 0.05, 0.1}, rho ∈ {0.3, 1, 3}            (9)
+pnp-pgd     sigma ∈ {0.02, 0.05, 0.1}                               (3)
+red         lam ∈ {0.05, 0.2, 0.5}, sigma ∈ {0.02, 0.05}            (6)
+==========  ==============================================================
+
+DDIM (unconditional) has no default grid. With 2 validation images and the solvers' default step
+counts a default sweep takes minutes on a CPU (RED-diff, the longest: 12 configurations × 2 images
+× 1000 steps); pass ``steps`` for a quicker, coarser sweep.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import math
+import os
+import random
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from reddiff_imaging import metrics
+from reddiff_imaging.data.synthetic import validation_images
+from reddiff_imaging.noise import Gaussian
+from reddiff_imaging.operators.base import Operator
+from reddiff_imaging.problem import InverseProblem
+from reddiff_imaging.solvers import NonFiniteError
+from reddiff_imaging.solvers.registry import solver_class
+from reddiff_imaging.workbench.compare import resolve_device
+from reddiff_imaging.workbench.specs import (
+    DEFAULT_SIGMA,
+    Method,
+    build_prior,
+    build_task,
+    load_dataset,
+    prior_image_shape,
+    supports,
+    unit_seed,
+)
+
+__all__ = ["DEFAULT_GRIDS", "METRICS", "Trial", "TuneResult", "tune"]
+
+#: the small default grid of each solver (see the module docs)
+DEFAULT_GRIDS: dict[str, dict[str, list[Any]]] = {
+    "reddiff": {"lam": [0.05, 0.1, 0.25, 0.5], "lr": [0.1, 0.25, 0.5]},
+    "dps": {"zeta": [0.3, 1.0, 3.0]},
+    "pigdm": {"guidance_scale": [0.5, 1.0, 2.0]},
+    "ddrm": {"eta": [0.5, 0.85, 1.0]},
+    "diffpir": {"lam": [1.0, 7.0, 20.0], "zeta": [0.1, 0.3, 1.0]},
+    "admm": {"lam": [0.01, 0.03, 0.1], "rho": [0.3, 1.0, 3.0]},
+    "pnp-admm": {"sigma": [0.02, 0.05, 0.1], "rho": [0.3, 1.0, 3.0]},
+    "pnp-pgd": {"sigma": [0.02, 0.05, 0.1]},
+    "red": {"lam": [0.05, 0.2, 0.5], "sigma": [0.02, 0.05]},
+}
+
+#: the metrics a sweep can optimise, and whether higher is better
+METRICS: dict[str, bool] = {"psnr": True, "ssim": True, "seconds": False}
+
+_TOML_TYPES = (bool, int, float, str)
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One configuration of a sweep and its per-image results (NaN where the solver diverged)."""
+
+    options: dict[str, Any]
+    psnr: list[float]
+    ssim: list[float]
+    seconds: list[float]
+
+    def mean(self, metric: str) -> float:
+        """Mean of ``metric`` over the images (NaN when any image diverged)."""
+        values = getattr(self, _check_metric(metric))
+        return sum(values) / len(values) if values else math.nan
+
+    def std(self, metric: str) -> float:
+        values = getattr(self, _check_metric(metric))
+        mean = self.mean(metric)
+        return math.sqrt(sum((v - mean) ** 2 for v in values) / len(values)) if values else math.nan
+
+
+@dataclass
+class TuneResult:
+    """The outcome of :func:`tune`.
+
+    Attributes:
+        solver, prior, task: what was tuned.
+        metric: the metric optimised (mean over images).
+        best: the chosen options (the grid's options of the best trial).
+        best_score: its mean metric.
+        trials: every configuration run, in the order run.
+        output: the TOML file written, or None.
+        settings: dataset, number of images, steps, sigma, seed, search of the sweep.
+    """
+
+    solver: str
+    prior: str
+    task: str
+    metric: str
+    best: dict[str, Any]
+    best_score: float
+    trials: list[Trial]
+    output: Path | None = None
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def scores(self) -> list[float]:
+        """The metric of each trial (mean over images), in trial order."""
+        return [t.mean(self.metric) for t in self.trials]
+
+    @property
+    def table(self) -> list[dict[str, Any]]:
+        """One row per trial: its options, mean and std of PSNR, SSIM and seconds, and its rank by
+        the metric (1 = best; diverged trials last)."""
+        order = sorted(range(len(self.trials)), key=lambda k: _sort_key(self.scores[k], self.metric))
+        rank = {k: r + 1 for r, k in enumerate(order)}
+        return [
+            {
+                **t.options,
+                **{f"{m}_{s}": getattr(t, s)(m) for m in METRICS for s in ("mean", "std")},
+                "rank": rank[k],
+            }
+            for k, t in enumerate(self.trials)
+        ]
+
+    def to_markdown(self) -> str:
+        """The table of trials as Markdown, best first."""
+        names = list(self.trials[0].options) if self.trials else []
+        lines = [
+            "| " + " | ".join([*names, "PSNR (dB)", "SSIM", "seconds / image", "rank"]) + " |",
+            "|" + "---|" * len(names) + "---:|---:|---:|---:|",
+        ]
+        for row in sorted(self.table, key=lambda r: r["rank"]):
+            lines.append(
+                "| " + " | ".join(str(row[n]) for n in names)
+                + f" | {row['psnr_mean']:.2f} ± {row['psnr_std']:.2f} | {row['ssim_mean']:.3f} ± {row['ssim_std']:.3f}"
+                + f" | {row['seconds_mean']:.2f} | {row['rank']} |"
+            )
+        return "\n".join(lines) + "\n"
+
+    def to_toml(self) -> str:
+        """The chosen configuration as a ``[overrides.<solver>]`` TOML table (with a comment header)."""
+        s = self.settings
+        header = (
+            f"# reddiff-imaging tune: solver {self.solver}, prior {self.prior}, task {self.task}\n"
+            f"# best {self.metric} = {self.best_score:.4g} (mean over {s.get('num_images')} images of "
+            f"{s.get('dataset')!r}), steps {s.get('steps')}, sigma {s.get('sigma')}, seed {s.get('seed')}, "
+            f"{len(self.trials)} trials ({s.get('search')} search)\n"
+        )
+        body = "".join(f"{_toml_key(k)} = {_toml_value(v, k)}\n" for k, v in self.best.items())
+        return f"{header}[overrides.{_toml_key(self.solver)}]\n{body}"
+
+
+def tune(
+    solver: str,
+    *,
+    prior: str = "default",
+    task: str,
+    grid: dict[str, list[Any]] | None = None,
+    search: str = "grid",
+    num_trials: int | None = None,
+    metric: str = "psnr",
+    dataset: str = "validation",
+    num_images: int = 2,
+    steps: int | None = None,
+    sigma: float = DEFAULT_SIGMA,
+    size: int | None = None,
+    device: str | torch.device = "auto",
+    seed: int = 0,
+    output: str | os.PathLike[str] | None = None,
+    progress: bool = True,
+) -> TuneResult:
+    """Sweep the options of ``solver`` on ``task`` and pick the best configuration by ``metric``.
+
+    Args:
+        solver: a solver name (see :func:`reddiff_imaging.solvers.available`).
+        prior: the prior name (as for :func:`~reddiff_imaging.workbench.compare`).
+        task: the task name (see :func:`reddiff_imaging.operators.registry.available`).
+        grid: ``{option: [values]}``; default :data:`DEFAULT_GRIDS` of the solver.
+        search: ``"grid"`` (every combination, in the order of :func:`itertools.product`) or
+            ``"random"`` (``num_trials`` distinct combinations drawn with ``seed``).
+        num_trials: number of random configurations (required by random search; all combinations
+            when it is larger than the grid). Not used by grid search.
+        metric: ``psnr`` or ``ssim`` (higher is better) or ``seconds`` (lower is better), averaged
+            over the images; a trial that diverged on any image ranks last. Ties keep the first.
+        dataset: ``validation`` (the default, see the module docs) or any spec that
+            :func:`~reddiff_imaging.workbench.specs.load_dataset` accepts.
+        num_images: how many images.
+        steps: iteration count for the solver (its ``steps``/``iterations`` option) unless the grid
+            sets it; default the solver's own.
+        sigma: measurement noise level (public units).
+        size: image side for priors without a fixed image size (default 64); network priors use
+            their own size.
+        device: ``auto``, ``cpu`` or ``cuda``.
+        seed: seed of the measurements, the solvers and the random search.
+        output: write the chosen options to this TOML file (``[overrides.<solver>]``).
+        progress: show a progress bar.
+
+    Raises:
+        ValueError: unknown solver, prior, task, metric, search or grid option (the message lists
+            the solver's options), an invalid option value, a prior the solver cannot use, a task
+            the solver cannot handle, or a grid value that TOML cannot hold when ``output`` is set.
+        RuntimeError: every configuration diverged.
+    """
+    _check_metric(metric)
+    if search not in ("grid", "random"):
+        raise ValueError(f"search must be 'grid' or 'random', got {search!r}")
+    if isinstance(num_images, bool) or not isinstance(num_images, int) or num_images < 1:
+        raise ValueError(f"num_images must be a positive int, got {num_images!r}")
+    grid = _check_grid(solver, grid)
+    configs = _configurations(grid, search, num_trials, seed)
+    methods = [Method(solver, prior, config) for config in configs]
+    for method in methods:  # invalid values fail here, before any work
+        method.build(steps)
+    if output is not None:
+        for config in configs:
+            for key, value in config.items():
+                _toml_value(value, key)
+
+    device = resolve_device(device)
+    the_prior = build_prior(prior, device)
+    if not supports(solver, the_prior):
+        needs = ", ".join(solver_class(solver).requires)
+        raise ValueError(f"solver {solver!r} needs {needs} from the prior; prior {prior!r} provides {', '.join(the_prior.capabilities()) or 'nothing'}")
+    images = _images(dataset, num_images, size, prior_image_shape(the_prior)).to(device)
+    shape = tuple(images.shape[1:])
+    operator, noise = build_task(task, shape, sigma)
+    operator = operator.to(device)
+    y = simulate_measurements(operator, noise, images, seed, task)
+
+    trials = []
+    bar = tqdm(total=len(methods) * len(images), desc=f"tune {solver}", disable=not progress)
+    try:
+        for config, method in zip(configs, methods, strict=True):
+            trials.append(_run_trial(config, method, method.build(steps), the_prior, task, operator, noise, images, y, seed, bar))
+    finally:
+        bar.close()
+
+    scores = [t.mean(metric) for t in trials]
+    best_index = min(range(len(trials)), key=lambda k: (_sort_key(scores[k], metric), k))
+    if math.isnan(scores[best_index]):
+        raise RuntimeError(f"every configuration of {solver!r} diverged on {task!r}; try smaller step sizes in the grid")
+    result = TuneResult(
+        solver=solver,
+        prior=prior,
+        task=task,
+        metric=metric,
+        best=dict(trials[best_index].options),
+        best_score=scores[best_index],
+        trials=trials,
+        settings={
+            "dataset": dataset,
+            "num_images": len(images),
+            "steps": steps,
+            "sigma": sigma,
+            "seed": seed,
+            "search": search,
+            "grid": grid,
+        },
+    )
+    if output is not None:
+        path = Path(output)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(result.to_toml(), encoding="utf-8")
+        result.output = path
+    return result
+
+
+def simulate_measurements(operator: Operator, noise: Gaussian, images: Tensor, seed: int, task: str) -> Tensor:
+    """The noisy measurement of every image, image ``i`` with the seed
+    ``unit_seed(seed, task, "measurement", i)`` (as the comparison draws them)."""
+    return torch.cat([
+        noise.sample(
+            operator(images[i : i + 1]),
+            torch.Generator(device=images.device).manual_seed(unit_seed(seed, task, "measurement", i)),
+        )
+        for i in range(len(images))
+    ])
+
+
+# -- helpers -----------------------------------------------------------------------------------------
+def _run_trial(config, method, built, prior, task, operator, noise, images, y, seed, bar) -> Trial:
+    psnr, ssim, seconds = [], [], []
+    for index in range(len(images)):
+        truth = images[index : index + 1]
+        problem = InverseProblem(operator, y[index : index + 1], noise, truth)
+        generator = torch.Generator(device=images.device).manual_seed(unit_seed(seed, task, method.label, index))
+        try:
+            result = built.solve(problem, prior, generator, metrics_every=0)
+        except TypeError as err:  # the method refuses this operator (e.g. DDRM without an SVD)
+            raise ValueError(f"solver {method.solver!r} cannot run task {task!r}: {err}") from err
+        except NonFiniteError as err:
+            bar.write(f"{method.solver} {config} diverged on image {index}: {err}")
+            psnr.append(math.nan)
+            ssim.append(math.nan)
+            seconds.append(math.nan)
+        else:
+            x = result.x.clamp(0, 1)
+            psnr.append(float(metrics.psnr(x, truth)))
+            ssim.append(float(metrics.ssim(x, truth)))
+            seconds.append(result.seconds)
+        bar.update(1)
+    return Trial(dict(config), psnr, ssim, seconds)
+
+
+def _check_metric(metric: str) -> str:
+    if metric not in METRICS:
+        raise ValueError(f"metric must be one of {list(METRICS)}, got {metric!r}")
+    return metric
+
+
+def _sort_key(score: float, metric: str) -> float:
+    """Smaller is better; NaN (diverged) last."""
+    if math.isnan(score):
+        return math.inf
+    return -score if METRICS[metric] else score
+
+
+def _check_grid(solver: str, grid: dict[str, Sequence[Any]] | None) -> dict[str, list[Any]]:
+    cls = solver_class(solver)
+    if grid is None:
+        if solver not in DEFAULT_GRIDS:
+            raise ValueError(f"solver {solver!r} has no default grid; pass grid={{option: [values]}}")
+        return {k: list(v) for k, v in DEFAULT_GRIDS[solver].items()}
+    if not isinstance(grid, dict) or not grid:
+        raise ValueError(f"grid must be a non-empty dict {{option: [values]}}, got {grid!r}")
+    options = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
+    checked = {}
+    for name, values in grid.items():
+        if name not in options:
+            raise ValueError(f"grid option {name!r} is not an option of solver {solver!r}; its options are {options}")
+        if isinstance(values, (str, bytes)) or not isinstance(values, Sequence) or len(values) == 0:
+            raise ValueError(f"grid values of {name!r} must be a non-empty list, got {values!r}")
+        checked[name] = list(values)
+    return checked
+
+
+def _configurations(grid: dict[str, list[Any]], search: str, num_trials: int | None, seed: int) -> list[dict[str, Any]]:
+    names = list(grid)
+    combos = [dict(zip(names, values, strict=True)) for values in itertools.product(*grid.values())]
+    if search == "grid":
+        if num_trials is not None:
+            raise ValueError("num_trials is for search='random'; grid search runs every combination")
+        return combos
+    if num_trials is None or isinstance(num_trials, bool) or not isinstance(num_trials, int) or num_trials < 1:
+        raise ValueError(f"random search needs num_trials, a positive int, got {num_trials!r}")
+    picks = random.Random(seed).sample(range(len(combos)), min(num_trials, len(combos)))
+    return [combos[k] for k in picks]
+
+
+def _images(dataset: str, num_images: int, size: int | None, expected: tuple[int, ...] | None) -> Tensor:
+    side = expected[-1] if expected is not None else (size or 64)
+    if dataset == "validation":
+        images = validation_images(num_images, side)
+        if expected is not None and expected[0] != images.shape[1]:  # grayscale scenes for an RGB prior
+            images = images.expand(-1, expected[0], -1, -1).contiguous()
+        return images
+    if dataset == "heldout":
+        warnings.warn(
+            "tuning on the held-out test images: the chosen configuration would be evaluated on the images "
+            "it was tuned on; use dataset='validation'",
+            stacklevel=3,
+        )
+    images = load_dataset(dataset, num_images, side)
+    if expected is not None and tuple(images.shape[1:]) != expected:
+        raise ValueError(f"images of shape {tuple(images.shape[1:])} from {dataset!r} do not match the prior, which expects {expected}")
+    return images
+
+
+def _toml_key(key: str) -> str:
+    if key and all(c.isascii() and (c.isalnum() or c in "-_") for c in key):
+        return key
+    return _toml_string(key)
+
+
+def _toml_string(text: str) -> str:
+    escapes = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\t": "\\t", "\n": "\\n", "\f": "\\f", "\r": "\\r"}
+    out = []
+    for c in text:
+        if c in escapes:
+            out.append(escapes[c])
+        elif ord(c) < 0x20 or ord(c) == 0x7F:
+            out.append(f"\\u{ord(c):04x}")
+        else:
+            out.append(c)
+    return '"' + "".join(out) + '"'
+
+
+def _toml_value(value: Any, key: str) -> str:
+    """A TOML literal of a bool, int, float or str (ValueError for anything else)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "nan"
+        if math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+        return repr(value)
+    if isinstance(value, str):
+        return _toml_string(value)
+    raise ValueError(f"option {key!r} = {value!r} cannot be written to TOML; use ints, floats, strings or bools")

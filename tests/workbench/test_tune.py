@@ -1,0 +1,102 @@
+"""Hyperparameter sweeps: the best configuration, random search, TOML output, validation images."""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from pathlib import Path
+
+import pytest
+import torch
+
+from reddiff_imaging import metrics, solvers
+from reddiff_imaging.data.synthetic import validation_images
+from reddiff_imaging.priors import DiffusionPrior
+from reddiff_imaging.problem import InverseProblem
+from reddiff_imaging.workbench.specs import build_task, unit_seed
+from reddiff_imaging.workbench.tune import DEFAULT_GRIDS, TuneResult, tune
+
+FAST = {"solver": "pnp-pgd", "prior": "gaussian", "task": "denoising", "steps": 2, "size": 32, "device": "cpu", "progress": False}
+GRID8 = {"sigma": [0.01, 0.02, 0.05, 0.1], "fista": [True, False]}
+
+
+def test_grid_search_picks_the_best_configuration(tmp_path: Path) -> None:
+    task, grid = "inpainting-box", {"lr": [0.05, 0.5]}
+    result = tune(
+        "reddiff", task=task, grid=grid, steps=3, num_images=2, device="cpu", seed=3, output=tmp_path / "best.toml", progress=False
+    )
+    assert [t.options for t in result.trials] == [{"lr": 0.05}, {"lr": 0.5}]
+    # run the configurations directly on the validation images, with the documented seeds
+    images = validation_images(2, 64)
+    operator, noise = build_task(task, (1, 64, 64), 0.01)
+    prior = DiffusionPrior.default()
+    direct = []
+    for options in result.trials:
+        psnrs = []
+        for i in range(2):
+            truth = images[i : i + 1]
+            g = torch.Generator().manual_seed(unit_seed(3, task, "measurement", i))
+            problem = InverseProblem(operator, noise.sample(operator(truth), g), noise, truth)
+            solver = solvers.get("reddiff", steps=3, **options.options)
+            x = solver.solve(problem, prior, torch.Generator().manual_seed(unit_seed(3, task, "reddiff[default]", i))).x
+            psnrs.append(float(metrics.psnr(x.clamp(0, 1), truth)))
+        direct.append(sum(psnrs) / 2)
+    assert result.scores == pytest.approx(direct, abs=1e-4)
+    best = max(range(2), key=lambda k: direct[k])
+    assert result.best == result.trials[best].options
+    assert result.best_score == pytest.approx(direct[best], abs=1e-4)
+    assert result.output == tmp_path / "best.toml"
+    assert tomllib.loads(result.output.read_text()) == {"overrides": {"reddiff": result.best}}
+    assert [row["rank"] for row in result.table] == ([1, 2] if best == 0 else [2, 1])
+    assert "PSNR" in result.to_markdown()
+
+
+def test_toml_round_trips_simple_values() -> None:
+    best = {"lam": 0.1, "tiny": 1e-5, "steps": 3, "weighting": 'qu"o\\te\n', "clip": True, "fista": False}
+    result = TuneResult("pnp-admm", "tv", "ct", "psnr", best, 20.0, [], settings={"num_images": 2})
+    assert tomllib.loads(result.to_toml()) == {"overrides": {"pnp-admm": best}}
+
+
+def test_random_search_respects_num_trials_and_seed() -> None:
+    first = tune(**FAST, grid=GRID8, search="random", num_trials=3, seed=1, num_images=1)
+    again = tune(**FAST, grid=GRID8, search="random", num_trials=3, seed=1, num_images=1)
+    configs = [t.options for t in first.trials]
+    assert len(configs) == 3 and len({tuple(c.items()) for c in configs}) == 3
+    assert all(c["sigma"] in GRID8["sigma"] and c["fista"] in GRID8["fista"] for c in configs)
+    assert configs == [t.options for t in again.trials]
+    assert first.scores == again.scores
+    others = [[t.options for t in tune(**FAST, grid=GRID8, search="random", num_trials=3, seed=s, num_images=1).trials] for s in (2, 3)]
+    assert any(o != configs for o in others)
+    everything = tune(**FAST, grid={"sigma": [0.02, 0.05]}, search="random", num_trials=10, num_images=1)
+    assert sorted(t.options["sigma"] for t in everything.trials) == [0.02, 0.05]
+
+
+def test_bad_arguments_raise() -> None:
+    with pytest.raises(ValueError, match=r"'lamda'.*\['steps', 'lr', 'lam'"):
+        tune("reddiff", task="inpainting-box", grid={"lamda": [0.1]}, progress=False)
+    with pytest.raises(ValueError, match="non-empty"):
+        tune("reddiff", task="inpainting-box", grid={"lam": []}, progress=False)
+    with pytest.raises(ValueError, match="unknown solver"):
+        tune("nosuch", task="inpainting-box", progress=False)
+    with pytest.raises(ValueError, match="metric"):
+        tune(**FAST, metric="lpips")
+    with pytest.raises(ValueError, match="num_trials"):
+        tune(**FAST, search="random")
+    with pytest.raises(ValueError, match="num_trials"):
+        tune(**FAST, num_trials=2)
+    with pytest.raises(ValueError, match="unknown task"):
+        tune(**{**FAST, "task": "nosuch"})
+    with pytest.raises(ValueError, match="TOML"):
+        tune(**FAST, grid={"init": [torch.zeros(1)]}, output="never-written.toml")
+
+
+def test_default_grids_name_real_options() -> None:
+    for solver, grid in DEFAULT_GRIDS.items():
+        options = {f.name for f in dataclasses.fields(solvers.registry.solver_class(solver))}
+        assert set(grid) <= options, solver
+
+
+def test_tuning_on_heldout_warns() -> None:
+    with pytest.warns(UserWarning, match="held-out"):
+        result = tune(**FAST, grid={"sigma": [0.05]}, dataset="heldout", num_images=1)
+    assert result.best == {"sigma": 0.05}
