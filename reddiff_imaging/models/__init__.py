@@ -7,8 +7,19 @@
   (:func:`folder_source`).
 """
 
-from .checkpoint import CHECKPOINT_FORMAT, CHECKPOINT_VERSION, load_unet_checkpoint, save_unet_checkpoint
-from .data_sources import ImageSource, SyntheticSource, TensorSource, folder_source, hdf5_source
+from .checkpoint import (
+    CHECKPOINT_FORMAT,
+    CHECKPOINT_VERSION,
+    load_unet_checkpoint,
+    save_unet_checkpoint,
+)
+from .data_sources import (
+    ImageSource,
+    SyntheticSource,
+    TensorSource,
+    folder_source,
+    hdf5_source,
+)
 from .training import train_diffusion
 from .unet import UNet, UNetConfig
 

@@ -8,17 +8,40 @@ modality, numerical checks, and bridges to deepinv and scipy.
 from reddiff_imaging.operators import registry
 from reddiff_imaging.operators.algebra import Stack
 from reddiff_imaging.operators.base import LinearOperator, Operator
-from reddiff_imaging.operators.blur import Blur, Circulant, ZeroPaddedBlur, gaussian_kernel, motion_kernel, uniform_kernel
+from reddiff_imaging.operators.blur import (
+    Blur,
+    Circulant,
+    ZeroPaddedBlur,
+    gaussian_kernel,
+    motion_kernel,
+    uniform_kernel,
+)
 from reddiff_imaging.operators.cg import conjugate_gradient
-from reddiff_imaging.operators.checks import CheckResult, dot_test, jacobian_test, linearity_test
+from reddiff_imaging.operators.checks import (
+    CheckResult,
+    dot_test,
+    jacobian_test,
+    linearity_test,
+)
 from reddiff_imaging.operators.deepinv_bridge import from_deepinv, to_deepinv
 from reddiff_imaging.operators.hdr import HDR
 from reddiff_imaging.operators.identity import Identity
-from reddiff_imaging.operators.inpainting import Diagonal, Inpainting, box_mask, freeform_mask, random_mask
+from reddiff_imaging.operators.inpainting import (
+    Diagonal,
+    Inpainting,
+    box_mask,
+    freeform_mask,
+    random_mask,
+)
 from reddiff_imaging.operators.mri import MRI, cartesian_mask
 from reddiff_imaging.operators.nonlinear import NonlinearOperator
 from reddiff_imaging.operators.phase_retrieval import PhaseRetrieval
-from reddiff_imaging.operators.superres import BicubicDownsampling, BlockAverage, Decimation, bicubic_kernel
+from reddiff_imaging.operators.superres import (
+    BicubicDownsampling,
+    BlockAverage,
+    Decimation,
+    bicubic_kernel,
+)
 from reddiff_imaging.operators.svd import SVD
 from reddiff_imaging.operators.tomography import Radon
 

@@ -14,7 +14,13 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from reddiff_imaging._validation import as_shape, check_positive, complex_view, match_dtype, real_view
+from reddiff_imaging._validation import (
+    as_shape,
+    check_positive,
+    complex_view,
+    match_dtype,
+    real_view,
+)
 from reddiff_imaging.operators.base import LinearOperator, Operator, Scalar
 from reddiff_imaging.operators.svd import SVD
 

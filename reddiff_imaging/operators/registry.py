@@ -12,10 +12,21 @@ import torch
 
 from reddiff_imaging._validation import as_shape
 from reddiff_imaging.operators.base import Operator
-from reddiff_imaging.operators.blur import Blur, ZeroPaddedBlur, gaussian_kernel, motion_kernel, uniform_kernel
+from reddiff_imaging.operators.blur import (
+    Blur,
+    ZeroPaddedBlur,
+    gaussian_kernel,
+    motion_kernel,
+    uniform_kernel,
+)
 from reddiff_imaging.operators.hdr import HDR
 from reddiff_imaging.operators.identity import Identity
-from reddiff_imaging.operators.inpainting import Inpainting, box_mask, freeform_mask, random_mask
+from reddiff_imaging.operators.inpainting import (
+    Inpainting,
+    box_mask,
+    freeform_mask,
+    random_mask,
+)
 from reddiff_imaging.operators.mri import MRI, cartesian_mask
 from reddiff_imaging.operators.phase_retrieval import PhaseRetrieval
 from reddiff_imaging.operators.superres import BicubicDownsampling, BlockAverage

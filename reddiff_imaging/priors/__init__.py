@@ -18,7 +18,10 @@ from reddiff_imaging.priors.denoisers import (
     WaveletDenoiser,
 )
 from reddiff_imaging.priors.diffusion import DiffusionPrior
-from reddiff_imaging.priors.gaussian_mixture import GaussianMixture, GaussianMixturePosterior
+from reddiff_imaging.priors.gaussian_mixture import (
+    GaussianMixture,
+    GaussianMixturePosterior,
+)
 from reddiff_imaging.priors.schedules import VPSchedule
 from reddiff_imaging.priors.tv import TV
 

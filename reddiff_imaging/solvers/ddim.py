@@ -14,7 +14,11 @@ from reddiff_imaging._validation import check_positive
 from reddiff_imaging.priors.base import Prior
 from reddiff_imaging.problem import InverseProblem
 from reddiff_imaging.solvers.base import Monitor, Solver, randn
-from reddiff_imaging.solvers.diffusion_common import ddim_step, previous_alpha_bars, timestep_sequence
+from reddiff_imaging.solvers.diffusion_common import (
+    ddim_step,
+    previous_alpha_bars,
+    timestep_sequence,
+)
 
 
 @dataclass

@@ -38,6 +38,7 @@ from torch import Tensor
 from reddiff_imaging._validation import check_positive
 from reddiff_imaging.priors.base import Prior
 from reddiff_imaging.problem import InverseProblem
+from reddiff_imaging.solvers.base import Monitor, Solver
 from reddiff_imaging.solvers.classical_common import (
     call_prior,
     check_bool,
@@ -52,7 +53,6 @@ from reddiff_imaging.solvers.classical_common import (
     record,
     residual_and_gradient,
 )
-from reddiff_imaging.solvers.base import Monitor, Solver
 
 __all__ = ["PnPPGD"]
 

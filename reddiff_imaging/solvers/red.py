@@ -46,6 +46,7 @@ from torch import Tensor
 from reddiff_imaging._validation import check_choice, check_positive
 from reddiff_imaging.priors.base import Prior
 from reddiff_imaging.problem import InverseProblem
+from reddiff_imaging.solvers.base import Monitor, Solver
 from reddiff_imaging.solvers.classical_common import (
     call_prior,
     check_bool,
@@ -62,7 +63,6 @@ from reddiff_imaging.solvers.classical_common import (
     require_linear,
     residual_and_gradient,
 )
-from reddiff_imaging.solvers.base import Monitor, Solver
 
 __all__ = ["RED"]
 

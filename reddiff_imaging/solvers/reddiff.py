@@ -43,7 +43,11 @@ from reddiff_imaging.priors.adapters import as_diffusion
 from reddiff_imaging.priors.base import Prior
 from reddiff_imaging.problem import InverseProblem
 from reddiff_imaging.solvers.base import Monitor, Solver, randn
-from reddiff_imaging.solvers.diffusion_common import ORDERS, ModelRangeData, timestep_sequence
+from reddiff_imaging.solvers.diffusion_common import (
+    ORDERS,
+    ModelRangeData,
+    timestep_sequence,
+)
 
 #: the weightings f of the paper's ablation, applied to sigma_t / alpha_t
 WEIGHTINGS = {

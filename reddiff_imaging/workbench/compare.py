@@ -7,6 +7,7 @@ same comparison into the same file skips the units already there.
 
 from __future__ import annotations
 
+import math
 import os
 import platform
 from collections.abc import Callable, Sequence
@@ -14,12 +15,15 @@ from typing import Any
 
 import deepinv
 import torch
+from torch import Tensor
 from tqdm.auto import tqdm
 
 from reddiff_imaging import __version__, metrics
+from reddiff_imaging.noise import NoiseModel
+from reddiff_imaging.operators.base import Operator
 from reddiff_imaging.priors.base import Prior
 from reddiff_imaging.problem import InverseProblem
-from reddiff_imaging.solvers import NonFiniteError
+from reddiff_imaging.solvers import NonFiniteError, Solver
 from reddiff_imaging.solvers.registry import solver_class
 from reddiff_imaging.workbench.specs import (
     DEFAULT_SIGMA,
@@ -125,10 +129,7 @@ def compare(
         for task in tasks:
             operator, noise = build_task(task, shape, sigma)
             operator = operator.to(device)
-            y = torch.cat([
-                noise.sample(operator(images[i : i + 1]), _generator(device, unit_seed(seed, task, "measurement", i)))
-                for i in range(len(images))
-            ])
+            y = simulate_measurements(operator, noise, images, seed, task)
             store.write_task(run, task, images, y, {"description": task, "sigma": sigma, "operator": repr(operator)})
             for method in methods:
                 _run_method(store, run, task, method, operator, noise, images, y, prior_cache[method.prior], steps, seed, bar, unit_callback)
@@ -149,39 +150,48 @@ def _run_method(store, run, task, method: Method, operator, noise, images, y, pr
             bar.update(1)
             continue
         problem = InverseProblem(operator, y[index : index + 1], noise, images[index : index + 1])
-        unit = unit_seed(seed, task, method.label, index)
         try:
-            result = solver.solve(problem, prior, _generator(images.device, unit), metrics_every=10)
+            unit = solve_unit(solver, problem, prior, unit_seed(seed, task, method.label, index))
         except TypeError as err:  # the method refuses this operator (e.g. DDRM without an SVD)
             bar.write(f"skipped {method.label} on {task}: {err}")
             bar.update(len(images) - index)
             return
-        except NonFiniteError as err:
-            bar.write(f"{method.label} on {task}, image {index}: {err}")
-            x = err.last_finite if err.last_finite is not None else torch.zeros_like(images[index : index + 1])
-            store.write_unit(run, task, method.label, index, UnitResult(x[0], [], float("nan"), float("nan"), 0.0, 0, unit), attrs)
-        else:
-            x = result.x.clamp(0, 1)
-            truth = images[index : index + 1]
-            store.write_unit(
-                run,
-                task,
-                method.label,
-                index,
-                UnitResult(
-                    x=x[0],
-                    history=result.history,
-                    psnr=float(metrics.psnr(x, truth)),
-                    ssim=float(metrics.ssim(x, truth)),
-                    seconds=result.seconds,
-                    peak_memory_bytes=result.peak_memory_bytes,
-                    seed=unit,
-                ),
-                attrs,
-            )
+        if math.isnan(unit.psnr):
+            bar.write(f"{method.label} on {task}, image {index}: the iterate stopped being finite")
+        store.write_unit(run, task, method.label, index, unit, attrs)
         bar.update(1)
         if unit_callback is not None:
             unit_callback(task, method.label, index)
+
+
+def simulate_measurements(operator: Operator, noise: NoiseModel, images: Tensor, seed: int, task: str) -> Tensor:
+    """The noisy measurement of every image; image ``i`` uses the seed
+    ``unit_seed(seed, task, "measurement", i)``, independent of the other images."""
+    return torch.cat([
+        noise.sample(operator(images[i : i + 1]), _generator(images.device, unit_seed(seed, task, "measurement", i)))
+        for i in range(len(images))
+    ])
+
+
+def solve_unit(solver: Solver, problem: InverseProblem, prior: Prior, seed: int, *, metrics_every: int = 10) -> UnitResult:
+    """Solve one image and score it against ``problem.x_true``. A diverging solve gives NaN
+    metrics and its last finite iterate; a method that refuses the operator raises TypeError."""
+    truth = problem.x_true
+    try:
+        result = solver.solve(problem, prior, _generator(problem.device, seed), metrics_every=metrics_every)
+    except NonFiniteError as err:
+        x = err.last_finite if err.last_finite is not None else torch.zeros_like(truth)
+        return UnitResult(x[0], [], math.nan, math.nan, math.nan, 0, seed)
+    x = result.x.clamp(0, 1)
+    return UnitResult(
+        x=x[0],
+        history=result.history,
+        psnr=float(metrics.psnr(x, truth)),
+        ssim=float(metrics.ssim(x, truth)),
+        seconds=result.seconds,
+        peak_memory_bytes=result.peak_memory_bytes,
+        seed=seed,
+    )
 
 
 def _generator(device: torch.device, seed: int) -> torch.Generator:

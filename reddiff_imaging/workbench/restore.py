@@ -19,7 +19,7 @@ from torch import Tensor
 from reddiff_imaging import metrics
 from reddiff_imaging.problem import InverseProblem
 from reddiff_imaging.solvers.registry import solver_class
-from reddiff_imaging.workbench.compare import resolve_device
+from reddiff_imaging.workbench.compare import resolve_device, simulate_measurements
 from reddiff_imaging.workbench.figures import measurement_view
 from reddiff_imaging.workbench.specs import (
     DEFAULT_SIGMA,
@@ -30,7 +30,6 @@ from reddiff_imaging.workbench.specs import (
     supports,
     unit_seed,
 )
-from reddiff_imaging.workbench.tune import simulate_measurements
 
 __all__ = ["read_image", "restore_image", "write_image"]
 

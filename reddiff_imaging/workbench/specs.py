@@ -19,12 +19,12 @@ import torch
 from reddiff_imaging import operators, solvers
 from reddiff_imaging.noise import Gaussian
 from reddiff_imaging.priors import (
+    TV,
     BM3DDenoiser,
     DiffusionPrior,
     GaussianFilterDenoiser,
     MedianDenoiser,
     Prior,
-    TV,
     WaveletDenoiser,
 )
 from reddiff_imaging.priors.base import DiffusionModel

@@ -60,14 +60,14 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from reddiff_imaging import metrics
 from reddiff_imaging.data.synthetic import validation_images
-from reddiff_imaging.noise import Gaussian
-from reddiff_imaging.operators.base import Operator
 from reddiff_imaging.problem import InverseProblem
-from reddiff_imaging.solvers import NonFiniteError
 from reddiff_imaging.solvers.registry import solver_class
-from reddiff_imaging.workbench.compare import resolve_device
+from reddiff_imaging.workbench.compare import (
+    resolve_device,
+    simulate_measurements,
+    solve_unit,
+)
 from reddiff_imaging.workbench.specs import (
     DEFAULT_SIGMA,
     Method,
@@ -307,39 +307,20 @@ def tune(
     return result
 
 
-def simulate_measurements(operator: Operator, noise: Gaussian, images: Tensor, seed: int, task: str) -> Tensor:
-    """The noisy measurement of every image, image ``i`` with the seed
-    ``unit_seed(seed, task, "measurement", i)`` (as the comparison draws them)."""
-    return torch.cat([
-        noise.sample(
-            operator(images[i : i + 1]),
-            torch.Generator(device=images.device).manual_seed(unit_seed(seed, task, "measurement", i)),
-        )
-        for i in range(len(images))
-    ])
-
-
 # -- helpers -----------------------------------------------------------------------------------------
 def _run_trial(config, method, built, prior, task, operator, noise, images, y, seed, bar) -> Trial:
     psnr, ssim, seconds = [], [], []
     for index in range(len(images)):
-        truth = images[index : index + 1]
-        problem = InverseProblem(operator, y[index : index + 1], noise, truth)
-        generator = torch.Generator(device=images.device).manual_seed(unit_seed(seed, task, method.label, index))
+        problem = InverseProblem(operator, y[index : index + 1], noise, images[index : index + 1])
         try:
-            result = built.solve(problem, prior, generator, metrics_every=0)
+            unit = solve_unit(built, problem, prior, unit_seed(seed, task, method.label, index), metrics_every=0)
         except TypeError as err:  # the method refuses this operator (e.g. DDRM without an SVD)
             raise ValueError(f"solver {method.solver!r} cannot run task {task!r}: {err}") from err
-        except NonFiniteError as err:
-            bar.write(f"{method.solver} {config} diverged on image {index}: {err}")
-            psnr.append(math.nan)
-            ssim.append(math.nan)
-            seconds.append(math.nan)
-        else:
-            x = result.x.clamp(0, 1)
-            psnr.append(float(metrics.psnr(x, truth)))
-            ssim.append(float(metrics.ssim(x, truth)))
-            seconds.append(result.seconds)
+        if math.isnan(unit.psnr):
+            bar.write(f"{method.solver} {config} diverged on image {index}")
+        psnr.append(unit.psnr)
+        ssim.append(unit.ssim)
+        seconds.append(unit.seconds)
         bar.update(1)
     return Trial(dict(config), psnr, ssim, seconds)
 
