@@ -6,12 +6,15 @@ the public range ``[0, 1]``.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import deepinv
+import torch
 from torch import Tensor
 
 from reddiff_imaging._validation import check_tensor
 
-__all__ = ["psnr", "ssim"]
+__all__ = ["psnr", "ssim", "LPIPS"]
 
 _PSNR = deepinv.metric.PSNR(max_pixel=1.0)
 _SSIM = deepinv.metric.SSIM(max_pixel=1.0)
@@ -38,3 +41,30 @@ def ssim(estimate: Tensor, reference: Tensor) -> Tensor:
     """Structural similarity (Wang et al., 2004; Gaussian window), shape ``(B,)``."""
     _pair(estimate, reference)
     return _SSIM(estimate, reference)
+
+
+class LPIPS:
+    """Learned perceptual similarity (Zhang et al., CVPR 2018) with the AlexNet backbone, through
+    deepinv/torchmetrics; lower is better, shape ``(B,)``. Grayscale images are repeated to RGB.
+
+    The backbone's weights are read from torch's hub cache and never downloaded here: without the
+    file :class:`FileNotFoundError` says which file to place where (torchmetrics ships the LPIPS
+    linear layers themselves).
+    """
+
+    WEIGHTS = "alexnet-owt-7be5be79.pth"
+
+    def __init__(self, device: str | torch.device = "cpu") -> None:
+        path = Path(torch.hub.get_dir()) / "checkpoints" / self.WEIGHTS
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"LPIPS needs torchvision's AlexNet weights {self.WEIGHTS} at {path} (they are not downloaded "
+                "automatically); copy the file there or set TORCH_HOME to a folder whose hub/checkpoints holds it"
+            )
+        self._metric = deepinv.metric.LPIPS(net_type="alex", device=device)
+
+    def __call__(self, estimate: Tensor, reference: Tensor) -> Tensor:
+        _pair(estimate, reference)
+        if estimate.shape[1] == 1:
+            estimate, reference = estimate.repeat(1, 3, 1, 1), reference.repeat(1, 3, 1, 1)
+        return self._metric(estimate.clamp(0, 1), reference.clamp(0, 1))
