@@ -235,6 +235,17 @@ def _generators(generator: Generators, problem: InverseProblem) -> list[torch.Ge
     return generators
 
 
+def pseudo_inverse_estimate(problem: InverseProblem, rcond: float) -> Tensor | None:
+    """The operator's pseudo-inverse of the measurement, :math:`A^+ y` (singular values below
+    ``rcond`` times the largest dropped; at most 100 CG iterations otherwise), as a real image —
+    for a nonlinear operator its own inverse heuristic (HDR, phase retrieval) — or None when the
+    operator has none. The usual starting point of the solvers."""
+    pinv = getattr(problem.operator, "pinv", None)
+    if pinv is None:
+        return None
+    return pinv(problem.y, rcond=rcond, max_iter=100).real.to(problem.dtype)
+
+
 def randn(shape: Sequence[int], generators: list[torch.Generator], like: Tensor) -> Tensor:
     """Standard normal noise of ``shape`` (batch first) drawn from the solve's generators."""
     if len(generators) == 1:

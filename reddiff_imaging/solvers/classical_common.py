@@ -13,7 +13,7 @@ from torch import Tensor
 from reddiff_imaging._validation import check_choice
 from reddiff_imaging.operators.base import Operator
 from reddiff_imaging.problem import InverseProblem
-from reddiff_imaging.solvers.base import Monitor, NonFiniteError
+from reddiff_imaging.solvers.base import Monitor, NonFiniteError, pseudo_inverse_estimate
 
 INITS = ("pinv", "adjoint", "zeros")
 
@@ -88,14 +88,10 @@ def initial_iterate(init: str | Tensor, problem: InverseProblem, pinv_rcond: flo
         return torch.zeros(shape, dtype=dtype, device=device)
     if init == "adjoint":
         return operator.apply_adjoint(problem.y).real.to(dtype).clone()  # type: ignore[attr-defined]
-    pinv = getattr(operator, "pinv", None)
-    if pinv is None:  # nonlinear operator without an inverse heuristic
+    estimate = pseudo_inverse_estimate(problem, pinv_rcond)
+    if estimate is None:  # nonlinear operator without an inverse heuristic
         return torch.full(shape, 0.5, dtype=dtype, device=device)
-    if operator.is_linear:
-        x = pinv(problem.y, rcond=pinv_rcond, max_iter=100)
-    else:
-        x = pinv(problem.y)
-    return x.real.to(dtype).clone()
+    return estimate.clone()
 
 
 def residual_and_gradient(problem: InverseProblem, x: Tensor) -> tuple[Tensor, Tensor]:

@@ -42,7 +42,7 @@ from reddiff_imaging._validation import check_choice, check_positive
 from reddiff_imaging.priors.adapters import as_diffusion
 from reddiff_imaging.priors.base import Prior
 from reddiff_imaging.problem import InverseProblem
-from reddiff_imaging.solvers.base import Monitor, Solver, randn
+from reddiff_imaging.solvers.base import Monitor, Solver, pseudo_inverse_estimate, randn
 from reddiff_imaging.solvers.diffusion_common import (
     ORDERS,
     ModelRangeData,
@@ -170,10 +170,10 @@ class RedDiff(Solver):
             if init.shape != shape:
                 raise ValueError(f"init must have shape {shape}, got {tuple(init.shape)}")
             return init
-        has_pinv = problem.operator.is_linear or hasattr(problem.operator, "pinv")
-        init = self.init if has_pinv or self.init != "pinv" else "zeros"
-        if init == "pinv":
-            return problem.operator.pinv(problem.y, rcond=self.pinv_rcond, max_iter=100).real.to(problem.dtype)
-        if init == "zeros":
+        if self.init == "pinv":
+            estimate = pseudo_inverse_estimate(problem, self.pinv_rcond)
+            if estimate is not None:
+                return estimate
+        if self.init in ("pinv", "zeros"):
             return torch.full(shape, 0.5, dtype=problem.dtype, device=problem.device)
         return 0.5 + 0.5 * randn(shape, generators, problem.y.real)
