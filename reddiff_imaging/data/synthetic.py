@@ -52,7 +52,6 @@ HELDOUT_SEED: int = 2**31 + 2024
 
 VALIDATION_SEED: int = 2**31 + 2**30 + 2024
 """Image ``i`` of the validation set (for tuning) is drawn from seed ``VALIDATION_SEED + i``."""
-"""Seed of the held-out set; outside the training range ``[0, 2**32)``."""
 
 _MAX_SHAPES = 8
 _MAX_SIDES = 7

@@ -18,7 +18,7 @@ import deepinv
 import torch
 from torch import Tensor
 
-from reddiff_imaging._validation import as_shape
+from reddiff_imaging._validation import as_shape, match_dtype
 from reddiff_imaging.operators.base import LinearOperator, Operator
 
 
@@ -34,15 +34,20 @@ class DeepinvOperator(Operator):
         super().__init__(shape, tuple(probe.shape[1:]))
         self.physics = physics
 
+    def _in_physics_precision(self, method, v: Tensor) -> Tensor:  # noqa: ANN001
+        # deepinv's physics keep their filters in one precision and do not follow the input:
+        # compute in theirs and return the input's precision (float64 checks then work too)
+        return match_dtype(method(v.to(_physics_dtype(self.physics, v))), v)
+
     def _forward(self, x: Tensor) -> Tensor:
-        return self.physics.A(x)
+        return self._in_physics_precision(self.physics.A, x)
 
 
 class DeepinvLinearOperator(DeepinvOperator, LinearOperator):
     """A deepinv ``LinearPhysics`` as a :class:`LinearOperator` (adjoint ``physics.A_adjoint``)."""
 
     def _adjoint(self, y: Tensor) -> Tensor:
-        return self.physics.A_adjoint(y)
+        return self._in_physics_precision(self.physics.A_adjoint, y)
 
 
 def from_deepinv(physics: deepinv.physics.Physics, in_shape: Sequence[int] | None = None) -> Operator:
@@ -60,6 +65,14 @@ def from_deepinv(physics: deepinv.physics.Physics, in_shape: Sequence[int] | Non
             raise ValueError(f"in_shape is required: {type(physics).__name__} does not record its image size")
     cls = DeepinvLinearOperator if isinstance(physics, deepinv.physics.LinearPhysics) else DeepinvOperator
     return cls(physics, in_shape)
+
+
+def _physics_dtype(physics: torch.nn.Module, like: Tensor) -> torch.dtype:
+    """The floating precision of the physics' tensors, or that of ``like`` when it has none."""
+    for tensor in (*physics.buffers(), *physics.parameters()):
+        if tensor.is_floating_point():
+            return tensor.dtype
+    return like.dtype
 
 
 def _physics_device(physics: torch.nn.Module) -> torch.device:

@@ -31,6 +31,7 @@ class DDIM(Solver):
         steps: number of timesteps (evenly spaced).
         eta: 0 for the deterministic sampler, 1 for DDPM-like ancestral sampling.
         clip_x0: clip :math:`\hat x_0` to the image range at each step.
+        clip: clip the result to the image range ``[0, 1]``.
     """
 
     name: ClassVar[str] = "ddim"
@@ -39,6 +40,7 @@ class DDIM(Solver):
     steps: int = 100
     eta: float = 0.0
     clip_x0: bool = True
+    clip: bool = True
 
     def __post_init__(self) -> None:
         if not isinstance(self.steps, int) or self.steps < 1:
@@ -57,4 +59,4 @@ class DDIM(Solver):
                 x0 = x0.clamp(prior.to_model(0.0), prior.to_model(1.0))
             x = ddim_step(x0, eps, alpha_t, alpha_s, self.eta, randn(shape, generators, x))
             monitor.step(step, x0)
-        return x
+        return x.clamp(prior.to_model(0.0), prior.to_model(1.0)) if self.clip else x

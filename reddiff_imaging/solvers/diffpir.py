@@ -46,6 +46,7 @@ class DiffPIR(Solver):
         zeta: :math:`\zeta \in [0, 1]`, the share of fresh noise when re-noising (0.3 by default).
         sigma_floor: lower bound of :math:`\sigma'` (network range) in :math:`\rho_t`, so that
             noise-free problems keep a finite data weight.
+        clip: clip the result to the image range ``[0, 1]``.
     """
 
     name: ClassVar[str] = "diffpir"
@@ -55,6 +56,7 @@ class DiffPIR(Solver):
     lam: float = 7.0
     zeta: float = 0.3
     sigma_floor: float = 1e-3
+    clip: bool = True
 
     def __post_init__(self) -> None:
         if not isinstance(self.steps, int) or self.steps < 1:
@@ -89,4 +91,4 @@ class DiffPIR(Solver):
                 mixed = math.sqrt(1 - self.zeta) * eps + math.sqrt(self.zeta) * noise
                 x = math.sqrt(alpha_s) * x0 + math.sqrt(1 - alpha_s) * mixed
             monitor.step(step, x0)
-        return x0
+        return x0.clamp(prior.to_model(0.0), prior.to_model(1.0)) if self.clip else x0

@@ -41,6 +41,7 @@ class DPS(Solver):
         eta: DDIM :math:`\eta` of the underlying sampler (1: ancestral, as in the paper).
         clip_x0: clip :math:`\hat x_0` to the image range in the sampler update (the gradient is
             taken through the unclipped estimate).
+        clip: clip the result to the image range ``[0, 1]``.
     """
 
     name: ClassVar[str] = "dps"
@@ -50,6 +51,7 @@ class DPS(Solver):
     zeta: float = 1.0
     eta: float = 1.0
     clip_x0: bool = True
+    clip: bool = True
 
     def __post_init__(self) -> None:
         if not isinstance(self.steps, int) or self.steps < 1:
@@ -75,4 +77,5 @@ class DPS(Solver):
             update = x0.clamp(lo, hi) if self.clip_x0 else x0
             x = ddim_step(update, eps, alpha_t, alpha_s, self.eta, randn(shape, generators, x)) - self.zeta * gradient
             monitor.step(step, x0, residual=norms.detach().mean())
-        return x.detach()
+        x = x.detach()
+        return x.clamp(lo, hi) if self.clip else x
