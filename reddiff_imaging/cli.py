@@ -61,6 +61,7 @@ def load_compare_config(path: str | None) -> dict[str, Any]:
 
 def _compare(args: argparse.Namespace) -> int:
     from reddiff_imaging.workbench import compare
+    from reddiff_imaging.workbench.distributed import is_main_process
     from reddiff_imaging.workbench.figures import convergence_plot, figure_grid
     from reddiff_imaging.workbench.specs import parse_overrides
 
@@ -75,6 +76,8 @@ def _compare(args: argparse.Namespace) -> int:
             raise SystemExit(f"reddiff-imaging compare: give --{required} or set {required} in the --config file")
     output = Path(options.pop("output", "results.h5"))
     table = compare(options.pop("tasks"), options.pop("solvers"), overrides=overrides, output=output, **options)
+    if not is_main_process():  # under torchrun, rank 0 writes the table and figures
+        return 0
     run = options.get("run", "comparison")
     print(table.to_markdown())
     stem = output.with_suffix("")
@@ -87,6 +90,7 @@ def _compare(args: argparse.Namespace) -> int:
 
 
 def _tune(args: argparse.Namespace) -> int:
+    from reddiff_imaging.workbench.distributed import is_main_process
     from reddiff_imaging.workbench.tune import tune
 
     result = tune(
@@ -104,7 +108,8 @@ def _tune(args: argparse.Namespace) -> int:
         seed=args.seed,
         output=args.output,
     )
-    print(result)
+    if is_main_process():
+        print(result)
     return 0
 
 

@@ -3,6 +3,10 @@
 A comparison is a set of independent units — (task, method, image) — each with a seed derived
 from the run seed and the unit itself. Units are written and flushed one by one; rerunning the
 same comparison into the same file skips the units already there.
+
+Under ``torchrun`` the ranks share the units (see :mod:`reddiff_imaging.workbench.distributed`):
+each writes its own shard of the results file, and rank 0 merges the shards into the file at the
+end, which then holds what a single process would have written.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from reddiff_imaging.priors.base import Prior
 from reddiff_imaging.problem import InverseProblem
 from reddiff_imaging.solvers import NonFiniteError, Solver
 from reddiff_imaging.solvers.registry import solver_class
+from reddiff_imaging.workbench import distributed
 from reddiff_imaging.workbench.specs import (
     DEFAULT_SIGMA,
     Method,
@@ -37,7 +42,13 @@ from reddiff_imaging.workbench.specs import (
     supports,
     unit_seed,
 )
-from reddiff_imaging.workbench.store import ResultsStore, UnitResult
+from reddiff_imaging.workbench.store import (
+    ResultsStore,
+    UnitResult,
+    completed_units,
+    merge_shards,
+    shard_path,
+)
 from reddiff_imaging.workbench.table import ComparisonTable
 
 UnitCallback = Callable[[str, str, int], None]
@@ -91,13 +102,18 @@ def compare(
         output: the HDF5 results file (created, or resumed when it holds this run).
         run: name of the run inside the file.
         progress: show a progress bar.
-        unit_callback: called as ``unit_callback(task, method, index)`` after each unit is stored.
+        unit_callback: called as ``unit_callback(task, method, index)`` after each unit is stored
+            (on the rank that computed it).
+
+    Under ``torchrun`` every rank calls this with the same arguments and gets the table; the ranks
+    share the units (:mod:`reddiff_imaging.workbench.distributed`).
     """
-    device = resolve_device(device)
+    world = distributed.world(resolve_device(device))
+    device = world.device
     parsed = parse_overrides(overrides) if isinstance(overrides, (list, tuple)) else dict(overrides or {})
     methods = methods_for(solvers, priors, parsed)
     images = load_dataset(dataset, num_images, size).to(device)
-    if len(images) < num_images:
+    if len(images) < num_images and world.rank == 0:
         print(f"dataset {dataset!r} holds {len(images)} images; using all of them")
     shape = tuple(images.shape[1:])
     prior_cache: dict[str, Prior] = {}
@@ -122,46 +138,79 @@ def compare(
         "seed": seed,
     }
     versions = {"reddiff_imaging": __version__, "torch": torch.__version__, "deepinv": deepinv.__version__, "python": platform.python_version()}
-    total = len(tasks) * len(methods) * len(images)
-    with ResultsStore(output, "a") as store:
+    problems = {}
+    for task in tasks:
+        operator, noise = build_task(task, shape, sigma)
+        operator = operator.to(device)
+        problems[task] = (operator, noise, simulate_measurements(operator, noise, images, seed, task))
+    runnable = []
+    for method in methods:
+        if supports(method.solver, prior_cache[method.prior]):
+            runnable.append(method)
+        elif world.rank == 0:
+            needs = ", ".join(solver_class(method.solver).requires)
+            print(f"skipped {method.label} on every task: {method.solver} needs {needs} from the prior")
+    units = [(task, method, index) for task in tasks for method in runnable for index in range(len(images))]
+
+    pending: list[tuple[str, Method, int]] = []
+    if world.rank == 0:  # the run, the tasks and the list of units still to do
+        with ResultsStore(output, "a") as store:
+            store.open_run(run, config, seed=seed, device=str(device), versions=versions)
+            for task, (operator, _, y) in problems.items():
+                store.write_task(run, task, images, y, {"description": task, "sigma": sigma, "operator": repr(operator)})
+        done = completed_units(output, run, config)
+        pending = [(task, method, index) for task, method, index in units if (task, method.label, index) not in done]
+    pending = world.broadcast(pending)
+
+    bar = tqdm(total=len(units), initial=len(units) - len(pending), desc="compare", disable=not progress or world.rank != 0)
+    refused: set[tuple[str, str]] = set()  # (task, method) pairs whose solver refused the operator
+    with ResultsStore(output if world.size == 1 else shard_path(output, world.rank), "a") as store:
         store.open_run(run, config, seed=seed, device=str(device), versions=versions)
-        bar = tqdm(total=total, desc="compare", disable=not progress)
-        for task in tasks:
-            operator, noise = build_task(task, shape, sigma)
-            operator = operator.to(device)
-            y = simulate_measurements(operator, noise, images, seed, task)
-            store.write_task(run, task, images, y, {"description": task, "sigma": sigma, "operator": repr(operator)})
-            for method in methods:
-                _run_method(store, run, task, method, operator, noise, images, y, prior_cache[method.prior], steps, seed, bar, unit_callback)
-        bar.close()
+        for claimed in world.claim(len(pending)):
+            task, method, index = pending[claimed]
+            operator, noise, y = problems[task]
+            problem = InverseProblem(operator, y[index : index + 1], noise, images[index : index + 1])
+            stored = (task, method.label) not in refused and _run_unit(
+                store, run, task, method, index, problem, prior_cache[method.prior], steps, seed, bar, refused
+            )
+            if stored and unit_callback is not None:
+                unit_callback(task, method.label, index)
+            bar.update(len(units) - len(pending) + claimed + 1 - bar.n)  # the bar counts units claimed by any rank
+    world.barrier()
+    if world.rank == 0:
+        merge_shards(output, run)
+    bar.update(bar.total - bar.n)
+    bar.close()
+    world.barrier()
     return ComparisonTable.from_results(output, run)
 
 
-def _run_method(store, run, task, method: Method, operator, noise, images, y, prior, steps, seed, bar, unit_callback) -> None:  # noqa: ANN001
-    if not supports(method.solver, prior):
-        needs = ", ".join(solver_class(method.solver).requires)
-        bar.write(f"skipped {method.label} on {task}: {method.solver} needs {needs} from the prior")
-        bar.update(len(images))
-        return
+def _run_unit(
+    store: ResultsStore,
+    run: str,
+    task: str,
+    method: Method,
+    index: int,
+    problem: InverseProblem,
+    prior: Prior,
+    steps: int | None,
+    seed: int,
+    bar: tqdm,
+    refused: set[tuple[str, str]],
+) -> bool:
+    """Solve one unit and store it. A solver that refuses the operator stores nothing, adds
+    ``(task, method.label)`` to ``refused`` and returns False."""
     solver = method.build(steps)
-    attrs = {"solver": method.solver, "prior": method.prior, "config": _json(solver)}
-    for index in range(len(images)):
-        if store.has_unit(run, task, method.label, index):
-            bar.update(1)
-            continue
-        problem = InverseProblem(operator, y[index : index + 1], noise, images[index : index + 1])
-        try:
-            unit = solve_unit(solver, problem, prior, unit_seed(seed, task, method.label, index))
-        except TypeError as err:  # the method refuses this operator (e.g. DDRM without an SVD)
-            bar.write(f"skipped {method.label} on {task}: {err}")
-            bar.update(len(images) - index)
-            return
-        if math.isnan(unit.psnr):
-            bar.write(f"{method.label} on {task}, image {index}: the iterate stopped being finite")
-        store.write_unit(run, task, method.label, index, unit, attrs)
-        bar.update(1)
-        if unit_callback is not None:
-            unit_callback(task, method.label, index)
+    try:
+        unit = solve_unit(solver, problem, prior, unit_seed(seed, task, method.label, index))
+    except TypeError as err:  # the method refuses this operator (e.g. DDRM without an SVD)
+        bar.write(f"skipped {method.label} on {task}: {err}")
+        refused.add((task, method.label))
+        return False
+    if math.isnan(unit.psnr):
+        bar.write(f"{method.label} on {task}, image {index}: the iterate stopped being finite")
+    store.write_unit(run, task, method.label, index, unit, {"solver": method.solver, "prior": method.prior, "config": _json(solver)})
+    return True
 
 
 def simulate_measurements(operator: Operator, noise: NoiseModel, images: Tensor, seed: int, task: str) -> Tensor:

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 from reddiff_imaging.workbench.compare import compare, resolve_device
+from reddiff_imaging.workbench.distributed import is_main_process
 from reddiff_imaging.workbench.specs import DEMO_TASKS
 
 #: the demo's methods, with their iteration counts on CPU and on GPU (the papers' counts are
@@ -54,6 +55,8 @@ def run_demo(
         run=f"demo-{kind}",
         progress=progress,
     )
+    if not is_main_process():  # under torchrun, rank 0 writes the files
+        return folder
     (folder / "table.md").write_text(table.to_markdown())
     table.to_csv(folder / "table.csv")
     figure_grid(results, f"demo-{kind}", folder / "figure.png")

@@ -14,16 +14,23 @@ Layout (``format = "reddiff-imaging/results"``, ``format_version = 1`` on the ro
 
 Every image is flushed to disk when it is done. A unit whose group lacks ``complete`` (a crash
 while writing it) is deleted and recomputed on the next run; complete units are skipped.
+
+Shards: when several processes share a run (:mod:`reddiff_imaging.workbench.distributed`), rank
+``k`` writes its units to ``<stem>.rank<k>.h5`` beside the results file, in this same layout (its
+task groups hold no data). :func:`merge_shards` moves them into the results file; until then
+they count as done for a rerun (:func:`completed_units`).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import h5py
 import numpy as np
@@ -88,7 +95,7 @@ class ResultsStore:
     def close(self) -> None:
         self.file.close()
 
-    def __enter__(self) -> ResultsStore:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -101,12 +108,7 @@ class ResultsStore:
     def open_run(self, run: str, config: dict[str, Any], *, seed: int, device: str, versions: dict[str, str]) -> None:
         """Create the run group, or check that an existing one has the same configuration."""
         if run in self.file:
-            stored = json.loads(self.file[run].attrs["config"])
-            if stored != json.loads(json.dumps(config)):
-                raise ValueError(
-                    f"run {run!r} in {str(self.path)!r} was made with another configuration; "
-                    "use another output file or run name to keep both"
-                )
+            self.check_config(run, config)
             return
         group = self.file.create_group(run)
         group.attrs["config"] = json.dumps(config)
@@ -115,6 +117,14 @@ class ResultsStore:
         group.attrs["versions"] = json.dumps(versions)
         group.attrs["created"] = np.bytes_(_now())
         self.file.flush()
+
+    def check_config(self, run: str, config: dict[str, Any]) -> None:
+        """Raise ValueError unless the stored ``run`` was made with ``config``."""
+        if json.loads(self.file[run].attrs["config"]) != json.loads(json.dumps(config)):
+            raise ValueError(
+                f"run {run!r} in {str(self.path)!r} was made with another configuration; "
+                "use another output file or run name to keep both"
+            )
 
     def write_task(self, run: str, task: str, x_true: Tensor, y: Tensor, attrs: dict[str, Any]) -> None:
         """Store a task's ground truth and measurements (once; later calls check nothing)."""
@@ -156,8 +166,10 @@ class ResultsStore:
         return False
 
     def write_unit(self, run: str, task: str, method: str, index: int, unit: UnitResult, method_attrs: dict[str, Any]) -> None:
-        """Write one image's result and flush it to disk."""
-        group = self.file[run][task].require_group(method)
+        """Write one image's result and flush it to disk (replacing an incomplete leftover of a crash)."""
+        if self.has_unit(run, task, method, index):
+            raise ValueError(f"unit {run}/{task}/{method}/{index} is already complete in {str(self.path)!r}")
+        group = self.file[run].require_group(task).require_group(method)
         for key, value in method_attrs.items():
             group.attrs[key] = value
         item = group.create_group(str(index))
@@ -184,10 +196,74 @@ class ResultsStore:
                     if item.attrs.get("complete", False):
                         yield task, method, int(key), item
 
+    def merge(self, shard: ResultsStore, run: str) -> None:
+        """Copy the complete units of ``run`` in ``shard`` that this file lacks (``run`` must exist
+        here). Each copy is written like :meth:`write_unit`: data first, ``complete`` last, flushed."""
+        if run not in shard.file:
+            return
+        for task, method, index, item in shard.units(run):
+            if self.has_unit(run, task, method, index):
+                continue
+            group = self.file[run].require_group(task).require_group(method)
+            group.attrs.update(item.parent.attrs)
+            target = group.create_group(str(index))
+            for name, dataset in item.items():
+                self.file.copy(dataset, target, name=name)
+            target.attrs.update({k: v for k, v in item.attrs.items() if k != "complete"})
+            target.attrs["complete"] = True
+            self.file.flush()
+
     def history(self, run: str, task: str, method: str, index: int) -> list[dict[str, float]]:
         dataset = self.file[f"{run}/{task}/{method}/{index}/history"]
         columns = json.loads(dataset.attrs["columns"])
         return [{c: float(v) for c, v in zip(columns, row, strict=True) if not np.isnan(v)} for row in dataset[()]]
+
+
+def shard_path(path: str | os.PathLike[str], rank: int) -> Path:
+    """The shard of rank ``rank`` beside the results file ``path`` (``results.h5`` → ``results.rank3.h5``)."""
+    return Path(path).with_suffix(f".rank{rank}.h5")
+
+
+def shard_paths(path: str | os.PathLike[str]) -> list[Path]:
+    """The shards beside the results file ``path``, of any rank, sorted by rank."""
+    folder = Path(path).parent
+    pattern = re.compile(re.escape(Path(path).with_suffix("").name) + r"\.rank(\d+)\.h5")
+    found = [(int(m[1]), p) for p in folder.iterdir() if (m := pattern.fullmatch(p.name))] if folder.is_dir() else []
+    return [p for _, p in sorted(found)]
+
+
+def completed_units(path: str | os.PathLike[str], run: str, config: dict[str, Any]) -> set[tuple[str, str, int]]:
+    """``(task, method, index)`` of the complete units of ``run`` in the results file and its shards.
+
+    Raises:
+        ValueError: a file holds ``run`` made with another configuration.
+    """
+    done = set()
+    for file in [Path(path), *shard_paths(path)]:
+        if not file.is_file():
+            continue
+        with ResultsStore(file, "r") as store:
+            if run in store.file:
+                store.check_config(run, config)
+                done |= {(task, method, index) for task, method, index, _ in store.units(run)}
+    return done
+
+
+def merge_shards(path: str | os.PathLike[str], run: str) -> None:
+    """Move the units of ``run`` from every shard into the results file ``path``; a shard that
+    holds no other run is then deleted. Safe to repeat after a crash: copied units are skipped."""
+    shards = shard_paths(path)
+    if not shards:
+        return
+    with ResultsStore(path) as main:
+        for shard in shards:
+            with ResultsStore(shard) as part:
+                main.merge(part, run)
+                others = [r for r in part.runs() if r != run]
+                if others and run in part.file:
+                    del part.file[run]
+            if not others:
+                shard.unlink()
 
 
 def _real(y: Tensor) -> Tensor:
@@ -195,6 +271,4 @@ def _real(y: Tensor) -> Tensor:
 
 
 def _now() -> str:
-    from datetime import datetime, timezone
-
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")

@@ -63,6 +63,7 @@ from tqdm.auto import tqdm
 from reddiff_imaging.data.synthetic import validation_images
 from reddiff_imaging.problem import InverseProblem
 from reddiff_imaging.solvers.registry import solver_class
+from reddiff_imaging.workbench import distributed
 from reddiff_imaging.workbench.compare import (
     resolve_device,
     simulate_measurements,
@@ -237,6 +238,9 @@ def tune(
         output: write the chosen options to this TOML file (``[overrides.<solver>]``).
         progress: show a progress bar.
 
+    Under ``torchrun`` the ranks share the configurations (see
+    :mod:`reddiff_imaging.workbench.distributed`); every rank returns the result, rank 0 writes ``output``.
+
     Raises:
         ValueError: unknown solver, prior, task, metric, search or grid option (the message lists
             the solver's options), an invalid option value, a prior the solver cannot use, a task
@@ -258,7 +262,8 @@ def tune(
             for key, value in config.items():
                 _toml_value(value, key)
 
-    device = resolve_device(device)
+    world = distributed.world(resolve_device(device))
+    device = world.device
     the_prior = build_prior(prior, device)
     if not supports(solver, the_prior):
         needs = ", ".join(solver_class(solver).requires)
@@ -269,13 +274,14 @@ def tune(
     operator = operator.to(device)
     y = simulate_measurements(operator, noise, images, seed, task)
 
-    trials = []
-    bar = tqdm(total=len(methods) * len(images), desc=f"tune {solver}", disable=not progress)
+    mine: dict[int, Trial] = {}  # under torchrun the ranks share the configurations
+    bar = tqdm(total=len(methods) * len(images), desc=f"tune {solver}", disable=not progress or world.rank != 0)
     try:
-        for config, method in zip(configs, methods, strict=True):
-            trials.append(_run_trial(config, method, method.build(steps), the_prior, task, operator, noise, images, y, seed, bar))
+        for k in world.claim(len(methods)):
+            mine[k] = _run_trial(configs[k], methods[k], methods[k].build(steps), the_prior, task, operator, noise, images, y, seed, bar)
     finally:
         bar.close()
+    trials = world.gather(mine, len(methods))
 
     scores = [t.mean(metric) for t in trials]
     best_index = min(range(len(trials)), key=lambda k: (_sort_key(scores[k], metric), k))
@@ -301,8 +307,9 @@ def tune(
     )
     if output is not None:
         path = Path(output)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(result.to_toml(), encoding="utf-8")
+        if world.rank == 0:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(result.to_toml(), encoding="utf-8")
         result.output = path
     return result
 

@@ -1,0 +1,181 @@
+"""The workbench on torch.distributed: 2 CPU ranks (gloo) launched by torchrun against one process.
+
+The single-process reference runs in this process with one thread, and every rank with one thread
+(``OMP_NUM_THREADS=1``, as torchrun sets it): CPU results are bitwise reproducible for a given
+thread count. The speed-up is printed (``pytest -s``) and recorded as a property, not asserted:
+on a shared machine it depends on the load.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from reddiff_imaging.workbench import compare
+from reddiff_imaging.workbench.distributed import CRASH_AFTER
+from reddiff_imaging.workbench.store import (
+    ResultsStore,
+    UnitResult,
+    completed_units,
+    merge_shards,
+    shard_path,
+    shard_paths,
+)
+
+#: the tiny comparison: 2 tasks × 3 methods × 4 images = 24 units
+TINY = {
+    "tasks": ["inpainting-box", "sr4-block"],
+    "solvers": ["reddiff/default", "ddrm/default", "red/gaussian"],
+    "num_images": 4,
+    "steps": 15,
+    "device": "cpu",
+}
+UNITS = 2 * 3 * 4
+
+#: runs compare() and writes its wall time (not counting start-up and imports) beside the output
+DRIVER = textwrap.dedent(
+    """
+    import json, sys, time
+    from reddiff_imaging.workbench import compare
+    from reddiff_imaging.workbench.distributed import is_main_process
+
+    output, options = sys.argv[1], json.loads(sys.argv[2])
+    start = time.perf_counter()
+    compare(output=output, progress=False, **options)
+    if is_main_process():
+        open(output + ".seconds", "w").write(str(time.perf_counter() - start))
+    """
+)
+
+
+def _torchrun(args: list[str], *, ranks: int, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """``torchrun --standalone --nproc_per_node=RANKS ARGS``, one thread per rank."""
+    launcher = ["-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={ranks}"]
+    environment = {k: v for k, v in os.environ.items() if k != CRASH_AFTER} | {"OMP_NUM_THREADS": "1"} | (env or {})
+    return subprocess.run([sys.executable, *launcher, *args], env=environment, capture_output=True, text=True, timeout=300, check=False)
+
+
+def _timed_compare(path: Path, ranks: int) -> float:
+    driver = path.parent / "driver.py"
+    driver.write_text(DRIVER)
+    done = _torchrun([str(driver), str(path), json.dumps(TINY)], ranks=ranks)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return float(Path(f"{path}.seconds").read_text())
+
+
+def _units(path: Path) -> dict[tuple[str, str, int], dict[str, object]]:
+    """Every complete unit of the results file and its shards: its data and attributes."""
+    units = {}
+    for file in [path, *shard_paths(path)]:
+        with ResultsStore(file, "r") as store:
+            for task, method, index, item in store.units("comparison"):
+                units[(task, method, index)] = {
+                    "x": item["x"][()],
+                    "history": item["history"][()],
+                    **{key: item.attrs[key] for key in ("psnr", "ssim", "seed", "seconds")},
+                }
+    return units
+
+
+def _assert_same_results(units: dict, reference: dict) -> None:
+    assert set(units) == set(reference)
+    for key, unit in units.items():
+        expected = reference[key]
+        assert np.array_equal(unit["x"], expected["x"]), key
+        assert np.array_equal(unit["history"], expected["history"], equal_nan=True), key
+        assert all(unit[k] == expected[k] for k in ("psnr", "ssim", "seed")), key
+
+
+@pytest.fixture(scope="module")
+def single_process(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, float]:
+    """The units of a single-process run of the tiny comparison (this process, one thread), and its time."""
+    path = tmp_path_factory.mktemp("single") / "results.h5"
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        start = time.perf_counter()
+        compare(output=path, progress=False, **TINY)
+        seconds = time.perf_counter() - start
+    finally:
+        torch.set_num_threads(threads)
+    return _units(path), seconds
+
+
+@pytest.mark.slow
+def test_two_ranks_write_what_one_process_writes(tmp_path: Path, single_process: tuple[dict, float], record_property) -> None:
+    reference, one_rank_seconds = single_process
+    path = tmp_path / "results.h5"
+    two_ranks_seconds = _timed_compare(path, ranks=2)
+    assert shard_paths(path) == []
+    _assert_same_results(_units(path), reference)
+    speedup = one_rank_seconds / two_ranks_seconds
+    print(f"tiny comparison ({UNITS} units): 1 process {one_rank_seconds:.1f} s, 2 ranks {two_ranks_seconds:.1f} s, speed-up {speedup:.2f}×")
+    record_property("speedup_2_ranks", speedup)
+
+
+@pytest.mark.slow
+def test_a_killed_rank_loses_and_repeats_nothing_on_rerun(tmp_path: Path, single_process: tuple[dict, float]) -> None:
+    reference, _ = single_process
+    path = tmp_path / "results.h5"
+    command = ["-m", "reddiff_imaging", "compare", "--output", str(path)]
+    for key, value in TINY.items():
+        command += [f"--{key.replace('_', '-')}", *(map(str, value) if isinstance(value, list) else [str(value)])]
+
+    crashed = _torchrun(command, ranks=2, env={CRASH_AFTER: "1:3"})
+    assert crashed.returncode != 0 and "rank 1 stops after 3 units" in crashed.stderr
+    assert [p.name for p in shard_paths(path)] == ["results.rank0.h5", "results.rank1.h5"]
+    with ResultsStore(tmp_path / "results.rank1.h5", "r") as shard:
+        assert len(list(shard.units("comparison"))) == 3
+    before = _units(path)
+    assert 3 <= len(before) < UNITS
+
+    resumed = _torchrun(command, ranks=2)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert shard_paths(path) == []
+    after = _units(path)
+    _assert_same_results(after, reference)
+    # a unit computed again would have taken another time: the units of the crashed run are kept
+    assert all(after[key]["seconds"] == unit["seconds"] for key, unit in before.items())
+    assert all((tmp_path / f"results-{name}").is_file() for name in ("table.md", "table.csv", "figure.png", "convergence.png"))
+
+
+def _write(path: Path, run: str, units: list[tuple[str, str, int]], *, config: dict | None = None) -> None:
+    unit = UnitResult(torch.zeros(1, 2, 2), [{"loss": 1.0}], 20.0, 0.5, 0.1, 0, 7)
+    with ResultsStore(path) as store:
+        store.open_run(run, config or {"n": 1}, seed=0, device="cpu", versions={})
+        for task, method, index in units:
+            store.write_unit(run, task, method, index, unit, {"solver": method})
+
+
+def test_merge_moves_complete_units_and_keeps_what_else_a_shard_holds(tmp_path: Path) -> None:
+    main = tmp_path / "r.h5"
+    _write(main, "a", [("t", "m", 0)])
+    _write(shard_path(main, 0), "a", [("t", "m", 1), ("t", "m", 2)])
+    _write(shard_path(main, 3), "a", [("t", "m", 3)])
+    _write(shard_path(main, 3), "b", [("t", "m", 0)])
+    with ResultsStore(shard_path(main, 0)) as shard:  # a unit half-written by a crash
+        del shard.file["a/t/m/2"].attrs["complete"]
+    (tmp_path / "r.rankings.h5").write_bytes(b"")  # not a shard
+    assert [p.name for p in shard_paths(main)] == ["r.rank0.h5", "r.rank3.h5"]
+    assert completed_units(main, "a", {"n": 1}) == {("t", "m", 0), ("t", "m", 1), ("t", "m", 3)}
+    with pytest.raises(ValueError, match="was made with another configuration"):
+        completed_units(main, "a", {"n": 2})
+
+    merge_shards(main, "a")
+    merge_shards(main, "a")  # repeating a merge changes nothing
+    assert [p.name for p in shard_paths(main)] == ["r.rank3.h5"]  # it still holds run b
+    with ResultsStore(main, "r") as store:
+        assert sorted((t, m, i) for t, m, i, _ in store.units("a")) == [("t", "m", 0), ("t", "m", 1), ("t", "m", 3)]
+        assert store.history("a", "t", "m", 3) == [{"loss": 1.0}]
+        assert store.file["a/t/m"].attrs["solver"] == "m"
+    with ResultsStore(shard_path(main, 3), "r") as shard:
+        assert shard.runs() == ["b"]
