@@ -109,7 +109,7 @@ def _tune(args: argparse.Namespace) -> int:
         output=args.output,
     )
     if is_main_process():
-        print(result)
+        print(result.to_markdown())
     return 0
 
 
