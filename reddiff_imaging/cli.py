@@ -130,7 +130,11 @@ def _restore(args: argparse.Namespace) -> int:
         seed=args.seed,
         save_measurement=args.measurement,
     )
-    print(report)
+    measurement = f"; measurement ({report['measurement_label']}) in {report['measurement']}" if report["measurement"] else ""
+    print(
+        f"wrote {report['output']}: PSNR {report['psnr']:.2f} dB, SSIM {report['ssim']:.3f} against the input, "
+        f"{report['seconds']:.1f} s{measurement}"
+    )
     return 0
 
 
