@@ -5,6 +5,7 @@ Every check raises early with a message that names the argument, what was expect
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -71,7 +72,7 @@ def check_positive(value: float, name: str, *, allow_zero: bool = False) -> floa
         number = float(value)
     except (TypeError, ValueError) as err:
         raise TypeError(f"{name} must be a real number, got {value!r}") from err
-    if not torch.isfinite(torch.tensor(number)) or number < 0 or (number == 0 and not allow_zero):
+    if not math.isfinite(number) or number < 0 or (number == 0 and not allow_zero):
         bound = ">= 0" if allow_zero else "> 0"
         raise ValueError(f"{name} must be a finite number {bound}, got {value!r}")
     return number

@@ -231,11 +231,15 @@ class LinearOperator(Operator):
         dtype: torch.dtype | None = None,
         seed: int = 0,
     ) -> float:
-        r"""Spectral norm :math:`\|A\|_2` by power iteration on :math:`A^H A`.
+        r"""Spectral norm :math:`\|A\|_2`: the largest singular value when the operator has an
+        :attr:`svd` (exact, no iterations), power iteration on :math:`A^H A` otherwise.
 
         Deterministic: the start vector is drawn from a generator seeded with ``seed``. The default
         dtype is float64 on CPU and float32 elsewhere.
         """
+        svd = self.svd
+        if svd is not None:
+            return float(svd.singular_values.abs().max())
         device = self.device or torch.device("cpu")
         if dtype is None:
             dtype = torch.float64 if device.type == "cpu" else torch.float32

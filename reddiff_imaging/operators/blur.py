@@ -123,10 +123,12 @@ class Circulant(LinearOperator):
         return self._filter(y, inverse)
 
     def _solve_normal(self, b: Tensor, rho_b: float | Tensor, **_: object) -> Tensor:
-        r""":math:`F^{-1}\big(F b / (|\hat h|^2 + \rho)\big)`."""
-        spectrum = torch.fft.fft2(b) / (match_dtype(self.transfer.abs() ** 2, b) + rho_b)
-        out = torch.fft.ifft2(spectrum)
-        return out.real if (self.real_kernel and not b.is_complex()) else out
+        r""":math:`F^{-1}\big(F b / (|\hat h|^2 + \rho)\big)` (real FFTs for a real kernel and real ``b``)."""
+        gain = match_dtype(self.transfer.abs() ** 2, b)
+        if self.real_kernel and not b.is_complex():
+            height, width = self.in_shape[-2:]
+            return torch.fft.irfft2(torch.fft.rfft2(b) / (gain[..., : width // 2 + 1] + rho_b), s=(height, width))
+        return torch.fft.ifft2(torch.fft.fft2(b) / (gain + rho_b))
 
 
 class Blur(Circulant):
