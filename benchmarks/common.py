@@ -18,9 +18,12 @@ These scripts are not part of the package and not run by the test suite.
 
 from __future__ import annotations
 
+import cProfile
+import io
 import json
 import os
 import platform
+import pstats
 import statistics
 import sys
 import time
@@ -228,3 +231,15 @@ def mean_psnr(estimate: torch.Tensor, reference: torch.Tensor) -> float:
 
     estimate = estimate.detach().to(device=reference.device, dtype=reference.dtype).clamp(0, 1)
     return float(metrics.psnr(estimate, reference).mean())
+
+
+def profile_top(fn: Callable[[], Any], limit: int = 12) -> list[str]:
+    """The ``limit`` most expensive functions of one call of ``fn`` (cProfile, by own time)."""
+    profiler = cProfile.Profile()
+    profiler.enable()
+    fn()
+    profiler.disable()
+    stream = io.StringIO()
+    pstats.Stats(profiler, stream=stream).sort_stats("tottime").print_stats(limit)
+    lines = [line.rstrip() for line in stream.getvalue().splitlines() if line.strip()]
+    return lines[-(limit + 1) :]

@@ -26,7 +26,13 @@ import reddiff_imaging as ri
 from reddiff_imaging import metrics
 from reddiff_imaging import operators as ops
 from reddiff_imaging.data import heldout_images, synthetic_images, validation_images
-from reddiff_imaging.priors import TV, DiffusionPrior, GaussianFilterDenoiser, MedianDenoiser, WaveletDenoiser
+from reddiff_imaging.priors import (
+    TV,
+    DiffusionPrior,
+    GaussianFilterDenoiser,
+    MedianDenoiser,
+    WaveletDenoiser,
+)
 from reddiff_imaging.solvers import ADMM, DDIM, RedDiff
 
 ROOT = Path(__file__).resolve().parent.parent

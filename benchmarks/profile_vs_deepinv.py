@@ -29,10 +29,7 @@ Results: ``benchmarks/results/profile_vs_deepinv.json`` and a Markdown table on 
 from __future__ import annotations
 
 import argparse
-import cProfile
-import io
 import math
-import pstats
 import statistics
 import sys
 import time
@@ -46,7 +43,7 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import deepinv as dinv
-from common import machine_line, markdown_table, setup, write_json
+from common import machine_line, markdown_table, profile_top, setup, write_json
 from vs_deepinv_classical import (
     PNP_RHO,
     PNP_SIGMA,
@@ -146,15 +143,6 @@ class CachedKernelDenoiser(dinv.models.Denoiser):
         return self.run(x)
 
 
-def profile_top(fn: Callable[[], Any], limit: int = 15) -> list[str]:
-    profiler = cProfile.Profile()
-    profiler.enable()
-    fn()
-    profiler.disable()
-    stream = io.StringIO()
-    pstats.Stats(profiler, stream=stream).sort_stats("tottime").print_stats(limit)
-    lines = [line.rstrip() for line in stream.getvalue().splitlines() if line.strip()]
-    return lines[-(limit + 1) :]
 
 
 def profile_problem(task: str, batch: int, calls: int, rounds: int, profiles: dict[str, list[str]]) -> dict[str, Any]:

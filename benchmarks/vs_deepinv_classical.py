@@ -42,9 +42,6 @@ Results: ``benchmarks/results/vs_deepinv_classical.json``.
 from __future__ import annotations
 
 import argparse
-import cProfile
-import io
-import pstats
 import sys
 import time
 import warnings
@@ -62,6 +59,7 @@ from common import (
     markdown_table,
     mean_psnr,
     paired_ratio,
+    profile_top,
     setup,
     write_json,
 )
@@ -192,15 +190,6 @@ def make_cases(method: str, problem: ri.InverseProblem, physics: dinv.physics.Ph
     return ours, theirs
 
 
-def profile_top(fn: Any, limit: int = 12) -> list[str]:
-    profiler = cProfile.Profile()
-    profiler.enable()
-    fn()
-    profiler.disable()
-    stream = io.StringIO()
-    pstats.Stats(profiler, stream=stream).sort_stats("tottime").print_stats(limit)
-    lines = [line.rstrip() for line in stream.getvalue().splitlines() if line.strip()]
-    return lines[-(limit + 1) :]
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:

@@ -62,10 +62,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import cProfile
-import io
 import math
-import pstats
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -85,6 +82,7 @@ from common import (
     markdown_table,
     mean_psnr,
     paired_ratio,
+    profile_top,
     setup,
     write_json,
 )
@@ -242,15 +240,6 @@ class StubEps(nn.Module):
         return self.conv(x)
 
 
-def profile_top(fn: Callable[[], Any], limit: int = 12) -> list[str]:
-    profiler = cProfile.Profile()
-    profiler.enable()
-    fn()
-    profiler.disable()
-    stream = io.StringIO()
-    pstats.Stats(profiler, stream=stream).sort_stats("tottime").print_stats(limit)
-    lines = [line.rstrip() for line in stream.getvalue().splitlines() if line.strip()]
-    return lines[-(limit + 1) :]
 
 
 # ---------------------------------------------------------------------------- main
