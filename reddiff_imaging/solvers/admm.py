@@ -70,7 +70,6 @@ from reddiff_imaging.solvers.classical_common import (
     item_norm,
     lipschitz,
     real_like,
-    record,
     require_linear,
 )
 
@@ -118,9 +117,7 @@ class _ADMMBase(Solver):
                 u = v - z  # = u + x - z
                 primal = item_norm(x - z)
                 change = item_norm(z - z_prev)
-                record(
-                    self.name,
-                    monitor,
+                monitor.step(
                     step,
                     z,
                     data=data_term(operator.apply(z) - problem.y),

@@ -173,16 +173,6 @@ def call_prior(
         raise
 
 
-def record(solver: str, monitor: Monitor, step: int, iterate: Tensor, **terms: Tensor) -> None:
-    """``monitor.step``; when its metrics refuse a non-finite iterate, raise :class:`NonFiniteError`."""
-    try:
-        monitor.step(step, iterate, **terms)
-    except ValueError as err:
-        if not bool(torch.isfinite(iterate).all()):
-            raise NonFiniteError(solver, step, monitor.last_finite) from err
-        raise
-
-
 def finish(x: Tensor, clip: bool) -> Tensor:
     return x.clamp(0.0, 1.0) if clip else x
 

@@ -50,7 +50,6 @@ from reddiff_imaging.solvers.classical_common import (
     initial_iterate,
     item_norm,
     lipschitz,
-    record,
     residual_and_gradient,
 )
 
@@ -129,5 +128,5 @@ class PnPPGD(Solver):
                     v = x_next
                 change = item_norm(x_next - x).mean()
                 x = x_next
-                record(self.name, monitor, step, x, data=data_term(r), change=change)
+                monitor.step(step, x, data=data_term(r), change=change)
             return finish(x, self.clip)

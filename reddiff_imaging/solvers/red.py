@@ -59,7 +59,6 @@ from reddiff_imaging.solvers.classical_common import (
     item_norm,
     lipschitz,
     real_like,
-    record,
     require_linear,
     residual_and_gradient,
 )
@@ -157,5 +156,5 @@ class RED(Solver):
                 regularizer = 0.5 * lam * (x * prior_field).flatten(1).sum(1).mean()
                 change = item_norm(x_next - x).mean()
                 x = x_next
-                record(self.name, monitor, step, x, data=data_term(r), regularizer=regularizer, change=change)
+                monitor.step(step, x, data=data_term(r), regularizer=regularizer, change=change)
             return finish(x, self.clip)
