@@ -90,6 +90,15 @@ class _ADMMBase(Solver):
         """The z-update at the current penalty ``rho`` (``rho0``: the initial one)."""
         raise NotImplementedError
 
+    def _check_shared_options(self) -> None:
+        """Validate the options both ADMM variants have."""
+        check_iterations(self.iterations)  # type: ignore[attr-defined]
+        check_positive(self.rho, "rho")  # type: ignore[attr-defined]
+        check_positive(self.pinv_rcond, "pinv_rcond", allow_zero=True)  # type: ignore[attr-defined]
+        check_positive(self.tol, "tol", allow_zero=True)  # type: ignore[attr-defined]
+        check_bool(self.clip, "clip")  # type: ignore[attr-defined]
+        check_init(self.init)  # type: ignore[attr-defined]
+
     def _check_problem(self, problem: InverseProblem) -> None:
         require_linear(
             self.name,
@@ -182,13 +191,8 @@ class ADMM(_ADMMBase):
     clip: bool = True
 
     def __post_init__(self) -> None:
-        check_iterations(self.iterations)
+        self._check_shared_options()
         check_positive(self.lam, "lam")
-        check_positive(self.rho, "rho")
-        check_positive(self.pinv_rcond, "pinv_rcond", allow_zero=True)
-        check_positive(self.tol, "tol", allow_zero=True)
-        check_bool(self.clip, "clip")
-        check_init(self.init)
 
     def _z_update(self, prior: Prior, v: Tensor, rho: float, rho0: float, step: int, monitor: Monitor) -> Tensor:
         return call_prior(self.name, prior.prox, v, self.lam / rho, step, monitor)
@@ -234,15 +238,10 @@ class PnPADMM(_ADMMBase):
     clip: bool = True
 
     def __post_init__(self) -> None:
-        check_iterations(self.iterations)
+        self._check_shared_options()
         check_positive(self.sigma, "sigma")
-        check_positive(self.rho, "rho")
         if check_positive(self.rho_growth, "rho_growth") < 1.0:
             raise ValueError(f"rho_growth must be >= 1, got {self.rho_growth!r}")
-        check_positive(self.pinv_rcond, "pinv_rcond", allow_zero=True)
-        check_positive(self.tol, "tol", allow_zero=True)
-        check_bool(self.clip, "clip")
-        check_init(self.init)
 
     def _z_update(self, prior: Prior, v: Tensor, rho: float, rho0: float, step: int, monitor: Monitor) -> Tensor:
         sigma = self.sigma * (rho0 / rho) ** 0.5
