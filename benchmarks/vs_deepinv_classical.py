@@ -198,6 +198,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
     parser.add_argument("--repeats", type=int, default=None, help="timed rounds (default 5, quick: 1)")
     parser.add_argument("--profile", action="store_true", help="also cProfile our solvers once per case")
+    parser.add_argument("--methods", nargs="+", choices=("admm-tv", "admm-tv-50", "pnp-admm"), help="a subset of the methods")
     args = parser.parse_args(argv)
     info = setup(args.threads)
     warnings.simplefilter("ignore", RuntimeWarning)  # TV(max_iter=50, tol=1e-30) warns on every prox by design
@@ -211,6 +212,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         plan = {"admm-tv": (20, 3, False), "admm-tv-50": (100, 3, False), "pnp-admm": (100, 7, True)}
     if args.repeats:
         plan = {m: (its, args.repeats, lean) for m, (its, _, lean) in plan.items()}
+    if args.methods:
+        plan = {m: plan[m] for m in args.methods}
     batches = (1, 8)
     tasks = ("inpainting-box", "deblur-gaussian")
     started = time.perf_counter()

@@ -6,12 +6,31 @@ Every check raises early with a message that names the argument, what was expect
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 import torch
 from torch import Tensor
 
 Shape = tuple[int, ...]
+
+_FINITE_SCANS: ContextVar[bool] = ContextVar("reddiff_imaging_finite_scans", default=True)
+
+
+@contextmanager
+def monitored_finiteness() -> Iterator[None]:
+    """Skip the NaN/Inf scan of :func:`check_tensor` inside the block (all other checks stay).
+
+    Solver loops run in this block: their :class:`~reddiff_imaging.solvers.base.Monitor` checks the
+    iterate every ``check_every`` steps, so scanning every operator and prior input again (a full
+    reduction and, on a GPU, a host synchronisation per call) would only cost time.
+    """
+    token = _FINITE_SCANS.set(False)
+    try:
+        yield
+    finally:
+        _FINITE_SCANS.reset(token)
 
 
 def as_shape(value: Sequence[int] | torch.Size, name: str) -> Shape:
@@ -37,7 +56,8 @@ def check_tensor(
     """Validate a batched tensor ``(B, *shape)`` and return it unchanged.
 
     Checks, in order: it is a tensor, its dtype is floating point (or complex when allowed), its
-    trailing shape, its device, and (``finite=True``) that it holds no NaN or Inf.
+    trailing shape, its device, and (``finite=True``, outside ``monitored_finiteness()``) that it
+    holds no NaN or Inf.
     """
     if not isinstance(value, Tensor):
         raise TypeError(f"{name} must be a torch.Tensor, got {type(value).__name__}")
@@ -53,7 +73,7 @@ def check_tensor(
             f"{name} is on device {value.device}, but the operator lives on {device}; "
             "move one of them with .to(device)"
         )
-    if finite and not bool(torch.isfinite(value).all()):
+    if finite and _FINITE_SCANS.get() and not bool(torch.isfinite(value).all()):
         bad = int((~torch.isfinite(value)).sum())
         raise ValueError(f"{name} contains NaN or Inf ({bad} of {value.numel()} entries)")
     return value

@@ -48,6 +48,9 @@ class Circulant(LinearOperator):
         # path assumes, and the closed-form solves would then disagree with the operator
         transfer = transfer.to(torch.complex128).resolve_conj()
         self.register_buffer("_transfer", torch.view_as_real(transfer).contiguous())
+        # |h|^2 for the normal solves, on the real-FFT half grid when that path applies
+        gain = transfer.abs().square()
+        self.register_buffer("_gain", gain[..., : shape[-1] // 2 + 1].contiguous() if real_kernel else gain)
 
     @property
     def transfer(self) -> Tensor:
@@ -124,10 +127,10 @@ class Circulant(LinearOperator):
 
     def _solve_normal(self, b: Tensor, rho_b: float | Tensor, **_: object) -> Tensor:
         r""":math:`F^{-1}\big(F b / (|\hat h|^2 + \rho)\big)` (real FFTs for a real kernel and real ``b``)."""
-        gain = match_dtype(self.transfer.abs() ** 2, b)
         if self.real_kernel and not b.is_complex():
-            height, width = self.in_shape[-2:]
-            return torch.fft.irfft2(torch.fft.rfft2(b) / (gain[..., : width // 2 + 1] + rho_b), s=(height, width))
+            gain = match_dtype(self._gain, b)
+            return torch.fft.irfft2(torch.fft.rfft2(b) / (gain + rho_b), s=self.in_shape[-2:])
+        gain = match_dtype(self.transfer.abs().square() if self.real_kernel else self._gain, b)
         return torch.fft.ifft2(torch.fft.fft2(b) / (gain + rho_b))
 
 

@@ -59,6 +59,7 @@ class Diagonal(LinearOperator):
             weights = weights.to(torch.get_default_dtype())
         self._complex = weights.is_complex()
         self.register_buffer("_weights", real_view(weights.resolve_conj()).contiguous())
+        self.register_buffer("_gain", weights.abs().square())  # |w|^2 for the normal solves
 
     @property
     def weights(self) -> Tensor:
@@ -108,7 +109,7 @@ class Diagonal(LinearOperator):
 
     def _solve_normal(self, b: Tensor, rho_b: float | Tensor, **_: object) -> Tensor:
         r""":math:`(|w|^2 + \rho)^{-1} \odot b`."""
-        return b / (match_dtype(self.weights.abs() ** 2, b) + rho_b)
+        return b / (match_dtype(self._gain, b) + rho_b)
 
 
 class Inpainting(Diagonal):

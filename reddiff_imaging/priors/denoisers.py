@@ -206,27 +206,48 @@ class GaussianFilterDenoiser(DenoiserPrior):
         super().__init__(sigma=sigma)
         self.width_per_sigma = check_positive(width_per_sigma, "width_per_sigma")
         self.truncate = check_positive(truncate, "truncate")
+        self._cache: dict[tuple[float, int, torch.dtype, torch.device], Tensor] = {}
 
     def _run(self, x: Tensor, sigma: Level) -> Tensor:
         batch, channels, height, width = x.shape
-        std = (_per_item(sigma, "sigma", x) * self.width_per_sigma).clamp_min(1e-3)  # (B,)
-        radius = math.ceil(self.truncate * float(std.max()))
+        if isinstance(sigma, Tensor):  # one kernel per item (and channel): a grouped convolution
+            std = (sigma * self.width_per_sigma).clamp_min(1e-3)  # (B,)
+            radius = math.ceil(self.truncate * float(std.max()))
+            z = x.reshape(1, batch * channels, height, width)
+
+            def taps(r: int) -> Tensor:
+                return self._taps(std, r).repeat_interleave(channels, dim=0)
+
+        else:  # one kernel for the whole batch, cached: solver loops call this with a few levels
+            shared = max(sigma * self.width_per_sigma, 1e-3)
+            radius = math.ceil(self.truncate * shared)
+            z = x.reshape(batch * channels, 1, height, width)
+
+            def taps(r: int) -> Tensor:
+                key = (shared, r, x.dtype, x.device)
+                if key not in self._cache:
+                    if len(self._cache) >= 64:
+                        self._cache.clear()
+                    self._cache[key] = self._taps(torch.tensor([shared], dtype=x.dtype, device=x.device), r)
+                return self._cache[key]
+
         # reflect padding needs radius < size: the kernel is cut (and renormalised) at the image size
         r_v, r_h = min(radius, height - 1), min(radius, width - 1)
-        own = torch.ceil(self.truncate * std)[:, None]  # each item keeps its own radius ceil(t*s)
-
-        def kernel(r: int) -> Tensor:  # (B*C, 2r+1), one normalised kernel per item and channel
-            offsets = torch.arange(-r, r + 1, device=x.device, dtype=x.dtype)[None, :]
-            k = torch.exp(-0.5 * (offsets / std[:, None]).square())
-            k = torch.where(offsets.abs() <= own, k, torch.zeros_like(k))
-            return (k / k.sum(dim=1, keepdim=True)).repeat_interleave(channels, dim=0)
-
-        z = F.pad(x.reshape(1, batch * channels, height, width), (r_h, r_h, r_v, r_v), mode="reflect")
+        z = F.pad(z, (r_h, r_h, r_v, r_v), mode="reflect")
+        groups = z.shape[1]
         if r_h > 0:
-            z = F.conv2d(z, kernel(r_h).view(-1, 1, 1, 2 * r_h + 1), groups=batch * channels)
+            z = F.conv2d(z, taps(r_h).view(groups, 1, 1, 2 * r_h + 1), groups=groups)
         if r_v > 0:
-            z = F.conv2d(z, kernel(r_v).view(-1, 1, 2 * r_v + 1, 1), groups=batch * channels)
+            z = F.conv2d(z, taps(r_v).view(groups, 1, 2 * r_v + 1, 1), groups=groups)
         return z.reshape(batch, channels, height, width)
+
+    def _taps(self, std: Tensor, r: int) -> Tensor:
+        """Normalised taps ``(N, 2r+1)`` of the kernels of stds ``std`` ``(N,)``, each cut at its own
+        radius :math:`\lceil t s \rceil`."""
+        offsets = torch.arange(-r, r + 1, device=std.device, dtype=std.dtype)[None, :]
+        k = torch.exp(-0.5 * (offsets / std[:, None]).square())
+        k = torch.where(offsets.abs() <= torch.ceil(self.truncate * std)[:, None], k, torch.zeros_like(k))
+        return k / k.sum(dim=1, keepdim=True)
 
     def extra_repr(self) -> str:
         return f"width_per_sigma={self.width_per_sigma}, truncate={self.truncate}, sigma={self.sigma}"

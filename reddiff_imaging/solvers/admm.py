@@ -119,25 +119,27 @@ class _ADMMBase(Solver):
             growth = getattr(self, "rho_growth", 1.0)
             monitor.start(self.iterations)
             for step in range(self.iterations):
-                x = real_like(operator.solve_normal(aty + rho * (z - u), rho, check=False), z)  # type: ignore[attr-defined]
+                x = real_like(operator.solve_normal(torch.add(aty, z - u, alpha=rho), rho, check=False), z)  # type: ignore[attr-defined]
                 z_prev = z
                 v = x + u
                 z = self._z_update(prior, v, rho, rho0, step, monitor)
                 u = v - z  # = u + x - z
-                primal = item_norm(x - z)
-                change = item_norm(z - z_prev)
-                monitor.step(
-                    step,
-                    z,
-                    data=data_term(operator.apply(z) - problem.y),
-                    primal_residual=primal.mean(),
-                    dual_residual=rho * change.mean(),
-                    rho=torch.full((), rho, dtype=z.dtype, device=z.device),
-                )
-                if self.tol > 0 and (step + 1) % STOP_CHECK_EVERY == 0:
+                stop_check = self.tol > 0 and (step + 1) % STOP_CHECK_EVERY == 0
+                if stop_check or monitor.due(step):
+                    primal, change = item_norm(x - z), item_norm(z - z_prev)
+                    monitor.step(
+                        step,
+                        z,
+                        data=data_term(operator.apply(z) - problem.y),
+                        primal_residual=primal.mean(),
+                        dual_residual=rho * change.mean(),
+                        rho=torch.full((), rho, dtype=z.dtype, device=z.device),
+                    )
                     size = item_norm(z).clamp_min(torch.finfo(z.dtype).tiny)
-                    if bool(((primal <= self.tol * size) & (change <= self.tol * size)).all()):
+                    if stop_check and bool(((primal <= self.tol * size) & (change <= self.tol * size)).all()):
                         break
+                else:
+                    monitor.step(step, z)
                 if growth != 1.0:
                     rho *= growth
                     u = u / growth  # the scaled dual u = (dual variable)/rho follows rho
@@ -152,7 +154,9 @@ class ADMM(_ADMMBase):
     The returned image is :math:`z` (the output of the prox, which lies in the prior's domain, e.g.
     satisfies a constraint exactly); :math:`x = z` at convergence.
 
-    History per step: ``data`` :math:`\tfrac12\|Az - y\|^2`, ``primal_residual`` :math:`\|x - z\|`,
+    History (every ``metrics_every`` steps and at the last, see
+    :meth:`~reddiff_imaging.solvers.base.Solver.solve`; also at
+    every early-stopping check): ``data`` :math:`\tfrac12\|Az - y\|^2`, ``primal_residual`` :math:`\|x - z\|`,
     ``dual_residual`` :math:`\rho\|z_{k+1} - z_k\|` (per image, averaged over the batch), ``rho``.
 
     Args:
@@ -208,7 +212,7 @@ class PnPADMM(_ADMMBase):
     :math:`\lambda = \rho\sigma^2` fixed), the continuation under which Chan et al. (2017) prove
     fixed-point convergence for bounded denoisers. The returned image is :math:`z` (a denoiser output).
 
-    History per step: as :class:`ADMM`.
+    History: as :class:`ADMM`.
 
     Args:
         iterations: number of iterations.

@@ -23,6 +23,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from reddiff_imaging import metrics
+from reddiff_imaging._validation import monitored_finiteness
 from reddiff_imaging.priors.base import Prior
 from reddiff_imaging.problem import InverseProblem
 
@@ -53,8 +54,11 @@ class Result:
 
     Attributes:
         x: the reconstruction ``(B, C, H, W)`` in ``[0, 1]``, dtype and device of the problem.
-        history: per-step records (``step``, loss terms, and ``psnr`` against ``x_true`` every
-            ``metrics_every`` steps when the problem has a ground truth).
+        history: records ``{"step": k, term: value, ...}``. Diffusion solvers record their loss
+            terms at every step (they are by-products of the step); the classical solvers compute
+            their diagnostics (data term, residuals) only on recorded steps, every
+            ``metrics_every`` steps and at the last; ``psnr`` against ``x_true`` comes on those
+            steps too when the problem has a ground truth.
         seconds: wall time of the solve.
         peak_memory_bytes: on CUDA, the allocator's peak during the solve; on CPU, the process's peak
             resident memory during the solve above its level at the start (Linux; elsewhere the
@@ -93,23 +97,34 @@ class Monitor:
         self.metrics_every = metrics_every
         self.check_every = check_every
         self.records: list[tuple[int, dict[str, Tensor]]] = []
+        self.total = 0
+        self.last_step = 0
         self.last_finite: Tensor | None = None
         self.bar = tqdm(desc=name, disable=not progress, leave=False)
 
     def start(self, total: int, to_public: Callable[[Tensor], Tensor] | None = None) -> None:
-        """Set the number of steps (for the progress bar) and the map from iterates to images in
-        ``[0, 1]`` (identity by default; diffusion solvers iterate in the network's range)."""
+        """Set the number of steps (for the progress bar and :meth:`due`) and the map from iterates
+        to images in ``[0, 1]`` (identity by default; diffusion solvers iterate in the network's range)."""
+        self.total = total
         self.bar.reset(total=total)
         if to_public is not None:
             self.to_public = to_public
 
+    def due(self, step: int) -> bool:
+        """Whether ``step`` records the diagnostics that cost extra work: every ``metrics_every``
+        steps and the last step (never when ``metrics_every`` is 0)."""
+        return bool(self.metrics_every) and (step % self.metrics_every == 0 or step == self.total - 1)
+
     def step(self, step: int, iterate: Tensor, **terms: Tensor) -> None:
-        """Record the loss terms of ``step``; check the iterate every ``check_every`` steps."""
+        """Record the loss terms of ``step`` (and the PSNR on :meth:`due` steps); check the iterate
+        every ``check_every`` steps. A step without terms or PSNR leaves no record."""
         terms = {k: v.detach() for k, v in terms.items()}
         x_true = self.problem.x_true
-        if x_true is not None and self.metrics_every and step % self.metrics_every == 0:
+        if x_true is not None and self.due(step):
             terms["psnr"] = metrics.psnr(self.to_public(iterate.detach()).clamp(0, 1), x_true, validate=False).mean()
-        self.records.append((step, terms))
+        if terms:
+            self.records.append((step, terms))
+        self.last_step = step
         if self.check_every and (step + 1) % self.check_every == 0:
             self.check(step, iterate)
         if self.callback is not None:
@@ -169,7 +184,8 @@ class Solver(ABC):
                 generator). ``None`` uses a fresh generator seeded with 0.
             callback: called as ``callback(step, iterate, terms)`` after every step.
             progress: show a progress bar.
-            metrics_every: record PSNR against ``problem.x_true`` every this many steps (0: never).
+            metrics_every: record PSNR against ``problem.x_true``, and the classical solvers'
+                diagnostics, every this many steps and at the last step (0: never; 1: every step).
             check_every: check the iterate for NaN/Inf every this many steps.
         """
         if not isinstance(problem, InverseProblem):
@@ -194,8 +210,9 @@ class Solver(ABC):
         monitor = Monitor(
             self.name, problem, callback=callback, progress=progress, metrics_every=metrics_every, check_every=check_every
         )
-        iterate = self._run(problem, prior, generators, monitor)
-        monitor.check(monitor.records[-1][0] if monitor.records else 0, iterate)
+        with monitored_finiteness():
+            iterate = self._run(problem, prior, generators, monitor)
+        monitor.check(monitor.last_step, iterate)
         x = monitor.to_public(iterate.detach())
         if device.type == "cuda":
             torch.cuda.synchronize(device)

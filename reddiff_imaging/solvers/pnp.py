@@ -61,7 +61,7 @@ class PnPPGD(Solver):
     r"""Plug-and-play proximal gradient descent with an optional FISTA momentum (equations in the
     module docs). Linear and nonlinear operators.
 
-    History per step: ``data`` :math:`\tfrac12\|A(v_k) - y\|^2` at the point where the gradient is
+    History (every ``metrics_every`` steps and at the last): ``data`` :math:`\tfrac12\|A(v_k) - y\|^2` at the point where the gradient is
     taken (the previous iterate without momentum; no extra operator call), ``change``
     :math:`\|x_{k+1} - x_k\|` (per image, averaged over the batch).
 
@@ -126,7 +126,9 @@ class PnPPGD(Solver):
                     t = t_next
                 else:
                     v = x_next
-                change = item_norm(x_next - x).mean()
+                if monitor.due(step):
+                    monitor.step(step, x_next, data=data_term(r), change=item_norm(x_next - x).mean())
+                else:
+                    monitor.step(step, x_next)
                 x = x_next
-                monitor.step(step, x, data=data_term(r), change=change)
             return finish(x, self.clip)

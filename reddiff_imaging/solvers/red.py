@@ -73,7 +73,7 @@ class RED(Solver):
     r"""Classical RED (Romano, Elad & Milanfar 2017) by steepest descent or fixed-point iteration
     (equations in the module docs).
 
-    History per step, evaluated at the step's input :math:`x_k` (where the denoiser runs; as RED-diff
+    History (every ``metrics_every`` steps and at the last), evaluated at the step's input :math:`x_k` (where the denoiser runs; as RED-diff
     records its loss before the update): ``data`` :math:`\tfrac12\|A(x_k) - y\|^2`, ``regularizer``
     :math:`\tfrac\lambda2\langle x_k, x_k - D(x_k)\rangle`, and ``change`` :math:`\|x_{k+1} - x_k\|`
     (per image, averaged over the batch).
@@ -151,10 +151,17 @@ class RED(Solver):
                     r, g = residual_and_gradient(problem, x)
                     x_next = x - mu * (g + lam * prior_field)
                 else:
-                    r = operator.apply(x) - problem.y
+                    r = None
                     x_next = real_like(operator.solve_normal(aty + lam * d, lam, check=False), x)  # type: ignore[attr-defined]
-                regularizer = 0.5 * lam * (x * prior_field).flatten(1).sum(1).mean()
-                change = item_norm(x_next - x).mean()
+                if monitor.due(step):
+                    monitor.step(
+                        step,
+                        x_next,
+                        data=data_term(operator.apply(x) - problem.y if r is None else r),
+                        regularizer=0.5 * lam * (x * prior_field).flatten(1).sum(1).mean(),
+                        change=item_norm(x_next - x).mean(),
+                    )
+                else:
+                    monitor.step(step, x_next)
                 x = x_next
-                monitor.step(step, x, data=data_term(r), regularizer=regularizer, change=change)
             return finish(x, self.clip)

@@ -7,6 +7,8 @@ reproducibility and precision. Everything runs on tiny images (16×16 or 32×32)
 
 from __future__ import annotations
 
+import dataclasses
+
 import warnings
 
 import pytest
@@ -206,8 +208,9 @@ def test_admm_with_quadratic_prior_converges_to_ridge_solution() -> None:
 def test_admm_early_stopping() -> None:
     problem = blur_problem(16, 2, 0.02, torch.float64)
     result = ADMM(iterations=300, lam=0.3, tol=1e-6, clip=False).solve(problem, Ridge())
-    assert len(result.history) < 300
-    assert len(result.history) % 10 == 0
+    last = result.history[-1]["step"]
+    assert last < 299 and (last + 1) % 10 == 0  # stopped at a check (every 10 iterations)
+    assert [r["step"] for r in result.history[:3]] == [0, 9, 10]  # metrics_every=10 records and the checks
     full = ADMM(iterations=300, lam=0.3, clip=False).solve(problem, Ridge())
     assert float((result.x - full.x).norm() / full.x.norm()) < 1e-4
 
@@ -241,8 +244,21 @@ def test_denoiser_solvers_beat_pseudo_inverse(solver_name: str, task: str) -> No
     print(f"{solver_name:16s} {task:15s} pinv {MEASURED[(solver_name, task)][0]:.2f} dB -> {MEASURED[(solver_name, task)][1]:.2f} dB")
     assert bool((gain_db > 2.0).all()), gain_db
     assert result.x.min() >= 0 and result.x.max() <= 1
-    assert len(result.history) == SOLVERS[solver_name]().iterations
-    assert "psnr" in result.history[0]
+    iterations = SOLVERS[solver_name]().iterations
+    assert [r["step"] for r in result.history] == [*range(0, iterations, 10), iterations - 1]
+    assert {"psnr", "data"} <= set(result.history[0]) and "psnr" in result.history[-1]
+
+
+@pytest.mark.parametrize("solver_name", ["pnp-admm", "pnp-pgd", "red-gd", "red-fixed-point"])
+def test_diagnostics_follow_metrics_every(solver_name: str) -> None:
+    problem = box_problem(16, 2, 0.01)
+    solver = dataclasses.replace(SOLVERS[solver_name](), iterations=7)
+    every = solver.solve(problem, denoiser(), metrics_every=1)
+    assert [r["step"] for r in every.history] == list(range(7)) and all("data" in r for r in every.history)
+    sparse = solver.solve(problem, denoiser(), metrics_every=3)
+    assert [r["step"] for r in sparse.history] == [0, 3, 6]
+    assert sparse.history[1] == pytest.approx(every.history[3])  # the records do not change the iteration
+    assert torch.equal(solver.solve(problem, denoiser(), metrics_every=0).x, every.x)
 
 
 @pytest.mark.skipif(TV is None, reason="reddiff_imaging.priors.tv is not available")
@@ -385,7 +401,8 @@ def test_reproducible_and_dtype_preserving(name: str, dtype: torch.dtype) -> Non
     assert first.x.dtype == dtype and first.x.device == problem.y.device
     assert first.x.requires_grad is False
     assert first.config["solver"] == registry_name
-    assert first.config["iterations"] == 15 == len(first.history)
+    assert first.config["iterations"] == 15
+    assert [r["step"] for r in first.history] == [0, 10, 14]
     assert all(isinstance(v, float) for record in first.history for k, v in record.items() if k != "step")
 
 
