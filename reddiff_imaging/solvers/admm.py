@@ -135,9 +135,10 @@ class _ADMMBase(Solver):
                         dual_residual=rho * change.mean(),
                         rho=torch.full((), rho, dtype=z.dtype, device=z.device),
                     )
-                    size = item_norm(z).clamp_min(torch.finfo(z.dtype).tiny)
-                    if stop_check and bool(((primal <= self.tol * size) & (change <= self.tol * size)).all()):
-                        break
+                    if stop_check:
+                        size = item_norm(z).clamp_min(torch.finfo(z.dtype).tiny)
+                        if bool(((primal <= self.tol * size) & (change <= self.tol * size)).all()):
+                            break
                 else:
                     monitor.step(step, z)
                 if growth != 1.0:

@@ -108,7 +108,7 @@ def residual_and_gradient(problem: InverseProblem, x: Tensor) -> tuple[Tensor, T
 
 def data_term(r: Tensor) -> Tensor:
     r""":math:`\tfrac12\|r\|^2` per image, averaged over the batch (0-d tensor)."""
-    return 0.5 * r.abs().square().flatten(1).sum(1).mean()
+    return 0.5 * item_norm(r).square().mean()
 
 
 def item_norm(v: Tensor) -> Tensor:
