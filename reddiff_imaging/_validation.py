@@ -86,6 +86,13 @@ def check_choice(value: str, name: str, choices: Sequence[str]) -> str:
     return value
 
 
+def check_bool(value: object, name: str) -> bool:
+    """Return ``value`` when it is a bool, or raise a TypeError naming ``name``."""
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be a bool, got {value!r}")
+    return value
+
+
 def check_positive(value: float, name: str, *, allow_zero: bool = False) -> float:
     """Return ``value`` as a float, or raise when it is not (strictly) positive and finite."""
     try:

@@ -242,7 +242,7 @@ class GaussianFilterDenoiser(DenoiserPrior):
         return z.reshape(batch, channels, height, width)
 
     def _taps(self, std: Tensor, r: int) -> Tensor:
-        """Normalised taps ``(N, 2r+1)`` of the kernels of stds ``std`` ``(N,)``, each cut at its own
+        r"""Normalised taps ``(N, 2r+1)`` of the kernels of stds ``std`` ``(N,)``, each cut at its own
         radius :math:`\lceil t s \rceil`."""
         offsets = torch.arange(-r, r + 1, device=std.device, dtype=std.dtype)[None, :]
         k = torch.exp(-0.5 * (offsets / std[:, None]).square())

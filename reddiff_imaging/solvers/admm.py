@@ -54,13 +54,12 @@ from typing import ClassVar
 import torch
 from torch import Tensor
 
-from reddiff_imaging._validation import check_positive
+from reddiff_imaging._validation import check_bool, check_positive
 from reddiff_imaging.priors.base import Prior
 from reddiff_imaging.problem import InverseProblem
 from reddiff_imaging.solvers.base import Monitor, Solver
 from reddiff_imaging.solvers.classical_common import (
     call_prior,
-    check_bool,
     check_init,
     check_init_for,
     check_iterations,

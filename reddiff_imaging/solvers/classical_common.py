@@ -35,12 +35,6 @@ def check_init(init: object) -> None:
         raise TypeError(f"init must be one of {list(INITS)} or a tensor, got {type(init).__name__}")
 
 
-def check_bool(value: object, name: str) -> bool:
-    if not isinstance(value, bool):
-        raise TypeError(f"{name} must be a bool, got {value!r}")
-    return value
-
-
 def require_linear(solver: str, problem: InverseProblem, why: str, alternative: str) -> None:
     """Refuse a nonlinear operator with a message naming it, why and what to use instead."""
     operator = problem.operator

@@ -40,6 +40,21 @@ def timestep_sequence(num_timesteps: int, steps: int, order: str = "descending",
     return [ts[i] for i in permutation]
 
 
+def amplification(problem: InverseProblem) -> float:
+    r""":math:`\max(\|A\|, 1)` for a linear operator (exact from its SVD, power iteration to 0.1 %
+    otherwise), 1 for a nonlinear one.
+
+    The published step sizes and weights of RED-diff and DPS were tuned on operators that do not
+    amplify (masks, block averages, normalised blur kernels: :math:`\|A\| \le 1`); dividing by this
+    factor keeps them exactly for such operators and brings an amplifying one (a Radon transform
+    sums along rays: :math:`\|A\| \approx 44` for 64×64 images) to unit norm.
+    """
+    operator = problem.operator
+    if not operator.is_linear:
+        return 1.0
+    return max(float(operator.norm(tol=1e-3)), 1.0)  # type: ignore[attr-defined]
+
+
 class ModelRangeData:
     """The data term of a problem, seen from the network's range."""
 

