@@ -33,6 +33,13 @@ _PANEL = 2.1  # inches per image panel
 _FONT = {"font.size": 9, "axes.titlesize": 9, "axes.labelsize": 9, "legend.fontsize": 8}
 
 
+def _title_and_layout(fig: Any, title: str) -> None:
+    """A figure title above the panels: ``tight_layout`` ignores suptitles, so it gets a band of
+    0.35 inch at the top that the panels' titles cannot reach."""
+    fig.suptitle(title, fontsize=11, y=1 - 0.05 / fig.get_figheight())
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.35 / fig.get_figheight()))
+
+
 def _figure(**kwargs: Any) -> Any:
     """A matplotlib figure drawn by the off-screen Agg canvas.
 
@@ -232,8 +239,7 @@ def figure_grid(
                     item = group[name]
                     psnr = float(item.attrs["psnr"])
                     _show(ax, item["x"][()], f"{method}\n{psnr:.2f} dB" if math.isfinite(psnr) else f"{method}\ndiverged")
-            fig.suptitle(f"{run} — image {index}", fontsize=11)
-            fig.tight_layout()
+            _title_and_layout(fig, f"{run} — image {index}")
             return _save(fig, path)
 
 
@@ -300,8 +306,7 @@ def convergence_plot(
                     ax.text(0.5, 0.5, "n/a", ha="center", va="center", color="0.5", transform=ax.transAxes)
             for k in range(len(tasks), nrows * ncols):
                 axes[k // ncols][k % ncols].set_visible(False)
-            fig.suptitle(f"{run}: {metric} along the solver steps (mean over images)", fontsize=11)
-            fig.tight_layout()
+            _title_and_layout(fig, f"{run}: {metric} along the solver steps (mean over images)")
             return _save(fig, path)
 
 
