@@ -36,7 +36,8 @@ DEFAULT_SIGMA = 0.01
 #: priors by name; ``checkpoint:PATH`` and ``adm-ffhq256:PATH``/``adm-imagenet256:PATH`` load files
 PRIORS = {
     "default": ("the bundled diffusion prior (64×64 grayscale)", DiffusionPrior.default),
-    "tv": ("total variation, weight 8.5 (tuned for denoising at sigma 0.1)", lambda: TV(weight=8.5)),
+    "tv": ("total variation, weight 1 (for ADMM, whose lam sets the strength)", TV),
+    "tv-denoiser": ("total variation as a MAP denoiser, weight 8.5 (best at sigma 0.1)", lambda: TV(weight=8.5)),
     "gaussian": ("Gaussian filter denoiser", GaussianFilterDenoiser),
     "median": ("median filter denoiser", MedianDenoiser),
     "wavelet": ("Haar wavelet soft-thresholding denoiser", WaveletDenoiser),
