@@ -2,7 +2,7 @@
 
 Usage::
 
-    python benchmarks/vs_deepinv_classical.py [--quick] [--threads N] [--profile]
+    python benchmarks/vs_deepinv_classical.py [--quick] [--threads N] [--device cpu|cuda] [--methods ...] [--profile]
 
 Problems: box inpainting (20×20 hole) and circular Gaussian deblurring (σ = 1.5 px, 11×11 kernel)
 of 64×64 held-out images (``reddiff_imaging.data.synthetic.heldout_images``), Gaussian noise
@@ -78,11 +78,12 @@ TV_LAM, TV_RHO = 0.01, 0.1
 PNP_SIGMA, PNP_RHO = 0.05, 0.3
 
 
-def build_problem(task: str, batch: int) -> tuple[ri.InverseProblem, dinv.physics.Physics, float]:
-    """Our problem, the equivalent deepinv physics and ``||A||^2`` (from our power iteration)."""
+def build_problem(task: str, batch: int, device: str = "cpu") -> tuple[ri.InverseProblem, dinv.physics.Physics, float]:
+    """Our problem, the equivalent deepinv physics (both on ``device``) and ``||A||^2``."""
     op = registry.build(task, (1, 64, 64))
     x = heldout_images(batch)
-    problem = ri.InverseProblem.simulate(op, x, ri.noise.Gaussian(NOISE), generator=torch.Generator().manual_seed(123))
+    problem = ri.InverseProblem.simulate(op, x, ri.noise.Gaussian(NOISE), generator=torch.Generator().manual_seed(123)).to(device)
+    op = problem.operator
     noise = dinv.physics.GaussianNoise(NOISE)  # not used to draw y (we pass our y); it only informs deepinv
     if task == "inpainting-box":
         physics = dinv.physics.Inpainting(img_size=(1, 64, 64), mask=op.mask.clone(), noise_model=noise)
@@ -90,7 +91,8 @@ def build_problem(task: str, batch: int) -> tuple[ri.InverseProblem, dinv.physic
         physics = dinv.physics.BlurFFT(img_size=(1, 64, 64), filter=op.kernel.float()[None, None], noise_model=noise)
     else:  # pragma: no cover
         raise ValueError(task)
-    probe = torch.rand(2, 1, 64, 64, generator=torch.Generator().manual_seed(0))
+    physics = physics.to(device)
+    probe = torch.rand(2, 1, 64, 64, generator=torch.Generator().manual_seed(0)).to(device)
     err = float((physics.A(probe) - op(probe)).abs().max())
     if err > 1e-5:
         raise AssertionError(f"deepinv physics differs from our {task} operator by {err}")
@@ -196,6 +198,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="few iterations, one repeat (< 2 minutes)")
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     parser.add_argument("--repeats", type=int, default=None, help="timed rounds (default 5, quick: 1)")
     parser.add_argument("--profile", action="store_true", help="also cProfile our solvers once per case")
     parser.add_argument("--methods", nargs="+", choices=("admm-tv", "admm-tv-50", "pnp-admm"), help="a subset of the methods")
@@ -223,7 +226,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     rows: list[dict[str, Any]] = []
     for task in tasks:
         for batch in batches:
-            problem, physics, norm2 = build_problem(task, batch)
+            problem, physics, norm2 = build_problem(task, batch, args.device)
             for method, (iterations, repeats, with_lean) in plan.items():
                 ours, theirs = make_cases(method, problem, physics, norm2, iterations)
                 print(f"  {task} B={batch} {method} ({iterations} iterations)", flush=True)
@@ -339,6 +342,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "settings": {
             "plan_iterations_repeats_lean": plan,
             "warmup": 1,
+            "device": args.device,
             "noise_sigma": NOISE,
             "tv": {"lam": TV_LAM, "rho_relative": TV_RHO},
             "pnp": {"sigma": PNP_SIGMA, "rho_relative": PNP_RHO, "denoiser": "GaussianFilterDenoiser()"},
@@ -350,7 +354,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "table_markdown": table,
         "elapsed_seconds": elapsed,
     }
-    path = write_json(NAME, payload)
+    path = write_json(NAME if args.device == "cpu" else f"{NAME}-{args.device.replace(':', '')}", payload)
     print(f"Results written to {path}")
     return payload
 
