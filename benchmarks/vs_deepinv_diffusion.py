@@ -2,7 +2,7 @@
 
 Usage::
 
-    python benchmarks/vs_deepinv_diffusion.py [--quick] [--threads N] [--repeats R] [--profile]
+    python benchmarks/vs_deepinv_diffusion.py [--quick] [--threads N] [--repeats R] [--device cpu|cuda] [--profile]
 
 **Network.** Both libraries run the bundled prior ``DiffusionPrior.default()`` (0.73M-parameter
 UNet, 1×64×64, ε-prediction, linear β schedule, T = 1000). deepinv's samplers call a
@@ -115,9 +115,11 @@ CASES = (("dps", "inpainting-box"), ("ddrm", "inpainting-box"), ("ddrm", "sr4-bl
 # ---------------------------------------------------------------------------- problems
 
 
-def build_problem(task: str, images: Tensor) -> tuple[ri.InverseProblem, dinv.physics.Physics]:
+def build_problem(task: str, images: Tensor, device: str = "cpu") -> tuple[ri.InverseProblem, dinv.physics.Physics]:
+    """Our problem (measurement drawn on the CPU) and the equivalent deepinv physics, both on ``device``."""
     op = registry.build(task, (1, 64, 64))
-    problem = ri.InverseProblem.simulate(op, images, ri.noise.Gaussian(NOISE), generator=torch.Generator().manual_seed(123))
+    problem = ri.InverseProblem.simulate(op, images, ri.noise.Gaussian(NOISE), generator=torch.Generator().manual_seed(123)).to(device)
+    op = problem.operator
     noise = dinv.physics.GaussianNoise(NOISE)  # read by deepinv's DDRM/DiffPIR for sigma_y; y is ours
     if task == "inpainting-box":
         physics = dinv.physics.Inpainting(img_size=(1, 64, 64), mask=op.mask.clone(), noise_model=noise)
@@ -128,7 +130,8 @@ def build_problem(task: str, images: Tensor) -> tuple[ri.InverseProblem, dinv.ph
         )
     else:  # pragma: no cover
         raise ValueError(task)
-    probe = torch.rand(2, 1, 64, 64, generator=torch.Generator().manual_seed(0))
+    physics = physics.to(device)
+    probe = torch.rand(2, 1, 64, 64, generator=torch.Generator().manual_seed(0)).to(device)
     err = float((physics.A(probe) - op(probe)).abs().max())
     if err > 1e-5:
         raise AssertionError(f"deepinv physics differs from our {task} operator by {err}")
@@ -179,14 +182,14 @@ def make_runs(
     y = problem.y
 
     def ours() -> Tensor:
-        return solver.solve(problem, prior, generator=torch.Generator().manual_seed(SEED), **solve_kwargs).x
+        return solver.solve(problem, prior, generator=torch.Generator(problem.device).manual_seed(SEED), **solve_kwargs).x
 
     if method == "dps":
 
         def theirs() -> Tensor:
             sampler = dinv.sampling.DPS(
                 denoiser,
-                solver=dinv.sampling.DDPMSolver(timesteps=dps_timesteps(timesteps, alphas), rng=torch.Generator().manual_seed(SEED)),
+                solver=dinv.sampling.DDPMSolver(timesteps=dps_timesteps(timesteps, alphas), rng=torch.Generator(problem.device).manual_seed(SEED)),
                 weight=DPS_WEIGHT,
             )
             return sampler(y, physics, seed=SEED)
@@ -211,8 +214,9 @@ def make_runs(
 def network_floor(prior: DiffusionPrior, batch: int, timesteps: list[int], backward: bool) -> Callable[[], None]:
     """The same network calls as the samplers and nothing else (forward; plus backward to the input for DPS)."""
     network = prior.network
-    x = torch.randn(batch, 1, 64, 64, generator=torch.Generator().manual_seed(0))
-    ts = [torch.full((batch,), t, dtype=torch.long) for t in timesteps]
+    device = next(network.parameters()).device
+    x = torch.randn(batch, 1, 64, 64, generator=torch.Generator().manual_seed(0)).to(device)
+    ts = [torch.full((batch,), t, dtype=torch.long, device=device) for t in timesteps]
 
     def run() -> None:
         for t in ts:
@@ -250,6 +254,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--quick", action="store_true", help="few steps, one repeat, no quality pass (< 2 minutes)")
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
     parser.add_argument("--repeats", type=int, default=None, help="timed rounds (default 3, quick: 1)")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     parser.add_argument("--profile", action="store_true", help="also cProfile ours and deepinv once per case (batch 4)")
     args = parser.parse_args(argv)
     info = setup(args.threads)
@@ -261,7 +266,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print(machine_line(info), flush=True)
     print(f"steps={steps} (network evaluations per sample), repeats={repeats}, batches={batches}", flush=True)
 
-    prior = DiffusionPrior.default()
+    prior = DiffusionPrior.default(map_location=args.device)
     n_params = sum(p.numel() for p in prior.network.parameters())
     timesteps = timestep_sequence(prior.num_timesteps, steps)
 
@@ -269,7 +274,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     for method, task in CASES:
         for batch in batches:
             images = heldout_images(batch)
-            problem, physics = build_problem(task, images)
+            problem, physics = build_problem(task, images, args.device)
             ours, theirs, denoiser = make_runs(method, problem, physics, prior, steps)
             floor = network_floor(prior, batch, timesteps, backward=method == "dps")
             print(f"  {method} {task} B={batch}", flush=True)
@@ -323,13 +328,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             )
 
     # ---- the samplers' own cost: same runs with a stub network
-    stub = DiffusionPrior(StubEps())
+    stub = DiffusionPrior(StubEps()).to(args.device)
     stub_rows: list[dict[str, Any]] = []
     stub_steps = 50
     for method, task in CASES:
         for batch in batches:
             images = heldout_images(batch)
-            problem, physics = build_problem(task, images)
+            problem, physics = build_problem(task, images, args.device)
             ours, theirs, _ = make_runs(method, problem, physics, stub, stub_steps)
             lean, _, _ = make_runs(method, problem, physics, stub, stub_steps, metrics_every=0, check_every=0)
             timed = interleaved({"ours": ours, "ours_lean": lean, "deepinv": theirs}, repeats=max(repeats, 5), warmup=1)
@@ -355,11 +360,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if quality_batch:
         images = heldout_images(quality_batch)
         for method, task in CASES:
-            problem, physics = build_problem(task, images)
+            problem, physics = build_problem(task, images, args.device)
             ours, theirs, _ = make_runs(method, problem, physics, prior, steps)
             x_ours = ours().clamp(0, 1)
-            p_ours = metrics.psnr(x_ours, images)
-            p_theirs = metrics.psnr(theirs().float().clamp(0, 1), images)
+            truth = problem.x_true
+            p_ours = metrics.psnr(x_ours, truth)
+            p_theirs = metrics.psnr(theirs().float().clamp(0, 1), truth)
             entry = {
                 "method": method,
                 "task": task,
@@ -374,7 +380,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             if method == "ddrm":
                 with ddrm_without_half_variance():
                     x_fixed = theirs().clamp(0, 1)
-                entry["psnr_deepinv_no_half_variance"] = float(metrics.psnr(x_fixed, images).mean())
+                entry["psnr_deepinv_no_half_variance"] = float(metrics.psnr(x_fixed.float(), truth).mean())
                 # inpainting (V = identity): both draw the same seeded CPU torch stream in the same order, identical samples
                 entry["max_abs_diff_ours_vs_deepinv_no_half_variance"] = float((x_ours - x_fixed).abs().max())
             quality.append(entry)
@@ -434,6 +440,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "machine": info,
         "machine_shared": True,
         "settings": {
+            "device": args.device,
             "steps": steps,
             "repeats": repeats,
             "warmup": 1,
@@ -455,7 +462,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "quality_table_markdown": quality_table,
         "elapsed_seconds": elapsed,
     }
-    path = write_json(NAME, payload)
+    path = write_json(NAME if args.device == "cpu" else f"{NAME}-{args.device.replace(':', '')}", payload)
     print(f"Results written to {path}")
     return payload
 
