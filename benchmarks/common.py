@@ -10,7 +10,8 @@
   shared with other jobs the wall time of a single-threaded run swings by 2-3x with the load,
   while its CPU time stays within a few percent, so on CPU the ratios are taken on CPU time
   (:func:`primary_key`); with CUDA, CPU time misses the GPU's work and wall time is used.
-* :func:`write_json` writes a result file to ``benchmarks/results/<name>.json``.
+* :func:`write_json` writes a result file to ``benchmarks/results/<name>.json`` (``<name>-cuda.json`` on CUDA);
+* :func:`simulate_on` and :func:`check_same_operator` set up the problems of the deepinv comparisons.
 * :func:`markdown_table` formats rows as a Markdown table.
 
 These scripts are not part of the package and not run by the test suite.
@@ -194,12 +195,31 @@ def paired_ratio(numerator: dict[str, Any], denominator: dict[str, Any]) -> floa
     return statistics.median(pairs)
 
 
-def write_json(name: str, payload: dict[str, Any]) -> Path:
-    """Write ``payload`` to ``benchmarks/results/<name>.json`` and return the path."""
+def write_json(name: str, payload: dict[str, Any], device: str = "cpu") -> Path:
+    """Write ``payload`` to ``benchmarks/results/<name>.json`` (``<name>-<device>.json`` for a device
+    other than the CPU, e.g. ``-cuda``) and return the path."""
     RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"{name}.json"
+    path = RESULTS / (f"{name}.json" if device == "cpu" else f"{name}-{device.replace(':', '')}.json")
     path.write_text(json.dumps(payload, indent=2, default=_json_default) + "\n")
     return path
+
+
+def simulate_on(operator: Any, images: torch.Tensor, sigma: float, device: str) -> Any:
+    """The inverse problem of ``images`` with Gaussian noise ``sigma``, its measurement drawn on the
+    CPU from seed 123 (the same on every device), then moved to ``device``."""
+    import reddiff_imaging as ri
+
+    return ri.InverseProblem.simulate(
+        operator, images, ri.noise.Gaussian(sigma), generator=torch.Generator().manual_seed(123)
+    ).to(device)
+
+
+def check_same_operator(physics: Any, operator: Any, task: str) -> None:
+    """Raise unless the deepinv ``physics`` and our ``operator`` agree on random 1×64×64 images."""
+    probe = torch.rand(2, 1, 64, 64, generator=torch.Generator().manual_seed(0)).to(operator.device or "cpu")
+    err = float((physics.A(probe) - operator(probe)).abs().max())
+    if err > 1e-5:
+        raise AssertionError(f"deepinv physics differs from our {task} operator by {err}")
 
 
 def _json_default(value: Any) -> Any:

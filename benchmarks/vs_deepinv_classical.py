@@ -54,6 +54,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import deepinv as dinv
 from common import (
+    check_same_operator,
     interleaved,
     machine_line,
     markdown_table,
@@ -61,6 +62,7 @@ from common import (
     paired_ratio,
     profile_top,
     setup,
+    simulate_on,
     write_json,
 )
 from deepinv_adapters import DenoiserAsDeepinv
@@ -82,7 +84,7 @@ def build_problem(task: str, batch: int, device: str = "cpu") -> tuple[ri.Invers
     """Our problem, the equivalent deepinv physics (both on ``device``) and ``||A||^2``."""
     op = registry.build(task, (1, 64, 64))
     x = heldout_images(batch)
-    problem = ri.InverseProblem.simulate(op, x, ri.noise.Gaussian(NOISE), generator=torch.Generator().manual_seed(123)).to(device)
+    problem = simulate_on(op, x, NOISE, device)
     op = problem.operator
     noise = dinv.physics.GaussianNoise(NOISE)  # not used to draw y (we pass our y); it only informs deepinv
     if task == "inpainting-box":
@@ -92,10 +94,7 @@ def build_problem(task: str, batch: int, device: str = "cpu") -> tuple[ri.Invers
     else:  # pragma: no cover
         raise ValueError(task)
     physics = physics.to(device)
-    probe = torch.rand(2, 1, 64, 64, generator=torch.Generator().manual_seed(0)).to(device)
-    err = float((physics.A(probe) - op(probe)).abs().max())
-    if err > 1e-5:
-        raise AssertionError(f"deepinv physics differs from our {task} operator by {err}")
+    check_same_operator(physics, op, task)
     return problem, physics, float(op.norm()) ** 2
 
 
@@ -354,7 +353,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "table_markdown": table,
         "elapsed_seconds": elapsed,
     }
-    path = write_json(NAME if args.device == "cpu" else f"{NAME}-{args.device.replace(':', '')}", payload)
+    path = write_json(NAME, payload, args.device)
     print(f"Results written to {path}")
     return payload
 

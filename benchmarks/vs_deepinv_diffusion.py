@@ -77,6 +77,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import deepinv as dinv
 from common import (
+    check_same_operator,
     interleaved,
     machine_line,
     markdown_table,
@@ -84,6 +85,7 @@ from common import (
     paired_ratio,
     profile_top,
     setup,
+    simulate_on,
     write_json,
 )
 from deepinv_adapters import (
@@ -118,7 +120,7 @@ CASES = (("dps", "inpainting-box"), ("ddrm", "inpainting-box"), ("ddrm", "sr4-bl
 def build_problem(task: str, images: Tensor, device: str = "cpu") -> tuple[ri.InverseProblem, dinv.physics.Physics]:
     """Our problem (measurement drawn on the CPU) and the equivalent deepinv physics, both on ``device``."""
     op = registry.build(task, (1, 64, 64))
-    problem = ri.InverseProblem.simulate(op, images, ri.noise.Gaussian(NOISE), generator=torch.Generator().manual_seed(123)).to(device)
+    problem = simulate_on(op, images, NOISE, device)
     op = problem.operator
     noise = dinv.physics.GaussianNoise(NOISE)  # read by deepinv's DDRM/DiffPIR for sigma_y; y is ours
     if task == "inpainting-box":
@@ -131,10 +133,7 @@ def build_problem(task: str, images: Tensor, device: str = "cpu") -> tuple[ri.In
     else:  # pragma: no cover
         raise ValueError(task)
     physics = physics.to(device)
-    probe = torch.rand(2, 1, 64, 64, generator=torch.Generator().manual_seed(0)).to(device)
-    err = float((physics.A(probe) - op(probe)).abs().max())
-    if err > 1e-5:
-        raise AssertionError(f"deepinv physics differs from our {task} operator by {err}")
+    check_same_operator(physics, op, task)
     return problem, physics
 
 
@@ -462,7 +461,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "quality_table_markdown": quality_table,
         "elapsed_seconds": elapsed,
     }
-    path = write_json(NAME if args.device == "cpu" else f"{NAME}-{args.device.replace(':', '')}", payload)
+    path = write_json(NAME, payload, args.device)
     print(f"Results written to {path}")
     return payload
 
