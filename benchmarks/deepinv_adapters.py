@@ -70,9 +70,7 @@ class DenoiserAsDeepinv(dinv.models.Denoiser):
 
     def forward(self, x: Tensor, sigma: float | Tensor, *args: object, **kwargs: object) -> Tensor:
         if isinstance(sigma, Tensor):
-            sigma = sigma.reshape(-1).to(device=x.device, dtype=x.dtype)
-            if bool((sigma == sigma[0]).all()):  # one level for the batch: the same kernel path as ours
-                sigma = float(sigma[0])
+            sigma = sigma.reshape(-1).to(device=x.device, dtype=x.dtype).expand(x.shape[0])
         return self.prior._run(x, sigma)
 
 

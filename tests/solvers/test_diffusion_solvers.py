@@ -123,3 +123,9 @@ def test_normalize_makes_the_result_independent_of_the_operator_scale(solver, mi
         configured = dataclasses.replace(solver, normalize=normalize)
         runs = [configured.solve(p, prior, torch.Generator().manual_seed(3)).x for p in (problem, scaled)]
         assert torch.allclose(runs[0], runs[1], atol=1e-5) == normalize
+
+
+@pytest.mark.parametrize("solver", [RedDiff, DPS])
+def test_normalize_must_be_a_bool(solver) -> None:
+    with pytest.raises(TypeError, match="normalize must be a bool, got 1"):
+        solver(normalize=1)
