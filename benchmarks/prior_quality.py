@@ -6,9 +6,10 @@ On the held-out images:
    denoiser (weight swept), Gaussian, median, wavelet and BM3D denoisers (BM3D when installed);
 2. 20×20 box inpainting (σ = 0.01): RED-diff with the prior against ADMM-TV (both tuned over a
    small grid on validation images, then run on the held-out images);
-3. unconditional DDIM samples next to training images (figure), and how sharp they are: the share
-   of edge pixels and the distance between gradient-magnitude distributions, against training
-   scenes, another set of them (floor) and the same scenes blurred by 1 pixel;
+3. unconditional DDIM samples next to training images (figure), for several sampler settings, and
+   how close they are to the scenes: the share of edge pixels, the distance between
+   gradient-magnitude distributions and a noise estimate, against training scenes, another set of
+   them (floor) and the same scenes blurred by 1 pixel;
 4. the training loss curve from the training state (figure).
 
 Usage: ``python benchmarks/prior_quality.py [--quick] [--state training/default_prior/state.pt]``.
@@ -25,7 +26,7 @@ from pathlib import Path
 import torch
 
 import reddiff_imaging as ri
-from reddiff_imaging import metrics
+from reddiff_imaging import image_statistics, metrics
 from reddiff_imaging import operators as ops
 from reddiff_imaging.data import heldout_images, synthetic_images, validation_images
 from reddiff_imaging.priors import (
@@ -35,7 +36,7 @@ from reddiff_imaging.priors import (
     MedianDenoiser,
     WaveletDenoiser,
 )
-from reddiff_imaging.solvers import ADMM, DDIM, RedDiff
+from reddiff_imaging.solvers import ADMM, RedDiff
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
@@ -82,10 +83,13 @@ def inpainting(prior: DiffusionPrior, x: torch.Tensor, validation: torch.Tensor,
     }
 
 
-def ddim_samples(prior: DiffusionPrior, n: int, steps: int) -> torch.Tensor:
-    """``n`` unconditional DDIM samples (η = 1, seed 0) in ``[0, 1]``."""
-    shape_problem = ri.InverseProblem(ops.Identity((1, 64, 64)), torch.zeros(n, 1, 64, 64), ri.noise.Gaussian(0.0))
-    return DDIM(steps=steps, eta=1.0).solve(shape_problem, prior, torch.Generator().manual_seed(0)).x.clamp(0, 1)
+SAMPLERS = ((100, 0.0), (250, 0.0), (100, 1.0))
+"""(steps, η) of the DDIM settings compared; the figure shows the first."""
+
+
+def ddim_samples(prior: DiffusionPrior, n: int, steps: int, eta: float) -> torch.Tensor:
+    """``n`` unconditional DDIM samples (seed 0) in ``[0, 1]``."""
+    return prior.sample((n, 1, 64, 64), steps=steps, eta=eta, generator=torch.Generator().manual_seed(0))
 
 
 def samples_figure(generated: torch.Tensor, path: Path) -> None:
@@ -95,34 +99,26 @@ def samples_figure(generated: torch.Tensor, path: Path) -> None:
     sample_grid(torch.cat([training[:8], generated[:8], training[8:], generated[8:16]]), path, ncols=8)
 
 
-def gradient_magnitudes(images: torch.Tensor) -> torch.Tensor:
-    """Per-pixel :math:`|\\nabla x|` (forward differences), flattened."""
-    dh = images[..., :-1, 1:] - images[..., :-1, :-1]
-    dv = images[..., 1:, :-1] - images[..., :-1, :-1]
-    return (dh.square() + dv.square()).sqrt().flatten()
-
-
 def edge_statistics(generated: torch.Tensor) -> dict[str, float]:
     """How sharp the samples are next to training scenes: the share of pixels whose gradient
-    magnitude exceeds 0.1 ("edge pixels") and the 1-D Wasserstein-1 distance between the gradient
-    magnitude distributions, against ``len(generated)`` scenes of the training distribution.
+    magnitude exceeds 0.1 ("edge pixels"), the 1-D Wasserstein-1 distance between the gradient
+    magnitude distributions against ``len(generated)`` scenes of the training distribution, and
+    the noise level left in them (means over the images).
 
     For scale: another set of training scenes (``floor``, what a perfect sampler would get) and the
     same scenes blurred by a Gaussian of std 1 pixel (``scenes_blurred_1px``)."""
     from torchvision.transforms.functional import gaussian_blur
 
     n = generated.shape[0]
-    reference = gradient_magnitudes(synthetic_images(n, 64, seed=456))
+    reference = image_statistics.gradient_magnitude(synthetic_images(n, 64, seed=456)).flatten()
     scenes = synthetic_images(n, 64, seed=789)
-    sets = {
-        "samples": gradient_magnitudes(generated),
-        "floor": gradient_magnitudes(scenes),
-        "scenes_blurred_1px": gradient_magnitudes(gaussian_blur(scenes, [5, 5], [1.0, 1.0])),
-    }
+    sets = {"samples": generated, "floor": scenes, "scenes_blurred_1px": gaussian_blur(scenes, [5, 5], [1.0, 1.0])}
     report = {"edge_pixels_training": float((reference > 0.1).double().mean())}
-    for name, values in sets.items():
-        report[f"edge_pixels_{name}"] = float((values > 0.1).double().mean())
+    for name, images in sets.items():
+        values = image_statistics.gradient_magnitude(images).flatten()
+        report[f"edge_pixels_{name}"] = float(image_statistics.edge_fraction(images).mean())
         report[f"w1_gradients_{name}"] = float((values.sort().values - reference.sort().values).abs().mean())
+        report[f"noise_{name}"] = float(image_statistics.noise_level(images).mean())
     return report
 
 
@@ -165,9 +161,12 @@ def main(argv: list[str] | None = None) -> int:
         "denoising_sigma_0.1": denoising(prior, x, 0.1),
         "box_inpainting_20x20": inpainting(prior, x[: 4 if args.quick else 8], validation, 30 if args.quick else 100),
     }
-    generated = ddim_samples(prior, 16 if args.quick else 48, 20 if args.quick else 100)
-    samples_figure(generated, STATIC / "ddim_samples.png")
-    report["ddim_samples"] = {"count": generated.shape[0], **edge_statistics(generated)}
+    report["ddim_samples"] = {}
+    for steps, eta in [(20, 0.0)] if args.quick else SAMPLERS:
+        generated = ddim_samples(prior, 16 if args.quick else 48, steps, eta)
+        if not report["ddim_samples"]:
+            samples_figure(generated, STATIC / "ddim_samples.png")
+        report["ddim_samples"][f"{steps} steps, eta {eta}"] = {"count": generated.shape[0], **edge_statistics(generated)}
     if Path(args.state).is_file():
         report["training"] = loss_figure(Path(args.state), STATIC / "loss_curve.png")
     report["seconds"] = time.perf_counter() - start

@@ -44,6 +44,14 @@ def as_shape(value: Sequence[int] | torch.Size, name: str) -> Shape:
     return shape
 
 
+def as_image_shape(value: Sequence[int] | torch.Size, name: str) -> tuple[int, int, int]:
+    """Return ``value`` as ``(C, H, W)`` (three positive ints), or raise naming ``name``."""
+    shape = as_shape(value, name)
+    if len(shape) != 3:
+        raise ValueError(f"{name} must be (C, H, W), got {shape}")
+    return shape  # type: ignore[return-value]
+
+
 def check_tensor(
     value: object,
     name: str,

@@ -20,6 +20,7 @@ from abc import abstractmethod
 import torch
 from torch import Tensor, nn
 
+from reddiff_imaging._validation import as_image_shape
 from reddiff_imaging.priors.schedules import VPSchedule
 
 CAPABILITIES = ("denoise", "prox", "grad", "eps")
@@ -90,6 +91,8 @@ class DiffusionModel(Prior):
     #: the affine map public -> model range, x' = range_scale * x + range_shift
     range_scale: float = 2.0
     range_shift: float = -1.0
+    #: ``(C, H, W)`` of the images the model was made for, when known (the default of :meth:`sample`)
+    image_shape: tuple[int, int, int] | None = None
 
     def __init__(self, schedule: VPSchedule) -> None:
         super().__init__()
@@ -161,6 +164,47 @@ class DiffusionModel(Prior):
             t = t.expand(x.shape[0])
         alpha_bar = self.alpha_bar(t, x)
         return self.from_model(self.x0(alpha_bar.sqrt() * self.to_model(x), t))
+
+    def sample(
+        self,
+        n: int,
+        generator: torch.Generator | None = None,
+        *,
+        shape: tuple[int, int, int] | None = None,
+        steps: int = 100,
+        eta: float = 0.0,
+    ) -> Tensor:
+        r"""``n`` unconditional samples in ``[0, 1]`` by DDIM from :math:`x_T \sim \mathcal N(0, I)`
+        (Song, Meng and Ermon, ICLR 2021): the same as :class:`~reddiff_imaging.solvers.DDIM` on a
+        problem that measures nothing. Priors that can sample exactly (the Gaussian mixture) override
+        this.
+
+        Args:
+            n: number of samples.
+            generator: source of the initial noise (and of each step's noise when ``eta > 0``), on
+                the prior's device; by default a generator seeded with 0.
+            shape: image shape ``(C, H, W)``; default :attr:`image_shape` (what the network was
+                trained on, e.g. ``(1, 64, 64)`` for the bundled prior).
+            steps: sampling steps, evenly spaced over the ``T`` timesteps.
+            eta: 0 for the deterministic DDIM sampler, 1 for DDPM-like ancestral sampling.
+
+        Returns:
+            A ``(n, C, H, W)`` float32 tensor on the prior's device.
+        """
+        # imported here: the solvers and problems build on the priors, not the other way round
+        from reddiff_imaging.noise import Gaussian
+        from reddiff_imaging.operators.identity import Identity
+        from reddiff_imaging.problem import InverseProblem
+        from reddiff_imaging.solvers.ddim import DDIM
+
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ValueError(f"n must be a positive int, got {n!r}")
+        if shape is None and self.image_shape is None:
+            raise ValueError(f"{type(self).__name__} does not know its image shape: pass shape=(C, H, W)")
+        shape = as_image_shape(self.image_shape if shape is None else shape, "shape")
+        nothing = torch.zeros((n, *shape), device=self.alphas_cumprod.device)
+        problem = InverseProblem(Identity(shape), nothing, Gaussian(0.0))
+        return DDIM(steps=steps, eta=eta).solve(problem, self, generator).x
 
     def _timesteps(self, t: Tensor | int, x_t: Tensor) -> Tensor:
         t = torch.as_tensor(t, device=x_t.device)

@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from reddiff_imaging._validation import check_choice
+from reddiff_imaging._validation import as_image_shape, check_choice
 from reddiff_imaging.models.checkpoint import check_state_dict, load_unet_checkpoint
 from reddiff_imaging.priors.base import DiffusionModel
 from reddiff_imaging.priors.schedules import VPSchedule
@@ -57,6 +57,8 @@ class DiffusionPrior(DiffusionModel):
         prediction: what the network predicts: ``"eps"``, ``"x0"`` or ``"v"``.
         channels: image channels ``C``; when the network returns ``2C`` channels (learned
             variance) only the first ``C`` are used. Default: inferred from the input.
+        image_shape: ``(C, H, W)`` of the training images, the default shape of :meth:`sample`
+            (set by the loaders; ``None``: :meth:`sample` needs a ``shape``).
     """
 
     def __init__(
@@ -66,6 +68,7 @@ class DiffusionPrior(DiffusionModel):
         *,
         prediction: str = "eps",
         channels: int | None = None,
+        image_shape: tuple[int, int, int] | None = None,
     ) -> None:
         super().__init__(VPSchedule.linear() if schedule is None else schedule)
         if not isinstance(network, nn.Module):
@@ -73,6 +76,7 @@ class DiffusionPrior(DiffusionModel):
         self.network = network.eval()
         self.prediction = check_choice(prediction, "prediction", PREDICTIONS)
         self.channels = channels
+        self.image_shape = None if image_shape is None else as_image_shape(image_shape, "image_shape")
 
     def _eps(self, x_t: Tensor, t: Tensor) -> Tensor:
         weight = next(self.network.parameters(), None)
@@ -96,7 +100,14 @@ class DiffusionPrior(DiffusionModel):
     def from_checkpoint(cls, path: str | os.PathLike[str], map_location: str | torch.device = "cpu") -> DiffusionPrior:
         """Load a checkpoint of the project's UNet (see :func:`~reddiff_imaging.models.load_unet_checkpoint`)."""
         network, info = load_unet_checkpoint(path, map_location=map_location)
-        return cls(network, info["schedule"], prediction=info["prediction"], channels=info["config"].in_channels)
+        config = info["config"]
+        return cls(
+            network,
+            info["schedule"],
+            prediction=info["prediction"],
+            channels=config.in_channels,
+            image_shape=(config.in_channels, config.image_size, config.image_size),
+        )
 
     @classmethod
     def default(cls, map_location: str | torch.device = "cpu") -> DiffusionPrior:
@@ -145,7 +156,8 @@ class DiffusionPrior(DiffusionModel):
         check_state_dict(state, reference.state_dict(), f"{str(path)!r} (expected the {model} model {spec['file']})")
         network = DiffUNet(in_channels=3, out_channels=3, large_model=spec["large_model"], pretrained=None)
         network.load_state_dict(state, strict=True)
-        return cls(_ADMNetwork(network.to(map_location)), VPSchedule.linear(), prediction="eps", channels=3)
+        network = _ADMNetwork(network.to(map_location))
+        return cls(network, VPSchedule.linear(), prediction="eps", channels=3, image_shape=(3, 256, 256))
 
 
 class _ADMNetwork(nn.Module):

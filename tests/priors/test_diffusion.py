@@ -6,8 +6,14 @@ import pytest
 import torch
 from torch import nn
 
+from reddiff_imaging import InverseProblem
+from reddiff_imaging.data import synthetic_images
+from reddiff_imaging.image_statistics import edge_fraction, noise_level
 from reddiff_imaging.models import UNet, UNetConfig, save_unet_checkpoint
+from reddiff_imaging.noise import Gaussian
+from reddiff_imaging.operators import Identity
 from reddiff_imaging.priors import DiffusionPrior, VPSchedule
+from reddiff_imaging.solvers import DDIM
 
 SCHEDULE = VPSchedule.linear()
 
@@ -92,6 +98,41 @@ def test_bundled_default_prior_denoises_heldout_images(default_prior, heldout) -
     assert float((denoised - heldout).square().mean()) < 0.5 * float(noise.square().mean())
 
 
+def test_sample_runs_ddim_on_a_problem_that_measures_nothing() -> None:
+    prior = DiffusionPrior(_Fixed(), image_shape=(1, 8, 8))
+    problem = InverseProblem(Identity((1, 8, 8)), torch.zeros(3, 1, 8, 8), Gaussian(0.0))
+    for eta in (0.0, 1.0):
+        expected = DDIM(steps=10, eta=eta).solve(problem, prior, torch.Generator().manual_seed(0)).x
+        torch.testing.assert_close(prior.sample(3, steps=10, eta=eta), expected)  # default generator: seed 0
+        torch.testing.assert_close(prior.sample(3, torch.Generator().manual_seed(0), steps=10, eta=eta), expected)
+    assert not torch.equal(prior.sample(3, torch.Generator().manual_seed(1), steps=10, eta=1.0), expected)
+    assert prior.sample(2, shape=(1, 4, 6), steps=3).shape == (2, 1, 4, 6)
+
+
+def test_sample_errors_name_the_argument() -> None:
+    with pytest.raises(ValueError, match=r"does not know its image shape: pass shape=\(C, H, W\)"):
+        DiffusionPrior(_Fixed()).sample(2)
+    prior = DiffusionPrior(_Fixed(), image_shape=(1, 8, 8))
+    with pytest.raises(ValueError, match=r"shape must be \(C, H, W\), got \(8, 8\)"):
+        prior.sample(2, shape=(8, 8))
+    with pytest.raises(ValueError, match="n must be a positive int, got 0"):
+        prior.sample(0)
+    with pytest.raises(ValueError, match="image_shape must be a non-empty tuple of positive ints"):
+        DiffusionPrior(_Fixed(), image_shape=(1, 0, 8))
+
+
+def test_bundled_prior_samples_have_edges_and_no_grain_like_the_training_scenes(default_prior) -> None:
+    samples = default_prior.sample(8, steps=50)
+    scenes = synthetic_images(8, 64, seed=7)
+    assert samples.shape == (8, 1, 64, 64) and 0 <= float(samples.min()) and float(samples.max()) <= 1
+    edges, scene_edges = float(edge_fraction(samples).median()), float(edge_fraction(scenes).median())
+    grain = float(noise_level(samples).median())
+    print(f"edge pixels: samples {edges:.3f}, scenes {scene_edges:.3f}; noise level of samples {grain:.4f}")
+    assert edges > 0.4 * scene_edges  # not flat or washed out
+    assert grain < 0.005  # not noise (white noise of std 0.01 would give 0.01; the scenes give 1e-4)
+    assert float(samples.flatten(1).std(dim=1).min()) > 0.03  # every sample has content
+
+
 def test_own_checkpoint_round_trip(tmp_path) -> None:
     network = UNet(UNetConfig(base_channels=8, channel_mults=(1, 2), num_res_blocks=1, attention_resolutions=(), num_groups=4, image_size=16))
     path = save_unet_checkpoint(tmp_path / "prior.pt", network, schedule=SCHEDULE, meta={"note": "test"})
@@ -99,6 +140,7 @@ def test_own_checkpoint_round_trip(tmp_path) -> None:
     x = torch.randn(2, 1, 16, 16)
     torch.testing.assert_close(prior.eps(x, 50), network.eval()(x, torch.tensor([50, 50])))
     assert prior.schedule == SCHEDULE
+    assert prior.image_shape == (1, 16, 16)
 
 
 def test_adm_checkpoint_round_trip_and_errors(tmp_path) -> None:
@@ -113,6 +155,7 @@ def test_adm_checkpoint_round_trip_and_errors(tmp_path) -> None:
     with torch.no_grad():
         expected = network.forward_diffusion(x, t)[:, :3]
     torch.testing.assert_close(prior.eps(x, t), expected)
+    assert prior.image_shape == (3, 256, 256)
 
     with pytest.raises(FileNotFoundError, match="download ffhq_10m.pt .*DPS"):
         DiffusionPrior.from_adm(tmp_path / "missing.pt", "ffhq256")
