@@ -89,7 +89,7 @@ SAMPLERS = ((100, 0.0), (250, 0.0), (100, 1.0))
 
 def ddim_samples(prior: DiffusionPrior, n: int, steps: int, eta: float) -> torch.Tensor:
     """``n`` unconditional DDIM samples (seed 0) in ``[0, 1]``."""
-    return prior.sample((n, 1, 64, 64), steps=steps, eta=eta, generator=torch.Generator().manual_seed(0))
+    return prior.sample(n, torch.Generator().manual_seed(0), steps=steps, eta=eta)
 
 
 def samples_figure(generated: torch.Tensor, path: Path) -> None:
