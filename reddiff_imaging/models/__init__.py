@@ -3,7 +3,7 @@
 * :class:`UNet`, :class:`UNetConfig` -- the project's small epsilon-prediction UNet;
 * :func:`save_unet_checkpoint`, :func:`load_unet_checkpoint` -- its checkpoint format;
 * :func:`train_diffusion` -- resumable DDPM training with an EMA of the weights, on
-  :class:`SyntheticSource` scenes, an HDF5 file (:func:`hdf5_source`) or an image folder
+  :class:`SyntheticSource` scenes, crops of photographs (:class:`PhotoCropSource`), an HDF5 file (:func:`hdf5_source`) or an image folder
   (:func:`folder_source`).
 """
 
@@ -15,6 +15,7 @@ from .checkpoint import (
 )
 from .data_sources import (
     ImageSource,
+    PhotoCropSource,
     SyntheticSource,
     TensorSource,
     folder_source,
@@ -33,6 +34,7 @@ __all__ = [
     "train_diffusion",
     "ImageSource",
     "SyntheticSource",
+    "PhotoCropSource",
     "TensorSource",
     "hdf5_source",
     "folder_source",

@@ -9,6 +9,8 @@ training run that saves the generator state resumes its data stream exactly.
   dtype uint8 (divided by 255) or float (must lie in ``[0, 1]``). The dataset key defaults to
   ``"images"``; files written by deepinv's ``generate_dataset`` keep their images under
   ``"x_train"`` (pass ``key="x_train"``).
+* :class:`PhotoCropSource` -- random crops at several scales, flipped and rotated, of photographs
+  (by default the bundled training photographs of :mod:`reddiff_imaging.data.photos`).
 * :func:`folder_source` -- every ``.png``/``.jpg``/``.jpeg``/``.bmp``/``.tif(f)`` file of a folder,
   read with PIL, converted to grayscale (or RGB), centre-cropped to a square and resized.
 
@@ -18,7 +20,9 @@ replacement.
 
 from __future__ import annotations
 
+import math
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -28,7 +32,15 @@ from torch import Tensor
 
 from ..data.synthetic import MAX_TRAINING_SEED, synthetic_images
 
-__all__ = ["ImageSource", "SyntheticSource", "TensorSource", "hdf5_source", "folder_source", "IMAGE_SUFFIXES"]
+__all__ = [
+    "ImageSource",
+    "SyntheticSource",
+    "TensorSource",
+    "PhotoCropSource",
+    "hdf5_source",
+    "folder_source",
+    "IMAGE_SUFFIXES",
+]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 
@@ -184,3 +196,82 @@ def folder_source(path: str | os.PathLike[str], size: int = 64, *, grayscale: bo
     channels = 1 if grayscale else 3
     images = torch.stack(arrays).reshape(len(files), size, size, channels).permute(0, 3, 1, 2)
     return TensorSource(images, {"kind": "folder", "path": str(path), "grayscale": grayscale})
+
+
+class PhotoCropSource:
+    """Random square crops of photographs at several scales, with the eight flips and rotations.
+
+    Each image of a batch picks a photograph uniformly, a crop side :math:`s` log-uniformly in
+    ``[size, min(H, W, max_downscale * size)]`` and a uniform position, resizes the crop to
+    ``size x size`` (antialiased bilinear, so coarser scales are downsampled, never upsampled) and
+    applies one of the eight symmetries of the square; colour crops also get a uniformly drawn
+    permutation of their channels (the bundled colour photographs are few, and mostly red and
+    orange: the permutations spread their edges and textures over every hue). Coarse crops show
+    whole objects, fine crops the photographs' own grain and texture.
+
+    Args:
+        photos: float tensors ``(C, H, W)`` in ``[0, 1]`` with ``C`` equal to ``channels``, every side
+            at least ``size``.
+        names: the photographs' names (for :meth:`describe`).
+        size: side of the crops.
+        max_downscale: the largest ratio of crop side to ``size``.
+    """
+
+    def __init__(self, photos: Sequence[Tensor], names: Sequence[str], size: int = 64, *, max_downscale: float = 4.0) -> None:
+        if len(photos) == 0 or len(photos) != len(names):
+            raise ValueError(f"photos and names must be non-empty and of equal length, got {len(photos)} and {len(names)}")
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+            raise ValueError(f"size must be a positive int, got {size!r}")
+        if not isinstance(max_downscale, (int, float)) or not 1.0 <= max_downscale < math.inf:
+            raise ValueError(f"max_downscale must be a finite number >= 1, got {max_downscale!r}")
+        channels = {int(p.shape[0]) for p in photos}
+        if len(channels) != 1 or any(p.ndim != 3 for p in photos):
+            raise ValueError(f"photos must all have shape (C, H, W) with one C, got {[tuple(p.shape) for p in photos]}")
+        for name, photo in zip(names, photos):
+            if min(photo.shape[-2:]) < size:
+                raise ValueError(f"photo {name!r} is {tuple(photo.shape[-2:])}, smaller than size={size}")
+        self.photos = [p.float().contiguous() for p in photos]
+        self.names = list(names)
+        self.channels = channels.pop()
+        self.size = size
+        self.max_downscale = float(max_downscale)
+
+    @classmethod
+    def bundled(cls, size: int = 64, *, channels: int = 3, max_downscale: float = 4.0) -> PhotoCropSource:
+        """Crops of the bundled :data:`~reddiff_imaging.data.photos.TRAINING_PHOTOS` (gray photographs
+        repeated to three channels when ``channels=3``, colour ones turned to luminance when ``1``)."""
+        from ..data.photos import TRAINING_PHOTOS, load_photo
+
+        photos = [load_photo(name, channels=channels) for name in TRAINING_PHOTOS]
+        return cls(photos, TRAINING_PHOTOS, size, max_downscale=max_downscale)
+
+    def sample(self, batch_size: int, generator: torch.Generator) -> Tensor:
+        which = torch.randint(len(self.photos), (batch_size,), generator=generator)
+        uniforms = torch.rand(batch_size, 3, generator=generator, dtype=torch.float64)
+        symmetry = torch.randint(8, (batch_size,), generator=generator)
+        permutation = torch.argsort(torch.rand(batch_size, self.channels, generator=generator), dim=1)
+        batch = torch.empty(batch_size, self.channels, self.size, self.size)
+        for i in range(batch_size):
+            photo = self.photos[int(which[i])]
+            h, w = photo.shape[-2:]
+            largest = min(h, w, int(self.max_downscale * self.size))
+            side = min(largest, round(self.size * (largest / self.size) ** float(uniforms[i, 0])))
+            top = int(float(uniforms[i, 1]) * (h - side + 1))
+            left = int(float(uniforms[i, 2]) * (w - side + 1))
+            crop = photo[:, top : top + side, left : left + side]
+            if side != self.size:
+                crop = F.interpolate(crop[None], size=(self.size, self.size), mode="bilinear", antialias=True, align_corners=False)[0]
+            crop = crop[permutation[i]]
+            k = int(symmetry[i])
+            crop = torch.rot90(crop, k % 4, dims=(1, 2))
+            batch[i] = crop.flip(-1) if k >= 4 else crop
+        return batch.clamp_(0.0, 1.0)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "kind": "photo-crops",
+            "photos": list(self.names),
+            "size": self.size,
+            "channels": self.channels,
+            "max_downscale": self.max_downscale,
+        }

@@ -45,7 +45,7 @@ from tqdm.auto import tqdm
 from ..data.synthetic import MAX_TRAINING_SEED
 from ..priors.schedules import VPSchedule
 from .checkpoint import save_unet_checkpoint
-from .data_sources import ImageSource, SyntheticSource, folder_source, hdf5_source
+from .data_sources import ImageSource, PhotoCropSource, SyntheticSource, folder_source, hdf5_source
 from .unet import UNet, UNetConfig
 
 __all__ = ["train_diffusion", "main", "STATE_FORMAT"]
@@ -305,23 +305,25 @@ def _to_cpu(obj: Any) -> Any:
 def _build_source(data: str, size: int, key: str, rgb: bool) -> ImageSource:
     if data == "synthetic":
         return SyntheticSource(size)
+    if data == "photos":
+        return PhotoCropSource.bundled(size, channels=3 if rgb else 1)
     path = Path(data)
     if path.is_dir():
         return folder_source(path, size, grayscale=not rgb)
     if path.suffix.lower() in (".h5", ".hdf5", ".hdf"):
         return hdf5_source(path, key=key, size=size)
     if not path.exists():
-        raise FileNotFoundError(f"--data {data!r}: expected 'synthetic', an HDF5 file or an image folder; nothing at that path")
-    raise ValueError(f"--data {data!r}: expected 'synthetic', an .h5/.hdf5 file or an image folder")
+        raise FileNotFoundError(f"--data {data!r}: expected 'synthetic', 'photos', an HDF5 file or an image folder; nothing at that path")
+    raise ValueError(f"--data {data!r}: expected 'synthetic', 'photos', an .h5/.hdf5 file or an image folder")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point: ``python -m reddiff_imaging.models.training --out DIR [...]``."""
     p = argparse.ArgumentParser(prog="reddiff-imaging train-prior", description=__doc__.split("\n\n")[0])
     p.add_argument("--out", required=True, help="output folder (state.pt, ema.pt); resumes if state.pt exists")
-    p.add_argument("--data", default="synthetic", help="'synthetic', an HDF5 file, or a folder of images")
+    p.add_argument("--data", default="synthetic", help="'synthetic', 'photos' (the bundled training photographs), an HDF5 file, or a folder of images")
     p.add_argument("--h5-key", default="images", help="HDF5 dataset key (deepinv's generate_dataset: x_train)")
-    p.add_argument("--rgb", action="store_true", help="keep colour when reading an image folder")
+    p.add_argument("--rgb", action="store_true", help="colour: keep colour when reading an image folder; 3-channel crops of the bundled photographs")
     p.add_argument("--size", type=int, default=64, help="image side in pixels")
     p.add_argument("--steps", type=int, default=200_000)
     p.add_argument("--batch-size", type=int, default=32)
