@@ -1,6 +1,8 @@
-"""Images the project generates or ships: the procedural synthetic scenes, their fixed held-out
-test set, and (in ``assets/``) the bundled default prior."""
+"""Images the project generates or ships: the procedural synthetic scenes and their fixed held-out
+test set, real photographs bundled with installed packages in fixed splits
+(:mod:`reddiff_imaging.data.photos`), and (in ``assets/``) the bundled priors."""
 
+from reddiff_imaging.data.photos import heldout_photos, load_photo, validation_photos
 from reddiff_imaging.data.synthetic import (
     HELDOUT_SEED,
     VALIDATION_SEED,
@@ -17,4 +19,7 @@ __all__ = [
     "validation_images",
     "HELDOUT_SEED",
     "VALIDATION_SEED",
+    "load_photo",
+    "heldout_photos",
+    "validation_photos",
 ]

@@ -91,6 +91,7 @@ def _photo(name: str, package: str, description: str, loader: Callable[[], np.nd
     return name, Photo(name, package, description, loader)
 
 
+#: every bundled photograph by name
 PHOTOS: dict[str, Photo] = dict(
     [
         # held out: every reported number
@@ -122,9 +123,13 @@ PHOTOS: dict[str, Photo] = dict(
     ]
 )
 
+#: photographs every reported number is measured on (never trained or tuned on)
 HELDOUT_PHOTOS: tuple[str, ...] = ("camera", "astronaut", "coffee", "grace_hopper")
+#: photographs for tuning solvers and priors (never trained on)
 VALIDATION_PHOTOS: tuple[str, ...] = ("chelsea", "rocket")
+#: scikit-learn's sample photographs, reserved for independent evaluation (never trained or tuned on)
 RESERVED_PHOTOS: tuple[str, ...] = ("china", "flower")
+#: the only photographs the natural-image prior is trained on
 TRAINING_PHOTOS: tuple[str, ...] = tuple(
     name for name in PHOTOS if name not in HELDOUT_PHOTOS + VALIDATION_PHOTOS + RESERVED_PHOTOS
 )
