@@ -58,7 +58,7 @@ def test_gray_path_is_deterministic_differentiable_and_a_denoiser() -> None:
 
 
 def test_gray_path_errors() -> None:
-    gray, colour = _mixtures()
+    _, colour = _mixtures()
     with pytest.raises(TypeError, match="colour must be a DiffusionModel"):
         GrayFromColour("natural")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="chroma_seed must be a non-negative int"):
