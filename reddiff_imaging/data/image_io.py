@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +44,7 @@ __all__ = [
     "MAX_PIXELS",
     "WRITE_FORMATS",
     "ImageInfo",
+    "adjust_image",
     "output_bit_depth",
     "read_image",
     "read_image_folder",
@@ -132,10 +133,7 @@ def read_image(
             array shape that is not an image, or a bad ``channels``/``size``.
         ImportError: a DICOM file without pydicom installed.
     """
-    if channels not in (None, 1, 3):
-        raise ValueError(f"channels must be 1, 3 or None, got {channels!r}")
-    if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
-        raise ValueError(f"size must be a positive int, got {size!r}")
+    _check_request(channels, size)
     file = Path(path)
     if not file.is_file():
         what = " (it is a directory)" if file.is_dir() else ""
@@ -144,13 +142,15 @@ def read_image(
     if suffix == ".npy":
         array, fmt, bits, notes = _read_npy(file, max_pixels), "npy", None, []
     elif suffix in _DICOM_SUFFIXES or _has_dicom_preamble(file):
-        array, fmt, bits, notes = _read_dicom(file, max_pixels)
+        array, fmt, bits, notes, stored_dtype = _read_dicom(file, max_pixels)
     else:
         array, fmt, bits, notes = _read_raster(file, max_pixels)
     image, info = _to_tensor(array, file, fmt, bits, notes)
-    image, changes = _adjust(image, channels, size)
+    if fmt == "dicom":  # the stored samples' dtype, not that of the rescaled values
+        info = replace(info, dtype=str(stored_dtype))
+    image, changes = adjust_image(image, channels=channels, size=size)
     if changes:
-        info = ImageInfo(**{**info.__dict__, "notes": info.notes + tuple(changes)})
+        info = replace(info, notes=info.notes + tuple(changes))
     return image, info
 
 
@@ -198,18 +198,24 @@ def read_image_folder(
     return torch.stack(images), infos
 
 
-def output_bit_depth(path: str | os.PathLike[str], info: ImageInfo) -> tuple[int, str | None]:
+def output_bit_depth(
+    path: str | os.PathLike[str], info: ImageInfo, *, channels: int | None = None
+) -> tuple[int, str | None]:
     """The bit depth (8, 16, or 32 for float32) to write ``path`` with so that it keeps the
     precision of the image ``info`` describes as far as the format allows, and a note when the
     format holds less (e.g. a float or 16-bit colour input written as PNG).
+
+    Args:
+        path: the file to write (its suffix decides).
+        info: what the input file held.
+        channels: channels of the image to write, when not those of the input.
 
     Raises:
         ValueError: a suffix :func:`write_image` cannot write.
     """
     suffix = _write_suffix(path)
     wanted = 32 if info.is_float else 8 if info.bit_depth <= 8 else 16 if info.bit_depth <= 16 else 32
-    possible = [d for d in _depths(suffix, info.channels) if d <= wanted]
-    depth = max(possible)
+    depth = max(d for d in _depths(suffix, info.channels if channels is None else channels) if d <= wanted)
     if depth == wanted:
         return depth, None
     stored = "float" if info.is_float else f"{info.bit_depth}-bit"
@@ -307,7 +313,7 @@ def _has_dicom_preamble(file: Path) -> bool:
     return len(head) == 132 and head[128:] == b"DICM"
 
 
-def _read_dicom(file: Path, max_pixels: int) -> tuple[np.ndarray, str, int, list[str]]:
+def _read_dicom(file: Path, max_pixels: int) -> tuple[np.ndarray, str, int, list[str], np.dtype]:
     try:
         import pydicom
         from pydicom.errors import InvalidDicomError
@@ -337,7 +343,7 @@ def _read_dicom(file: Path, max_pixels: int) -> tuple[np.ndarray, str, int, list
     if str(ds.get("PhotometricInterpretation", "")) == "MONOCHROME1":
         unit = 1.0 - unit
         note += ", MONOCHROME1 inverted"
-    return np.clip(unit, 0.0, 1.0), "dicom", bits, [note]
+    return np.clip(unit, 0.0, 1.0), "dicom", bits, [note], stored.dtype
 
 
 def _check_pixels(file: Path, shape: tuple[int, ...], max_pixels: int) -> None:
@@ -425,8 +431,21 @@ def _unit_range(array: np.ndarray, file: Path) -> tuple[np.ndarray, int, str | N
 
 
 # -- changes on request ---------------------------------------------------------------------------
-def _adjust(image: Tensor, channels: int | None, size: int | None) -> tuple[Tensor, list[str]]:
-    """Apply the requested channel conversion and square resize; one note per change."""
+def adjust_image(image: Tensor, *, channels: int | None = None, size: int | None = None) -> tuple[Tensor, list[str]]:
+    """Convert an image ``(C, H, W)`` in ``[0, 1]`` as :func:`read_image` does on request.
+
+    Args:
+        image: the image (C = 1 or 3).
+        channels: 1 converts colour to gray (luminance, :func:`skimage.color.rgb2gray`), 3 repeats
+            gray into three channels; ``None`` keeps the channels.
+        size: crop the centred square and resize it to ``size × size`` (bicubic, antialiased).
+
+    Returns:
+        The image and one note per change made (none when it already matches).
+    """
+    _check_request(channels, size)
+    if image.ndim != 3 or image.shape[0] not in (1, 3):
+        raise ValueError(f"image must have shape (C, H, W) with C = 1 or 3, got {tuple(image.shape)}")
     changes = []
     if channels is not None and channels != image.shape[0]:
         if channels == 1:
@@ -450,6 +469,13 @@ def _adjust(image: Tensor, channels: int | None, size: int | None) -> tuple[Tens
             steps.append(f"resized to {size}×{size} (bicubic)")
         changes.append(f"{h}×{w} image " + " and ".join(steps))
     return image.contiguous(), changes
+
+
+def _check_request(channels: int | None, size: int | None) -> None:
+    if channels not in (None, 1, 3):
+        raise ValueError(f"channels must be 1, 3 or None, got {channels!r}")
+    if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
+        raise ValueError(f"size must be a positive int, got {size!r}")
 
 
 # -- writing ------------------------------------------------------------------------------------
