@@ -262,12 +262,14 @@ def write_image(image: Tensor, path: str | os.PathLike[str], *, bit_depth: int =
     if suffix == ".npy":
         np.save(file, data)
     else:
-        iio.imwrite(file, data, extension=suffix)
+        iio.imwrite(file, data, extension=suffix, plugin=_PLUGINS[suffix])
     return file
 
 
 # -- reading ------------------------------------------------------------------------------------
 _FORMAT_NAMES = {".tif": "tiff", ".tiff": "tiff", ".jpg": "jpeg", ".jpeg": "jpeg"}
+#: imageio plugin per suffix (others: imageio's own choice)
+_PLUGINS = {".png": "pillow", ".jpg": "pillow", ".jpeg": "pillow", ".bmp": "pillow", ".tif": "tifffile", ".tiff": "tifffile"}
 _DECODE_ERRORS = (OSError, ValueError, SyntaxError, RuntimeError, IndexError, KeyError)
 
 
@@ -275,18 +277,20 @@ def _read_raster(file: Path, max_pixels: int) -> tuple[np.ndarray, str, int | No
     import imageio.v3 as iio
     from PIL import Image
 
+    plugin = _PLUGINS.get(file.suffix.lower())
     with warnings.catch_warnings():  # our own bound replaces Pillow's warning below its hard limit
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         try:
-            shape = iio.improps(file, index=0).shape  # from the header, nothing decoded
-        except Image.DecompressionBombError as err:
-            raise ValueError(f"image file {str(file)!r} claims too many pixels ({err}); max_pixels is {max_pixels:,}") from err
-        except _DECODE_ERRORS as err:
+            shape = iio.improps(file, index=0, plugin=plugin).shape  # from the header, nothing decoded
+        except (Image.DecompressionBombError, *_DECODE_ERRORS) as err:
+            bomb = next((e for e in _chain(err) if isinstance(e, Image.DecompressionBombError)), None)
+            if bomb is not None:  # Pillow refuses to open it (more than twice its own limit)
+                raise ValueError(f"image file {str(file)!r} claims too many pixels ({bomb}); max_pixels is {max_pixels:,}") from err
             raise ValueError(f"could not read image file {str(file)!r}: {err}") from err
         _check_pixels(file, shape, max_pixels)
         try:
-            array = iio.imread(file, index=0)
-            mode = iio.immeta(file, index=0).get("mode") if file.suffix.lower() == ".png" else None
+            array = iio.imread(file, index=0, plugin=plugin)
+            mode = iio.immeta(file, index=0, plugin=plugin).get("mode") if plugin == "pillow" else None
         except _DECODE_ERRORS as err:
             raise ValueError(f"could not read image file {str(file)!r}: {err}") from err
     notes = []
@@ -296,6 +300,15 @@ def _read_raster(file: Path, max_pixels: int) -> tuple[np.ndarray, str, int | No
         notes.append("16-bit colour PNG read at 8 bits (Pillow's limit; save it as 16-bit TIFF to keep 16 bits)")
     suffix = file.suffix.lower()
     return array, _FORMAT_NAMES.get(suffix, suffix.lstrip(".") or "image"), None, notes
+
+
+def _chain(err: BaseException | None) -> list[BaseException]:
+    """``err`` and the exceptions it was raised from (imageio wraps Pillow's)."""
+    chain = []
+    while err is not None and err not in chain:
+        chain.append(err)
+        err = err.__cause__ or err.__context__
+    return chain
 
 
 def _read_npy(file: Path, max_pixels: int) -> np.ndarray:
