@@ -33,6 +33,7 @@ import os
 import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -139,8 +140,9 @@ def read_image(
         what = " (it is a directory)" if file.is_dir() else ""
         raise FileNotFoundError(f"image file {str(file)!r} does not exist{what}")
     suffix = file.suffix.lower()
+    notes: list[str] = []
     if suffix == ".npy":
-        array, fmt, bits, notes = _read_npy(file, max_pixels), "npy", None, []
+        array, fmt, bits = _read_npy(file, max_pixels), "npy", None
     elif suffix in _DICOM_SUFFIXES or _has_dicom_preamble(file):
         array, fmt, bits, notes, stored_dtype = _read_dicom(file, max_pixels)
     else:
@@ -183,7 +185,8 @@ def read_image_folder(
     files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
         raise ValueError(f"image folder {str(folder)!r} contains no images with suffixes {list(IMAGE_SUFFIXES)}")
-    images, infos = [], []
+    images: list[Tensor] = []
+    infos: list[ImageInfo] = []
     for file in files[:limit]:
         image, info = read_image(file, channels=channels, size=size, max_pixels=max_pixels)
         if images and image.shape != images[0].shape:
@@ -278,10 +281,11 @@ def _read_raster(file: Path, max_pixels: int) -> tuple[np.ndarray, str, int | No
     from PIL import Image
 
     plugin = _PLUGINS.get(file.suffix.lower())
+    choice: dict[str, Any] = {"plugin": plugin} if plugin else {}  # else imageio picks one
     with warnings.catch_warnings():  # our own bound replaces Pillow's warning below its hard limit
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         try:
-            shape = iio.improps(file, index=0, plugin=plugin).shape  # from the header, nothing decoded
+            shape = iio.improps(file, index=0, **choice).shape  # from the header, nothing decoded
         except (Image.DecompressionBombError, *_DECODE_ERRORS) as err:
             bomb = next((e for e in _chain(err) if isinstance(e, Image.DecompressionBombError)), None)
             if bomb is not None:  # Pillow refuses to open it (more than twice its own limit)
@@ -289,8 +293,8 @@ def _read_raster(file: Path, max_pixels: int) -> tuple[np.ndarray, str, int | No
             raise ValueError(f"could not read image file {str(file)!r}: {err}") from err
         _check_pixels(file, shape, max_pixels)
         try:
-            array = iio.imread(file, index=0, plugin=plugin)
-            mode = iio.immeta(file, index=0, plugin=plugin).get("mode") if plugin == "pillow" else None
+            array = iio.imread(file, index=0, **choice)
+            mode = iio.immeta(file, index=0, **choice).get("mode") if plugin == "pillow" else None
         except _DECODE_ERRORS as err:
             raise ValueError(f"could not read image file {str(file)!r}: {err}") from err
     notes = []

@@ -45,10 +45,10 @@ class Channelwise(Prior):
         >>> colour = Channelwise(DiffusionPrior.default())  # doctest: +SKIP
     """
 
-    def __new__(cls, prior: Prior | None = None, *args: Any, **kwargs: Any) -> Channelwise:
-        if cls is Channelwise and isinstance(prior, DiffusionModel):
-            cls = _ChannelwiseDiffusion
-        return super().__new__(cls)
+    def __new__(cls, prior: Prior | None = None, *args: Any, **kwargs: Any) -> Channelwise:  # noqa: PYI034
+        # a diffusion model gets the subclass that is itself a diffusion model
+        kind = _ChannelwiseDiffusion if cls is Channelwise and isinstance(prior, DiffusionModel) else cls
+        return super().__new__(kind)
 
     def __init__(self, prior: Prior) -> None:
         if not isinstance(prior, Prior):

@@ -95,7 +95,8 @@ class DiffusionPrior(DiffusionModel):
         self.channels = channels if channels is not None else getattr(config, "in_channels", None)
         self.image_shape = None if image_shape is None else as_image_shape(image_shape, "image_shape")
         if size_multiple is None:
-            size_multiple = 2 ** (len(config.channel_mults) - 1) if hasattr(config, "channel_mults") else 1
+            levels = getattr(config, "channel_mults", None)
+            size_multiple = 2 ** (len(levels) - 1) if levels else 1
         if isinstance(size_multiple, bool) or not isinstance(size_multiple, int) or size_multiple < 1:
             raise ValueError(f"size_multiple must be a positive int, got {size_multiple!r}")
         self.size_multiple = size_multiple
