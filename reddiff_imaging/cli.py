@@ -29,7 +29,7 @@ def _info(_: argparse.Namespace) -> int:
     print("operators (registry): " + ", ".join(operators.registry.available()))
     print(
         "priors: DiffusionPrior (bundled default, own checkpoints, ADM checkpoints), TV, GaussianFilterDenoiser, "
-        "MedianDenoiser, WaveletDenoiser, BM3DDenoiser, DeepinvDenoiser, GaussianMixture"
+        "MedianDenoiser, WaveletDenoiser, BM3DDenoiser, DeepinvDenoiser, GaussianMixture; Channelwise(prior) for colour"
     )
     print("solvers: " + ", ".join(solvers.available()))
     return 0

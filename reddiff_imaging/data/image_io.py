@@ -273,6 +273,7 @@ def write_image(image: Tensor, path: str | os.PathLike[str], *, bit_depth: int =
 _FORMAT_NAMES = {".tif": "tiff", ".tiff": "tiff", ".jpg": "jpeg", ".jpeg": "jpeg"}
 #: imageio plugin per suffix (others: imageio's own choice)
 _PLUGINS = {".png": "pillow", ".jpg": "pillow", ".jpeg": "pillow", ".bmp": "pillow", ".tif": "tifffile", ".tiff": "tifffile"}
+_OTHER_COLOUR_MODES = ("CMYK", "YCbCr", "LAB", "HSV")
 _DECODE_ERRORS = (OSError, ValueError, SyntaxError, RuntimeError, IndexError, KeyError)
 
 
@@ -293,14 +294,20 @@ def _read_raster(file: Path, max_pixels: int) -> tuple[np.ndarray, str, int | No
             raise ValueError(f"could not read image file {str(file)!r}: {err}") from err
         _check_pixels(file, shape, max_pixels)
         try:
-            array = iio.imread(file, index=0, **choice)
             mode = iio.immeta(file, index=0, **choice).get("mode") if plugin == "pillow" else None
+            to_rgb = mode in _OTHER_COLOUR_MODES  # colour spaces other than RGB: Pillow converts
+            array = iio.imread(file, index=0, **choice, **({"mode": "RGB"} if to_rgb else {}))
         except _DECODE_ERRORS as err:
             raise ValueError(f"could not read image file {str(file)!r}: {err}") from err
     notes = []
     if mode == "P":
         notes.append("palette expanded to its colours")
-    if file.suffix.lower() == ".png" and _png_bit_depth(file) == 16 and array.dtype == np.uint8:
+    if to_rgb:
+        notes.append(f"{mode} colours converted to RGB (Pillow)")
+    png_depth = _png_bit_depth(file) if file.suffix.lower() == ".png" else 0
+    if png_depth == 16 and array.dtype.kind == "i":  # older Pillow returns 16-bit gray PNGs as int32
+        array = array.astype(np.uint16)
+    if png_depth == 16 and array.dtype == np.uint8:
         notes.append("16-bit colour PNG read at 8 bits (Pillow's limit; save it as 16-bit TIFF to keep 16 bits)")
     suffix = file.suffix.lower()
     return array, _FORMAT_NAMES.get(suffix, suffix.lstrip(".") or "image"), None, notes

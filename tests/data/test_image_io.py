@@ -103,6 +103,9 @@ def test_alpha_palette_and_bool(tmp_path: Path) -> None:
     Image.fromarray(rgba[..., :3]).convert("P").save(tmp_path / "palette.png")
     palette, info_p = read_image(tmp_path / "palette.png")
     assert palette.shape == (3, 6, 7) and "palette expanded" in info_p.notes[0]
+    Image.fromarray(rgba[..., :3]).convert("CMYK").save(tmp_path / "print.jpg")
+    cmyk, info_c = read_image(tmp_path / "print.jpg")
+    assert cmyk.shape == (3, 6, 7) and info_c.notes == ("CMYK colours converted to RGB (Pillow)",)
     Image.fromarray(RNG.random((5, 5)) > 0.5).save(tmp_path / "mask.png")
     mask, info_b = read_image(tmp_path / "mask.png")
     assert info_b.bit_depth == 1 and set(torch.unique(mask).tolist()) <= {0.0, 1.0}
