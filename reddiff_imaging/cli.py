@@ -134,6 +134,7 @@ def _restore(args: argparse.Namespace) -> int:
         seed=args.seed,
         save_measurement=args.measurement,
     )
+    print(f"read {report['input'].describe()}")
     for note in report["notes"]:
         print(f"note: {note}")
     measurement = f"; measurement ({report['measurement_label']}) in {report['measurement']}" if report["measurement"] else ""

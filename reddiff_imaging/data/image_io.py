@@ -1,7 +1,8 @@
 r"""Image files as they come: PNG, TIFF, JPEG (and what else imageio reads), ``.npy``, DICOM.
 
 :func:`read_image` returns a float32 tensor ``(C, H, W)`` in ``[0, 1]`` and an :class:`ImageInfo`
-saying what the file held and what reading changed. Samples keep their full precision:
+saying what the file held and what reading changed. Samples are scaled, never quantised (float32
+holds every 8- and 16-bit level exactly):
 
 .. math::
     x = \frac{v}{2^{b} - 1} \ \text{(unsigned, } b\text{-bit)}, \qquad
