@@ -16,7 +16,7 @@ import torch
 from reddiff_imaging import __version__
 
 #: options of ``compare`` that a TOML configuration file may set (flags given on the command line win)
-COMPARE_KEYS = ("tasks", "solvers", "priors", "dataset", "num_images", "size", "steps", "sigma", "device", "seed", "output", "run")
+COMPARE_KEYS = ("tasks", "solvers", "priors", "dataset", "num_images", "size", "channels", "steps", "sigma", "device", "seed", "output", "run")
 
 
 def _info(_: argparse.Namespace) -> int:
@@ -29,7 +29,7 @@ def _info(_: argparse.Namespace) -> int:
     print("operators (registry): " + ", ".join(operators.registry.available()))
     print(
         "priors: DiffusionPrior (bundled default, own checkpoints, ADM checkpoints), TV, GaussianFilterDenoiser, "
-        "MedianDenoiser, WaveletDenoiser, BM3DDenoiser, DeepinvDenoiser, GaussianMixture"
+        "MedianDenoiser, WaveletDenoiser, BM3DDenoiser, DeepinvDenoiser, GaussianMixture; Channelwise(prior) for colour"
     )
     print("solvers: " + ", ".join(solvers.available()))
     return 0
@@ -102,6 +102,8 @@ def _tune(args: argparse.Namespace) -> int:
         metric=args.metric,
         dataset=args.dataset,
         num_images=args.images,
+        size=args.size,
+        channels=args.channels,
         steps=args.steps,
         sigma=args.sigma,
         device=args.device,
@@ -126,13 +128,19 @@ def _restore(args: argparse.Namespace) -> int:
         overrides=parse_overrides(args.set or []).get(args.solver, {}),
         steps=args.steps,
         sigma=args.sigma,
+        size=args.size,
+        channels=args.channels,
         device=args.device,
         seed=args.seed,
         save_measurement=args.measurement,
     )
+    print(f"read {report['input'].describe()}")
+    for note in report["notes"]:
+        print(f"note: {note}")
     measurement = f"; measurement ({report['measurement_label']}) in {report['measurement']}" if report["measurement"] else ""
+    depth = "float" if report["bit_depth"] == 32 else f"{report['bit_depth']}-bit"
     print(
-        f"wrote {report['output']}: PSNR {report['psnr']:.2f} dB, SSIM {report['ssim']:.3f} against the input, "
+        f"wrote {report['output']} ({depth}): PSNR {report['psnr']:.2f} dB, SSIM {report['ssim']:.3f} against the input, "
         f"{report['seconds']:.1f} s{measurement}"
     )
     return 0
@@ -159,6 +167,13 @@ def _add_run_options(parser: argparse.ArgumentParser, *, defaults: bool) -> None
     parser.add_argument("--seed", type=int, default=0 if defaults else None, help="run seed (default 0)")
 
 
+def _add_channels_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--channels", type=int, choices=(1, 3), default=None,
+        help="1: convert colour images to gray, 3: repeat gray ones (default: as stored)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="reddiff-imaging", description=__doc__)
     parser.add_argument("--version", action="version", version=f"reddiff-imaging {__version__}")
@@ -180,7 +195,8 @@ def build_parser() -> argparse.ArgumentParser:
     comp.add_argument("--set", nargs="+", metavar="SOLVER.OPTION=VALUE", help="solver options, e.g. reddiff.lam=0.5")
     comp.add_argument("--dataset", help="heldout (default), an HDF5 file[:key] or a folder of images")
     comp.add_argument("--num-images", dest="num_images", type=int, help="images from the dataset (default 4)")
-    comp.add_argument("--size", type=int, help="resize dataset images to SIZE × SIZE")
+    comp.add_argument("--size", type=int, help="crop the centred square and resize images to SIZE × SIZE (heldout: 64)")
+    _add_channels_option(comp)
     comp.add_argument("--output", help="results file (default results.h5); rerunning resumes it")
     comp.add_argument("--run", help="run name inside the results file (default comparison)")
     _add_run_options(comp, defaults=False)
@@ -195,17 +211,21 @@ def build_parser() -> argparse.ArgumentParser:
     tune.add_argument("--metric", default="psnr", choices=("psnr", "ssim", "seconds"))
     tune.add_argument("--dataset", default="validation")
     tune.add_argument("--images", type=int, default=2)
+    tune.add_argument("--size", type=int, default=None, help="crop the centred square and resize images to SIZE × SIZE")
+    _add_channels_option(tune)
     tune.add_argument("--output", default=None, help="TOML file for the chosen configuration (usable by compare --config)")
     _add_run_options(tune, defaults=True)
     tune.set_defaults(run=_tune)
 
-    restore = commands.add_parser("restore", help="simulate a task on one image file and reconstruct it (PNG)")
+    restore = commands.add_parser("restore", help="simulate a task on one image file and reconstruct it at its size and bit depth")
     restore.add_argument("image")
     restore.add_argument("--task", required=True)
     restore.add_argument("--solver", default="reddiff")
     restore.add_argument("--prior", default="default")
     restore.add_argument("--set", nargs="+", metavar="SOLVER.OPTION=VALUE")
-    restore.add_argument("--output", default="restored.png")
+    restore.add_argument("--output", default="restored.png", help=".png, .tif, .jpg or .npy (default restored.png)")
+    restore.add_argument("--size", type=int, default=None, help="crop the centred square and resize to SIZE × SIZE")
+    _add_channels_option(restore)
     restore.add_argument("--measurement", default=None, help="also write a PNG of the measurement")
     _add_run_options(restore, defaults=True)
     restore.set_defaults(run=_restore)

@@ -1,7 +1,14 @@
 """Images the project generates or ships: the procedural synthetic scenes and their fixed held-out
 test set, real photographs bundled with installed packages in fixed splits
-(:mod:`reddiff_imaging.data.photos`), and (in ``assets/``) the bundled priors."""
+(:mod:`reddiff_imaging.data.photos`), reading and writing image files as they come
+(:mod:`reddiff_imaging.data.image_io`), and (in ``assets/``) the bundled priors."""
 
+from reddiff_imaging.data.image_io import (
+    ImageInfo,
+    read_image,
+    read_image_folder,
+    write_image,
+)
 from reddiff_imaging.data.photos import heldout_photos, load_photo, validation_photos
 from reddiff_imaging.data.synthetic import (
     HELDOUT_SEED,
@@ -13,13 +20,17 @@ from reddiff_imaging.data.synthetic import (
 )
 
 __all__ = [
-    "synthetic_images",
-    "synthetic_batches",
-    "heldout_images",
-    "validation_images",
     "HELDOUT_SEED",
     "VALIDATION_SEED",
-    "load_photo",
+    "ImageInfo",
+    "heldout_images",
     "heldout_photos",
+    "load_photo",
+    "read_image",
+    "read_image_folder",
+    "synthetic_batches",
+    "synthetic_images",
+    "validation_images",
     "validation_photos",
+    "write_image",
 ]

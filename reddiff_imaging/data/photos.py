@@ -26,6 +26,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from reddiff_imaging.data.image_io import adjust_image, image_from_array
+
 __all__ = [
     "HELDOUT_PHOTOS",
     "PHOTOS",
@@ -135,40 +137,23 @@ TRAINING_PHOTOS: tuple[str, ...] = tuple(
 )
 
 
-def _to_tensor(array: np.ndarray) -> Tensor:
-    """``(H, W)``, ``(H, W, 3|4)`` of bool/uint8/uint16/float -> float32 ``(C, H, W)`` in ``[0, 1]``."""
-    if array.dtype == np.bool_:
-        scaled = array.astype(np.float32)
-    elif np.issubdtype(array.dtype, np.integer):
-        scaled = array.astype(np.float32) / float(np.iinfo(array.dtype).max)
-    else:
-        scaled = np.clip(array.astype(np.float32), 0.0, 1.0)
-    if scaled.ndim == 2:
-        scaled = scaled[None]
-    else:
-        scaled = np.moveaxis(scaled[..., :3], -1, 0)
-    return torch.from_numpy(np.ascontiguousarray(scaled))
-
-
 def load_photo(name: str, *, channels: int | None = None) -> Tensor:
     """One bundled photograph as a float32 tensor ``(C, H, W)`` in ``[0, 1]``.
 
     Args:
         name: a key of :data:`PHOTOS`.
         channels: ``None`` keeps the photograph's own channels; ``1`` converts colour to luminance
-            (ITU-R BT.709 weights, as ``skimage.color.rgb2gray``); ``3`` repeats a gray photograph.
+            (``skimage.color.rgb2gray``); ``3`` repeats a gray photograph.
+
+    Samples are scaled and alpha channels dropped as :func:`~reddiff_imaging.data.image_io.read_image`
+    does for files.
     """
     if name not in PHOTOS:
         raise ValueError(f"name must be one of {sorted(PHOTOS)}, got {name!r}")
     if channels not in (None, 1, 3):
         raise ValueError(f"channels must be None, 1 or 3, got {channels!r}")
-    image = _to_tensor(PHOTOS[name].load_array())
-    if channels == 1 and image.shape[0] == 3:
-        weights = torch.tensor([0.2125, 0.7154, 0.0721]).view(3, 1, 1)
-        image = (image * weights).sum(0, keepdim=True)
-    elif channels == 3 and image.shape[0] == 1:
-        image = image.expand(3, -1, -1).contiguous()
-    return image
+    image, _ = image_from_array(PHOTOS[name].load_array(), name)
+    return adjust_image(image, channels=channels)[0]
 
 
 def photo_crops(names: tuple[str, ...] | list[str], size: int = 256, *, channels: int = 3) -> Tensor:

@@ -35,13 +35,13 @@ import torch
 from torch import Tensor
 
 __all__ = [
-    "synthetic_images",
-    "synthetic_batches",
-    "heldout_images",
     "HELDOUT_SEED",
-    "VALIDATION_SEED",
-    "validation_images",
     "MAX_TRAINING_SEED",
+    "VALIDATION_SEED",
+    "heldout_images",
+    "synthetic_batches",
+    "synthetic_images",
+    "validation_images",
 ]
 
 MAX_TRAINING_SEED: int = 2**31

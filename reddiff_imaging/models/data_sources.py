@@ -11,8 +11,10 @@ training run that saves the generator state resumes its data stream exactly.
   ``"x_train"`` (pass ``key="x_train"``).
 * :class:`PhotoCropSource` -- random crops at several scales, flipped and rotated, of photographs
   (by default the bundled training photographs of :mod:`reddiff_imaging.data.photos`).
-* :func:`folder_source` -- every ``.png``/``.jpg``/``.jpeg``/``.bmp``/``.tif(f)`` file of a folder,
-  read with PIL, converted to grayscale (or RGB), centre-cropped to a square and resized.
+* :func:`folder_source` -- every image file of a folder (see
+  :data:`~reddiff_imaging.data.image_io.IMAGE_SUFFIXES`), read at full bit depth by
+  :func:`~reddiff_imaging.data.image_io.read_image`, converted to gray (or colour),
+  centre-cropped to a square and resized.
 
 File-backed sources hold all images in memory (uint8 stays uint8); batches are uniform draws with
 replacement.
@@ -30,6 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ..data.image_io import IMAGE_SUFFIXES
 from ..data.synthetic import MAX_TRAINING_SEED, synthetic_images
 
 __all__ = [
@@ -41,8 +44,6 @@ __all__ = [
     "folder_source",
     "IMAGE_SUFFIXES",
 ]
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 
 
 @runtime_checkable
@@ -167,34 +168,15 @@ def hdf5_source(path: str | os.PathLike[str], key: str = "images", size: int | N
 
 
 def folder_source(path: str | os.PathLike[str], size: int = 64, *, grayscale: bool = True) -> TensorSource:
-    """Load every image of a folder (not recursive) as a :class:`TensorSource`.
+    """Load every image of a folder (not recursive) as a :class:`TensorSource` of float32 images.
 
-    Images are converted to grayscale (``grayscale=True``, 1 channel) or RGB (3 channels),
-    centre-cropped to a square and resized to ``size`` with PIL's bicubic filter.
+    Images are read at full bit depth (:func:`~reddiff_imaging.data.image_io.read_image_folder`),
+    converted to gray (``grayscale=True``, 1 channel, luminance) or colour (3 channels),
+    centre-cropped to a square and resized to ``size`` (bicubic, antialiased).
     """
-    from PIL import Image
+    from ..data.image_io import read_image_folder
 
-    path = Path(path)
-    if not path.is_dir():
-        raise FileNotFoundError(f"image folder {str(path)!r} does not exist or is not a directory")
-    files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-    if not files:
-        raise ValueError(f"image folder {str(path)!r} contains no images with suffixes {list(IMAGE_SUFFIXES)}")
-    mode = "L" if grayscale else "RGB"
-    arrays = []
-    for file in files:
-        try:
-            with Image.open(file) as im:
-                im = im.convert(mode)
-                w, h = im.size
-                side = min(w, h)
-                left, top = (w - side) // 2, (h - side) // 2
-                im = im.crop((left, top, left + side, top + side)).resize((size, size), Image.Resampling.BICUBIC)
-                arrays.append(torch.frombuffer(bytearray(im.tobytes()), dtype=torch.uint8))
-        except OSError as err:
-            raise ValueError(f"could not read image {str(file)!r}: {err}") from err
-    channels = 1 if grayscale else 3
-    images = torch.stack(arrays).reshape(len(files), size, size, channels).permute(0, 3, 1, 2)
+    images, _ = read_image_folder(path, channels=1 if grayscale else 3, size=size)
     return TensorSource(images, {"kind": "folder", "path": str(path), "grayscale": grayscale})
 
 

@@ -4,11 +4,14 @@ One interface (:class:`Prior`) with optional capabilities — ``denoise``, ``pro
 for diffusion models, ``eps``/``x0``/``score`` — and interchangeable implementations: diffusion
 priors from networks (:class:`DiffusionPrior`, with :meth:`DiffusionPrior.default` the bundled
 trained prior), total variation (:class:`TV`), classical denoisers, and an analytic Gaussian
-mixture with exact scores and posteriors (:class:`GaussianMixture`).
+mixture with exact scores and posteriors (:class:`GaussianMixture`). A prior declares the image
+channels it works on (:attr:`Prior.channels`, ``None`` for any); :class:`Channelwise` runs a
+one-channel prior on each channel of a colour image when asked to.
 """
 
 from reddiff_imaging.priors.adapters import DenoiserDiffusion, as_diffusion
-from reddiff_imaging.priors.base import DiffusionModel, MissingCapabilityError, Prior
+from reddiff_imaging.priors.base import DiffusionModel, ImageShapeNote, MissingCapabilityError, Prior
+from reddiff_imaging.priors.channelwise import Channelwise
 from reddiff_imaging.priors.denoisers import (
     BM3DDenoiser,
     DeepinvDenoiser,
@@ -29,10 +32,12 @@ __all__ = [
     "Prior",
     "DiffusionModel",
     "MissingCapabilityError",
+    "ImageShapeNote",
     "DiffusionPrior",
     "VPSchedule",
     "DenoiserDiffusion",
     "as_diffusion",
+    "Channelwise",
     "TV",
     "DenoiserPrior",
     "GaussianFilterDenoiser",

@@ -13,6 +13,8 @@ noise prediction follows from Tweedie's relation:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from torch import Tensor
 
 from reddiff_imaging.priors.base import DiffusionModel, Prior
@@ -31,6 +33,11 @@ class DenoiserDiffusion(DiffusionModel):
         super().__init__(VPSchedule.linear() if schedule is None else schedule)
         prior.require("denoise", "DenoiserDiffusion")
         self.prior = prior
+        self.channels = prior.channels
+
+    def check_image_shape(self, shape: Sequence[int], user: str | None = None) -> str | None:
+        """The wrapped prior's check."""
+        return self.prior.check_image_shape(shape, user)
 
     def _eps(self, x_t: Tensor, t: Tensor) -> Tensor:
         alpha_bar = self.alpha_bar(t, x_t)

@@ -16,6 +16,7 @@ A solver asks for what it needs with :meth:`Prior.require`; a prior that lacks a
 from __future__ import annotations
 
 from abc import abstractmethod
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn
@@ -26,12 +27,24 @@ from reddiff_imaging.priors.schedules import VPSchedule
 CAPABILITIES = ("denoise", "prox", "grad", "eps")
 
 
+class ImageShapeNote(UserWarning):
+    """A solver's note that the prior adapts itself to the problem's image shape (e.g. a network
+    that pads the image to the sides it takes); see :meth:`Prior.check_image_shape`."""
+
+
 class MissingCapabilityError(TypeError):
     """A solver asked a prior for a capability it does not provide."""
 
 
 class Prior(nn.Module):
-    """Base class of all priors. Subclasses override the capabilities they provide."""
+    """Base class of all priors. Subclasses override the capabilities they provide.
+
+    Attributes:
+        channels: the number of image channels the prior works on (a network's input channels);
+            ``None`` for priors that work on any number (TV, the classical denoisers).
+    """
+
+    channels: int | None = None
 
     def denoise(self, x: Tensor, sigma: float | Tensor) -> Tensor:
         """Denoise ``x`` (public range ``[0, 1]``) corrupted by Gaussian noise of std ``sigma``."""
@@ -60,6 +73,36 @@ class Prior(nn.Module):
             raise ValueError(f"capability must be one of {list(CAPABILITIES)}, got {capability!r}")
         if not self._provides(capability):
             raise self._missing(capability, user)
+
+    def check_image_shape(self, shape: Sequence[int], user: str | None = None) -> str | None:
+        """Refuse images of shape ``(C, H, W)`` the prior cannot work on; solvers call this before
+        any work starts.
+
+        Args:
+            shape: the image shape ``(C, H, W)`` (without batch).
+            user: who asks (e.g. a solver's name), for the message.
+
+        Returns:
+            A one-line note when the prior adapts itself to this shape (e.g. a network that pads
+            the image to the sides it takes), else ``None``.
+
+        Raises:
+            ValueError: a channel count other than :attr:`channels`, naming both counts.
+        """
+        channels = int(shape[0]) if len(shape) == 3 else None
+        if self.channels is not None and channels is not None and channels != self.channels:
+            who = f"{user}: " if user else ""
+            hint = (
+                "; run it on each channel with priors.Channelwise(prior) (command line: --prior channelwise:NAME) "
+                "or convert the image to gray (--channels 1)"
+                if self.channels == 1
+                else ""
+            )
+            raise ValueError(
+                f"{who}prior {type(self).__name__} works on {self.channels}-channel images, "
+                f"but the images have {channels} channel{'s' if channels != 1 else ''}{hint}"
+            )
+        return None
 
     def _provides(self, name: str) -> bool:
         if name == "eps":

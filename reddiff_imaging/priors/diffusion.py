@@ -12,15 +12,23 @@ integer timesteps ``t`` of shape ``(B,)``. Its output is converted to the noise 
 
 (v-prediction after Salimans & Ho, 2022). Networks with learned variances (Nichol & Dhariwal, 2021)
 return :math:`2C` channels; the first :math:`C` are the prediction.
+
+Image size: a UNet halves its feature maps between levels, so it takes sides divisible by
+:math:`m = 2^{L-1}` (:math:`L` levels; 8 for the bundled prior, 32 for the ADM models) and is
+otherwise free of the size it was trained on. An image whose sides are not multiples of :math:`m`
+is reflect-padded up to the next multiples for the network and its prediction cropped back;
+:meth:`DiffusionPrior.check_image_shape` says so in a note.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from reddiff_imaging._validation import as_image_shape, check_choice
@@ -59,6 +67,13 @@ class DiffusionPrior(DiffusionModel):
             variance) only the first ``C`` are used. Default: inferred from the input.
         image_shape: ``(C, H, W)`` of the training images, the default shape of :meth:`sample`
             (set by the loaders; ``None``: :meth:`sample` needs a ``shape``).
+        size_multiple: the network takes sides divisible by this (:math:`2^{L-1}` for a UNet of
+            :math:`L` levels); other sides are reflect-padded for it. Default: read from the
+            project's UNet configuration, else 1.
+
+    Raises:
+        ValueError: from :meth:`check_image_shape` (called by every solver before it starts) for
+            images whose channel count is not :attr:`channels`.
     """
 
     def __init__(
@@ -69,19 +84,45 @@ class DiffusionPrior(DiffusionModel):
         prediction: str = "eps",
         channels: int | None = None,
         image_shape: tuple[int, int, int] | None = None,
+        size_multiple: int | None = None,
     ) -> None:
         super().__init__(VPSchedule.linear() if schedule is None else schedule)
         if not isinstance(network, nn.Module):
             raise TypeError(f"network must be a torch.nn.Module, got {type(network).__name__}")
         self.network = network.eval()
         self.prediction = check_choice(prediction, "prediction", PREDICTIONS)
-        self.channels = channels
+        config = getattr(network, "config", None)
+        self.channels = channels if channels is not None else getattr(config, "in_channels", None)
         self.image_shape = None if image_shape is None else as_image_shape(image_shape, "image_shape")
+        if size_multiple is None:
+            levels = getattr(config, "channel_mults", None)
+            size_multiple = 2 ** (len(levels) - 1) if levels else 1
+        if isinstance(size_multiple, bool) or not isinstance(size_multiple, int) or size_multiple < 1:
+            raise ValueError(f"size_multiple must be a positive int, got {size_multiple!r}")
+        self.size_multiple = size_multiple
+
+    def check_image_shape(self, shape: Sequence[int], user: str | None = None) -> str | None:
+        """As :meth:`Prior.check_image_shape`; the note says when the network sees a padded image."""
+        super().check_image_shape(shape, user)
+        h, w = (int(s) for s in shape[-2:])
+        padded = _padded_sides(h, w, self.size_multiple)
+        if padded == (h, w):
+            return None
+        return (
+            f"the network takes sides divisible by {self.size_multiple}: {h}×{w} images are reflect-padded "
+            f"to {padded[0]}×{padded[1]} for it and its predictions cropped back"
+        )
 
     def _eps(self, x_t: Tensor, t: Tensor) -> Tensor:
         weight = next(self.network.parameters(), None)
         net_dtype = weight.dtype if weight is not None else x_t.dtype
-        out = self.network(x_t.to(net_dtype), t)
+        h, w = x_t.shape[-2:]
+        ph, pw = _padded_sides(h, w, self.size_multiple)
+        inputs = x_t.to(net_dtype)
+        if (ph, pw) != (h, w):
+            mode = "reflect" if ph - h < h and pw - w < w else "replicate"  # reflection needs pad < side
+            inputs = F.pad(inputs, (0, pw - w, 0, ph - h), mode=mode)
+        out = self.network(inputs, t)[..., :h, :w]
         channels = self.channels or x_t.shape[1]
         if out.shape[1] == 2 * channels:
             out = out[:, :channels]
@@ -157,7 +198,12 @@ class DiffusionPrior(DiffusionModel):
         network = DiffUNet(in_channels=3, out_channels=3, large_model=spec["large_model"], pretrained=None)
         network.load_state_dict(state, strict=True)
         network = _ADMNetwork(network.to(map_location))
-        return cls(network, VPSchedule.linear(), prediction="eps", channels=3, image_shape=(3, 256, 256))
+        return cls(network, VPSchedule.linear(), prediction="eps", channels=3, image_shape=(3, 256, 256), size_multiple=32)
+
+
+def _padded_sides(h: int, w: int, multiple: int) -> tuple[int, int]:
+    """``(h, w)`` rounded up to multiples of ``multiple``."""
+    return -(-h // multiple) * multiple, -(-w // multiple) * multiple
 
 
 class _ADMNetwork(nn.Module):

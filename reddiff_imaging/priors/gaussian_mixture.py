@@ -344,6 +344,13 @@ class GaussianMixture(DiffusionModel):
     def extra_repr(self) -> str:
         return f"num_components={self.num_components}, shape={self.shape}, schedule={self.schedule!r}"
 
+    def check_image_shape(self, shape: Sequence[int], user: str | None = None) -> str | None:
+        """Refuse images of another shape than the mixture's (:attr:`shape`)."""
+        if tuple(int(s) for s in shape) != self.shape:
+            who = f"{user}: " if user else ""
+            raise ValueError(f"{who}the GaussianMixture is a distribution of images of shape {self.shape}, got images of shape {tuple(shape)}")
+        return None
+
     def _check_x(self, x: object, name: str) -> Tensor:
         return check_tensor(x, name, self.shape, allow_complex=False)
 

@@ -13,6 +13,7 @@ import dataclasses
 import resource
 import sys
 import time
+import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from tqdm.auto import tqdm
 
 from reddiff_imaging import metrics
 from reddiff_imaging._validation import monitored_finiteness
-from reddiff_imaging.priors.base import Prior
+from reddiff_imaging.priors.base import ImageShapeNote, Prior
 from reddiff_imaging.problem import InverseProblem
 
 Generators = torch.Generator | Sequence[torch.Generator] | None
@@ -194,6 +195,9 @@ class Solver(ABC):
             raise TypeError(f"prior must be a reddiff_imaging Prior, got {type(prior).__name__}")
         for capability in self.requires:
             prior.require(capability, self.name)
+        note = prior.check_image_shape(problem.operator.in_shape, self.name)  # e.g. channels, before any work
+        if note is not None:
+            warnings.warn(f"{self.name}: {note}", ImageShapeNote, stacklevel=2)
         for tensor in (*prior.parameters(), *prior.buffers()):
             if tensor.device != problem.device:
                 raise ValueError(

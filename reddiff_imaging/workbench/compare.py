@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import os
 import platform
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -25,7 +26,7 @@ from tqdm.auto import tqdm
 from reddiff_imaging import __version__, metrics
 from reddiff_imaging.noise import NoiseModel
 from reddiff_imaging.operators.base import Operator
-from reddiff_imaging.priors.base import Prior
+from reddiff_imaging.priors.base import ImageShapeNote, Prior
 from reddiff_imaging.problem import InverseProblem
 from reddiff_imaging.solvers import NonFiniteError, Solver
 from reddiff_imaging.solvers.registry import solver_class
@@ -38,7 +39,6 @@ from reddiff_imaging.workbench.specs import (
     load_dataset,
     methods_for,
     parse_overrides,
-    prior_image_shape,
     supports,
     unit_seed,
 )
@@ -73,6 +73,7 @@ def compare(
     dataset: str = "heldout",
     num_images: int = 4,
     size: int | None = None,
+    channels: int | None = None,
     steps: int | None = None,
     sigma: float = DEFAULT_SIGMA,
     device: str | torch.device = "auto",
@@ -91,9 +92,15 @@ def compare(
         priors: prior names (``default``, ``tv``, ``gaussian``, ``median``, ``wavelet``, ``bm3d``,
             ``checkpoint:PATH``, ``adm-ffhq256:PATH``, ``adm-imagenet256:PATH``).
         overrides: solver options, as ``{"reddiff": {"lam": 0.5}}`` or ``["reddiff.lam=0.5"]``.
-        dataset: ``heldout``, an HDF5 file (``file.h5[:key]``) or a folder of images.
+        dataset: ``heldout``, an HDF5 file (``file.h5[:key]``) or a folder of images (read at
+            their own size, channels and bit depth; see
+            :func:`~reddiff_imaging.workbench.specs.load_dataset`).
         num_images: how many images of the dataset.
-        size: resize images to ``size × size`` (folders and HDF5 files).
+        size: crop the centred square of each image and resize it to ``size × size`` (the side of
+            the generated ``heldout`` images; default 64 there, the images' own size otherwise).
+        channels: 1 converts colour images to gray, 3 repeats gray ones; default: as stored. A
+            prior that cannot take the images' channels is an error before any work (run a
+            one-channel prior on colour images with ``channelwise:NAME``).
         steps: iteration count for every solver (its ``steps`` or ``iterations`` option) unless
             an override sets it.
         sigma: standard deviation of the Gaussian measurement noise (public units).
@@ -112,7 +119,8 @@ def compare(
     device = world.device
     parsed = parse_overrides(overrides) if isinstance(overrides, (list, tuple)) else dict(overrides or {})
     methods = methods_for(solvers, priors, parsed)
-    images = load_dataset(dataset, num_images, size).to(device)
+    images, notes = load_dataset(dataset, num_images, size, channels)
+    images = images.to(device)
     if len(images) < num_images and world.rank == 0:
         print(f"dataset {dataset!r} holds {len(images)} images; using all of them")
     shape = tuple(images.shape[1:])
@@ -120,19 +128,18 @@ def compare(
     for method in methods:
         if method.prior not in prior_cache:
             prior = build_prior(method.prior, device)
-            expected = prior_image_shape(prior)
-            if expected is not None and expected != shape:
-                raise ValueError(
-                    f"images of shape {shape} do not match prior {method.prior!r}, which expects {expected}; "
-                    "choose --size or another prior"
-                )
+            note = prior.check_image_shape(shape, method.label)  # e.g. a channel mismatch, before any work
+            notes += [f"prior {method.prior!r}: {note}"] if note else []
             prior_cache[method.prior] = prior
+    for note in notes if world.rank == 0 else []:
+        print(f"note: {note}")
     config = {
         "tasks": list(tasks),
         "methods": [{"solver": m.solver, "prior": m.prior, "overrides": m.overrides} for m in methods],
         "dataset": dataset,
         "num_images": len(images),
         "size": size,
+        **({"channels": channels} if channels is not None else {}),  # files written before the option stay resumable
         "steps": steps,
         "sigma": sigma,
         "seed": seed,
@@ -224,10 +231,14 @@ def simulate_measurements(operator: Operator, noise: NoiseModel, images: Tensor,
 
 def solve_unit(solver: Solver, problem: InverseProblem, prior: Prior, seed: int, *, metrics_every: int = 10) -> UnitResult:
     """Solve one image and score it against ``problem.x_true``. A diverging solve gives NaN
-    metrics and its last finite iterate; a method that refuses the operator raises TypeError."""
+    metrics and its last finite iterate; a method that refuses the operator raises TypeError.
+    The prior's :class:`~reddiff_imaging.priors.ImageShapeNote` is not repeated here (the callers
+    print it once)."""
     truth = problem.x_true
     try:
-        result = solver.solve(problem, prior, _generator(problem.device, seed), metrics_every=metrics_every)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ImageShapeNote)
+            result = solver.solve(problem, prior, _generator(problem.device, seed), metrics_every=metrics_every)
     except NonFiniteError as err:
         x = err.last_finite if err.last_finite is not None else torch.zeros_like(truth)
         return UnitResult(x[0], [], math.nan, math.nan, math.nan, 0, seed)

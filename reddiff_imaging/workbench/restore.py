@@ -1,22 +1,29 @@
-"""Restore one image file: simulate a task's measurement of it, solve, and write the result as PNG.
+"""Restore one image file: simulate a task's measurement of it, solve, and write the result.
 
-The image is read with PIL (grayscale for 1-channel priors, RGB for 3-channel ones; priors without
-a fixed shape keep the file's colour mode), centre-cropped to a square and resized (bicubic) to the
-prior's image size (or ``size``). Its measurement is simulated with the seeds a comparison uses, so
-``restore_image`` and :func:`~reddiff_imaging.workbench.compare` agree on the same image and seed.
+The image is read with :func:`reddiff_imaging.data.image_io.read_image` as it comes: its own size,
+channels and bit depth. It is converted only on request (``channels``, ``size``), and every change
+is listed in the report's ``notes``. A prior that cannot take the image (a one-channel prior on a
+colour image) is an error before any work, which names
+:class:`~reddiff_imaging.priors.Channelwise` (``channelwise:NAME``) and ``channels=1``. The result
+keeps the input's bit depth where the output format holds it (16-bit PNG or TIFF for 16-bit input,
+float32 TIFF for float input; see :func:`~reddiff_imaging.data.image_io.output_bit_depth`).
+
+The measurement is simulated with the seeds a comparison uses, so ``restore_image`` and
+:func:`~reddiff_imaging.workbench.compare` agree on the same image and seed.
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
-from torch import Tensor
 
 from reddiff_imaging import metrics
+from reddiff_imaging.data.image_io import output_bit_depth, read_image, write_image
+from reddiff_imaging.priors.base import ImageShapeNote
 from reddiff_imaging.problem import InverseProblem
 from reddiff_imaging.solvers.registry import solver_class
 from reddiff_imaging.workbench.compare import resolve_device, simulate_measurements
@@ -26,73 +33,11 @@ from reddiff_imaging.workbench.specs import (
     Method,
     build_prior,
     build_task,
-    prior_image_shape,
     supports,
     unit_seed,
 )
 
-__all__ = ["read_image", "restore_image", "write_image"]
-
-_GRAY_MODES = ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F")
-
-
-def read_image(path: str | os.PathLike[str], *, channels: int | None = None, size: int | None = None) -> Tensor:
-    """Read an image file as ``(1, C, S, S)`` float32 in ``[0, 1]``.
-
-    Args:
-        path: the image file (any format PIL reads).
-        channels: 1 (grayscale) or 3 (RGB); ``None`` keeps grayscale files grayscale and converts
-            the others to RGB.
-        size: centre-crop to a square, then resize to ``size × size`` (PIL bicubic); ``None`` keeps
-            the square's side.
-
-    Raises:
-        FileNotFoundError: no file at ``path``.
-        ValueError: the file is not an image PIL can read, or a bad ``channels``/``size``.
-    """
-    from PIL import Image, UnidentifiedImageError
-
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"image file {str(path)!r} does not exist" + (" (it is a directory)" if path.is_dir() else ""))
-    if channels not in (None, 1, 3):
-        raise ValueError(f"channels must be 1, 3 or None, got {channels!r}")
-    if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
-        raise ValueError(f"size must be a positive int, got {size!r}")
-    try:
-        with Image.open(path) as im:
-            im.load()
-            if channels is None:
-                channels = 1 if im.mode in _GRAY_MODES else 3
-            im = im.convert("L" if channels == 1 else "RGB")
-            w, h = im.size
-            side = min(w, h)
-            left, top = (w - side) // 2, (h - side) // 2
-            im = im.crop((left, top, left + side, top + side))
-            if size is not None and size != side:
-                im = im.resize((size, size), Image.Resampling.BICUBIC)
-            array = np.asarray(im, dtype=np.float32) / 255.0
-    except (UnidentifiedImageError, OSError, ValueError) as err:
-        raise ValueError(f"could not read image file {str(path)!r}: {err}") from err
-    tensor = torch.from_numpy(array.copy())
-    tensor = tensor[None] if tensor.ndim == 2 else tensor.permute(2, 0, 1)
-    return tensor[None].contiguous()
-
-
-def write_image(image: Tensor, path: str | os.PathLike[str]) -> Path:
-    """Write ``(C, H, W)`` or ``(1, C, H, W)`` in ``[0, 1]`` (C = 1 or 3) as an 8-bit PNG."""
-    from PIL import Image
-
-    image = image.detach().cpu().float()
-    if image.ndim == 4 and image.shape[0] == 1:
-        image = image[0]
-    if image.ndim != 3 or image.shape[0] not in (1, 3):
-        raise ValueError(f"image must have shape (C, H, W) with C = 1 or 3, got {tuple(image.shape)}")
-    array = (image.clamp(0, 1).mul(255).round().to(torch.uint8).permute(1, 2, 0).numpy())
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(array[..., 0] if array.shape[-1] == 1 else array).save(path, format="PNG")
-    return path
+__all__ = ["restore_image"]
 
 
 def restore_image(
@@ -106,40 +51,47 @@ def restore_image(
     steps: int | None = None,
     sigma: float = DEFAULT_SIGMA,
     size: int | None = None,
+    channels: int | None = None,
     device: str | torch.device = "auto",
     seed: int = 0,
     save_measurement: str | os.PathLike[str] | None = None,
     progress: bool = False,
 ) -> dict[str, Any]:
     """Simulate ``task``'s measurement of an image file, reconstruct it with ``solver`` and ``prior``,
-    and write the reconstruction as a PNG.
+    and write the reconstruction.
 
     Args:
-        image: the input image file (the ground truth of the simulation).
-        output: the PNG to write (same size and channels as the processed input).
+        image: the input image file (the ground truth of the simulation): PNG, TIFF, JPEG, ``.npy``
+            or DICOM (see :func:`~reddiff_imaging.data.image_io.read_image`).
+        output: the file to write (``.png``, ``.tif``, ``.jpg`` or ``.npy``), of the processed
+            input's size and channels, at the input's bit depth where the format holds it.
         task: the task name (see :func:`reddiff_imaging.operators.registry.available`).
         solver: a solver name (see :func:`reddiff_imaging.solvers.available`).
         prior: a prior name (as for :func:`~reddiff_imaging.workbench.compare`).
         overrides: options of the solver, e.g. ``{"lam": 0.5}``.
         steps: iteration count (the solver's ``steps``/``iterations``) unless ``overrides`` sets it.
         sigma: measurement noise level (public units).
-        size: image side; default the prior's (network priors must get their own size), or the
-            input's shorter side for priors of any size.
+        size: crop the centred square and resize it to ``size × size``; default: the image's own size.
+        channels: 1 converts a colour image to gray, 3 repeats a gray one; default: the file's.
         device: ``auto``, ``cpu`` or ``cuda``.
         seed: seed of the measurement and of the solver.
-        save_measurement: also write a PNG of the measurement's view
+        save_measurement: also write an image of the measurement's view
             (see :func:`~reddiff_imaging.workbench.figures.measurement_view`).
         progress: show the solver's progress bar.
 
     Returns:
-        ``{"psnr", "ssim", "seconds", "output", "measurement", "measurement_label", "shape", "config"}``:
-        PSNR (dB) and SSIM of the reconstruction against the processed input, the solve time, the
-        written paths, the image shape ``(C, H, W)`` and the solver's configuration.
+        ``{"psnr", "ssim", "seconds", "output", "measurement", "measurement_label", "shape", "config",
+        "input", "bit_depth", "notes"}``: PSNR (dB) and SSIM of the reconstruction against the
+        processed input, the solve time, the written paths, the image shape ``(C, H, W)``, the
+        solver's configuration, the input's :class:`~reddiff_imaging.data.image_io.ImageInfo`, the
+        bit depth written (32: float) and one line per change made to the image (reading,
+        conversion, the prior's padding, a bit depth the output format cannot hold).
 
     Raises:
         FileNotFoundError: no file at ``image``.
-        ValueError: unreadable image, unknown task/solver/prior/option, a ``size`` the prior cannot
-            take, a prior the solver cannot use, or a task the solver cannot handle.
+        ValueError: unreadable image, unknown task/solver/prior/option, an output suffix that
+            cannot be written, a prior that cannot take the image's channels, a prior the solver
+            cannot use, or a task the solver cannot handle.
     """
     method = Method(solver, prior, dict(overrides or {}))
     built = method.build(steps)  # unknown solver or option fails before anything is read
@@ -148,17 +100,18 @@ def restore_image(
         raise FileNotFoundError(f"image file {str(image_path)!r} does not exist")
     device = resolve_device(device)
     the_prior = build_prior(prior, device)
-    expected = prior_image_shape(the_prior)
-    if expected is not None and size is not None and size != expected[-1]:
-        raise ValueError(f"size {size} does not match prior {prior!r}, which expects {expected[-1]}×{expected[-1]} images")
     if not supports(solver, the_prior):
         needs = ", ".join(solver_class(solver).requires)
         raise ValueError(f"solver {solver!r} needs {needs} from the prior; prior {prior!r} provides {', '.join(the_prior.capabilities()) or 'nothing'}")
-    x = read_image(
-        image_path,
-        channels=expected[0] if expected is not None else None,
-        size=expected[-1] if expected is not None else size,
-    ).to(device)
+    x, info = read_image(image_path, channels=channels, size=size)
+    notes = list(info.notes)
+    prior_note = the_prior.check_image_shape(tuple(x.shape), solver)
+    notes += [prior_note] if prior_note else []
+    bit_depth, depth_note = output_bit_depth(output, info, channels=int(x.shape[0]))
+    notes += [depth_note] if depth_note else []
+    if save_measurement is not None:
+        output_bit_depth(save_measurement, info)  # an unwritable suffix fails before the work
+    x = x[None].to(device)
     shape = tuple(x.shape[1:])
     operator, noise = build_task(task, shape, sigma)
     operator = operator.to(device)
@@ -166,15 +119,19 @@ def restore_image(
     problem = InverseProblem(operator, y, noise, x)
     generator = torch.Generator(device=device).manual_seed(unit_seed(seed, task, method.label, 0))
     try:
-        result = built.solve(problem, the_prior, generator, progress=progress, metrics_every=0)
+        with warnings.catch_warnings():  # the prior's note is in ``notes``
+            warnings.simplefilter("ignore", ImageShapeNote)
+            result = built.solve(problem, the_prior, generator, progress=progress, metrics_every=0)
     except TypeError as err:  # the method refuses this operator (e.g. DDRM without an SVD)
         raise ValueError(f"solver {solver!r} cannot run task {task!r}: {err}") from err
     restored = result.x.clamp(0, 1)
-    out = write_image(restored[0], output)
+    out = write_image(restored[0], output, bit_depth=bit_depth)
     measurement_path, label = None, None
     if save_measurement is not None:
         view, label = measurement_view(task, y[0], shape)
-        measurement_path = write_image(view if view.shape[0] in (1, 3) else view[:1], save_measurement)
+        view = view if view.shape[0] in (1, 3) else view[:1]
+        depth = output_bit_depth(save_measurement, info, channels=int(view.shape[0]))[0]
+        measurement_path = write_image(view, save_measurement, bit_depth=depth)
     return {
         "psnr": float(metrics.psnr(restored, x)),
         "ssim": float(metrics.ssim(restored, x)),
@@ -184,4 +141,7 @@ def restore_image(
         "measurement_label": label,
         "shape": shape,
         "config": result.config,
+        "input": info,
+        "bit_depth": bit_depth,
+        "notes": notes,
     }

@@ -21,6 +21,7 @@ from reddiff_imaging.noise import Gaussian
 from reddiff_imaging.priors import (
     TV,
     BM3DDenoiser,
+    Channelwise,
     DiffusionPrior,
     GaussianFilterDenoiser,
     MedianDenoiser,
@@ -96,7 +97,10 @@ def parse_overrides(items: Sequence[str]) -> dict[str, dict[str, Any]]:
 
 def build_prior(name: str, device: torch.device) -> Prior:
     """The prior called ``name`` (see :data:`PRIORS`, plus ``checkpoint:PATH``, ``adm-ffhq256:PATH``,
-    ``adm-imagenet256:PATH``), on ``device``."""
+    ``adm-imagenet256:PATH``), on ``device``; ``channelwise:NAME`` runs prior ``NAME`` on each
+    channel (:class:`~reddiff_imaging.priors.Channelwise`)."""
+    if name.startswith("channelwise:"):
+        return Channelwise(build_prior(name.removeprefix("channelwise:"), device))
     kind, _, path = name.partition(":")
     if path:
         if kind == "checkpoint":
@@ -106,13 +110,16 @@ def build_prior(name: str, device: torch.device) -> Prior:
         raise ValueError(f"unknown prior kind {kind!r} in {name!r}; use checkpoint:PATH, adm-ffhq256:PATH or adm-imagenet256:PATH")
     if name not in PRIORS:
         raise ValueError(
-            f"unknown prior {name!r}; available: {', '.join(PRIORS)}, checkpoint:PATH, adm-ffhq256:PATH, adm-imagenet256:PATH"
+            f"unknown prior {name!r}; available: {', '.join(PRIORS)}, checkpoint:PATH, adm-ffhq256:PATH, adm-imagenet256:PATH, "
+            "channelwise:NAME"
         )
     return PRIORS[name][1]().to(device)
 
 
 def prior_image_shape(prior: Prior) -> tuple[int, ...] | None:
-    """The image shape a network prior expects, or None when any shape works."""
+    """The image shape a network prior was trained on (the default size of generated datasets), or
+    None for priors without one. Network priors also run at other sizes (see
+    :meth:`~reddiff_imaging.priors.Prior.check_image_shape`)."""
     network = getattr(prior, "network", None)
     config = getattr(network, "config", None)
     if config is not None and hasattr(config, "image_size"):
@@ -156,25 +163,41 @@ def unit_seed(seed: int, *parts: object) -> int:
     return int.from_bytes(digest[:8], "little") & ((1 << 63) - 1)
 
 
-def load_dataset(spec: str, num_images: int, size: int | None) -> torch.Tensor:
-    """Images ``(N, C, H, W)`` in ``[0, 1]`` from ``spec``: ``heldout`` (the bundled test set),
-    an HDF5 file (``file.h5`` or ``file.h5:key``; deepinv's ``generate_dataset`` layout is read
-    from ``x_test``, ``x_val`` or ``x_train``), or a folder of images."""
-    from reddiff_imaging.data.synthetic import heldout_images
-    from reddiff_imaging.models.data_sources import folder_source, hdf5_source
+def load_dataset(
+    spec: str, num_images: int, size: int | None, channels: int | None = None
+) -> tuple[torch.Tensor, list[str]]:
+    """Images ``(N, C, H, W)`` in ``[0, 1]`` from ``spec``, and one note per change made to them.
 
-    if spec == "heldout":
-        return heldout_images(num_images, size or 64)
+    ``spec`` is ``heldout`` (the bundled gray test set, ``size`` default 64), an HDF5 file
+    (``file.h5`` or ``file.h5:key``; deepinv's ``generate_dataset`` layout is read from ``x_test``,
+    ``x_val`` or ``x_train``), or a folder of images read as they come
+    (:func:`~reddiff_imaging.data.image_io.read_image_folder`: own size, channels and bit depth;
+    the images must agree unless ``size``/``channels`` make them). ``size`` crops the centred square
+    and resizes it to ``size × size``; ``channels`` (1 or 3) converts colour to gray or gray to colour.
+    """
+    from reddiff_imaging.data.image_io import adjust_image, read_image_folder
+    from reddiff_imaging.data.synthetic import heldout_images
+    from reddiff_imaging.models.data_sources import hdf5_source
+
+    notes: list[str] = []
     path_text, _, key = spec.partition(":") if spec.count(":") == 1 and not Path(spec).exists() else (spec, "", "")
     path = Path(path_text)
-    if path.is_dir():
-        source = folder_source(path, size or 64)
+    if spec == "heldout":
+        images = heldout_images(num_images, size or 64)
+    elif path.is_dir():
+        images, infos = read_image_folder(path, channels=channels, size=size, limit=num_images)
+        notes = [f"{Path(info.path).name}: {note}" for info in infos for note in info.notes]
     elif path.is_file():
         source = hdf5_source(path, key or _hdf5_key(path), size)
+        images = source.images[:num_images]
+        images = images.float() / 255.0 if images.dtype == torch.uint8 else images
     else:
         raise FileNotFoundError(f"dataset {spec!r} is neither 'heldout', an HDF5 file nor a folder of images")
-    images = source.images[:num_images]
-    return images.float() / 255.0 if images.dtype == torch.uint8 else images
+    if channels is not None and channels != images.shape[1]:
+        converted = [adjust_image(image, channels=channels) for image in images]
+        images = torch.stack([image for image, _ in converted])
+        notes.append(f"dataset {spec!r}: {converted[0][1][0]}")
+    return images, notes
 
 
 def _hdf5_key(path: Path) -> str:

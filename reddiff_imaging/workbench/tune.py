@@ -207,6 +207,7 @@ def tune(
     steps: int | None = None,
     sigma: float = DEFAULT_SIGMA,
     size: int | None = None,
+    channels: int | None = None,
     device: str | torch.device = "auto",
     seed: int = 0,
     output: str | os.PathLike[str] | None = None,
@@ -231,8 +232,11 @@ def tune(
         steps: iteration count for the solver (its ``steps``/``iterations`` option) unless the grid
             sets it; default the solver's own.
         sigma: measurement noise level (public units).
-        size: image side for priors without a fixed image size (default 64); network priors use
-            their own size.
+        size: side of the generated ``validation``/``heldout`` images (default: the network prior's
+            training side, else 64); for files, crop the centred square and resize it to
+            ``size × size`` (default: their own size).
+        channels: 1 converts colour images to gray, 3 repeats gray ones (see
+            :func:`~reddiff_imaging.workbench.specs.load_dataset`).
         device: ``auto``, ``cpu`` or ``cuda``.
         seed: seed of the measurements, the solvers and the random search.
         output: write the chosen options to this TOML file (``[overrides.<solver>]``).
@@ -268,8 +272,12 @@ def tune(
     if not supports(solver, the_prior):
         needs = ", ".join(solver_class(solver).requires)
         raise ValueError(f"solver {solver!r} needs {needs} from the prior; prior {prior!r} provides {', '.join(the_prior.capabilities()) or 'nothing'}")
-    images = _images(dataset, num_images, size, prior_image_shape(the_prior)).to(device)
+    images, notes = _images(dataset, num_images, size, channels, prior_image_shape(the_prior))
+    images = images.to(device)
     shape = tuple(images.shape[1:])
+    note = the_prior.check_image_shape(shape, solver)  # e.g. a channel mismatch, before any work
+    for line in [*notes, *([f"prior {prior!r}: {note}"] if note else [])] if world.rank == 0 else []:
+        print(f"note: {line}")
     operator, noise = build_task(task, shape, sigma)
     operator = operator.to(device)
     y = simulate_measurements(operator, noise, images, seed, task)
@@ -377,23 +385,23 @@ def _configurations(grid: dict[str, list[Any]], search: str, num_trials: int | N
     return [combos[k] for k in picks]
 
 
-def _images(dataset: str, num_images: int, size: int | None, expected: tuple[int, ...] | None) -> Tensor:
-    side = expected[-1] if expected is not None else (size or 64)
+def _images(
+    dataset: str, num_images: int, size: int | None, channels: int | None, expected: tuple[int, ...] | None
+) -> tuple[Tensor, list[str]]:
+    side = size or (expected[-1] if expected is not None else 64)
     if dataset == "validation":
         images = validation_images(num_images, side)
-        if expected is not None and expected[0] != images.shape[1]:  # grayscale scenes for an RGB prior
-            images = images.expand(-1, expected[0], -1, -1).contiguous()
-        return images
+        wanted = channels or (expected[0] if expected is not None else 1)
+        if wanted != images.shape[1]:  # grayscale scenes for an RGB prior
+            images = images.expand(-1, wanted, -1, -1).contiguous()
+        return images, []
     if dataset == "heldout":
         warnings.warn(
             "tuning on the held-out test images: the chosen configuration would be evaluated on the images "
             "it was tuned on; use dataset='validation'",
             stacklevel=3,
         )
-    images = load_dataset(dataset, num_images, side)
-    if expected is not None and tuple(images.shape[1:]) != expected:
-        raise ValueError(f"images of shape {tuple(images.shape[1:])} from {dataset!r} do not match the prior, which expects {expected}")
-    return images
+    return load_dataset(dataset, num_images, side if dataset == "heldout" else size, channels)
 
 
 def _toml_key(key: str) -> str:

@@ -40,7 +40,7 @@ def test_channel_conversions() -> None:
     colour = load_photo("astronaut")
     lum = load_photo("astronaut", channels=1)
     assert lum.shape == (1, 512, 512)
-    torch.testing.assert_close(lum[0], 0.2125 * colour[0] + 0.7154 * colour[1] + 0.0721 * colour[2])
+    torch.testing.assert_close(lum[0], 0.2125 * colour[0] + 0.7154 * colour[1] + 0.0721 * colour[2], atol=1e-6, rtol=0)
 
 
 def test_heldout_crops_are_fixed_centre_crops() -> None:

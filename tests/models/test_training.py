@@ -145,7 +145,7 @@ def test_folder_source(tmp_path: Path) -> None:
     gray = folder_source(tmp_path, 16)
     assert (len(gray), gray.channels, gray.size) == (4, 1, 16)
     rgb = folder_source(tmp_path, 16, grayscale=False)
-    assert rgb.images.shape == (4, 3, 16, 16) and rgb.images.dtype == torch.uint8
+    assert rgb.images.shape == (4, 3, 16, 16) and rgb.images.dtype == torch.float32
     assert rgb.sample(2, torch.Generator().manual_seed(0)).shape == (2, 3, 16, 16)
     with pytest.raises(FileNotFoundError, match="nowhere"):
         folder_source(tmp_path / "nowhere")

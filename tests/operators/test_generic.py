@@ -1,4 +1,5 @@
-"""Generic checks run on every registered operator (dot test, shapes, dtypes, devices)."""
+"""Generic checks run on every registered operator (dot test, shapes, dtypes, devices), on gray
+square images and on colour images of another, non-square size."""
 
 from __future__ import annotations
 
@@ -8,16 +9,21 @@ import torch
 from reddiff_imaging.operators import dot_test, jacobian_test, linearity_test, registry
 
 NAMES = registry.available()
-SHAPE = (2, 16, 16)
+SHAPES = [(1, 16, 16), (3, 12, 20)]  # gray; colour at a size that is neither square nor a power of 2
 
 
-def _build(name: str, device: torch.device):
-    return registry.build(name, SHAPE).to(device)
+@pytest.fixture(params=SHAPES, ids=lambda s: "x".join(map(str, s)))
+def shape(request: pytest.FixtureRequest) -> tuple[int, int, int]:
+    return request.param
+
+
+def _build(name: str, device: torch.device, shape: tuple[int, int, int]):
+    return registry.build(name, shape).to(device)
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_dot_test_float64(name: str, device: torch.device) -> None:
-    op = _build(name, device)
+def test_dot_test_float64(name: str, device: torch.device, shape: tuple[int, int, int]) -> None:
+    op = _build(name, device, shape)
     if not op.is_linear:
         pytest.skip("nonlinear operator: see test_jacobian")
     result = dot_test(op, batch=3, dtype=torch.float64)
@@ -25,8 +31,8 @@ def test_dot_test_float64(name: str, device: torch.device) -> None:
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_dot_test_float32(name: str, device: torch.device) -> None:
-    op = _build(name, device)
+def test_dot_test_float32(name: str, device: torch.device, shape: tuple[int, int, int]) -> None:
+    op = _build(name, device, shape)
     if not op.is_linear:
         pytest.skip("nonlinear operator")
     result = dot_test(op, batch=3, dtype=torch.float32)
@@ -34,8 +40,8 @@ def test_dot_test_float32(name: str, device: torch.device) -> None:
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_dot_test_complex(name: str, device: torch.device) -> None:
-    op = _build(name, device)
+def test_dot_test_complex(name: str, device: torch.device, shape: tuple[int, int, int]) -> None:
+    op = _build(name, device, shape)
     if not op.is_linear or op.real_domain:
         pytest.skip("operator acts on real images only")
     result = dot_test(op, batch=3, dtype=torch.float64, complex_input=True)
@@ -43,25 +49,25 @@ def test_dot_test_complex(name: str, device: torch.device) -> None:
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_linear_operators_are_linear(name: str) -> None:
-    op = _build(name, torch.device("cpu"))
+def test_linear_operators_are_linear(name: str, shape: tuple[int, int, int]) -> None:
+    op = _build(name, torch.device("cpu"), shape)
     result = linearity_test(op)
     assert result.passed == op.is_linear, str(result)
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_jacobian(name: str) -> None:
-    op = _build(name, torch.device("cpu"))
-    x = 0.05 + 0.9 * torch.rand(2, *SHAPE, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+def test_jacobian(name: str, shape: tuple[int, int, int]) -> None:
+    op = _build(name, torch.device("cpu"), shape)
+    x = 0.05 + 0.9 * torch.rand(2, *shape, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
     result = jacobian_test(op, x)
     assert result.passed, str(result)
 
 
 @pytest.mark.parametrize("name", NAMES)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_shapes_dtype_and_device_follow_input(name: str, dtype: torch.dtype, device: torch.device) -> None:
-    op = _build(name, device)
-    x = torch.rand(3, *SHAPE, dtype=dtype, device=device)
+def test_shapes_dtype_and_device_follow_input(name: str, dtype: torch.dtype, device: torch.device, shape: tuple[int, int, int]) -> None:
+    op = _build(name, device, shape)
+    x = torch.rand(3, *shape, dtype=dtype, device=device)
     y = op(x)
     assert y.shape == (3, *op.out_shape)
     assert (y.real.dtype if y.is_complex() else y.dtype) == dtype
@@ -72,9 +78,9 @@ def test_shapes_dtype_and_device_follow_input(name: str, dtype: torch.dtype, dev
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_batch_items_are_independent(name: str) -> None:
-    op = _build(name, torch.device("cpu"))
-    x = torch.rand(3, *SHAPE, dtype=torch.float64)
+def test_batch_items_are_independent(name: str, shape: tuple[int, int, int]) -> None:
+    op = _build(name, torch.device("cpu"), shape)
+    x = torch.rand(3, *shape, dtype=torch.float64)
     together = op(x)
     one_by_one = torch.cat([op(x[i : i + 1]) for i in range(3)])
     torch.testing.assert_close(together, one_by_one)

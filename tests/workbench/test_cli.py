@@ -60,3 +60,24 @@ def test_errors_are_reported_with_the_command_name(tmp_path, capsys) -> None:
     assert "unknown key(s) ['taks']" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         cli.main(["compare", "--solvers", "reddiff"])
+
+
+def test_compare_and_tune_take_size_and_channels(tmp_path, capsys) -> None:
+    import imageio.v3 as iio
+    import numpy as np
+
+    out = str(tmp_path / "sized.h5")
+    common = ["--tasks", "inpainting-box", "--num-images", "1", "--steps", "2", "--device", "cpu"]
+    assert cli.main(["compare", *common, "--solvers", "reddiff/default", "--size", "32", "--output", out]) == 0
+    assert "| inpainting-box | reddiff[default] | 1 |" in capsys.readouterr().out  # the API's sizes, not only 64
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    iio.imwrite(folder / "a.png", np.random.default_rng(0).integers(0, 256, (24, 24, 3), dtype=np.uint8))
+    colour = ["--dataset", str(folder), "--output", str(tmp_path / "c.h5")]
+    assert cli.main(["compare", *common, "--solvers", "reddiff/default", *colour]) == 2
+    assert "prior DiffusionPrior works on 1-channel images, but the images have 3 channels" in capsys.readouterr().err
+    assert cli.main(["compare", *common, "--solvers", "reddiff/default", "--channels", "1", *colour]) == 0
+    assert "note: a.png: colour converted to gray" in capsys.readouterr().out
+    tune = ["tune", "pnp-pgd", "--task", "denoising", "--prior", "gaussian", "--dataset", str(folder), "--images", "1"]
+    assert cli.main([*tune, "--steps", "2", "--device", "cpu", "--size", "16", "--channels", "1"]) == 0
+    assert "note: a.png: 24×24 image resized to 16×16 (bicubic)" in capsys.readouterr().out

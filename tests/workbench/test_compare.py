@@ -92,8 +92,9 @@ def test_reads_a_dataset_written_by_deepinv_generate_dataset(tmp_path) -> None:
     path = deepinv.datasets.generate_dataset(
         train_dataset=dataset, test_dataset=dataset, physics=physics, device="cpu", save_dir=str(tmp_path), verbose=False
     )
-    loaded = load_dataset(str(path), 2, None)
+    loaded, notes = load_dataset(str(path), 2, None)
     torch.testing.assert_close(loaded, images[:2])
+    assert notes == []
     table = _compare(tmp_path / "r.h5", tasks=["inpainting-box"], solvers=["admm/tv"], dataset=str(path), num_images=2)
     assert table.rows[0].count == 2
 
@@ -105,8 +106,39 @@ def test_image_folder_dataset(tmp_path) -> None:
 
     for i, image in enumerate(heldout_images(2)):
         Image.fromarray((image[0].numpy() * 255).round().astype("uint8")).save(tmp_path / f"{i}.png")
-    loaded = load_dataset(str(tmp_path), 5, 64)
+    loaded, notes = load_dataset(str(tmp_path), 5, None)
     assert loaded.shape == (2, 1, 64, 64) and 0 <= float(loaded.min()) and float(loaded.max()) <= 1
+    assert notes == []
+    resized, notes = load_dataset(str(tmp_path), 5, 32, channels=3)
+    assert resized.shape == (2, 3, 32, 32)
+    assert notes == [f"{i}.png: {change}" for i in range(2) for change in ("gray repeated into 3 channels", "64×64 image resized to 32×32 (bicubic)")]
+
+
+def test_colour_folder_at_its_own_size(tmp_path, capsys) -> None:
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name in ("a.png", "b.png"):
+        import imageio.v3 as iio
+
+        iio.imwrite(folder / name, rng.integers(0, 256, (20, 28, 3), dtype=np.uint8))
+    with pytest.raises(ValueError, match=r"1-channel images, but the images have 3 channels.*channelwise:NAME"):
+        _compare(tmp_path / "r.h5", tasks=["inpainting-box"], solvers=["reddiff/default"], dataset=str(folder))
+    assert not (tmp_path / "r.h5").exists()  # refused before any work
+    table = _compare(
+        tmp_path / "r.h5", tasks=["inpainting-box"], solvers=["reddiff/channelwise:default"], dataset=str(folder), num_images=1
+    )
+    assert table.rows[0].count == 1 and np.isfinite(table.rows[0].values["psnr"][0])
+    with h5py.File(tmp_path / "r.h5", "r") as f:
+        assert f["comparison/inpainting-box/x_true"].shape == (1, 3, 20, 28)
+    assert "reflect-padded to 24×32" in capsys.readouterr().out  # the prior's note, printed once
+
+
+def test_the_default_prior_runs_at_other_sizes(tmp_path) -> None:
+    table = _compare(tmp_path / "r.h5", tasks=["inpainting-box"], solvers=["reddiff/default"], size=32, num_images=1)
+    assert table.rows[0].count == 1
+    with h5py.File(tmp_path / "r.h5", "r") as f:
+        assert f["comparison/inpainting-box/reddiff[default]/0/x"].shape == (1, 32, 32)
 
 
 def test_bad_input(tmp_path) -> None:
@@ -122,8 +154,8 @@ def test_bad_input(tmp_path) -> None:
         _compare(tmp_path / "r.h5", overrides=["reddiff.lamb=3"])
     with pytest.raises(FileNotFoundError, match="neither 'heldout', an HDF5 file nor a folder"):
         _compare(tmp_path / "r.h5", dataset=str(tmp_path / "missing.h5"))
-    with pytest.raises(ValueError, match=r"images of shape \(1, 32, 32\) do not match prior 'default', which expects \(1, 64, 64\)"):
-        _compare(tmp_path / "r.h5", size=32, dataset=str(_folder(tmp_path)))
+    with pytest.raises(ValueError, match=r"images of folder .* differ: a\.png is 40×40 gray, b\.png is 20×30 gray; pass size"):
+        _compare(tmp_path / "r.h5", dataset=str(_folder(tmp_path)))
     (tmp_path / "corrupt.h5").write_bytes(b"\x89HDF\r\n\x1a\n garbage")
     with pytest.raises(ValueError, match="not a readable HDF5 results file"):
         _compare(tmp_path / "corrupt.h5")
@@ -142,4 +174,5 @@ def _folder(tmp_path):
     folder = tmp_path / "images"
     folder.mkdir()
     Image.fromarray(np.zeros((40, 40), dtype="uint8")).save(folder / "a.png")
+    Image.fromarray(np.zeros((20, 30), dtype="uint8")).save(folder / "b.png")
     return folder

@@ -5,10 +5,13 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import imageio.v3 as iio
 import numpy as np
 import pytest
+import tifffile
 from PIL import Image
 
+from reddiff_imaging.cli import main
 from reddiff_imaging.data.synthetic import heldout_images
 from reddiff_imaging.workbench.restore import restore_image
 
@@ -33,9 +36,54 @@ def test_restore_with_the_default_prior(gray_png: Path, tmp_path: Path) -> None:
     assert info["output"] == out and info["shape"] == (1, 64, 64)
     assert math.isfinite(info["psnr"]) and 0 <= info["ssim"] <= 1 and info["seconds"] > 0
     assert info["measurement_label"] == "masked image y"
+    assert info["notes"] == [] and info["bit_depth"] == 8
 
 
-def test_restore_crops_and_resizes_rgb_for_a_classical_prior(tmp_path: Path) -> None:
+def test_a_16bit_gray_png_keeps_its_size_and_bit_depth(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from skimage.data import camera
+
+    crop = camera()[200:236, 220:272].astype(np.uint16) * 257 + np.arange(52, dtype=np.uint16)  # 36×52, 16 bits
+    iio.imwrite(tmp_path / "slice.png", crop)
+    out = tmp_path / "restored.png"
+    assert main(["restore", str(tmp_path / "slice.png"), "--task", "deblur-gaussian", "--solver", "diffpir", "--steps", "2",
+                 "--output", str(out), "--device", "cpu"]) == 0
+    written = iio.imread(out)
+    assert written.dtype == np.uint16 and written.shape == (36, 52)
+    assert len(np.unique(written)) > 256  # more levels than 8 bits hold
+    printed = capsys.readouterr().out
+    assert "note: the network takes sides divisible by 8: 36×52 images are reflect-padded to 40×56" in printed
+    assert "(16-bit)" in printed
+
+
+def test_an_8bit_colour_image_stays_colour(tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    iio.imwrite(tmp_path / "photo.png", rng.integers(0, 256, (24, 32, 3), dtype=np.uint8))
+    with pytest.raises(ValueError, match=r"1-channel images, but the images have 3 channels.*Channelwise.*--channels 1"):
+        restore_image(tmp_path / "photo.png", tmp_path / "o.png", task="inpainting-random", steps=2, device="cpu")
+    assert not (tmp_path / "o.png").exists()
+    for prior in ("channelwise:default", "gaussian"):
+        solver = "reddiff" if prior.startswith("channelwise") else "pnp-pgd"
+        info = restore_image(tmp_path / "photo.png", tmp_path / f"{solver}.png", task="inpainting-random", solver=solver,
+                             prior=prior, steps=2, device="cpu")
+        with Image.open(tmp_path / f"{solver}.png") as im:
+            assert im.mode == "RGB" and im.size == (32, 24)
+        assert info["shape"] == (3, 24, 32) and info["notes"] == []
+    gray = restore_image(tmp_path / "photo.png", tmp_path / "gray.png", task="inpainting-random", steps=2, channels=1,
+                         device="cpu")
+    assert gray["shape"] == (1, 24, 32) and gray["notes"] == ["colour converted to gray (luminance, skimage.color.rgb2gray)"]
+
+
+def test_a_float_tiff_is_written_as_float(tmp_path: Path) -> None:
+    tifffile.imwrite(tmp_path / "f.tif", heldout_images(1)[0, 0].numpy())
+    info = restore_image(tmp_path / "f.tif", tmp_path / "o.tif", task="denoising", solver="pnp-pgd", prior="gaussian",
+                         steps=2, device="cpu")
+    assert info["bit_depth"] == 32 and tifffile.imread(tmp_path / "o.tif").dtype == np.float32
+    info = restore_image(tmp_path / "f.tif", tmp_path / "o.png", task="denoising", solver="pnp-pgd", prior="gaussian",
+                         steps=2, device="cpu")
+    assert info["bit_depth"] == 16 and "cannot hold the input's float samples" in info["notes"][-1]
+
+
+def test_restore_crops_and_resizes_on_request(tmp_path: Path) -> None:
     path = tmp_path / "wide.jpg"
     rng = np.random.default_rng(0)
     Image.fromarray(rng.integers(0, 255, (40, 56, 3), dtype=np.uint8)).save(path)
@@ -44,6 +92,7 @@ def test_restore_crops_and_resizes_rgb_for_a_classical_prior(tmp_path: Path) -> 
     with Image.open(out) as im:
         assert im.size == (24, 24) and im.mode == "RGB"
     assert info["shape"] == (3, 24, 24)
+    assert info["notes"] == ["40×56 image cropped to the centred 40×40 square and resized to 24×24 (bicubic)"]
 
 
 def test_missing_and_unreadable_files(tmp_path: Path, gray_png: Path) -> None:
@@ -60,4 +109,6 @@ def test_missing_and_unreadable_files(tmp_path: Path, gray_png: Path) -> None:
         restore_image(gray_png, tmp_path / "o.png", task="inpainting-box", solver="nosuch")
     with pytest.raises(ValueError, match="unknown prior"):
         restore_image(gray_png, tmp_path / "o.png", task="inpainting-box", prior="nosuch")
+    with pytest.raises(ValueError, match=r"o\.gif.*suffix must be one of"):
+        restore_image(gray_png, tmp_path / "o.gif", task="inpainting-box", steps=1)
     assert not (tmp_path / "o.png").exists()

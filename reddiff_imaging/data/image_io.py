@@ -1,0 +1,531 @@
+r"""Image files as they come: PNG, TIFF, JPEG (and what else imageio reads), ``.npy``, DICOM.
+
+:func:`read_image` returns a float32 tensor ``(C, H, W)`` in ``[0, 1]`` and an :class:`ImageInfo`
+saying what the file held and what reading changed. Samples are scaled, never quantised (float32
+holds every 8- and 16-bit level exactly):
+
+.. math::
+    x = \frac{v}{2^{b} - 1} \ \text{(unsigned, } b\text{-bit)}, \qquad
+    x = \frac{v - v_{\min}}{v_{\max} - v_{\min}} \ \text{(signed, the dtype's range)}, \qquad
+    x = v \ \text{(float, which must lie in } [0, 1]\text{)}, \qquad
+    x = [v] \ \text{(bool)}.
+
+Gray files give ``C = 1``, colour files ``C = 3``; an alpha channel is dropped and palette images are
+expanded to their colours (each said in a note). Nothing is resized, cropped or turned gray unless
+asked (``channels``, ``size``); anything changed is one sentence of :attr:`ImageInfo.notes`.
+
+Decoding goes through imageio (Pillow for PNG/JPEG, tifffile for TIFF), NumPy for ``.npy`` and
+pydicom (the ``dicom`` extra) for DICOM. Pillow reads 16-bit *colour* PNGs at 8 bits only; such a
+file is read at 8 bits with a note (16-bit gray PNGs keep their 16 bits; TIFF keeps everything).
+
+DICOM: stored values :math:`v` are rescaled to :math:`s v + i` (RescaleSlope :math:`s`,
+RescaleIntercept :math:`i`, e.g. Hounsfield units) and the range the stored bit depth allows,
+:math:`[s v_{\min} + i,\ s v_{\max} + i]` with :math:`v \in [0, 2^{\text{BitsStored}} - 1]` (or the
+signed range), is mapped linearly onto ``[0, 1]``; MONOCHROME1 images are inverted so that bright
+means high. The note states the window.
+
+:func:`write_image` writes 8-bit, 16-bit or float32 samples where the format holds them;
+:func:`output_bit_depth` picks the depth that keeps an input's precision in a given format.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "MAX_PIXELS",
+    "WRITE_FORMATS",
+    "ImageInfo",
+    "adjust_image",
+    "image_from_array",
+    "output_bit_depth",
+    "read_image",
+    "read_image_folder",
+    "write_image",
+]
+
+#: default bound on height × width, checked from the file's header before decoding
+MAX_PIXELS = 100_000_000
+
+#: suffixes read as images by :func:`read_image_folder`
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".npy", ".dcm", ".dicom")
+
+#: bit depths :func:`write_image` can store, per suffix (32 means float32)
+WRITE_FORMATS: dict[str, tuple[int, ...]] = {
+    ".png": (8, 16),
+    ".tif": (8, 16, 32),
+    ".tiff": (8, 16, 32),
+    ".jpg": (8,),
+    ".jpeg": (8,),
+    ".npy": (8, 16, 32),
+}
+
+_DICOM_SUFFIXES = (".dcm", ".dicom")
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    """What an image file held, and what reading changed.
+
+    Attributes:
+        path: the file read.
+        format: ``png``, ``tiff``, ``jpeg``, ``npy``, ``dicom``, ... (from the suffix or content).
+        dtype: NumPy dtype of the stored samples (``uint8``, ``uint16``, ``float32``, ``bool``, ...).
+        bit_depth: bits per stored sample (DICOM: ``BitsStored``; bool: 1).
+        channels: colour channels in the file, alpha not counted (1 or 3).
+        height, width: the file's image size.
+        notes: one sentence per change made while reading (alpha dropped, palette expanded, gray
+            conversion, crop/resize, DICOM rescaling), empty when the image is as stored.
+    """
+
+    path: str
+    format: str
+    dtype: str
+    bit_depth: int
+    channels: int
+    height: int
+    width: int
+    notes: tuple[str, ...] = ()
+
+    @property
+    def is_float(self) -> bool:
+        """Whether the file stored floating-point samples."""
+        return self.dtype.startswith("float")
+
+    def describe(self) -> str:
+        """One line, e.g. ``ct.png: 512×512 gray, 16-bit uint16``."""
+        kind = "gray" if self.channels == 1 else "colour"
+        return f"{Path(self.path).name}: {self.height}×{self.width} {kind}, {self.bit_depth}-bit {self.dtype}"
+
+
+def read_image(
+    path: str | os.PathLike[str],
+    *,
+    channels: int | None = None,
+    size: int | None = None,
+    max_pixels: int = MAX_PIXELS,
+) -> tuple[Tensor, ImageInfo]:
+    """Read an image file as a float32 tensor ``(C, H, W)`` in ``[0, 1]`` at its own size and bit depth.
+
+    Args:
+        path: a PNG, TIFF, JPEG, BMP (any format imageio reads), ``.npy`` array (``(H, W)``,
+            ``(H, W, C)`` or ``(C, H, W)``) or DICOM file (``.dcm``/``.dicom``, or a file starting
+            with the DICOM preamble; needs pydicom).
+        channels: ``1`` converts colour to gray (luminance, :func:`skimage.color.rgb2gray`), ``3``
+            repeats a gray image into three channels; ``None`` keeps the file's channels.
+        size: crop the centred square and resize it to ``size × size`` (bicubic, antialiased);
+            ``None`` keeps the file's size.
+        max_pixels: refuse files whose header claims more than this many pixels (height × width).
+
+    Returns:
+        The image and its :class:`ImageInfo` (what the file held; ``notes`` lists every change).
+
+    Raises:
+        FileNotFoundError: no file at ``path``.
+        ValueError: not a readable image, too many pixels, float samples outside ``[0, 1]``, an
+            array shape that is not an image, or a bad ``channels``/``size``.
+        ImportError: a DICOM file without pydicom installed.
+    """
+    _check_request(channels, size)
+    file = Path(path)
+    if not file.is_file():
+        what = " (it is a directory)" if file.is_dir() else ""
+        raise FileNotFoundError(f"image file {str(file)!r} does not exist{what}")
+    suffix = file.suffix.lower()
+    notes: list[str] = []
+    if suffix == ".npy":
+        array, fmt, bits = _read_npy(file, max_pixels), "npy", None
+    elif suffix in _DICOM_SUFFIXES or _has_dicom_preamble(file):
+        array, fmt, bits, notes, stored_dtype = _read_dicom(file, max_pixels)
+    else:
+        array, fmt, bits, notes = _read_raster(file, max_pixels)
+    image, info = _to_tensor(array, file, fmt, bits, notes)
+    if fmt == "dicom":  # the stored samples' dtype, not that of the rescaled values
+        info = replace(info, dtype=str(stored_dtype))
+    image, changes = adjust_image(image, channels=channels, size=size)
+    if changes:
+        info = replace(info, notes=info.notes + tuple(changes))
+    return image, info
+
+
+def read_image_folder(
+    path: str | os.PathLike[str],
+    *,
+    channels: int | None = None,
+    size: int | None = None,
+    limit: int | None = None,
+    max_pixels: int = MAX_PIXELS,
+) -> tuple[Tensor, list[ImageInfo]]:
+    """Read the images of a folder (not recursive, sorted by name; suffixes in
+    :data:`IMAGE_SUFFIXES`) with :func:`read_image` into one batch ``(N, C, H, W)``.
+
+    The images must share their channels and size unless ``channels``/``size`` make them agree.
+
+    Args:
+        path: the folder.
+        channels, size, max_pixels: as for :func:`read_image`.
+        limit: read at most this many images (the first by name).
+
+    Raises:
+        FileNotFoundError: no folder at ``path``.
+        ValueError: no images in it, an unreadable image, or images of different channels or sizes
+            (the message names two that differ and the option that makes them agree).
+    """
+    folder = Path(path)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"image folder {str(folder)!r} does not exist or is not a directory")
+    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise ValueError(f"image folder {str(folder)!r} contains no images with suffixes {list(IMAGE_SUFFIXES)}")
+    images: list[Tensor] = []
+    infos: list[ImageInfo] = []
+    for file in files[:limit]:
+        image, info = read_image(file, channels=channels, size=size, max_pixels=max_pixels)
+        if images and image.shape != images[0].shape:
+            first = infos[0]
+            option = "channels" if image.shape[0] != images[0].shape[0] else "size"
+            raise ValueError(
+                f"images of folder {str(folder)!r} differ: {Path(first.path).name} is {_shape_text(images[0])}, "
+                f"{file.name} is {_shape_text(image)}; pass {option} to make them agree"
+            )
+        images.append(image)
+        infos.append(info)
+    return torch.stack(images), infos
+
+
+def output_bit_depth(
+    path: str | os.PathLike[str], info: ImageInfo, *, channels: int | None = None
+) -> tuple[int, str | None]:
+    """The bit depth (8, 16, or 32 for float32) to write ``path`` with so that it keeps the
+    precision of the image ``info`` describes as far as the format allows, and a note when the
+    format holds less (e.g. a float or 16-bit colour input written as PNG).
+
+    Args:
+        path: the file to write (its suffix decides).
+        info: what the input file held.
+        channels: channels of the image to write, when not those of the input.
+
+    Raises:
+        ValueError: a suffix :func:`write_image` cannot write.
+    """
+    suffix = _write_suffix(path)
+    wanted = 32 if info.is_float else 8 if info.bit_depth <= 8 else 16 if info.bit_depth <= 16 else 32
+    depth = max(d for d in _depths(suffix, info.channels if channels is None else channels) if d <= wanted)
+    if depth == wanted:
+        return depth, None
+    stored = "float" if info.is_float else f"{info.bit_depth}-bit"
+    return depth, f"{suffix} cannot hold the input's {stored} samples here: wrote {depth}-bit (use .tif to keep them)"
+
+
+def write_image(image: Tensor, path: str | os.PathLike[str], *, bit_depth: int = 8) -> Path:
+    """Write an image ``(C, H, W)`` or ``(1, C, H, W)`` in ``[0, 1]`` (C = 1 or 3; clipped to
+    ``[0, 1]``) with ``bit_depth`` bits per sample.
+
+    Args:
+        image: the image.
+        path: ``.png`` (8 bits; 16 for gray), ``.tif``/``.tiff`` (8, 16 or 32 = float32),
+            ``.jpg``/``.jpeg`` (8), ``.npy`` (8, 16 or 32, saved as ``(H, W)`` or ``(H, W, C)``).
+        bit_depth: 8 and 16 store :math:`\\mathrm{round}(x (2^b - 1))` as unsigned integers, 32
+            stores float32.
+
+    Raises:
+        ValueError: a bad shape, an unknown suffix or a bit depth the format cannot hold.
+    """
+    import imageio.v3 as iio
+
+    if not isinstance(image, Tensor):
+        raise TypeError(f"image must be a torch.Tensor, got {type(image).__name__}")
+    if image.ndim == 4 and image.shape[0] == 1:
+        image = image[0]
+    if image.ndim != 3 or image.shape[0] not in (1, 3):
+        raise ValueError(f"image must have shape (C, H, W) or (1, C, H, W) with C = 1 or 3, got {tuple(image.shape)}")
+    file = Path(path)
+    suffix = _write_suffix(file)
+    channels = int(image.shape[0])
+    if bit_depth not in _depths(suffix, channels):
+        kind = "gray" if channels == 1 else "colour"
+        raise ValueError(
+            f"bit_depth {bit_depth!r} cannot be written to {suffix} ({kind}); possible: {list(_depths(suffix, channels))}"
+        )
+    array = image.detach().to("cpu", torch.float64).clamp(0, 1).permute(1, 2, 0).numpy()
+    array = array[..., 0] if channels == 1 else array
+    if bit_depth == 32:
+        data: np.ndarray = array.astype(np.float32)
+    else:
+        data = np.round(array * (2**bit_depth - 1)).astype(np.uint8 if bit_depth == 8 else np.uint16)
+    file.parent.mkdir(parents=True, exist_ok=True)
+    if suffix == ".npy":
+        np.save(file, data)
+    else:
+        iio.imwrite(file, data, extension=suffix, plugin=_PLUGINS[suffix])
+    return file
+
+
+# -- reading ------------------------------------------------------------------------------------
+_FORMAT_NAMES = {".tif": "tiff", ".tiff": "tiff", ".jpg": "jpeg", ".jpeg": "jpeg"}
+#: imageio plugin per suffix (others: imageio's own choice)
+_PLUGINS = {".png": "pillow", ".jpg": "pillow", ".jpeg": "pillow", ".bmp": "pillow", ".tif": "tifffile", ".tiff": "tifffile"}
+_OTHER_COLOUR_MODES = ("CMYK", "YCbCr", "LAB", "HSV")
+_DECODE_ERRORS = (OSError, ValueError, SyntaxError, RuntimeError, IndexError, KeyError)
+
+
+def _read_raster(file: Path, max_pixels: int) -> tuple[np.ndarray, str, int | None, list[str]]:
+    import imageio.v3 as iio
+    from PIL import Image
+
+    plugin = _PLUGINS.get(file.suffix.lower())
+    choice: dict[str, Any] = {"plugin": plugin} if plugin else {}  # else imageio picks one
+    with warnings.catch_warnings():  # our own bound replaces Pillow's warning below its hard limit
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            shape = iio.improps(file, index=0, **choice).shape  # from the header, nothing decoded
+        except (Image.DecompressionBombError, *_DECODE_ERRORS) as err:
+            bomb = next((e for e in _chain(err) if isinstance(e, Image.DecompressionBombError)), None)
+            if bomb is not None:  # Pillow refuses to open it (more than twice its own limit)
+                raise ValueError(f"image file {str(file)!r} claims too many pixels ({bomb}); max_pixels is {max_pixels:,}") from err
+            raise ValueError(f"could not read image file {str(file)!r}: {err}") from err
+        _check_pixels(file, shape, max_pixels)
+        try:
+            mode = iio.immeta(file, index=0, **choice).get("mode") if plugin == "pillow" else None
+            to_rgb = mode in _OTHER_COLOUR_MODES  # colour spaces other than RGB: Pillow converts
+            array = iio.imread(file, index=0, **choice, **({"mode": "RGB"} if to_rgb else {}))
+        except _DECODE_ERRORS as err:
+            raise ValueError(f"could not read image file {str(file)!r}: {err}") from err
+    notes = []
+    if mode == "P":
+        notes.append("palette expanded to its colours")
+    if to_rgb:
+        notes.append(f"{mode} colours converted to RGB (Pillow)")
+    png_depth = _png_bit_depth(file) if file.suffix.lower() == ".png" else 0
+    if png_depth == 16 and array.dtype.kind == "i":  # older Pillow returns 16-bit gray PNGs as int32
+        array = array.astype(np.uint16)
+    if png_depth == 16 and array.dtype == np.uint8:
+        notes.append("16-bit colour PNG read at 8 bits (Pillow's limit; save it as 16-bit TIFF to keep 16 bits)")
+    suffix = file.suffix.lower()
+    return array, _FORMAT_NAMES.get(suffix, suffix.lstrip(".") or "image"), None, notes
+
+
+def _chain(err: BaseException | None) -> list[BaseException]:
+    """``err`` and the exceptions it was raised from (imageio wraps Pillow's)."""
+    chain = []
+    while err is not None and err not in chain:
+        chain.append(err)
+        err = err.__cause__ or err.__context__
+    return chain
+
+
+def _read_npy(file: Path, max_pixels: int) -> np.ndarray:
+    try:
+        mapped = np.load(file, mmap_mode="r", allow_pickle=False)  # reads the header only
+    except (OSError, ValueError) as err:
+        raise ValueError(f"could not read {str(file)!r} as a NumPy .npy array: {err}") from err
+    _check_pixels(file, mapped.shape, max_pixels)
+    return np.array(mapped)
+
+
+def _has_dicom_preamble(file: Path) -> bool:
+    with open(file, "rb") as handle:
+        head = handle.read(132)
+    return len(head) == 132 and head[128:] == b"DICM"
+
+
+def _read_dicom(file: Path, max_pixels: int) -> tuple[np.ndarray, str, int, list[str], np.dtype]:
+    try:
+        import pydicom
+        from pydicom.errors import InvalidDicomError
+    except ImportError as err:
+        raise ImportError(f"reading the DICOM file {str(file)!r} needs pydicom: pip install 'reddiff-imaging[dicom]'") from err
+    try:
+        header = pydicom.dcmread(file, stop_before_pixels=True)
+    except (InvalidDicomError, *_DECODE_ERRORS) as err:
+        raise ValueError(f"could not read DICOM file {str(file)!r}: {err}") from err
+    _check_pixels(file, (int(header.get("Rows", 0)), int(header.get("Columns", 0))), max_pixels)
+    try:
+        ds = pydicom.dcmread(file)
+        stored = np.asarray(ds.pixel_array)
+    except (InvalidDicomError, AttributeError, TypeError, NotImplementedError, *_DECODE_ERRORS) as err:
+        raise ValueError(f"could not read DICOM file {str(file)!r}: {err}") from err
+    frames = int(ds.get("NumberOfFrames", 1) or 1)
+    if frames > 1:
+        raise ValueError(f"DICOM file {str(file)!r} holds {frames} frames; give a single-frame file (one slice)")
+    bits = int(ds.get("BitsStored", stored.dtype.itemsize * 8))
+    signed = int(ds.get("PixelRepresentation", 0)) == 1
+    slope, intercept = float(ds.get("RescaleSlope", 1.0)), float(ds.get("RescaleIntercept", 0.0))
+    low, high = (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1) if signed else (0, 2**bits - 1)
+    lo, hi = sorted((slope * low + intercept, slope * high + intercept))
+    values = slope * stored.astype(np.float64) + intercept
+    unit = (values - lo) / (hi - lo)
+    note = f"DICOM: values rescaled by slope {slope:g} and intercept {intercept:g}, window [{lo:g}, {hi:g}] ({bits} bits stored) mapped to [0, 1]"
+    if str(ds.get("PhotometricInterpretation", "")) == "MONOCHROME1":
+        unit = 1.0 - unit
+        note += ", MONOCHROME1 inverted"
+    return np.clip(unit, 0.0, 1.0), "dicom", bits, [note], stored.dtype
+
+
+def _check_pixels(file: Path, shape: tuple[int, ...], max_pixels: int) -> None:
+    """Refuse more than ``max_pixels`` pixels, from an array shape ``(H, W)``, ``(H, W, C)`` or
+    ``(C, H, W)`` (stacks: the last image's axes)."""
+    if len(shape) < 2:
+        return  # not an image; the shape check after reading says so
+    h, w = shape[-3:-1] if len(shape) >= 3 and shape[-1] <= 4 else shape[-2:]
+    if int(h) * int(w) > max_pixels:
+        raise ValueError(
+            f"image file {str(file)!r} claims {h}×{w} = {int(h) * int(w):,} pixels, more than max_pixels = {max_pixels:,}"
+        )
+
+
+def _png_bit_depth(file: Path) -> int:
+    """The bit depth field of a PNG's IHDR chunk (byte 24 of the file)."""
+    with open(file, "rb") as handle:
+        head = handle.read(26)
+    return head[24] if len(head) >= 26 and head[:8] == b"\x89PNG\r\n\x1a\n" else 0
+
+
+def _to_tensor(
+    array: np.ndarray, file: Path, fmt: str, bits: int | None, notes: list[str]
+) -> tuple[Tensor, ImageInfo]:
+    """Samples ``(H, W)``, ``(H, W, C)`` or ``(C, H, W)`` → ``(C, H, W)`` float32 in ``[0, 1]``."""
+    dtype = array.dtype
+    if array.ndim == 2:
+        array = array[..., None]
+    elif array.ndim == 3 and array.shape[-1] > 4 and array.shape[0] in (1, 2, 3, 4):
+        array = np.moveaxis(array, 0, -1)  # planar (C, H, W), e.g. from tifffile or NumPy
+    if array.ndim != 3 or array.shape[-1] > 4 or min(array.shape[:2]) < 1:
+        raise ValueError(
+            f"{str(file)!r} holds an array of shape {tuple(np.shape(array))}; expected one image "
+            "(H, W), (H, W, C) or (C, H, W) with C ≤ 4"
+        )
+    if array.shape[-1] in (2, 4):
+        opaque = _is_opaque(array[..., -1])
+        notes = [*notes, "alpha channel dropped" + (" (it was fully opaque)" if opaque else " (transparent pixels keep their colour)")]
+        array = array[..., :-1]
+    unit, bit_depth, scale_note = _unit_range(array, file)
+    if scale_note:
+        notes = [*notes, scale_note]
+    image = torch.from_numpy(np.ascontiguousarray(np.moveaxis(unit, -1, 0), dtype=np.float32))
+    info = ImageInfo(
+        path=str(file),
+        format=fmt,
+        dtype=str(dtype),
+        bit_depth=bits if bits is not None else bit_depth,
+        channels=int(image.shape[0]),
+        height=int(image.shape[1]),
+        width=int(image.shape[2]),
+        notes=tuple(notes),
+    )
+    return image, info
+
+
+def image_from_array(array: np.ndarray, name: str) -> tuple[Tensor, ImageInfo]:
+    """An image already decoded into an array, ``(H, W)``, ``(H, W, C)`` or ``(C, H, W)``, scaled as
+    :func:`read_image` scales file samples; ``name`` stands for the file in messages and the info."""
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"array must be a numpy.ndarray, got {type(array).__name__}")
+    return _to_tensor(array, Path(name), "array", None, [])
+
+
+def _is_opaque(alpha: np.ndarray) -> bool:
+    full = 1.0 if alpha.dtype.kind in "fb" else np.iinfo(alpha.dtype).max
+    return bool(np.all(alpha == full))
+
+
+def _unit_range(array: np.ndarray, file: Path) -> tuple[np.ndarray, int, str | None]:
+    """Samples scaled to ``[0, 1]``: unsigned by the dtype's max, signed by the dtype's range,
+    float kept (checked), bool as 0/1. Returns the array, the bits per sample and a note."""
+    kind = array.dtype.kind
+    if kind == "b":
+        return array.astype(np.float64), 1, None
+    if kind == "u":
+        return array / float(np.iinfo(array.dtype).max), array.dtype.itemsize * 8, None
+    if kind == "i":
+        info = np.iinfo(array.dtype)
+        note = f"signed {array.dtype} samples mapped from [{info.min}, {info.max}] to [0, 1]"
+        return (array.astype(np.float64) - info.min) / (float(info.max) - info.min), array.dtype.itemsize * 8, note
+    if kind == "f":
+        if not np.all(np.isfinite(array)):
+            raise ValueError(f"image file {str(file)!r} holds NaN or infinite values")
+        lo, hi = float(array.min()), float(array.max())
+        if lo < -1e-6 or hi > 1 + 1e-6:
+            raise ValueError(
+                f"image file {str(file)!r} holds float samples in [{lo:.6g}, {hi:.6g}]; float images must lie in [0, 1] "
+                "(rescale it, or store integers)"
+            )
+        return np.clip(array, 0.0, 1.0), array.dtype.itemsize * 8, None
+    raise ValueError(f"image file {str(file)!r} holds samples of dtype {array.dtype}, not an image type")
+
+
+# -- changes on request ---------------------------------------------------------------------------
+def adjust_image(image: Tensor, *, channels: int | None = None, size: int | None = None) -> tuple[Tensor, list[str]]:
+    """Convert an image ``(C, H, W)`` in ``[0, 1]`` as :func:`read_image` does on request.
+
+    Args:
+        image: the image (C = 1 or 3).
+        channels: 1 converts colour to gray (luminance, :func:`skimage.color.rgb2gray`), 3 repeats
+            gray into three channels; ``None`` keeps the channels.
+        size: crop the centred square and resize it to ``size × size`` (bicubic, antialiased).
+
+    Returns:
+        The image and one note per change made (none when it already matches).
+    """
+    _check_request(channels, size)
+    if image.ndim != 3 or image.shape[0] not in (1, 3):
+        raise ValueError(f"image must have shape (C, H, W) with C = 1 or 3, got {tuple(image.shape)}")
+    changes = []
+    if channels is not None and channels != image.shape[0]:
+        if channels == 1:
+            from skimage.color import rgb2gray
+
+            gray = rgb2gray(image.permute(1, 2, 0).double().numpy())
+            image = torch.from_numpy(gray.astype(np.float32))[None]
+            changes.append("colour converted to gray (luminance, skimage.color.rgb2gray)")
+        else:
+            image = image.expand(3, -1, -1).contiguous()
+            changes.append("gray repeated into 3 channels")
+    if size is not None and tuple(image.shape[1:]) != (size, size):
+        h, w = image.shape[1:]
+        side = min(h, w)
+        top, left = (h - side) // 2, (w - side) // 2
+        image = image[:, top : top + side, left : left + side]
+        steps = [] if h == w else [f"cropped to the centred {side}×{side} square"]
+        if side != size:
+            image = F.interpolate(image[None], size=(size, size), mode="bicubic", antialias=True, align_corners=False)[0]
+            image = image.clamp(0, 1)
+            steps.append(f"resized to {size}×{size} (bicubic)")
+        changes.append(f"{h}×{w} image " + " and ".join(steps))
+    return image.contiguous(), changes
+
+
+def _check_request(channels: int | None, size: int | None) -> None:
+    if channels not in (None, 1, 3):
+        raise ValueError(f"channels must be 1, 3 or None, got {channels!r}")
+    if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
+        raise ValueError(f"size must be a positive int, got {size!r}")
+
+
+# -- writing ------------------------------------------------------------------------------------
+def _write_suffix(path: str | os.PathLike[str]) -> str:
+    suffix = Path(path).suffix.lower()
+    if suffix not in WRITE_FORMATS:
+        raise ValueError(f"cannot write {str(path)!r}: the suffix must be one of {list(WRITE_FORMATS)}")
+    return suffix
+
+
+def _depths(suffix: str, channels: int) -> tuple[int, ...]:
+    if suffix == ".png" and channels != 1:
+        return (8,)  # Pillow, which imageio uses for PNG, writes 16-bit PNGs in gray only
+    return WRITE_FORMATS[suffix]
+
+
+def _shape_text(image: Tensor) -> str:
+    c, h, w = image.shape
+    return f"{h}×{w} {'gray' if c == 1 else f'{c}-channel'}"

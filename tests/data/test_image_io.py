@@ -1,0 +1,246 @@
+"""Reading and writing image files at full bit depth (round trips, conversions, errors)."""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from pathlib import Path
+
+import imageio.v3 as iio
+import numpy as np
+import pytest
+import tifffile
+import torch
+from PIL import Image
+
+from reddiff_imaging.data.image_io import (
+    ImageInfo,
+    adjust_image,
+    output_bit_depth,
+    read_image,
+    read_image_folder,
+    write_image,
+)
+
+RNG = np.random.default_rng(0)
+
+
+def _as_hwc(image: torch.Tensor) -> np.ndarray:
+    array = image.permute(1, 2, 0).numpy()
+    return array[..., 0] if array.shape[-1] == 1 else array
+
+
+def test_8bit_gray_png_round_trip(tmp_path: Path) -> None:
+    data = RNG.integers(0, 256, (13, 17), dtype=np.uint8)
+    iio.imwrite(tmp_path / "a.png", data)
+    image, info = read_image(tmp_path / "a.png")
+    assert image.shape == (1, 13, 17) and image.dtype == torch.float32
+    np.testing.assert_array_equal(np.round(_as_hwc(image) * 255).astype(np.uint8), data)
+    assert (info.format, info.dtype, info.bit_depth, info.channels, info.notes) == ("png", "uint8", 8, 1, ())
+    write_image(image, tmp_path / "b.png", bit_depth=8)
+    np.testing.assert_array_equal(iio.imread(tmp_path / "b.png"), data)
+
+
+def test_16bit_gray_png_keeps_every_level(tmp_path: Path) -> None:
+    data = RNG.integers(0, 65536, (20, 24), dtype=np.uint16)
+    iio.imwrite(tmp_path / "ct.png", data)
+    image, info = read_image(tmp_path / "ct.png")
+    assert (info.dtype, info.bit_depth) == ("uint16", 16)
+    assert len(torch.unique(image)) == len(np.unique(data)) > 400  # PIL's convert("L") left 256 at most
+    np.testing.assert_array_equal(np.round(_as_hwc(image).astype(np.float64) * 65535).astype(np.uint16), data)
+    depth, note = output_bit_depth(tmp_path / "out.png", info)
+    assert (depth, note) == (16, None)
+    write_image(image, tmp_path / "out.png", bit_depth=depth)
+    back = iio.imread(tmp_path / "out.png")
+    assert back.dtype == np.uint16
+    np.testing.assert_array_equal(back, data)
+
+
+def test_float_tiff_round_trip_and_range_check(tmp_path: Path) -> None:
+    data = RNG.random((9, 11)).astype(np.float32)
+    tifffile.imwrite(tmp_path / "f.tif", data)
+    image, info = read_image(tmp_path / "f.tif")
+    assert info.is_float and info.format == "tiff"
+    np.testing.assert_array_equal(_as_hwc(image), data)
+    assert output_bit_depth(tmp_path / "o.tif", info) == (32, None)
+    write_image(image, tmp_path / "o.tif", bit_depth=32)
+    back = tifffile.imread(tmp_path / "o.tif")
+    assert back.dtype == np.float32
+    np.testing.assert_array_equal(back, data)
+    tifffile.imwrite(tmp_path / "hu.tif", (data * 2000 - 1000).astype(np.float32))
+    with pytest.raises(ValueError, match=r"hu\.tif.*float samples in \[-.*must lie in \[0, 1\]"):
+        read_image(tmp_path / "hu.tif")
+
+
+def test_colour_png_tiff_jpeg(tmp_path: Path) -> None:
+    data = RNG.integers(0, 256, (12, 10, 3), dtype=np.uint8)
+    iio.imwrite(tmp_path / "c.png", data)
+    image, info = read_image(tmp_path / "c.png")
+    assert image.shape == (3, 12, 10) and info.channels == 3
+    np.testing.assert_array_equal(np.round(_as_hwc(image) * 255).astype(np.uint8), data)
+    deep = RNG.integers(0, 65536, (8, 6, 3), dtype=np.uint16)
+    tifffile.imwrite(tmp_path / "c16.tif", deep)
+    image16, info16 = read_image(tmp_path / "c16.tif")
+    assert (info16.bit_depth, info16.channels) == (16, 3)
+    write_image(image16, tmp_path / "o16.tiff", bit_depth=16)
+    np.testing.assert_array_equal(tifffile.imread(tmp_path / "o16.tiff"), deep)
+    assert output_bit_depth(tmp_path / "o.png", info16)[0] == 8  # Pillow writes 16-bit PNGs in gray only
+    assert "use .tif" in str(output_bit_depth(tmp_path / "o.png", info16)[1])
+    smooth = np.repeat(np.linspace(0, 255, 16, dtype=np.uint8)[None, :, None], 16, axis=0).repeat(3, axis=2)
+    iio.imwrite(tmp_path / "c.jpg", smooth, quality=95)
+    jpeg, info_jpeg = read_image(tmp_path / "c.jpg")
+    assert jpeg.shape == (3, 16, 16) and info_jpeg.format == "jpeg"
+    assert float((jpeg - torch.from_numpy(smooth).permute(2, 0, 1) / 255).abs().max()) < 0.05
+
+
+def test_alpha_palette_and_bool(tmp_path: Path) -> None:
+    rgba = RNG.integers(0, 256, (6, 7, 4), dtype=np.uint8)
+    rgba[..., 3] = 255
+    iio.imwrite(tmp_path / "rgba.png", rgba)
+    image, info = read_image(tmp_path / "rgba.png")
+    assert image.shape == (3, 6, 7) and info.notes == ("alpha channel dropped (it was fully opaque)",)
+    np.testing.assert_array_equal(np.round(_as_hwc(image) * 255).astype(np.uint8), rgba[..., :3])
+    Image.fromarray(rgba[..., :3]).convert("P").save(tmp_path / "palette.png")
+    palette, info_p = read_image(tmp_path / "palette.png")
+    assert palette.shape == (3, 6, 7) and "palette expanded" in info_p.notes[0]
+    Image.fromarray(rgba[..., :3]).convert("CMYK").save(tmp_path / "print.jpg")
+    cmyk, info_c = read_image(tmp_path / "print.jpg")
+    assert cmyk.shape == (3, 6, 7) and info_c.notes == ("CMYK colours converted to RGB (Pillow)",)
+    Image.fromarray(RNG.random((5, 5)) > 0.5).save(tmp_path / "mask.png")
+    mask, info_b = read_image(tmp_path / "mask.png")
+    assert info_b.bit_depth == 1 and set(torch.unique(mask).tolist()) <= {0.0, 1.0}
+
+
+@pytest.mark.parametrize("layout", ["hw", "hwc", "chw"])
+def test_npy_layouts(tmp_path: Path, layout: str) -> None:
+    data = RNG.random((3, 10, 14)).astype(np.float32)
+    array = {"hw": data[0], "hwc": np.moveaxis(data, 0, -1), "chw": data}[layout]
+    np.save(tmp_path / "x.npy", array)
+    image, info = read_image(tmp_path / "x.npy")
+    expected = data[:1] if layout == "hw" else data
+    np.testing.assert_array_equal(image.numpy(), expected)
+    assert info.format == "npy" and info.dtype == "float32"
+    write_image(image, tmp_path / "y.npy", bit_depth=32)
+    np.testing.assert_array_equal(read_image(tmp_path / "y.npy")[0].numpy(), expected)
+
+
+def test_npy_integer_scaling_and_bad_arrays(tmp_path: Path) -> None:
+    np.save(tmp_path / "u16.npy", np.array([[0, 65535], [32768, 1]], dtype=np.uint16))
+    image, info = read_image(tmp_path / "u16.npy")
+    assert info.bit_depth == 16
+    torch.testing.assert_close(image[0], torch.tensor([[0.0, 1.0], [32768 / 65535, 1 / 65535]]))
+    np.save(tmp_path / "stack.npy", np.zeros((2, 3, 8, 8), np.float32))
+    with pytest.raises(ValueError, match=r"stack\.npy.*shape \(2, 3, 8, 8\).*one image"):
+        read_image(tmp_path / "stack.npy")
+    np.save(tmp_path / "nan.npy", np.full((4, 4), np.nan, np.float32))
+    with pytest.raises(ValueError, match="NaN"):
+        read_image(tmp_path / "nan.npy")
+
+
+def test_dicom_rescale_and_window(tmp_path: Path) -> None:
+    pydicom = pytest.importorskip("pydicom")
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
+
+    stored = RNG.integers(0, 4096, (16, 12), dtype=np.uint16)
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = CTImageStorage
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID, ds.SOPInstanceUID = CTImageStorage, meta.MediaStorageSOPInstanceUID
+    ds.Modality = "CT"
+    ds.Rows, ds.Columns = stored.shape
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
+    ds.RescaleSlope, ds.RescaleIntercept = 1, -1024
+    ds.PixelData = stored.tobytes()
+    pydicom.dcmwrite(tmp_path / "slice.dcm", ds, enforce_file_format=True)
+    image, info = read_image(tmp_path / "slice.dcm")
+    # HU = v - 1024 over the 12-bit window [-1024, 3071]: x = v / 4095
+    torch.testing.assert_close(image[0], torch.from_numpy(stored / 4095).float())
+    assert (info.format, info.bit_depth, info.channels) == ("dicom", 12, 1)
+    assert "intercept -1024" in info.notes[0] and "[-1024, 3071]" in info.notes[0]
+    assert output_bit_depth(tmp_path / "o.png", info) == (16, None)
+    (tmp_path / "no_suffix").write_bytes((tmp_path / "slice.dcm").read_bytes())  # found by its preamble
+    torch.testing.assert_close(read_image(tmp_path / "no_suffix")[0], image)
+
+
+def test_missing_unreadable_and_oversized_files(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="nothere.png"):
+        read_image(tmp_path / "nothere.png")
+    with pytest.raises(FileNotFoundError, match="directory"):
+        read_image(tmp_path)
+    (tmp_path / "broken.png").write_text("not an image")
+    with pytest.raises(ValueError, match="broken.png"):
+        read_image(tmp_path / "broken.png")
+    (tmp_path / "broken.npy").write_text("not an array")
+    with pytest.raises(ValueError, match="broken.npy"):
+        read_image(tmp_path / "broken.npy")
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    for side in (12000, 30000):  # below and above Pillow's own hard limit; nothing is decoded
+        header = chunk(b"IHDR", struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0))
+        png = b"\x89PNG\r\n\x1a\n" + header + chunk(b"IDAT", zlib.compress(b"\0" * 8)) + chunk(b"IEND", b"")
+        (tmp_path / f"huge{side}.png").write_bytes(png)
+        with pytest.raises(ValueError, match=rf"huge{side}\.png.*max_pixels"):
+            read_image(tmp_path / f"huge{side}.png")
+    np.lib.format.open_memmap(tmp_path / "huge.npy", mode="w+", dtype=np.uint8, shape=(20000, 20000))
+    with pytest.raises(ValueError, match=r"20000×20000 = 400,000,000 pixels"):
+        read_image(tmp_path / "huge.npy")
+    iio.imwrite(tmp_path / "small.png", np.zeros((4, 4), np.uint8))
+    with pytest.raises(ValueError, match="4×4 = 16 pixels, more than max_pixels = 10"):
+        read_image(tmp_path / "small.png", max_pixels=10)
+
+
+def test_conversions_on_request_are_noted(tmp_path: Path) -> None:
+    data = RNG.integers(0, 256, (30, 40, 3), dtype=np.uint8)
+    iio.imwrite(tmp_path / "c.png", data)
+    as_is, info = read_image(tmp_path / "c.png")
+    assert as_is.shape == (3, 30, 40) and info.notes == ()
+    gray, info_gray = read_image(tmp_path / "c.png", channels=1, size=16)
+    assert gray.shape == (1, 16, 16)
+    assert info_gray.notes == (
+        "colour converted to gray (luminance, skimage.color.rgb2gray)",
+        "30×40 image cropped to the centred 30×30 square and resized to 16×16 (bicubic)",
+    )
+    from skimage.color import rgb2gray
+
+    expected = rgb2gray(data / 255.0)[:, 5:35]
+    cropped, _ = adjust_image(torch.from_numpy(expected).float()[None], size=30)
+    torch.testing.assert_close(cropped[0], torch.from_numpy(expected).float())
+    colour, notes = adjust_image(gray, channels=3)
+    assert colour.shape == (3, 16, 16) and notes == ["gray repeated into 3 channels"]
+    with pytest.raises(ValueError, match="channels must be 1, 3 or None, got 2"):
+        read_image(tmp_path / "c.png", channels=2)
+    with pytest.raises(ValueError, match="size must be a positive int"):
+        read_image(tmp_path / "c.png", size=0)
+
+
+def test_folder_reads_as_they_come_and_names_disagreeing_images(tmp_path: Path) -> None:
+    iio.imwrite(tmp_path / "a.png", RNG.integers(0, 256, (20, 24), dtype=np.uint8))
+    iio.imwrite(tmp_path / "b.png", RNG.integers(0, 65536, (20, 24), dtype=np.uint16))
+    (tmp_path / "notes.txt").write_text("skipped")
+    images, infos = read_image_folder(tmp_path)
+    assert images.shape == (2, 1, 20, 24) and [i.bit_depth for i in infos] == [8, 16]
+    iio.imwrite(tmp_path / "c.png", RNG.integers(0, 256, (16, 16, 3), dtype=np.uint8))
+    with pytest.raises(ValueError, match=r"a\.png is 20×24 gray, c\.png is 16×16 3-channel; pass channels"):
+        read_image_folder(tmp_path)
+    images, _ = read_image_folder(tmp_path, channels=3, size=8)
+    assert images.shape == (3, 3, 8, 8)
+    assert read_image_folder(tmp_path, limit=1)[0].shape == (1, 1, 20, 24)
+
+
+def test_write_refuses_what_the_format_cannot_hold(tmp_path: Path) -> None:
+    image = torch.rand(3, 4, 4)
+    with pytest.raises(ValueError, match=r"bit_depth 16 cannot be written to \.png \(colour\); possible: \[8\]"):
+        write_image(image, tmp_path / "o.png", bit_depth=16)
+    with pytest.raises(ValueError, match=r"\.bmp.*one of"):
+        write_image(image, tmp_path / "o.bmp")
+    with pytest.raises(ValueError, match="C = 1 or 3"):
+        write_image(torch.rand(2, 4, 4), tmp_path / "o.png")
+    info = ImageInfo("x.tif", "tiff", "float32", 32, 1, 4, 4)
+    assert output_bit_depth("o.png", info)[0] == 16 and output_bit_depth("o.jpg", info)[0] == 8
