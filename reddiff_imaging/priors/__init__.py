@@ -6,12 +6,14 @@ priors from networks (:class:`DiffusionPrior`, with :meth:`DiffusionPrior.defaul
 trained prior), total variation (:class:`TV`), classical denoisers, and an analytic Gaussian
 mixture with exact scores and posteriors (:class:`GaussianMixture`). A prior declares the image
 channels it works on (:attr:`Prior.channels`, ``None`` for any); :class:`Channelwise` runs a
-one-channel prior on each channel of a colour image when asked to.
+one-channel prior on each channel of a colour image when asked to, and :class:`GrayFromColour` a
+colour diffusion prior on gray images.
 """
 
 from reddiff_imaging.priors.adapters import DenoiserDiffusion, as_diffusion
 from reddiff_imaging.priors.base import DiffusionModel, ImageShapeNote, MissingCapabilityError, Prior
 from reddiff_imaging.priors.channelwise import Channelwise
+from reddiff_imaging.priors.gray import GrayFromColour
 from reddiff_imaging.priors.denoisers import (
     BM3DDenoiser,
     DeepinvDenoiser,
@@ -38,6 +40,7 @@ __all__ = [
     "DenoiserDiffusion",
     "as_diffusion",
     "Channelwise",
+    "GrayFromColour",
     "TV",
     "DenoiserPrior",
     "GaussianFilterDenoiser",

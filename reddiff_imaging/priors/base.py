@@ -92,12 +92,13 @@ class Prior(nn.Module):
         channels = int(shape[0]) if len(shape) == 3 else None
         if self.channels is not None and channels is not None and channels != self.channels:
             who = f"{user}: " if user else ""
-            hint = (
-                "; run it on each channel with priors.Channelwise(prior) (command line: --prior channelwise:NAME) "
-                "or convert the image to gray (--channels 1)"
-                if self.channels == 1
-                else ""
-            )
+            hints = {
+                1: "; run it on each channel with priors.Channelwise(prior) (command line: --prior channelwise:NAME) "
+                "or convert the image to gray (--channels 1)",
+                3: "; run it on gray images with priors.GrayFromColour(prior) (command line: --prior gray:NAME) "
+                "or repeat the image into 3 channels (--channels 3)",
+            }
+            hint = hints.get(self.channels, "") if channels in (1, 3) else ""
             raise ValueError(
                 f"{who}prior {type(self).__name__} works on {self.channels}-channel images, "
                 f"but the images have {channels} channel{'s' if channels != 1 else ''}{hint}"

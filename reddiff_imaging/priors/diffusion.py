@@ -53,6 +53,7 @@ ADM_MODELS = {
 }
 
 DEFAULT_PRIOR_FILE = "default_prior.pt"
+NATURAL_PRIOR_FILE = "natural_prior.pt"
 
 
 class DiffusionPrior(DiffusionModel):
@@ -152,12 +153,24 @@ class DiffusionPrior(DiffusionModel):
 
     @classmethod
     def default(cls, map_location: str | torch.device = "cpu") -> DiffusionPrior:
-        """The bundled default prior: the project's UNet trained on its 64×64 grayscale synthetic
-        scenes (see :mod:`reddiff_imaging.data.synthetic`). Loads offline from the package."""
-        path = Path(str(resources.files("reddiff_imaging.data") / "assets" / DEFAULT_PRIOR_FILE))
+        """The bundled phantom prior: the project's UNet trained on its 64×64 grayscale synthetic
+        scenes (see :mod:`reddiff_imaging.data.synthetic`), for teaching and exact tests. Loads
+        offline from the package."""
+        return cls._bundled(DEFAULT_PRIOR_FILE, "default", map_location)
+
+    @classmethod
+    def natural(cls, map_location: str | torch.device = "cpu") -> DiffusionPrior:
+        """The bundled natural-image prior: a 3-channel UNet trained on crops of real photographs
+        (:data:`~reddiff_imaging.data.photos.TRAINING_PHOTOS`, see :doc:`/training`); on gray images
+        use :class:`~reddiff_imaging.priors.GrayFromColour`. Loads offline from the package."""
+        return cls._bundled(NATURAL_PRIOR_FILE, "natural", map_location)
+
+    @classmethod
+    def _bundled(cls, filename: str, name: str, map_location: str | torch.device) -> DiffusionPrior:
+        path = Path(str(resources.files("reddiff_imaging.data") / "assets" / filename))
         if not path.is_file():
             raise FileNotFoundError(
-                f"the bundled default prior is missing at {path}; reinstall reddiff-imaging or train one with "
+                f"the bundled {name} prior is missing at {path}; reinstall reddiff-imaging or train one with "
                 "`reddiff-imaging train-prior` and load it with DiffusionPrior.from_checkpoint(path)"
             )
         return cls.from_checkpoint(path, map_location=map_location)

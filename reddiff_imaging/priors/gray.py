@@ -34,6 +34,7 @@ of its input, as every prior here is.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor
@@ -71,6 +72,11 @@ class GrayFromColour(DiffusionModel):
         alpha_bar = colour.schedule.alphas_cumprod.double()
         ratio = ((1 - alpha_bar) / alpha_bar).sqrt()
         self.register_buffer("colour_timestep", colour.schedule.timestep_for_sigma(math.sqrt(3.0) * ratio), persistent=False)
+
+    def check_image_shape(self, shape: Sequence[int], user: str | None = None) -> str | None:
+        """The 1-channel check, then the colour prior's check on ``(3, H, W)`` (sizes, padding)."""
+        super().check_image_shape(shape, user)
+        return self.colour.check_image_shape((3, *shape[1:]), user)
 
     def _eps(self, x_t: Tensor, t: Tensor) -> Tensor:
         if x_t.shape[1] != 1:
