@@ -67,7 +67,7 @@ def denoise(prior: DiffusionPrior, test: Tensor, validation: Tensor) -> dict[str
     def tv(weight: float) -> TV:
         return TV(weight=weight, max_iter=300, tol=1e-4)
 
-    weights = (3.0, 4.5, 6.0, 8.5, 11.0, 14.0)
+    weights = (6.0, 8.5, 11.0, 14.0, 20.0, 28.0, 40.0)
     tv_weight = max(weights, key=lambda w: sum(psnr(tv(w).denoise(noisy_val, SIGMA_DENOISE), validation)))
     with torch.inference_mode():
         diffusion = prior.denoise(noisy, SIGMA_DENOISE)
