@@ -23,7 +23,13 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor, nn
 
-from reddiff_imaging._validation import Shape, as_shape, check_positive, check_tensor
+from reddiff_imaging._validation import (
+    Shape,
+    as_shape,
+    check_int,
+    check_positive,
+    check_tensor,
+)
 from reddiff_imaging.operators.cg import conjugate_gradient
 
 if TYPE_CHECKING:
@@ -124,7 +130,7 @@ class Operator(nn.Module):
             c = c.item()
         if not isinstance(c, Number):
             return NotImplemented
-        return scale(complex(c) if isinstance(c, complex) else float(c), self)  # type: ignore[arg-type]
+        return scale(complex(c) if isinstance(c, complex) else c, self)  # type: ignore[arg-type]
 
     __rmul__ = __mul__
 
@@ -237,6 +243,9 @@ class LinearOperator(Operator):
         Deterministic: the start vector is drawn from a generator seeded with ``seed``. The default
         dtype is float64 on CPU and float32 elsewhere.
         """
+        check_int(max_iter, "max_iter")
+        check_positive(tol, "tol")
+        check_int(seed, "seed", minimum=None)
         svd = self.svd
         if svd is not None:
             return float(svd.singular_values.abs().max())
@@ -270,6 +279,8 @@ class LinearOperator(Operator):
         started from zero, which converges to the minimum-norm solution.
         """
         self.check_output(y, "y")
+        check_positive(rcond, "rcond", allow_zero=True)
+        check_int(max_iter, "max_iter")
         svd = self.svd
         if svd is not None:
             return _as_domain(self, svd.pinv(y, rcond))

@@ -16,6 +16,7 @@ from torch import Tensor
 
 from reddiff_imaging._validation import (
     as_shape,
+    check_parameter,
     check_positive,
     complex_view,
     match_dtype,
@@ -26,8 +27,7 @@ from reddiff_imaging.operators.svd import SVD
 
 
 def _weights_and_shape(weights: Tensor, in_shape: Sequence[int] | None, name: str) -> tuple[Tensor, tuple[int, ...]]:
-    if not isinstance(weights, Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(weights).__name__}")
+    weights = check_parameter(weights, name)
     given = tuple(weights.shape)
     if weights.ndim not in (2, 3):
         raise ValueError(f"{name} must have shape (H, W) or (C, H, W), got {given}")

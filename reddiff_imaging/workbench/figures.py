@@ -13,7 +13,6 @@ Nothing opens a window: every function draws off-screen and writes a file.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections import defaultdict

@@ -182,7 +182,7 @@ def _hdf5_key(path: Path) -> str:
 
     try:
         with h5py.File(path, "r") as f:
-            keys = [k for k in ("images", "x_test", "x_val", "x_train") if k in f]
+            keys = [k for k in ("images", "x_test", "x_val", "x_train") if f.get(k, getlink=True) is not None]
     except OSError as err:
         raise ValueError(f"{str(path)!r} is not a readable HDF5 file: {err}") from err
     if not keys:

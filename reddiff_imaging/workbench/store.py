@@ -48,7 +48,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from reddiff_imaging._hdf5 import LayoutError, dataset_member, group_member, member
+from reddiff_imaging._hdf5 import LayoutError, dataset_member, group_member
 from reddiff_imaging._validation import check_choice, check_writable
 
 FORMAT = "reddiff-imaging/results"
