@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 import numbers
 import os
+import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -166,8 +167,16 @@ def check_writable(path: str | os.PathLike[str], name: str) -> Path:
         folder = folder.parent
     if not folder.is_dir():
         raise ValueError(f"{name} {str(target)!r}: {str(folder)!r} is not a folder")
-    if not os.access(folder, os.W_OK | os.X_OK) or (target.exists() and not os.access(target, os.W_OK)):
-        raise PermissionError(f"{name} {str(target)!r} is not writable (permission denied in {str(folder)!r})")
+    try:  # a real write test: permission bits do not tell (root, read-only mounts, /proc)
+        if target.exists():
+            with open(target, "ab"):
+                pass
+        else:
+            handle, probe = tempfile.mkstemp(dir=folder, prefix=".write-test-")
+            os.close(handle)
+            os.unlink(probe)
+    except OSError as err:
+        raise PermissionError(f"{name} {str(target)!r} is not writable ({err.strerror} in {str(folder)!r})") from err
     return target
 
 

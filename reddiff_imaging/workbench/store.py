@@ -57,7 +57,7 @@ FORMAT_VERSION = 2
 UNIT_ATTRS = ("psnr", "ssim", "seconds", "peak_memory_bytes", "seed")
 
 
-class ResultsInUseError(RuntimeError):
+class ResultsInUseError(OSError):
     """The results file is open for writing in another running process."""
 
 
