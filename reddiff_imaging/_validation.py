@@ -95,13 +95,10 @@ def check_real(
     number = float(value)  # type: ignore[arg-type]
     below = low is not None and (number <= low if open_low else number < low)
     if not math.isfinite(number) or below or (high is not None and number > high):
-        bounds = []
-        if low is not None:
-            bounds.append(f"{'>' if open_low else '>='} {low:g}")
-        if high is not None:
-            bounds.append(f"<= {high:g}")
-        bounds_text = " and ".join(bounds)
-        raise ValueError(f"{name} must be a finite number {bounds_text}".rstrip() + f", got {value!r}")
+        if low is not None and high is not None:
+            raise ValueError(f"{name} must be in {'(' if open_low else '['}{low:g}, {high:g}], got {value!r}")
+        bound = f" {'>' if open_low else '>='} {low:g}" if low is not None else f" <= {high:g}" if high is not None else ""
+        raise ValueError(f"{name} must be a finite number{bound}, got {value!r}")
     return number
 
 

@@ -18,6 +18,7 @@ from torch import Tensor
 from reddiff_imaging._validation import (
     as_shape,
     check_bool,
+    check_int,
     check_parameter,
     check_positive,
     check_real,
@@ -249,7 +250,7 @@ def motion_kernel(length: float, angle: float = 0.0, size: int | None = None) ->
 
 
 def _odd_size(size: int | None, default: int, *, require_odd: bool = True) -> int:
-    size = default if size is None else size
-    if not isinstance(size, int) or size < 1 or (require_odd and size % 2 == 0):
-        raise ValueError(f"size must be a positive {'odd ' if require_odd else ''}int, got {size!r}")
+    size = default if size is None else check_int(size, "size")
+    if require_odd and size % 2 == 0:
+        raise ValueError(f"size must be an odd int, got {size!r}")
     return size
