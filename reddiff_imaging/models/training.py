@@ -323,8 +323,9 @@ def _build_source(data: str, size: int, key: str, rgb: bool) -> ImageSource:
     raise ValueError(f"--data {data!r}: expected 'synthetic', an .h5/.hdf5 file or an image folder")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Command-line entry point: ``python -m reddiff_imaging.models.training --out DIR [...]``."""
+def build_parser() -> argparse.ArgumentParser:
+    """The parser of ``reddiff-imaging train-prior`` (numeric options and ``--device`` are
+    checked when parsed)."""
     p = argparse.ArgumentParser(prog="reddiff-imaging train-prior", description=__doc__.split("\n\n")[0])
     p.add_argument("--out", required=True, help="output folder (state.pt, ema.pt); resumes if state.pt exists")
     p.add_argument("--data", default="synthetic", help="'synthetic', an HDF5 file, or a folder of images")
@@ -346,6 +347,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--no-channels-last", action="store_true")
     p.add_argument("--half-export", action="store_true", help="store ema.pt weights as float16")
     p.add_argument("--progress", action="store_true", help="show a tqdm bar instead of log lines")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command-line entry point: ``python -m reddiff_imaging.models.training --out DIR [...]``."""
+    p = build_parser()
     args = p.parse_args(argv)
 
     source = _build_source(args.data, args.size, args.h5_key, args.rgb)

@@ -18,7 +18,11 @@ import torch
 from reddiff_imaging._hdf5 import LayoutError
 from reddiff_imaging.workbench import ResultsStore, compare
 from reddiff_imaging.workbench.specs import load_dataset
-from reddiff_imaging.workbench.store import CorruptedUnitWarning, ResultsInUseError, UnitResult
+from reddiff_imaging.workbench.store import (
+    CorruptedUnitWarning,
+    ResultsInUseError,
+    UnitResult,
+)
 
 
 def _store_with_units(path, count: int = 2) -> None:
