@@ -158,6 +158,25 @@ def test_norm_iteration_counts(name, max_iter) -> None:
 
 
 @FUZZ
+@given(
+    name=st.sampled_from(sorted(n for n, op in OPERATORS.items() if hasattr(op, "pinv"))),
+    option=st.sampled_from(["rcond", "max_iter", "tol"]),
+    value=st.one_of(not_real.filter(lambda v: v is not None), st.just(-1)),
+)
+def test_pseudo_inverse_options(name, option, value) -> None:
+    operator = OPERATORS[name]
+    with pytest.raises(ERRORS, match=f"^{option} must"):
+        operator.pinv(operator(torch.rand(1, 1, 16, 16)), **{option: value})
+
+
+@FUZZ
+@given(name=st.sampled_from(sorted(n for n, op in OPERATORS.items() if op.is_linear)), rho=st.one_of(not_real.filter(lambda v: v is not None), st.floats(-5, 0)))
+def test_normal_solve_rho(name, rho) -> None:
+    with pytest.raises(ERRORS, match="^rho must"):
+        OPERATORS[name].solve_normal(torch.rand(1, 1, 16, 16), rho)
+
+
+@FUZZ
 @given(factor=st.one_of(not_finite, st.booleans()))
 def test_scalar_factors(factor) -> None:
     with pytest.raises(ERRORS, match="^scalar factor"):
