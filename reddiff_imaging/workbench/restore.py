@@ -17,6 +17,7 @@ import torch
 from torch import Tensor
 
 from reddiff_imaging import metrics
+from reddiff_imaging._validation import check_int, check_real, check_writable
 from reddiff_imaging.problem import InverseProblem
 from reddiff_imaging.solvers.registry import solver_class
 from reddiff_imaging.workbench.compare import resolve_device, simulate_measurements
@@ -141,6 +142,13 @@ def restore_image(
         ValueError: unreadable image, unknown task/solver/prior/option, a ``size`` the prior cannot
             take, a prior the solver cannot use, or a task the solver cannot handle.
     """
+    for path, name in ((output, "output"), (save_measurement, "save_measurement")):
+        if path is not None:
+            check_writable(path, name)
+    if steps is not None:
+        check_int(steps, "steps")
+    check_real(sigma, "sigma", low=0.0)
+    check_int(seed, "seed", minimum=0)
     method = Method(solver, prior, dict(overrides or {}))
     built = method.build(steps)  # unknown solver or option fails before anything is read
     image_path = Path(image)
