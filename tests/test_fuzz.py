@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
+import time
 import typing
 
 import pytest
@@ -364,3 +365,38 @@ def test_cli_errors_are_one_line_with_exit_code_2(tmp_path, capsys) -> None:
     assert "train-prior: error: --data" in capsys.readouterr().err
     assert cli.main(["train-prior", "--out", str(tmp_path / "o"), "--config", '{"base_channels": 100000}', "--steps", "1"]) == 2
     assert "parameters; the limit is" in capsys.readouterr().err
+
+
+# -- checkpoints -----------------------------------------------------------------------------------
+def _checkpoint(tmp_path, change) -> str:
+    from reddiff_imaging.models import UNet, UNetConfig, save_unet_checkpoint
+    from reddiff_imaging.priors import VPSchedule
+
+    config = UNetConfig(image_size=8, base_channels=8, channel_mults=(1, 2), attention_resolutions=(), num_groups=4)
+    path = save_unet_checkpoint(tmp_path / "net.pt", UNet(config), schedule=VPSchedule.linear())
+    payload = torch.load(path, weights_only=True)
+    change(payload)
+    torch.save(payload, path)
+    return str(path)
+
+
+def _first_weight(payload) -> str:
+    return next(k for k, v in payload["state_dict"].items() if v.is_floating_point())
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda p: p["config"].update(base_channels=200_000), r"network of [\d,]+ parameters; the limit is 1,000,000,000"),
+        (lambda p: p["config"].update(num_res_blocks=1000), "residual blocks; the limit is 256"),
+        (lambda p: p["state_dict"].update({_first_weight(p): p["state_dict"][_first_weight(p)].long()}), "expected floating-point weights, got torch.int64"),
+        (lambda p: p["state_dict"][_first_weight(p)].view(-1).__setitem__(0, math.nan), "holds NaN or Inf"),
+    ],
+)
+def test_checkpoints_are_checked_before_use(tmp_path, change, message) -> None:
+    from reddiff_imaging.priors import DiffusionPrior
+
+    start = time.perf_counter()
+    with pytest.raises(ValueError, match=message):
+        DiffusionPrior.from_checkpoint(_checkpoint(tmp_path, change))
+    assert time.perf_counter() - start < 10  # bounded before the network is built
