@@ -400,3 +400,12 @@ def test_checkpoints_are_checked_before_use(tmp_path, change, message) -> None:
     with pytest.raises(ValueError, match=message):
         DiffusionPrior.from_checkpoint(_checkpoint(tmp_path, change))
     assert time.perf_counter() - start < 10  # bounded before the network is built
+
+
+def test_a_comparison_without_any_unit_is_a_clear_error(tmp_path, capsys) -> None:
+    argv = ["compare", "--tasks", "ct", "--solvers", "ddrm/default", "--num-images", "1", "--steps", "2", "--device", "cpu"]
+    assert cli.main([*argv, "--output", str(tmp_path / "r.h5")]) == 2
+    err = capsys.readouterr().err
+    assert err.endswith("error: no unit was computed (every method was skipped, see above); "
+                        f"{tmp_path / 'r.h5'} holds no results to tabulate or draw\n")
+    assert not list(tmp_path.glob("*.png"))
