@@ -34,9 +34,9 @@ def _store_with_units(path, count: int = 2) -> None:
             store.write_unit("run", "task", "method", index, unit, {"solver": "admm"})
 
 
-def _units(path) -> list[int]:
+def _units(path, run: str = "run") -> list[int]:
     with ResultsStore(path, "r") as store:
-        return sorted(index for _, _, index, _ in store.units("run"))
+        return sorted(index for _, _, index, _ in store.units(run))
 
 
 def test_an_existing_file_is_never_truncated_without_overwrite(tmp_path) -> None:
@@ -124,18 +124,13 @@ def test_changed_bytes_on_disk_are_detected_and_the_unit_recomputed(tmp_path) ->
         raw.seek(offset + 100)
         raw.write(b"\x00\x01\x02\x03")
     with pytest.warns(CorruptedUnitWarning, match=r"admm\[tv\]/1 is corrupted \(its checksum does not match"):
-        assert _units_of(path) == [0]
+        assert _units(path, "comparison") == [0]
     recomputed: list[tuple[str, str, int]] = []
     with pytest.warns(CorruptedUnitWarning):
         table = compare(["inpainting-box"], ["admm/tv"], unit_callback=lambda *unit: recomputed.append(unit), **options)
     assert recomputed == [("inpainting-box", "admm[tv]", 1)] and table.rows[0].count == 2
     with h5py.File(path, "r") as f:
         np.testing.assert_array_equal(f["comparison/inpainting-box/admm[tv]/1/x"][()], original)
-
-
-def _units_of(path) -> list[int]:
-    with ResultsStore(path, "r") as store:
-        return sorted(index for _, _, index, _ in store.units("comparison"))
 
 
 def test_a_corrupted_task_is_an_error_when_read(tmp_path) -> None:
