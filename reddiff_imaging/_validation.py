@@ -254,7 +254,7 @@ def check_bool(value: object, name: str) -> bool:
     return value
 
 
-def check_positive(value: float, name: str, *, allow_zero: bool = False) -> float:
+def check_positive(value: object, name: str, *, allow_zero: bool = False) -> float:
     """Return ``value`` as a float, or raise when it is not (strictly) positive and finite."""
     return check_real(value, name, low=0.0, open_low=not allow_zero)
 

@@ -137,8 +137,12 @@ def methods_for(solver_names: Sequence[str], prior_names: Sequence[str], overrid
             raise ValueError(f"unknown solver {solver!r}; available: {', '.join(solvers.available())}")
         for name in [prior] if prior else prior_names:
             methods.append(Method(solver, name, overrides.get(solver, {})))
-    for solver, options in overrides.items():  # validate option names before any work is done
-        solvers.get(solver, **options)
+    for solver, options in overrides.items():  # validate option names and values before any work is done
+        try:
+            solvers.get(solver, **options)
+        except (TypeError, ValueError) as err:  # name the solver too: the user typed solver.option
+            kind = TypeError if isinstance(err, TypeError) else ValueError
+            raise kind(f"override of solver {solver!r}: {err}") from err
     return methods
 
 
