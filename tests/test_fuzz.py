@@ -409,3 +409,16 @@ def test_a_comparison_without_any_unit_is_a_clear_error(tmp_path, capsys) -> Non
     assert err.endswith("error: no unit was computed (every method was skipped, see above); "
                         f"{tmp_path / 'r.h5'} holds no results to tabulate or draw\n")
     assert not list(tmp_path.glob("*.png"))
+
+
+def test_unexpected_errors_get_a_short_message_and_a_hint(monkeypatch, capsys) -> None:
+    def broken(_: argparse.Namespace) -> int:
+        raise KeyError("internal")
+
+    monkeypatch.setattr(cli, "_info", broken)
+    assert cli.main(["info"]) == 1
+    err = capsys.readouterr().err
+    assert "unexpected error KeyError" in err and "REDDIFF_IMAGING_TRACEBACK=1" in err and "Traceback" not in err
+    monkeypatch.setenv("REDDIFF_IMAGING_TRACEBACK", "1")
+    with pytest.raises(KeyError, match="internal"):
+        cli.main(["info"])

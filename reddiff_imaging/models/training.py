@@ -50,6 +50,7 @@ from .._cli_types import (
     positive_int,
     unit_float,
 )
+from .._validation import check_writable
 from ..data.synthetic import MAX_TRAINING_SEED
 from ..priors.schedules import VPSchedule
 from .checkpoint import check_network_size, save_unet_checkpoint
@@ -354,6 +355,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point: ``python -m reddiff_imaging.models.training --out DIR [...]``."""
     p = build_parser()
     args = p.parse_args(argv)
+    check_writable(Path(args.out) / "state.pt", "--out")  # before any data is read
 
     source = _build_source(args.data, args.size, args.h5_key, args.rgb)
     config = None
