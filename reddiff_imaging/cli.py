@@ -117,7 +117,7 @@ def _compare(args: argparse.Namespace) -> int:
         overrides.setdefault(solver, {}).update(values)
     for required in ("tasks", "solvers"):
         if not options.get(required):
-            raise SystemExit(f"reddiff-imaging compare: give --{required} or set {required} in the --config file")
+            raise ValueError(f"give --{required} or set {required} in the --config file")
     output = Path(options.pop("output", "results.h5"))
     table = compare(options.pop("tasks"), options.pop("solvers"), overrides=overrides, output=output, **options)
     if not is_main_process():  # under torchrun, rank 0 writes the table and figures
