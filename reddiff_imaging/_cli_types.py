@@ -10,8 +10,8 @@ from collections.abc import Callable
 from typing import Any
 
 from reddiff_imaging._validation import (
+    MAX_IMAGE_SIDE,
     check_device,
-    check_image_size,
     check_int,
     check_real,
 )
@@ -55,13 +55,8 @@ positive_float = _parsed(float, lambda v: check_real(v, "value", low=0.0, open_l
 unit_float = _parsed(float, lambda v: check_real(v, "value", low=0.0, high=1.0), "a number")
 
 
-def _side(value: int) -> int:
-    check_image_size(check_int(value, "value"), value, "value")
-    return value
-
-
-#: an image side in pixels (``--size``): an int >= 1 whose square stays under the pixel bound
-image_side = _parsed(int, _side, "an int")
+#: an image side in pixels (``--size``): an int in [1, MAX_IMAGE_SIDE]
+image_side = _parsed(int, lambda v: check_int(v, "value", maximum=MAX_IMAGE_SIDE), "an int")
 
 
 def _device(text: str) -> str:

@@ -24,6 +24,8 @@ Shape = tuple[int, ...]
 SUPPORTED_DTYPES = (torch.float32, torch.float64, torch.complex64, torch.complex128)
 #: the most pixels (height × width) an image file may claim before it is decoded
 MAX_IMAGE_PIXELS = 100_000_000
+#: the largest side of a square image within that bound (``--size``)
+MAX_IMAGE_SIDE = math.isqrt(MAX_IMAGE_PIXELS)
 
 _FINITE_SCANS: ContextVar[bool] = ContextVar("reddiff_imaging_finite_scans", default=True)
 

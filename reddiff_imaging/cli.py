@@ -23,8 +23,8 @@ from reddiff_imaging._cli_types import (
     positive_int,
 )
 from reddiff_imaging._validation import (
+    MAX_IMAGE_SIDE,
     check_device,
-    check_image_size,
     check_int,
     check_real,
 )
@@ -88,7 +88,7 @@ def _check_config_value(key: str, value: Any, name: str) -> None:
     elif key in ("num_images", "steps"):
         check_int(value, name)
     elif key == "size":
-        check_image_size(check_int(value, name), value, name)
+        check_int(value, name, maximum=MAX_IMAGE_SIDE)
     elif key == "seed":
         check_int(value, name, minimum=0)
     elif key == "sigma":

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from reddiff_imaging import _cli_types, cli, operators, solvers
 from reddiff_imaging._validation import (
-    MAX_IMAGE_PIXELS,
+    MAX_IMAGE_SIDE,
     as_shape,
     check_device,
     check_int,
@@ -291,7 +291,7 @@ def test_diffusion_prior_refuses_nan_inputs(default_prior) -> None:
 COMPARE_BAD = st.one_of(
     st.tuples(st.just("num_images"), st.one_of(not_int, st.integers(-3, 0))),
     st.tuples(st.just("steps"), st.one_of(not_int.filter(lambda v: v is not None), st.integers(-3, 0))),
-    st.tuples(st.just("size"), st.one_of(not_int.filter(lambda v: v is not None), st.integers(-3, 0), st.just(MAX_IMAGE_PIXELS))),
+    st.tuples(st.just("size"), st.one_of(not_int.filter(lambda v: v is not None), st.integers(-3, 0), st.just(MAX_IMAGE_SIDE + 1))),
     st.tuples(st.just("sigma"), st.one_of(not_real, floats(-5, -0.001))),
     st.tuples(st.just("seed"), st.one_of(not_int, st.integers(-9, -1))),
     st.tuples(st.just("device"), bad_devices),

@@ -24,8 +24,8 @@ from tqdm.auto import tqdm
 
 from reddiff_imaging import __version__, metrics
 from reddiff_imaging._validation import (
+    MAX_IMAGE_SIDE,
     check_device,
-    check_image_size,
     check_int,
     check_real,
     check_writable,
@@ -210,7 +210,7 @@ def check_options(
             raise TypeError(f"{name} must be a non-empty list of names, got {names!r}")
     check_int(num_images, "num_images")
     if size is not None:
-        check_image_size(check_int(size, "size"), size, "size")  # type: ignore[arg-type]
+        check_int(size, "size", maximum=MAX_IMAGE_SIDE)
     if steps is not None:
         check_int(steps, "steps")
     check_real(sigma, "sigma", low=0.0)
