@@ -248,6 +248,16 @@ def test_eta_outside_the_unit_interval(eta, solver) -> None:
         solvers.get(solver, eta=eta)
 
 
+@FUZZ
+@given(option=st.sampled_from(["metrics_every", "check_every"]), value=st.one_of(not_int, st.integers(-5, -1)))
+def test_solve_options(option, value) -> None:
+    from reddiff_imaging import InverseProblem, noise
+
+    problem = InverseProblem(OPERATORS["denoising"], torch.rand(1, 1, 16, 16), noise.Gaussian(0.1))
+    with pytest.raises(ERRORS, match=f"^{option} must"):
+        solvers.get("admm", iterations=2).solve(problem, TV(), **{option: value})
+
+
 # -- prior constructors ----------------------------------------------------------------------------
 PRIOR_OPTIONS = [
     (TV, "weight"), (TV, "max_iter"), (TV, "tol"), (TV, "smoothing"),

@@ -213,6 +213,9 @@ class Solver(ABC):
         """
         if not isinstance(problem, InverseProblem):
             raise TypeError(f"problem must be an InverseProblem, got {type(problem).__name__}")
+        check_int(metrics_every, "metrics_every", minimum=0)
+        check_int(check_every, "check_every", minimum=0)
+        check_bool(progress, "progress")
         if not isinstance(prior, Prior):
             raise TypeError(f"prior must be a reddiff_imaging Prior, got {type(prior).__name__}")
         for capability in self.requires:
