@@ -24,6 +24,8 @@ Shape = tuple[int, ...]
 SUPPORTED_DTYPES = (torch.float32, torch.float64, torch.complex64, torch.complex128)
 #: the most pixels (height × width) an image file may claim before it is decoded
 MAX_IMAGE_PIXELS = 100_000_000
+#: the most values a data set file may claim before it is read (16 GiB of float32)
+MAX_DATASET_ELEMENTS = 2**32
 #: the largest side of a square image within that bound (``--size``)
 MAX_IMAGE_SIDE = math.isqrt(MAX_IMAGE_PIXELS)
 
@@ -177,6 +179,15 @@ def check_writable(path: str | os.PathLike[str], name: str) -> Path:
     except OSError as err:
         raise PermissionError(f"{name} {str(target)!r} is not writable ({err.strerror} in {str(folder)!r})") from err
     return target
+
+
+def check_dataset_size(shape: Sequence[int], name: str, *, max_elements: int = MAX_DATASET_ELEMENTS) -> None:
+    """Refuse a stored array whose header claims more than ``max_elements`` values, or images
+    above :data:`MAX_IMAGE_PIXELS` (its last two axes), before it is read."""
+    if len(shape) >= 2:
+        check_image_size(int(shape[-2]), int(shape[-1]), name)
+    if math.prod(int(s) for s in shape) > max_elements:
+        raise ValueError(f"{name} claims shape {tuple(shape)}; the limit is {max_elements:,} values")
 
 
 def check_image_size(height: int, width: int, name: str, *, max_pixels: int = MAX_IMAGE_PIXELS) -> None:

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .._hdf5 import dataset_member
-from .._validation import check_image_size
+from .._validation import check_dataset_size
 from ..data.synthetic import MAX_TRAINING_SEED, synthetic_images
 
 __all__ = ["ImageSource", "SyntheticSource", "TensorSource", "hdf5_source", "folder_source", "IMAGE_SUFFIXES"]
@@ -146,8 +146,7 @@ def hdf5_source(path: str | os.PathLike[str], key: str = "images", size: int | N
             available = sorted(k for k in f if isinstance(f.get(k, getlink=True), h5py.HardLink) and isinstance(f[k], h5py.Dataset))
             raise ValueError(f"HDF5 file {str(path)!r} has no dataset {key!r}; datasets present: {available}")
         dataset = dataset_member(f, key, f"HDF5 file {str(path)!r}")  # refuses links and external storage
-        if dataset.ndim >= 2:  # bound the image size before reading (a header can claim anything)
-            check_image_size(dataset.shape[-2], dataset.shape[-1], f"dataset {key!r} of {str(path)!r}")
+        check_dataset_size(dataset.shape, f"dataset {key!r} of {str(path)!r}")  # a header can claim anything
         data = dataset[()]
     images = torch.from_numpy(data)
     if images.ndim == 3:

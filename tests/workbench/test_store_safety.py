@@ -201,6 +201,14 @@ def test_dataset_files_bound_the_image_size_before_reading(tmp_path) -> None:
         load_dataset(str(path), 1, None)
 
 
+def test_dataset_files_bound_the_number_of_values_before_reading(tmp_path) -> None:
+    path = tmp_path / "data.h5"
+    with h5py.File(path, "w") as f:
+        f.create_dataset("images", shape=(10**9, 1, 64, 64), dtype=np.uint8)
+    with pytest.raises(ValueError, match=r"claims shape \(1000000000, 1, 64, 64\); the limit is 4,294,967,296 values"):
+        load_dataset(str(path), 1, None)
+
+
 def test_the_lock_records_who_writes(tmp_path) -> None:
     path = tmp_path / "r.h5"
     with ResultsStore(path) as store:
