@@ -26,6 +26,7 @@ from typing import Any
 
 import torch
 
+from .._validation import check_device
 from ..priors.schedules import VPSchedule
 from .unet import UNet, UNetConfig
 
@@ -106,6 +107,7 @@ def load_unet_checkpoint(
             weights that do not match the configured network.
     """
     path = Path(path)
+    map_location = check_device(map_location, "map_location")
     if not path.is_file():
         raise FileNotFoundError(f"no UNet checkpoint at {str(path)!r} (path does not exist or is not a file)")
     try:
