@@ -36,6 +36,7 @@ import json
 import os
 import re
 import socket
+import time
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -413,7 +414,10 @@ class _Lock:
         except FileNotFoundError:
             return None
         except (OSError, ValueError, KeyError, TypeError):
-            holder, pid, host = {}, -1, socket.gethostname()  # unreadable: treat as stale
+            # unreadable: being written by a process that just created it, or left half-written
+            if time.time() - _mtime(lock) < _LOCK_WRITE_SECONDS:
+                raise ResultsInUseError(f"results file {str(results)!r} is being opened by another process") from None
+            holder, pid, host = {}, -1, socket.gethostname()
         if host == socket.gethostname():
             if pid == os.getpid():
                 return holder
@@ -434,6 +438,17 @@ class _Lock:
     def release(self) -> None:
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
+
+
+#: a lock file younger than this whose record cannot be read yet is being written, not stale
+_LOCK_WRITE_SECONDS = 10.0
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except FileNotFoundError:
+        return 0.0
 
 
 def _alive(pid: int) -> bool:

@@ -216,3 +216,14 @@ def test_the_lock_records_who_writes(tmp_path) -> None:
         record = json.loads((tmp_path / "r.h5.lock").read_text())
         assert record["pid"] == os.getpid() and record["run"] == "mine"
     assert not (tmp_path / "r.h5.lock").exists()
+
+
+def test_a_lock_being_written_is_respected_and_an_old_broken_one_taken_over(tmp_path) -> None:
+    path = tmp_path / "r.h5"
+    lock = tmp_path / "r.h5.lock"
+    lock.write_text("")  # another process has just created it and not written its record yet
+    with pytest.raises(ResultsInUseError, match="is being opened by another process"):
+        ResultsStore(path)
+    os.utime(lock, (time.time() - 60, time.time() - 60))  # a minute later it is a leftover
+    with ResultsStore(path) as store:
+        assert store.runs() == []
