@@ -6,14 +6,28 @@ Every check raises early with a message that names the argument, what was expect
 from __future__ import annotations
 
 import math
+import numbers
+import os
+import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
+from pathlib import Path
 
+import numpy as np
 import torch
 from torch import Tensor
 
 Shape = tuple[int, ...]
+
+#: dtypes our operators, priors and solvers compute in (FFTs and sparse products refuse half precision)
+SUPPORTED_DTYPES = (torch.float32, torch.float64, torch.complex64, torch.complex128)
+#: the most pixels (height × width) an image file may claim before it is decoded
+MAX_IMAGE_PIXELS = 100_000_000
+#: the most values a data set file may claim before it is read (16 GiB of float32)
+MAX_DATASET_ELEMENTS = 2**32
+#: the largest side of a square image within that bound (``--size``)
+MAX_IMAGE_SIDE = math.isqrt(MAX_IMAGE_PIXELS)
 
 _FINITE_SCANS: ContextVar[bool] = ContextVar("reddiff_imaging_finite_scans", default=True)
 
@@ -34,14 +48,155 @@ def monitored_finiteness() -> Iterator[None]:
 
 
 def as_shape(value: Sequence[int] | torch.Size, name: str) -> Shape:
-    """Return ``value`` as a tuple of positive ints, or raise naming ``name``."""
-    try:
-        shape = tuple(int(v) for v in value)
-    except TypeError as err:
-        raise TypeError(f"{name} must be a sequence of ints, got {value!r}") from err
+    """Return ``value`` as a tuple of positive ints, or raise naming ``name``.
+
+    Every entry must be an int (``8.5``, ``True`` and ``"8"`` are refused, never truncated).
+    """
+    if isinstance(value, (str, bytes)) or not isinstance(value, (Sequence, torch.Size, np.ndarray)):
+        raise TypeError(f"{name} must be a sequence of ints, got {value!r}")
+    if any(not _is_int(v) for v in value):
+        raise TypeError(f"{name} must be a sequence of ints, got {tuple(value)!r}")
+    shape = tuple(int(v) for v in value)
     if len(shape) == 0 or any(v <= 0 for v in shape):
         raise ValueError(f"{name} must be a non-empty tuple of positive ints, got {shape}")
     return shape
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, (numbers.Integral, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def _is_real(value: object) -> bool:
+    return isinstance(value, (numbers.Real, np.floating, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def check_int(value: object, name: str, *, minimum: int | None = 1, maximum: int | None = None) -> int:
+    """Return ``value`` when it is an int in ``[minimum, maximum]``, or raise naming ``name``.
+
+    Bools, floats (even ``8.0``) and numeric strings are refused with a TypeError.
+    """
+    if not _is_int(value):
+        raise TypeError(f"{name} must be an int, got {value!r} ({type(value).__name__})")
+    number = int(value)  # type: ignore[call-overload]
+    if (minimum is not None and number < minimum) or (maximum is not None and number > maximum):
+        low = "" if minimum is None else f">= {minimum}"
+        high = "" if maximum is None else f"<= {maximum}"
+        raise ValueError(f"{name} must be an int {' and '.join(b for b in (low, high) if b)}, got {number}")
+    return number
+
+
+def check_real(
+    value: object, name: str, *, low: float | None = None, high: float | None = None, open_low: bool = False
+) -> float:
+    """Return ``value`` as a finite float in ``[low, high]`` (``(low, high]`` with ``open_low``).
+
+    Bools and strings are refused with a TypeError; NaN, Inf and values out of range with a ValueError.
+    """
+    if isinstance(value, Tensor) and value.numel() == 1 and not value.is_complex():
+        value = value.item()
+    if not _is_real(value):
+        raise TypeError(f"{name} must be a real number, got {value!r} ({type(value).__name__})")
+    number = float(value)  # type: ignore[arg-type]
+    below = low is not None and (number <= low if open_low else number < low)
+    if not math.isfinite(number) or below or (high is not None and number > high):
+        if low is not None and high is not None:
+            raise ValueError(f"{name} must be in {'(' if open_low else '['}{low:g}, {high:g}], got {value!r}")
+        bound = f" {'>' if open_low else '>='} {low:g}" if low is not None else f" <= {high:g}" if high is not None else ""
+        raise ValueError(f"{name} must be a finite number{bound}, got {value!r}")
+    return number
+
+
+def check_unit_interval(value: object, name: str) -> float:
+    """Return ``value`` as a float in ``[0, 1]``, or raise naming ``name``."""
+    return check_real(value, name, low=0.0, high=1.0)
+
+
+def check_device(value: object, name: str = "device") -> torch.device:
+    """Return ``value`` as a usable :class:`torch.device`, or raise naming ``name``.
+
+    Refused: strings torch does not know, the ``meta`` device (it holds no data), and devices of a
+    kind or index this machine lacks.
+    """
+    if not isinstance(value, (str, torch.device)):
+        raise TypeError(f"{name} must be a device name such as 'cpu' or 'cuda', got {value!r}")
+    try:
+        device = torch.device(value)
+    except RuntimeError as err:
+        raise ValueError(f"{name} {str(value)!r} is not a device; use auto, cpu, cuda or cuda:N") from err
+    if device.type == "meta":
+        raise ValueError(f"{name} 'meta' holds no data and cannot run a computation; use cpu or cuda")
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"{name} {str(value)!r} was requested but no CUDA device is available; use cpu or auto")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ValueError(f"{name} {str(value)!r}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    elif device.type != "cpu":
+        backend = getattr(torch.backends, device.type, None)
+        if backend is None or not getattr(backend, "is_available", lambda: False)():
+            raise ValueError(f"{name} {str(value)!r} is not available on this machine; use cpu or cuda")
+    return device
+
+
+def check_parameter(value: object, name: str) -> Tensor:
+    """An operator parameter (transfer function, kernel, mask...) as a finite tensor.
+
+    NumPy arrays and nested sequences are converted; NaN or Inf entries are refused.
+    """
+    if isinstance(value, np.ndarray) or (isinstance(value, Sequence) and not isinstance(value, (str, bytes))):
+        try:
+            value = torch.as_tensor(np.asarray(value))
+        except (TypeError, ValueError) as err:
+            raise TypeError(f"{name} must be a tensor or an array of numbers, got {type(value).__name__}") from err
+    if not isinstance(value, Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor or a NumPy array, got {type(value).__name__}")
+    if value.dtype == torch.bool:
+        raise TypeError(f"{name} must hold numbers, got dtype {value.dtype}")
+    if value.numel() and not bool(torch.isfinite(value).all()):
+        bad = int((~torch.isfinite(value)).sum())
+        raise ValueError(f"{name} contains NaN or Inf ({bad} of {value.numel()} entries)")
+    return value
+
+
+def check_writable(path: str | os.PathLike[str], name: str) -> Path:
+    """Return ``path`` when a file can be written there (its folder exists or can be created and is
+    writable, and it is not a folder), or raise naming ``name`` — before any work is done."""
+    target = Path(path)
+    if target.is_dir():
+        raise ValueError(f"{name} {str(target)!r} is a folder; give a file name")
+    folder = target.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise ValueError(f"{name} {str(target)!r}: {str(folder)!r} is not a folder")
+    try:  # a real write test: permission bits do not tell (root, read-only mounts, /proc)
+        if target.exists():
+            with open(target, "ab"):
+                pass
+        else:
+            handle, probe = tempfile.mkstemp(dir=folder, prefix=".write-test-")
+            os.close(handle)
+            os.unlink(probe)
+    except OSError as err:
+        raise PermissionError(f"{name} {str(target)!r} is not writable ({err.strerror} in {str(folder)!r})") from err
+    return target
+
+
+def check_dataset_size(shape: Sequence[int], name: str, *, max_elements: int = MAX_DATASET_ELEMENTS) -> None:
+    """Refuse a stored array whose header claims more than ``max_elements`` values, or images
+    above :data:`MAX_IMAGE_PIXELS` (its last two axes), before it is read."""
+    if len(shape) >= 2:
+        check_image_size(int(shape[-2]), int(shape[-1]), name)
+    if math.prod(int(s) for s in shape) > max_elements:
+        raise ValueError(f"{name} claims shape {tuple(shape)}; the limit is {max_elements:,} values")
+
+
+def check_image_size(height: int, width: int, name: str, *, max_pixels: int = MAX_IMAGE_PIXELS) -> None:
+    """Refuse an image whose header claims more than ``max_pixels`` pixels, before it is decoded
+    (a small file can claim a huge image and exhaust memory when decoded)."""
+    if height <= 0 or width <= 0 or height * width > max_pixels:
+        raise ValueError(
+            f"{name} claims {height} × {width} pixels; the limit is {max_pixels:,} pixels (and at least 1 × 1)"
+        )
 
 
 def as_image_shape(value: Sequence[int] | torch.Size, name: str) -> tuple[int, int, int]:
@@ -71,6 +226,13 @@ def check_tensor(
         raise TypeError(f"{name} must be a torch.Tensor, got {type(value).__name__}")
     if not (value.is_floating_point() or value.is_complex()):
         raise TypeError(f"{name} must have a floating-point dtype, got {value.dtype}")
+    if value.dtype not in SUPPORTED_DTYPES:
+        raise TypeError(
+            f"{name} has dtype {value.dtype}; reddiff-imaging computes in float32 or float64 (and their complex "
+            f"kinds) because FFTs and sparse products do not support half precision: convert with {name}.float()"
+        )
+    if value.ndim == 0 or value.shape[0] == 0:
+        raise ValueError(f"{name} must be a batch (B, ...) of at least one item, got shape {tuple(value.shape)}")
     if value.is_complex() and not allow_complex:
         raise TypeError(f"{name} must be real (this operator acts on real inputs), got {value.dtype}")
     if shape is not None and (value.ndim != len(shape) + 1 or tuple(value.shape[1:]) != shape):
@@ -81,6 +243,8 @@ def check_tensor(
             f"{name} is on device {value.device}, but the operator lives on {device}; "
             "move one of them with .to(device)"
         )
+    if value.device.type == "meta":
+        raise ValueError(f"{name} is on the 'meta' device, which holds no data; use a cpu or cuda tensor")
     if finite and _FINITE_SCANS.get() and not bool(torch.isfinite(value).all()):
         bad = int((~torch.isfinite(value)).sum())
         raise ValueError(f"{name} contains NaN or Inf ({bad} of {value.numel()} entries)")
@@ -89,6 +253,8 @@ def check_tensor(
 
 def check_choice(value: str, name: str, choices: Sequence[str]) -> str:
     """Raise a ValueError listing ``choices`` when ``value`` is not one of them."""
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be one of {sorted(choices)}, got {value!r} ({type(value).__name__})")
     if value not in choices:
         raise ValueError(f"{name} must be one of {sorted(choices)}, got {value!r}")
     return value
@@ -101,16 +267,9 @@ def check_bool(value: object, name: str) -> bool:
     return value
 
 
-def check_positive(value: float, name: str, *, allow_zero: bool = False) -> float:
+def check_positive(value: object, name: str, *, allow_zero: bool = False) -> float:
     """Return ``value`` as a float, or raise when it is not (strictly) positive and finite."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError) as err:
-        raise TypeError(f"{name} must be a real number, got {value!r}") from err
-    if not math.isfinite(number) or number < 0 or (number == 0 and not allow_zero):
-        bound = ">= 0" if allow_zero else "> 0"
-        raise ValueError(f"{name} must be a finite number {bound}, got {value!r}")
-    return number
+    return check_real(value, name, low=0.0, open_low=not allow_zero)
 
 
 def match_dtype(buffer: Tensor, like: Tensor) -> Tensor:

@@ -4,6 +4,7 @@ training a prior, and checks."""
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import sys
 import tomllib
@@ -14,6 +15,24 @@ from typing import Any
 import torch
 
 from reddiff_imaging import __version__
+from reddiff_imaging._cli_types import (
+    device_option,
+    image_side,
+    nonnegative_float,
+    nonnegative_int,
+    positive_int,
+)
+from reddiff_imaging._validation import (
+    MAX_IMAGE_SIDE,
+    check_device,
+    check_int,
+    check_real,
+)
+
+#: errors that mean bad input (reported in one line, exit code 2); anything else is a bug
+USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, TypeError, OSError, ArithmeticError, torch.OutOfMemoryError)
+#: set to 1 to see the full traceback of an unexpected error
+TRACEBACK_VARIABLE = "REDDIFF_IMAGING_TRACEBACK"
 
 #: options of ``compare`` that a TOML configuration file may set (flags given on the command line win)
 COMPARE_KEYS = ("tasks", "solvers", "priors", "dataset", "num_images", "size", "channels", "steps", "sigma", "device", "seed", "output", "run")
@@ -56,7 +75,32 @@ def load_compare_config(path: str | None) -> dict[str, Any]:
     unknown = sorted(set(config) - {*COMPARE_KEYS, "overrides"})
     if unknown:
         raise ValueError(f"unknown key(s) {unknown} in {path!r}; valid keys: {', '.join((*COMPARE_KEYS, 'overrides'))}")
+    for key, value in config.items():
+        _check_config_value(key, value, f"{key!r} in {path!r}")
     return config
+
+
+def _check_config_value(key: str, value: Any, name: str) -> None:
+    """Check one value of a ``compare`` configuration file, with the checks of its option."""
+    if key in ("tasks", "solvers", "priors"):
+        if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+            raise TypeError(f"{name} must be a non-empty list of names, got {value!r}")
+    elif key in ("num_images", "steps"):
+        check_int(value, name)
+    elif key == "size":
+        check_int(value, name, maximum=MAX_IMAGE_SIDE)
+    elif key == "seed":
+        check_int(value, name, minimum=0)
+    elif key == "sigma":
+        check_real(value, name, low=0.0)
+    elif key == "device":
+        if value != "auto":
+            check_device(value, name)
+    elif key == "overrides":
+        if not isinstance(value, dict) or not all(isinstance(v, dict) for v in value.values()):
+            raise TypeError(f"{name} must be tables [overrides.SOLVER] of option = value, got {value!r}")
+    elif not isinstance(value, str):
+        raise TypeError(f"{name} must be a string, got {value!r}")
 
 
 def _compare(args: argparse.Namespace) -> int:
@@ -73,11 +117,13 @@ def _compare(args: argparse.Namespace) -> int:
         overrides.setdefault(solver, {}).update(values)
     for required in ("tasks", "solvers"):
         if not options.get(required):
-            raise SystemExit(f"reddiff-imaging compare: give --{required} or set {required} in the --config file")
+            raise ValueError(f"give --{required} or set {required} in the --config file")
     output = Path(options.pop("output", "results.h5"))
     table = compare(options.pop("tasks"), options.pop("solvers"), overrides=overrides, output=output, **options)
     if not is_main_process():  # under torchrun, rank 0 writes the table and figures
         return 0
+    if not table.rows:
+        raise ValueError(f"no unit was computed (every method was skipped, see above); {output} holds no results to tabulate or draw")
     run = options.get("run", "comparison")
     print(table.to_markdown())
     stem = output.with_suffix("")
@@ -161,10 +207,12 @@ def _train_prior(args: argparse.Namespace) -> int:
 
 def _add_run_options(parser: argparse.ArgumentParser, *, defaults: bool) -> None:
     """Options shared by compare, tune and restore (compare takes its defaults from the config)."""
-    parser.add_argument("--steps", type=int, default=None, help="iterations of every solver (steps or iterations)")
-    parser.add_argument("--sigma", type=float, default=0.01 if defaults else None, help="Gaussian noise std (default 0.01)")
-    parser.add_argument("--device", default="auto" if defaults else None, help="auto (default), cpu or cuda")
-    parser.add_argument("--seed", type=int, default=0 if defaults else None, help="run seed (default 0)")
+    parser.add_argument("--steps", type=positive_int, default=None, help="iterations of every solver (steps or iterations)")
+    parser.add_argument(
+        "--sigma", type=nonnegative_float, default=0.01 if defaults else None, help="Gaussian noise std (default 0.01)"
+    )
+    parser.add_argument("--device", type=device_option, default="auto" if defaults else None, help="auto (default), cpu or cuda")
+    parser.add_argument("--seed", type=nonnegative_int, default=0 if defaults else None, help="run seed (default 0)")
 
 
 def _add_channels_option(parser: argparse.ArgumentParser) -> None:
@@ -182,9 +230,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser("demo", help="compare seven methods on six tasks with the bundled prior (table, figures)")
     demo.add_argument("--output-dir", default="demo-results", help="folder for results.h5, table.md, figure.png (default demo-results)")
-    demo.add_argument("--images", type=int, default=4, help="held-out images per task (default 4)")
-    demo.add_argument("--device", default="auto", help="auto (default), cpu or cuda")
-    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--images", type=positive_int, default=4, help="held-out images per task (default 4)")
+    demo.add_argument("--device", type=device_option, default="auto", help="auto (default), cpu or cuda")
+    demo.add_argument("--seed", type=nonnegative_int, default=0)
     demo.set_defaults(run=_demo)
 
     comp = commands.add_parser("compare", help="run solvers × priors × tasks into an HDF5 results file")
@@ -194,8 +242,8 @@ def build_parser() -> argparse.ArgumentParser:
     comp.add_argument("--priors", nargs="+", help="priors crossed with bare solver names (default: default)")
     comp.add_argument("--set", nargs="+", metavar="SOLVER.OPTION=VALUE", help="solver options, e.g. reddiff.lam=0.5")
     comp.add_argument("--dataset", help="heldout (default), an HDF5 file[:key] or a folder of images")
-    comp.add_argument("--num-images", dest="num_images", type=int, help="images from the dataset (default 4)")
-    comp.add_argument("--size", type=int, help="crop the centred square and resize images to SIZE × SIZE (heldout: 64)")
+    comp.add_argument("--num-images", dest="num_images", type=positive_int, help="images from the dataset (default 4)")
+    comp.add_argument("--size", type=image_side, help="crop the centred square and resize images to SIZE × SIZE (heldout: 64)")
     _add_channels_option(comp)
     comp.add_argument("--output", help="results file (default results.h5); rerunning resumes it")
     comp.add_argument("--run", help="run name inside the results file (default comparison)")
@@ -207,11 +255,11 @@ def build_parser() -> argparse.ArgumentParser:
     tune.add_argument("--task", required=True)
     tune.add_argument("--prior", default="default")
     tune.add_argument("--search", choices=("grid", "random"), default="grid")
-    tune.add_argument("--trials", type=int, default=None, help="configurations drawn by random search")
+    tune.add_argument("--trials", type=positive_int, default=None, help="configurations drawn by random search")
     tune.add_argument("--metric", default="psnr", choices=("psnr", "ssim", "seconds"))
     tune.add_argument("--dataset", default="validation")
-    tune.add_argument("--images", type=int, default=2)
-    tune.add_argument("--size", type=int, default=None, help="crop the centred square and resize images to SIZE × SIZE")
+    tune.add_argument("--images", type=positive_int, default=2)
+    tune.add_argument("--size", type=image_side, default=None, help="crop the centred square and resize images to SIZE × SIZE")
     _add_channels_option(tune)
     tune.add_argument("--output", default=None, help="TOML file for the chosen configuration (usable by compare --config)")
     _add_run_options(tune, defaults=True)
@@ -231,8 +279,8 @@ def build_parser() -> argparse.ArgumentParser:
     restore.set_defaults(run=_restore)
 
     check = commands.add_parser("check-operators", help="adjoint/Jacobian checks and pseudo-inverse baselines of every task")
-    check.add_argument("--size", type=int, default=64)
-    check.add_argument("--seed", type=int, default=0)
+    check.add_argument("--size", type=image_side, default=64)
+    check.add_argument("--seed", type=nonnegative_int, default=0)
     check.set_defaults(run=_check_operators)
 
     commands.add_parser(
@@ -242,13 +290,31 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run a command; bad input ends it with a one-line message and exit code 2, an unexpected
+    error with a short message, a hint and exit code 1 (the traceback with
+    ``REDDIFF_IMAGING_TRACEBACK=1``)."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["train-prior"]:  # its own parser owns every option, --help included
-        return _train_prior(argparse.Namespace(args=argv[1:]))
-    args = build_parser().parse_args(argv)
-    handler = getattr(args, "run_command", None) or args.run
+    command = argv[0] if argv else ""
     try:
+        if command == "train-prior":  # its own parser owns every option, --help included
+            return _train_prior(argparse.Namespace(args=argv[1:]))
+        args = build_parser().parse_args(argv)
+        handler = getattr(args, "run_command", None) or args.run
         return int(handler(args))
-    except (ValueError, FileNotFoundError, TypeError) as err:
-        print(f"reddiff-imaging {args.command}: error: {err}", file=sys.stderr)
-        return 2
+    except KeyboardInterrupt:
+        print(f"reddiff-imaging {command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as err:
+        if os.environ.get(TRACEBACK_VARIABLE) == "1":
+            raise
+        message = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        if isinstance(err, USER_ERRORS):
+            print(f"reddiff-imaging {command}: error: {message}", file=sys.stderr)
+            return 2
+        print(
+            f"reddiff-imaging {command}: unexpected error {type(err).__name__}: {message}\n"
+            f"  this is a bug or an input reddiff-imaging does not check yet; rerun with {TRACEBACK_VARIABLE}=1 "
+            "for the traceback and report it",
+            file=sys.stderr,
+        )
+        return 1

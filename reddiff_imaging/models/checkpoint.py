@@ -26,6 +26,7 @@ from typing import Any
 
 import torch
 
+from .._validation import check_device
 from ..priors.schedules import VPSchedule
 from .unet import UNet, UNetConfig
 
@@ -33,6 +34,9 @@ __all__ = ["CHECKPOINT_FORMAT", "CHECKPOINT_VERSION", "save_unet_checkpoint", "l
 
 CHECKPOINT_FORMAT = "reddiff-imaging/unet"
 CHECKPOINT_VERSION = 1
+#: the largest network (parameters; residual blocks) a checkpoint's config may ask for
+MAX_PARAMETERS = 1_000_000_000
+MAX_BLOCKS = 256
 _REQUIRED = ("format", "format_version", "config", "state_dict", "schedule", "prediction", "data_range", "meta")
 
 
@@ -103,6 +107,7 @@ def load_unet_checkpoint(
             weights that do not match the configured network.
     """
     path = Path(path)
+    map_location = check_device(map_location, "map_location")
     if not path.is_file():
         raise FileNotFoundError(f"no UNet checkpoint at {str(path)!r} (path does not exist or is not a file)")
     try:
@@ -135,6 +140,7 @@ def load_unet_checkpoint(
     except (TypeError, ValueError) as err:
         raise ValueError(f"{str(path)!r} has an invalid config or schedule: {err}") from err
 
+    check_network_size(config, str(path))
     model = UNet(config)
     state = payload["state_dict"]
     if not isinstance(state, dict):
@@ -153,6 +159,19 @@ def load_unet_checkpoint(
     return model, info
 
 
+def check_network_size(config: UNetConfig, where: str) -> None:
+    """Refuse a configuration whose network would exceed :data:`MAX_PARAMETERS` parameters (or
+    :data:`MAX_BLOCKS` residual blocks), before any memory is allocated: the parameters are
+    counted on PyTorch's ``meta`` device, which records shapes only."""
+    blocks = config.num_res_blocks * len(config.channel_mults)
+    if blocks > MAX_BLOCKS:
+        raise ValueError(f"{where}: its config asks for {blocks} residual blocks; the limit is {MAX_BLOCKS}")
+    with torch.device("meta"):
+        count = sum(p.numel() for p in UNet(config).parameters())
+    if count > MAX_PARAMETERS:
+        raise ValueError(f"{where}: its config asks for a network of {count:,} parameters; the limit is {MAX_PARAMETERS:,}")
+
+
 def check_state_dict(got: dict[str, Any], expected: dict[str, torch.Tensor], where: str) -> None:
     """Raise a ValueError listing missing/unexpected keys and shape mismatches."""
     problems = []
@@ -168,5 +187,9 @@ def check_state_dict(got: dict[str, Any], expected: dict[str, torch.Tensor], whe
             problems.append(f"{key}: expected a tensor, got {type(value).__name__}")
         elif tuple(value.shape) != tuple(expected[key].shape):
             problems.append(f"{key}: expected shape {tuple(expected[key].shape)}, got {tuple(value.shape)}")
+        elif expected[key].is_floating_point() and not value.is_floating_point():
+            problems.append(f"{key}: expected floating-point weights, got {value.dtype}")
+        elif value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            problems.append(f"{key}: holds NaN or Inf")
     if problems:
         raise ValueError(f"{where}: state_dict does not match the configured UNet: " + "; ".join(problems))

@@ -32,6 +32,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .._hdf5 import dataset_member
+from .._validation import check_dataset_size
 from ..data.image_io import IMAGE_SUFFIXES
 from ..data.synthetic import MAX_TRAINING_SEED, synthetic_images
 
@@ -148,11 +150,17 @@ def hdf5_source(path: str | os.PathLike[str], key: str = "images", size: int | N
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"HDF5 data file {str(path)!r} does not exist")
-    with h5py.File(path, "r") as f:
-        if key not in f or not isinstance(f[key], h5py.Dataset):
-            available = sorted(k for k in f.keys() if isinstance(f[k], h5py.Dataset))
+    try:
+        f = h5py.File(path, "r")
+    except OSError as err:
+        raise ValueError(f"{str(path)!r} is not a readable HDF5 file: {err}") from err
+    with f:
+        if key not in f:
+            available = sorted(k for k in f if isinstance(f.get(k, getlink=True), h5py.HardLink) and isinstance(f[k], h5py.Dataset))
             raise ValueError(f"HDF5 file {str(path)!r} has no dataset {key!r}; datasets present: {available}")
-        data = f[key][()]
+        dataset = dataset_member(f, key, f"HDF5 file {str(path)!r}")  # refuses links and external storage
+        check_dataset_size(dataset.shape, f"dataset {key!r} of {str(path)!r}")  # a header can claim anything
+        data = dataset[()]
     images = torch.from_numpy(data)
     if images.ndim == 3:
         images = images.unsqueeze(1)

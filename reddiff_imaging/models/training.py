@@ -42,10 +42,25 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from .._cli_types import (
+    device_option,
+    image_side,
+    nonnegative_int,
+    positive_float,
+    positive_int,
+    unit_float,
+)
+from .._validation import check_writable
 from ..data.synthetic import MAX_TRAINING_SEED
 from ..priors.schedules import VPSchedule
-from .checkpoint import save_unet_checkpoint
-from .data_sources import ImageSource, PhotoCropSource, SyntheticSource, folder_source, hdf5_source
+from .checkpoint import check_network_size, save_unet_checkpoint
+from .data_sources import (
+    ImageSource,
+    PhotoCropSource,
+    SyntheticSource,
+    folder_source,
+    hdf5_source,
+)
 from .unet import UNet, UNetConfig
 
 __all__ = ["train_diffusion", "main", "STATE_FORMAT"]
@@ -317,39 +332,53 @@ def _build_source(data: str, size: int, key: str, rgb: bool) -> ImageSource:
     raise ValueError(f"--data {data!r}: expected 'synthetic', 'photos', an .h5/.hdf5 file or an image folder")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Command-line entry point: ``python -m reddiff_imaging.models.training --out DIR [...]``."""
+def build_parser() -> argparse.ArgumentParser:
+    """The parser of ``reddiff-imaging train-prior`` (numeric options and ``--device`` are
+    checked when parsed)."""
     p = argparse.ArgumentParser(prog="reddiff-imaging train-prior", description=__doc__.split("\n\n")[0])
     p.add_argument("--out", required=True, help="output folder (state.pt, ema.pt); resumes if state.pt exists")
     p.add_argument("--data", default="synthetic", help="'synthetic', 'photos' (the bundled training photographs), an HDF5 file, or a folder of images")
     p.add_argument("--h5-key", default="images", help="HDF5 dataset key (deepinv's generate_dataset: x_train)")
     p.add_argument("--rgb", action="store_true", help="colour: keep colour when reading an image folder; 3-channel crops of the bundled photographs")
-    p.add_argument("--size", type=int, default=64, help="image side in pixels")
-    p.add_argument("--steps", type=int, default=200_000)
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--lr", type=float, default=2e-4)
-    p.add_argument("--warmup-steps", type=int, default=0)
-    p.add_argument("--grad-clip", type=float, default=1.0)
-    p.add_argument("--ema-decay", type=float, default=0.999)
-    p.add_argument("--checkpoint-every", type=int, default=250)
-    p.add_argument("--log-every", type=int, default=50)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--size", type=image_side, default=64, help="image side in pixels")
+    p.add_argument("--steps", type=positive_int, default=200_000)
+    p.add_argument("--batch-size", type=positive_int, default=32)
+    p.add_argument("--lr", type=positive_float, default=2e-4)
+    p.add_argument("--warmup-steps", type=nonnegative_int, default=0)
+    p.add_argument("--grad-clip", type=positive_float, default=1.0)
+    p.add_argument("--ema-decay", type=unit_float, default=0.999)
+    p.add_argument("--checkpoint-every", type=positive_int, default=250)
+    p.add_argument("--log-every", type=positive_int, default=50)
+    p.add_argument("--seed", type=nonnegative_int, default=0)
     p.add_argument("--config", default=None, help="JSON file or JSON string of UNetConfig fields")
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (e.g. 1)")
+    p.add_argument("--device", type=device_option, default="cpu")
+    p.add_argument("--threads", type=positive_int, default=None, help="torch.set_num_threads (e.g. 1)")
     p.add_argument("--no-channels-last", action="store_true")
     p.add_argument("--half-export", action="store_true", help="store ema.pt weights as float16")
     p.add_argument("--progress", action="store_true", help="show a tqdm bar instead of log lines")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command-line entry point: ``python -m reddiff_imaging.models.training --out DIR [...]``."""
+    p = build_parser()
     args = p.parse_args(argv)
+    check_writable(Path(args.out) / "state.pt", "--out")  # before any data is read
 
     source = _build_source(args.data, args.size, args.h5_key, args.rgb)
     config = None
     if args.config:
         text = Path(args.config).read_text() if Path(args.config).is_file() else args.config
-        fields = json.loads(text)
+        try:
+            fields = json.loads(text)
+        except ValueError as err:
+            raise ValueError(f"--config {args.config!r} is neither a JSON file nor a JSON object: {err}") from err
+        if not isinstance(fields, dict):
+            raise TypeError(f"--config must be a JSON object of UNetConfig fields, got {fields!r}")
         fields.setdefault("in_channels", source.channels)
         fields.setdefault("image_size", source.size)
         config = UNetConfig.from_dict(fields)
+        check_network_size(config, "--config")
 
     def on_sigterm(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
+from reddiff_imaging._validation import check_real
 from reddiff_imaging.operators.base import LinearOperator, Operator, Scalar
 from reddiff_imaging.operators.svd import SVD
 
@@ -53,7 +54,12 @@ def add(a: Operator, b: Operator) -> Operator:
 
 
 def scale(c: Scalar, op: Operator) -> Operator:
-    """``c * op`` for a real or complex scalar ``c``."""
+    """``c * op`` for a real or complex scalar ``c`` (finite; a bool is refused)."""
+    if isinstance(c, complex):
+        check_real(c.real, "scalar factor (real part)")
+        check_real(c.imag, "scalar factor (imaginary part)")
+    else:
+        c = check_real(c, "scalar factor")
     if c == 1:
         return op
     if isinstance(op, Scaled):

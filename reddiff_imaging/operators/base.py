@@ -16,6 +16,7 @@ Subclasses implement ``_forward`` (and ``_adjoint`` for linear operators).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from numbers import Number
 from typing import TYPE_CHECKING
@@ -23,7 +24,13 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor, nn
 
-from reddiff_imaging._validation import Shape, as_shape, check_positive, check_tensor
+from reddiff_imaging._validation import (
+    Shape,
+    as_shape,
+    check_int,
+    check_positive,
+    check_tensor,
+)
 from reddiff_imaging.operators.cg import conjugate_gradient
 
 if TYPE_CHECKING:
@@ -48,6 +55,21 @@ class Operator(nn.Module):
     #: True when inputs must be real although the operator has complex coefficients (e.g. MRI of
     #: real images); its adjoint then projects onto the reals (adjoint for the real inner product).
     real_domain: bool = False
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        """Every ``pinv`` (the base one and each operator's own) checks its options first, so that
+        no override can forget: ``rcond`` finite and >= 0, ``max_iter`` an int >= 1, ``tol``
+        finite and > 0 (or None)."""
+        super().__init_subclass__(**kwargs)
+        pinv = cls.__dict__.get("pinv")
+        if pinv is not None:
+
+            @functools.wraps(pinv)
+            def checked_pinv(self: Operator, y: Tensor, *args: object, **options: object) -> Tensor:
+                check_solve_options(options)
+                return pinv(self, y, *args, **options)
+
+            cls.pinv = checked_pinv  # type: ignore[attr-defined]
 
     def __init__(self, in_shape: Sequence[int], out_shape: Sequence[int]) -> None:
         super().__init__()
@@ -124,7 +146,7 @@ class Operator(nn.Module):
             c = c.item()
         if not isinstance(c, Number):
             return NotImplemented
-        return scale(complex(c) if isinstance(c, complex) else float(c), self)  # type: ignore[arg-type]
+        return scale(complex(c) if isinstance(c, complex) else c, self)  # type: ignore[arg-type]
 
     __rmul__ = __mul__
 
@@ -237,6 +259,9 @@ class LinearOperator(Operator):
         Deterministic: the start vector is drawn from a generator seeded with ``seed``. The default
         dtype is float64 on CPU and float32 elsewhere.
         """
+        check_int(max_iter, "max_iter")
+        check_positive(tol, "tol")
+        check_int(seed, "seed", minimum=None)
         svd = self.svd
         if svd is not None:
             return float(svd.singular_values.abs().max())
@@ -316,13 +341,24 @@ def rho_for_batch(rho: float | Tensor, b: Tensor) -> float | Tensor:
         if not bool((rho > 0).all()):
             raise ValueError("rho must be > 0 for every batch item")
         return rho.to(device=b.device, dtype=b.real.dtype).view((-1,) + (1,) * (b.ndim - 1))
-    return check_positive(float(rho), "rho")
+    return check_positive(rho, "rho")
+
+
+def check_solve_options(options: dict[str, object]) -> None:
+    """Check the options of a pseudo-inverse or normal solve: ``rcond`` (finite, >= 0),
+    ``max_iter`` (an int >= 1) and ``tol`` (finite, > 0, or None)."""
+    if "rcond" in options:
+        check_positive(options["rcond"], "rcond", allow_zero=True)  # type: ignore[arg-type]
+    if "max_iter" in options:
+        check_int(options["max_iter"], "max_iter")
+    if options.get("tol") is not None:
+        check_positive(options["tol"], "tol")  # type: ignore[arg-type]
 
 
 def cg_tolerance(like: Tensor, tol: float | None) -> float:
     """Relative residual tolerance of conjugate gradients: ``tol``, or 1e-10 in float64 and 1e-6 otherwise."""
     if tol is not None:
-        return tol
+        return check_positive(tol, "tol")
     return 1e-10 if like.dtype in (torch.float64, torch.complex128) else 1e-6
 
 

@@ -15,7 +15,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from reddiff_imaging._validation import as_shape, check_positive, match_dtype
+from reddiff_imaging._validation import (
+    as_shape,
+    check_bool,
+    check_int,
+    check_parameter,
+    check_positive,
+    check_real,
+    match_dtype,
+)
 from reddiff_imaging.operators.base import LinearOperator, Operator, Scalar
 from reddiff_imaging.operators.svd import SVD
 
@@ -24,7 +32,7 @@ class Circulant(LinearOperator):
     r"""A 2-D circulant operator :math:`A x = F^{-1}(\hat h \odot F x)` over the last two axes.
 
     Args:
-        transfer: transfer function :math:`\hat h`, complex tensor ``(H, W)``, ``(1, H, W)`` or
+        transfer: transfer function :math:`\hat h`, complex tensor (or NumPy array) ``(H, W)``, ``(1, H, W)`` or
             ``(C, H, W)`` on the unshifted FFT grid.
         in_shape: image shape ``(C, H, W)``.
         real_kernel: True when :math:`\hat h` is the transform of a real kernel (Hermitian
@@ -36,6 +44,8 @@ class Circulant(LinearOperator):
         if len(shape) != 3:
             raise ValueError(f"in_shape must be (C, H, W), got {shape}")
         super().__init__(shape, shape)
+        transfer = check_parameter(transfer, "transfer")
+        check_bool(real_kernel, "real_kernel")
         if transfer.ndim == 2:
             transfer = transfer.unsqueeze(0)
         if tuple(transfer.shape[-2:]) != shape[-2:] or transfer.shape[0] not in (1, shape[0]):
@@ -190,7 +200,8 @@ class ZeroPaddedBlur(LinearOperator):
 def _check_kernel(kernel: object, in_shape: tuple[int, ...]) -> Tensor:
     if len(in_shape) != 3:
         raise ValueError(f"in_shape must be (C, H, W), got {in_shape}")
-    if not isinstance(kernel, Tensor) or not kernel.is_floating_point():
+    kernel = check_parameter(kernel, "kernel")
+    if not kernel.is_floating_point():
         raise TypeError(f"kernel must be a real floating-point torch.Tensor, got {getattr(kernel, 'dtype', type(kernel).__name__)}")
     if kernel.ndim == 3 and kernel.shape[0] not in (1, in_shape[0]) or kernel.ndim not in (2, 3):
         raise ValueError(f"kernel must have shape (h, w) or (C, h, w) with C = {in_shape[0]}, got {tuple(kernel.shape)}")
@@ -228,7 +239,7 @@ def motion_kernel(length: float, angle: float = 0.0, size: int | None = None) ->
     """
     length = check_positive(length, "length")
     size = _odd_size(size, 2 * math.ceil(length / 2) + 3)
-    theta = math.radians(float(angle))
+    theta = math.radians(check_real(angle, "angle"))
     t = torch.arange(size, dtype=torch.float64) - size // 2
     rows, cols = torch.meshgrid(t, t, indexing="ij")
     direction = torch.tensor([-math.sin(theta), math.cos(theta)], dtype=torch.float64)
@@ -239,7 +250,7 @@ def motion_kernel(length: float, angle: float = 0.0, size: int | None = None) ->
 
 
 def _odd_size(size: int | None, default: int, *, require_odd: bool = True) -> int:
-    size = default if size is None else size
-    if not isinstance(size, int) or size < 1 or (require_odd and size % 2 == 0):
-        raise ValueError(f"size must be a positive {'odd ' if require_odd else ''}int, got {size!r}")
+    size = default if size is None else check_int(size, "size")
+    if require_odd and size % 2 == 0:
+        raise ValueError(f"size must be an odd int, got {size!r}")
     return size

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from reddiff_imaging._validation import check_int
 from reddiff_imaging.operators.base import LinearOperator, Operator
 
 #: default tolerances of the normalised errors, by real precision
@@ -44,7 +45,7 @@ def _random_input(
     op: Operator, batch: int, dtype: torch.dtype, complex_input: bool, generator: torch.Generator
 ) -> Tensor:
     device = op.device or torch.device("cpu")
-    shape = (batch, *op.in_shape)
+    shape = (check_int(batch, "batch"), *op.in_shape)
     x = torch.randn(shape, dtype=dtype, device=device, generator=generator)
     if complex_input and not op.real_domain:
         x = torch.complex(x, torch.randn(shape, dtype=dtype, device=device, generator=generator))
@@ -52,7 +53,7 @@ def _random_input(
 
 
 def _generator(op: Operator, seed: int) -> torch.Generator:
-    return torch.Generator(device=op.device or torch.device("cpu")).manual_seed(seed)
+    return torch.Generator(device=op.device or torch.device("cpu")).manual_seed(check_int(seed, "seed", minimum=None))
 
 
 def _inner(a: Tensor, b: Tensor) -> Tensor:

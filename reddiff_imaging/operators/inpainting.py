@@ -16,7 +16,10 @@ from torch import Tensor
 
 from reddiff_imaging._validation import (
     as_shape,
+    check_int,
+    check_parameter,
     check_positive,
+    check_real,
     complex_view,
     match_dtype,
     real_view,
@@ -26,8 +29,7 @@ from reddiff_imaging.operators.svd import SVD
 
 
 def _weights_and_shape(weights: Tensor, in_shape: Sequence[int] | None, name: str) -> tuple[Tensor, tuple[int, ...]]:
-    if not isinstance(weights, Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(weights).__name__}")
+    weights = check_parameter(weights, name)
     given = tuple(weights.shape)
     if weights.ndim not in (2, 3):
         raise ValueError(f"{name} must have shape (H, W) or (C, H, W), got {given}")
@@ -153,8 +155,7 @@ def random_mask(
         generator: source of randomness (the same generator state gives the same mask).
     """
     height, width = _hw(shape)
-    if not 0 < float(ratio) <= 1:
-        raise ValueError(f"ratio must be in (0, 1], got {ratio!r}")
+    check_real(ratio, "ratio", low=0.0, high=1.0, open_low=True)
     n = height * width
     keep = torch.randperm(n, generator=generator)[: round(float(ratio) * n)]
     mask = torch.zeros(n)
@@ -170,7 +171,7 @@ def box_mask(
     The RED-diff paper's box inpainting uses a centred box; 20×20 on 64×64 images is our benchmark.
     """
     height, width = _hw(shape)
-    bh, bw = (box, box) if isinstance(box, int) else as_shape(box, "box")
+    bh, bw = (check_int(box, "box"),) * 2 if not isinstance(box, Sequence) else as_shape(box, "box")
     if not (0 < bh <= height and 0 < bw <= width):
         raise ValueError(f"box must fit in the image {(height, width)}, got {(bh, bw)}")
     top, left = ((height - bh) // 2, (width - bw) // 2) if corner is None else tuple(int(c) for c in corner)

@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 
 import torch
 
-from reddiff_imaging._validation import as_shape
+from reddiff_imaging._validation import as_shape, check_int
 from reddiff_imaging.operators.base import Operator
 from reddiff_imaging.operators.blur import (
     Blur,
@@ -72,6 +72,7 @@ def describe(name: str) -> str:
 def build(name: str, in_shape: Sequence[int] = (1, 64, 64), *, seed: int = 0) -> Operator:
     """Build the forward model ``name`` for images of shape ``in_shape`` (random masks from ``seed``)."""
     shape = as_shape(in_shape, "in_shape")
+    check_int(seed, "seed", minimum=None)
     if len(shape) != 3:
         raise ValueError(f"in_shape must be (C, H, W), got {shape}")
     generator = torch.Generator().manual_seed(seed)

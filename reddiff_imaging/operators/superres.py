@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from reddiff_imaging._validation import as_shape
+from reddiff_imaging._validation import as_shape, check_int
 from reddiff_imaging.operators.algebra import LinearComposition
 from reddiff_imaging.operators.base import LinearOperator
 from reddiff_imaging.operators.blur import Blur
@@ -18,8 +18,7 @@ def _check_factor(factor: int, in_shape: Sequence[int]) -> tuple[int, tuple[int,
     shape = as_shape(in_shape, "in_shape")
     if len(shape) != 3:
         raise ValueError(f"in_shape must be (C, H, W), got {shape}")
-    if not isinstance(factor, int) or factor < 1:
-        raise ValueError(f"factor must be a positive int, got {factor!r}")
+    factor = check_int(factor, "factor")
     if shape[1] % factor or shape[2] % factor:
         raise ValueError(f"factor {factor} must divide the image size {shape[1:]}")
     return factor, shape
@@ -36,7 +35,7 @@ class Decimation(LinearOperator):
         factor, shape = _check_factor(factor, in_shape)
         super().__init__(shape, (shape[0], shape[1] // factor, shape[2] // factor))
         self.factor = factor
-        self.offset = factor // 2 if offset is None else int(offset)
+        self.offset = factor // 2 if offset is None else check_int(offset, "offset", minimum=0)
         if not 0 <= self.offset < factor:
             raise ValueError(f"offset must be in [0, {factor}), got {offset!r}")
 

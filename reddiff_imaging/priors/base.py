@@ -21,7 +21,12 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from reddiff_imaging._validation import as_image_shape
+from reddiff_imaging._validation import (
+    as_image_shape,
+    check_parameter,
+    check_positive,
+    check_tensor,
+)
 from reddiff_imaging.priors.schedules import VPSchedule
 
 CAPABILITIES = ("denoise", "prox", "grad", "eps")
@@ -177,6 +182,7 @@ class DiffusionModel(Prior):
             differentiable: run with autograd (for methods that differentiate through the model,
                 such as DPS); by default the model runs under ``torch.no_grad()``.
         """
+        check_tensor(x_t, "x_t", allow_complex=False)
         with torch.set_grad_enabled(differentiable):
             return self._eps(x_t, self._timesteps(t, x_t))
 
@@ -203,6 +209,11 @@ class DiffusionModel(Prior):
         r"""One-step MMSE denoiser: with :math:`x' = a x + b` and :math:`t` matching :math:`a\sigma`,
         :math:`x_t = \sqrt{\bar\alpha_t}\,x'` is distributed as the diffused data at time :math:`t`,
         and the result is :math:`\hat x_0(x_t, t)` mapped back to ``[0, 1]``."""
+        check_tensor(x, "x", allow_complex=False)
+        if isinstance(sigma, Tensor):
+            check_parameter(sigma, "sigma")
+        else:
+            check_positive(sigma, "sigma", allow_zero=True)
         t = self.timestep_for_sigma(sigma).to(x.device)
         if t.numel() == 1:
             t = t.expand(x.shape[0])

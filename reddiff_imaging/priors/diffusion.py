@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from reddiff_imaging._validation import as_image_shape, check_choice
+from reddiff_imaging._validation import as_image_shape, check_choice, check_device
 from reddiff_imaging.models.checkpoint import check_state_dict, load_unet_checkpoint
 from reddiff_imaging.priors.base import DiffusionModel
 from reddiff_imaging.priors.schedules import VPSchedule
@@ -194,6 +194,7 @@ class DiffusionPrior(DiffusionModel):
         from deepinv.models import DiffUNet
 
         spec = ADM_MODELS[check_choice(model, "model", tuple(ADM_MODELS))]
+        map_location = check_device(map_location, "map_location")
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(

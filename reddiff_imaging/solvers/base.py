@@ -13,6 +13,7 @@ import dataclasses
 import resource
 import sys
 import time
+import typing
 import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
@@ -24,7 +25,12 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from reddiff_imaging import metrics
-from reddiff_imaging._validation import monitored_finiteness
+from reddiff_imaging._validation import (
+    check_bool,
+    check_int,
+    check_real,
+    monitored_finiteness,
+)
 from reddiff_imaging.priors.base import ImageShapeNote, Prior
 from reddiff_imaging.problem import InverseProblem
 
@@ -164,6 +170,23 @@ class Solver(ABC):
     name: ClassVar[str]
     requires: ClassVar[tuple[str, ...]] = ()
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Run :func:`check_fields` before the subclass's own ``__post_init__`` (range checks), so
+        that every solver refuses options of the wrong type in one place."""
+        super().__init_subclass__(**kwargs)
+        own = cls.__dict__.get("__post_init__")
+
+        def __post_init__(self: Solver) -> None:
+            check_fields(self)
+            if own is not None:
+                own(self)
+            else:
+                inherited = getattr(super(cls, self), "__post_init__", None)
+                if inherited is not None:
+                    inherited()
+
+        cls.__post_init__ = __post_init__  # type: ignore[attr-defined]
+
     def solve(
         self,
         problem: InverseProblem,
@@ -191,6 +214,9 @@ class Solver(ABC):
         """
         if not isinstance(problem, InverseProblem):
             raise TypeError(f"problem must be an InverseProblem, got {type(problem).__name__}")
+        check_int(metrics_every, "metrics_every", minimum=0)
+        check_int(check_every, "check_every", minimum=0)
+        check_bool(progress, "progress")
         if not isinstance(prior, Prior):
             raise TypeError(f"prior must be a reddiff_imaging Prior, got {type(prior).__name__}")
         for capability in self.requires:
@@ -235,6 +261,27 @@ class Solver(ABC):
     def _run(self, problem: InverseProblem, prior: Prior, generators: list[torch.Generator], monitor: Monitor) -> Tensor:
         """Run the method, calling ``monitor.start`` once and ``monitor.step`` every step; return the
         final iterate (mapped to ``[0, 1]`` by ``monitor.to_public``)."""
+
+
+def check_fields(solver: Solver) -> None:
+    """Check every dataclass field of ``solver`` against its annotation: an ``int`` field takes an
+    int (not a bool, a float or a numeric string), a ``float`` field a finite real number (ints
+    are converted), a ``bool`` field a bool, a ``str`` field a string; ``X | None`` also takes None.
+    Ranges and choices are the solver's own ``__post_init__``."""
+    hints = typing.get_type_hints(type(solver))
+    for field in dataclasses.fields(solver):  # type: ignore[arg-type]
+        value = getattr(solver, field.name)
+        kinds = typing.get_args(hints[field.name]) or (hints[field.name],)
+        if value is None and type(None) in kinds:
+            continue
+        if bool in kinds:
+            check_bool(value, field.name)
+        elif int in kinds:
+            check_int(value, field.name, minimum=None)
+        elif float in kinds:
+            setattr(solver, field.name, check_real(value, field.name))
+        elif kinds == (str,) and not isinstance(value, str):
+            raise TypeError(f"{field.name} must be a string, got {value!r} ({type(value).__name__})")
 
 
 def _generators(generator: Generators, problem: InverseProblem) -> list[torch.Generator]:

@@ -18,7 +18,7 @@ from typing import ClassVar
 import torch
 from torch import Tensor
 
-from reddiff_imaging._validation import check_bool, check_positive
+from reddiff_imaging._validation import check_bool, check_positive, check_unit_interval
 from reddiff_imaging.priors.base import Prior
 from reddiff_imaging.problem import InverseProblem
 from reddiff_imaging.solvers.base import Monitor, Solver, randn
@@ -64,7 +64,7 @@ class DPS(Solver):
         if not isinstance(self.steps, int) or self.steps < 1:
             raise ValueError(f"steps must be a positive int, got {self.steps!r}")
         check_positive(self.zeta, "zeta", allow_zero=True)
-        check_positive(self.eta, "eta", allow_zero=True)
+        check_unit_interval(self.eta, "eta")
         check_bool(self.normalize, "normalize")
 
     def _run(self, problem: InverseProblem, prior: Prior, generators: list[torch.Generator], monitor: Monitor) -> Tensor:

@@ -24,6 +24,13 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from reddiff_imaging import __version__, metrics
+from reddiff_imaging._validation import (
+    MAX_IMAGE_SIDE,
+    check_device,
+    check_int,
+    check_real,
+    check_writable,
+)
 from reddiff_imaging.noise import NoiseModel
 from reddiff_imaging.operators.base import Operator
 from reddiff_imaging.priors.base import ImageShapeNote, Prior
@@ -56,12 +63,9 @@ UnitCallback = Callable[[str, str, int], None]
 
 def resolve_device(device: str | torch.device) -> torch.device:
     """``"auto"`` picks CUDA when present, else CPU."""
-    if str(device) == "auto":
+    if isinstance(device, str) and device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' was requested but no CUDA device is available; use --device cpu or auto")
-    return device
+    return check_device(device, "device")
 
 
 def compare(
@@ -115,6 +119,8 @@ def compare(
     Under ``torchrun`` every rank calls this with the same arguments and gets the table; the ranks
     share the units (:mod:`reddiff_imaging.workbench.distributed`).
     """
+    check_options(tasks=tasks, solvers=solvers, priors=priors, num_images=num_images, size=size, steps=steps,
+                  sigma=sigma, seed=seed, output=output, run=run)
     world = distributed.world(resolve_device(device))
     device = world.device
     parsed = parse_overrides(overrides) if isinstance(overrides, (list, tuple)) else dict(overrides or {})
@@ -190,6 +196,35 @@ def compare(
     bar.close()
     world.barrier()
     return ComparisonTable.from_results(output, run)
+
+
+def check_options(
+    *,
+    tasks: object,
+    solvers: object,
+    priors: object,
+    num_images: object,
+    size: object,
+    steps: object,
+    sigma: object,
+    seed: object,
+    output: str | os.PathLike[str],
+    run: object,
+) -> None:
+    """Check the arguments of :func:`compare` before any work (each error names its argument)."""
+    for name, names in (("tasks", tasks), ("solvers", solvers), ("priors", priors)):
+        if isinstance(names, str) or not isinstance(names, Sequence) or not names or not all(isinstance(n, str) for n in names):
+            raise TypeError(f"{name} must be a non-empty list of names, got {names!r}")
+    check_int(num_images, "num_images")
+    if size is not None:
+        check_int(size, "size", maximum=MAX_IMAGE_SIDE)
+    if steps is not None:
+        check_int(steps, "steps")
+    check_real(sigma, "sigma", low=0.0)
+    check_int(seed, "seed", minimum=0)
+    if not isinstance(run, str) or not run or "/" in run or run in (".", ".."):
+        raise ValueError(f"run must be a non-empty name without '/', got {run!r}")
+    check_writable(output, "output")
 
 
 def _run_unit(

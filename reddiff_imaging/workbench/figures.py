@@ -13,7 +13,6 @@ Nothing opens a window: every function draws off-screen and writes a file.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections import defaultdict
@@ -155,7 +154,7 @@ def _method_order(store: ResultsStore, run: str, tasks: list[str]) -> list[str]:
 
     order: list[str] = []
     try:
-        config = json.loads(store.file[run].attrs["config"])
+        config = store.config(run)
         for m in config.get("methods", []):
             label = Method(m["solver"], m["prior"]).label
             if label not in order:
@@ -229,14 +228,12 @@ def figure_grid(
                 view, label = measurement_view(task, y[index], tuple(truth.shape))
                 wide = view.shape[-2:] != truth.shape[-2:]
                 _show(axes[row][1], view, label, aspect="auto" if wide else "equal")
-                group = store.file[run][task]
                 for col, method in enumerate(methods, start=2):
                     ax = axes[row][col]
-                    name = f"{method}/{index}"
-                    if method not in group or name not in group or not group[name].attrs.get("complete", False):
+                    item = store.unit(run, task, method, index)
+                    if item is None:
                         _blank(ax, method)
                         continue
-                    item = group[name]
                     psnr = float(item.attrs["psnr"])
                     _show(ax, item["x"][()], f"{method}\n{psnr:.2f} dB" if math.isfinite(psnr) else f"{method}\ndiverged")
             _title_and_layout(fig, f"{run} — image {index}")

@@ -22,6 +22,7 @@ from typing import Any
 import torch
 
 from reddiff_imaging import metrics
+from reddiff_imaging._validation import check_int, check_real, check_writable
 from reddiff_imaging.data.image_io import output_bit_depth, read_image, write_image
 from reddiff_imaging.priors.base import ImageShapeNote
 from reddiff_imaging.problem import InverseProblem
@@ -93,6 +94,13 @@ def restore_image(
             cannot be written, a prior that cannot take the image's channels, a prior the solver
             cannot use, or a task the solver cannot handle.
     """
+    for path, name in ((output, "output"), (save_measurement, "save_measurement")):
+        if path is not None:
+            check_writable(path, name)
+    if steps is not None:
+        check_int(steps, "steps")
+    check_real(sigma, "sigma", low=0.0)
+    check_int(seed, "seed", minimum=0)
     method = Method(solver, prior, dict(overrides or {}))
     built = method.build(steps)  # unknown solver or option fails before anything is read
     image_path = Path(image)

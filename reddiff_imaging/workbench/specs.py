@@ -144,8 +144,12 @@ def methods_for(solver_names: Sequence[str], prior_names: Sequence[str], overrid
             raise ValueError(f"unknown solver {solver!r}; available: {', '.join(solvers.available())}")
         for name in [prior] if prior else prior_names:
             methods.append(Method(solver, name, overrides.get(solver, {})))
-    for solver, options in overrides.items():  # validate option names before any work is done
-        solvers.get(solver, **options)
+    for solver, options in overrides.items():  # validate option names and values before any work is done
+        try:
+            solvers.get(solver, **options)
+        except (TypeError, ValueError) as err:  # name the solver too: the user typed solver.option
+            kind = TypeError if isinstance(err, TypeError) else ValueError
+            raise kind(f"override of solver {solver!r}: {err}") from err
     return methods
 
 
@@ -205,7 +209,7 @@ def _hdf5_key(path: Path) -> str:
 
     try:
         with h5py.File(path, "r") as f:
-            keys = [k for k in ("images", "x_test", "x_val", "x_train") if k in f]
+            keys = [k for k in ("images", "x_test", "x_val", "x_train") if f.get(k, getlink=True) is not None]
     except OSError as err:
         raise ValueError(f"{str(path)!r} is not a readable HDF5 file: {err}") from err
     if not keys:

@@ -1,19 +1,26 @@
 """The results file: one HDF5 file per comparison, written incrementally and resumable.
 
-Layout (``format = "reddiff-imaging/results"``, ``format_version = 1`` on the root)::
+Layout (``format = "reddiff-imaging/results"``, ``format_version = 2`` on the root)::
 
     /<run>/                          attrs: config (JSON), seed, device, versions (JSON), created
-    /<run>/<task>/                   attrs: description, sigma, operator
+    /<run>/<task>/                   attrs: description, sigma, operator, sha256 (of x_true and y)
     /<run>/<task>/x_true             (N, C, H, W) float32 ground truth
     /<run>/<task>/y                  (N, *out_shape) measurements (complex ones as a trailing
                                      (real, imag) axis, attr complex=True)
     /<run>/<task>/<method>/          attrs: solver, prior, config (JSON)
     /<run>/<task>/<method>/<i>/      one image: dataset x (C, H, W) float32, dataset history
                                      (steps × columns, attr columns), attrs psnr, ssim, seconds,
-                                     peak_memory_bytes, seed, and complete=True written last
+                                     peak_memory_bytes, seed, sha256 (of x, history and
+                                     these attributes), and complete=True written last
 
 Every image is flushed to disk when it is done. A unit whose group lacks ``complete`` (a crash
 while writing it) is deleted and recomputed on the next run; complete units are skipped.
+
+Safety: opening a file checks its whole layout and refuses links, external storage and any
+member outside the layout (:mod:`reddiff_imaging._hdf5`); a complete unit whose ``sha256`` does
+not match its bytes is reported (:class:`CorruptedUnitWarning`), never served, and recomputed by
+the next run; an existing file is never truncated unless ``overwrite=True`` is given; a writer
+holds ``<file>.lock`` (pid, host, run), so that another process is told who uses the file.
 
 Shards: when several processes share a run (:mod:`reddiff_imaging.workbench.distributed`), rank
 ``k`` writes its units to ``<stem>.rank<k>.h5`` beside the results file, in this same layout (its
@@ -23,9 +30,14 @@ they count as done for a rerun (:func:`completed_units`).
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import os
 import re
+import socket
+import time
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -37,8 +49,21 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from reddiff_imaging._hdf5 import LayoutError, dataset_member, group_member
+from reddiff_imaging._validation import check_choice, check_writable
+
 FORMAT = "reddiff-imaging/results"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: attributes of a unit covered by its checksum
+UNIT_ATTRS = ("psnr", "ssim", "seconds", "peak_memory_bytes", "seed")
+
+
+class ResultsInUseError(OSError):
+    """The results file is open for writing in another running process."""
+
+
+class CorruptedUnitWarning(UserWarning):
+    """A stored unit failed its checksum; it is skipped (and recomputed by the next run)."""
 
 
 @dataclass(frozen=True)
@@ -58,42 +83,101 @@ class ResultsStore:
     """Read and write a results file (see the module docs for the layout).
 
     Args:
-        path: the ``.h5`` file; created when missing.
-        mode: ``"a"`` (read/write, create if missing) or ``"r"``.
+        path: the ``.h5`` file.
+        mode: ``"a"`` (read/write, created when missing), ``"r"`` (read only) or ``"w"`` (a new
+            file; an existing one is refused unless ``overwrite=True``).
+        overwrite: with ``mode="w"``, replace an existing file and every result in it.
 
     Raises:
-        ValueError: the file exists but is not a readable results file of a supported version.
+        FileNotFoundError: ``mode="r"`` and no file.
+        FileExistsError: ``mode="w"`` on an existing file without ``overwrite=True``.
+        PermissionError: the file cannot be written.
+        ResultsInUseError: another running process writes the file (the message names its run and pid).
+        ValueError: the file is not a readable results file of a supported version, or does not
+            follow the layout (:class:`~reddiff_imaging._hdf5.LayoutError`, a ValueError).
     """
 
-    def __init__(self, path: str | os.PathLike[str], mode: str = "a") -> None:
+    def __init__(self, path: str | os.PathLike[str], mode: str = "a", *, overwrite: bool = False) -> None:
         self.path = Path(path)
+        self.where = repr(str(self.path))
+        check_choice(mode, "mode", ("r", "a", "w"))
         if mode == "r" and not self.path.is_file():
-            raise FileNotFoundError(f"no results file at {str(self.path)!r}")
-        if mode == "a" and self.path.parent and not self.path.parent.exists():
+            raise FileNotFoundError(f"no results file at {self.where}")
+        if mode == "w" and self.path.exists() and overwrite is not True:
+            raise FileExistsError(
+                f"{self.where} exists; mode 'w' would erase the results in it. Pass overwrite=True to replace it, "
+                "or use mode 'a' to add to it"
+            )
+        self.lock: _Lock | None = None
+        if mode != "r":
+            check_writable(self.path, "results file")
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.lock = _Lock.acquire(self.path)
+        else:
+            _Lock.check(self.path)
         try:
             self.file = h5py.File(self.path, mode)
         except OSError as err:
-            raise ValueError(
-                f"{str(self.path)!r} is not a readable HDF5 results file (corrupted or another format): {err}"
-            ) from err
+            self._release()
+            if re.search(r"lock file|file locking|locking disabled|already open", str(err), re.IGNORECASE):
+                raise ResultsInUseError(f"results file {self.where} is in use by another process: {err}") from err
+            raise ValueError(f"{self.where} is not a readable HDF5 results file (corrupted or another format): {err}") from err
+        try:
+            self._check_header(mode)
+            for run in self.file:
+                self._check_run(run)
+        except BaseException:
+            self.close()
+            raise
+
+    def _check_header(self, mode: str) -> None:
         found = self.file.attrs.get("format")
         if found is None and len(self.file) == 0 and mode != "r":
             self.file.attrs["format"] = FORMAT
             self.file.attrs["format_version"] = FORMAT_VERSION
         elif found != FORMAT:
-            self.file.close()
-            raise ValueError(f"{str(self.path)!r} is not a reddiff-imaging results file (format attribute {found!r})")
+            raise ValueError(f"{self.where} is not a reddiff-imaging results file (format attribute {found!r})")
         elif int(self.file.attrs.get("format_version", -1)) != FORMAT_VERSION:
             version = self.file.attrs.get("format_version")
-            self.file.close()
-            raise ValueError(
-                f"{str(self.path)!r} has results format_version {version}; this version reads {FORMAT_VERSION}"
-            )
+            raise ValueError(f"{self.where} has results format_version {version}; this version reads {FORMAT_VERSION}")
+
+    def _check_run(self, run: str) -> None:
+        """Check the layout of ``run`` (no links, every member where the layout puts it); units
+        are checked for completeness and checksums when they are used."""
+        group = group_member(self.file, run, self.where)
+        for key in ("config", "seed"):
+            if key not in group.attrs:
+                raise LayoutError(f"{self.where}: run {run!r} has no {key!r} attribute (not written by reddiff-imaging)")
+        try:
+            json.loads(group.attrs["config"])
+        except (TypeError, ValueError) as err:
+            raise LayoutError(f"{self.where}: the config of run {run!r} is not valid JSON") from err
+        for task in group:
+            task_group = group_member(group, task, self.where)
+            for key in task_group:
+                if key in ("x_true", "y"):
+                    dataset_member(task_group, key, self.where)
+                    continue
+                method = group_member(task_group, key, self.where)
+                for index in method:
+                    if not index.isdigit():
+                        raise LayoutError(f"{self.where}: {method.name}/{index} is not an image index")
+                    unit = group_member(method, index, self.where)
+                    for name in unit:
+                        if name not in ("x", "history"):
+                            raise LayoutError(f"{self.where}: {unit.name}/{name} is not part of a unit")
+                        dataset_member(unit, name, self.where)
 
     # -- context manager ------------------------------------------------------------------------
     def close(self) -> None:
-        self.file.close()
+        if getattr(self, "file", None) is not None and self.file.id.valid:
+            self.file.close()
+        self._release()
+
+    def _release(self) -> None:
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None
 
     def __enter__(self) -> Self:
         return self
@@ -105,8 +189,20 @@ class ResultsStore:
     def runs(self) -> list[str]:
         return sorted(self.file)
 
+    def run_group(self, run: str) -> h5py.Group:
+        """The group of ``run`` (a ValueError lists the runs present when it is missing)."""
+        if run not in self.file:
+            raise ValueError(f"run {run!r} is not in {self.where}; runs present: {self.runs()}")
+        return group_member(self.file, run, self.where)
+
+    def config(self, run: str) -> dict[str, Any]:
+        """The configuration ``run`` was made with."""
+        return dict(json.loads(self.run_group(run).attrs["config"]))
+
     def open_run(self, run: str, config: dict[str, Any], *, seed: int, device: str, versions: dict[str, str]) -> None:
         """Create the run group, or check that an existing one has the same configuration."""
+        if self.lock is not None:
+            self.lock.name_run(run)
         if run in self.file:
             self.check_config(run, config)
             return
@@ -120,80 +216,132 @@ class ResultsStore:
 
     def check_config(self, run: str, config: dict[str, Any]) -> None:
         """Raise ValueError unless the stored ``run`` was made with ``config``."""
-        if json.loads(self.file[run].attrs["config"]) != json.loads(json.dumps(config)):
+        if self.config(run) != json.loads(json.dumps(config)):
             raise ValueError(
-                f"run {run!r} in {str(self.path)!r} was made with another configuration; "
+                f"run {run!r} in {self.where} was made with another configuration; "
                 "use another output file or run name to keep both"
             )
 
     def write_task(self, run: str, task: str, x_true: Tensor, y: Tensor, attrs: dict[str, Any]) -> None:
-        """Store a task's ground truth and measurements (once; later calls check nothing)."""
-        group = self.file[run].require_group(task)
-        if "y" in group:
+        """Store a task's ground truth and measurements (once: kept when already stored intact,
+        rewritten when a crash or corruption left them incomplete)."""
+        group = self.run_group(run).require_group(task)
+        if "y" in group and self._task_intact(group):
             return
+        for key in ("x_true", "y"):
+            if key in group:
+                del group[key]
         for key, value in attrs.items():
             group.attrs[key] = value
-        group.create_dataset("x_true", data=x_true.detach().cpu().float().numpy())
+        truth = x_true.detach().cpu().float().numpy()
         measurement = y.detach().cpu()
-        group.create_dataset("y", data=_real(measurement).numpy())
+        data = _real(measurement).numpy()
+        group.create_dataset("x_true", data=truth)
+        group.create_dataset("y", data=data)
         group["y"].attrs["complex"] = bool(measurement.is_complex())
+        group.attrs["sha256"] = _digest({"x_true": truth, "y": data}, {})
         self.file.flush()
 
+    def _task_intact(self, group: h5py.Group) -> bool:
+        arrays = {k: dataset_member(group, k, self.where)[()] for k in ("x_true", "y") if k in group}
+        return len(arrays) == 2 and group.attrs.get("sha256") == _digest(arrays, {})
+
     def task_data(self, run: str, task: str) -> tuple[Tensor, Tensor]:
-        """``(x_true, y)`` of a stored task."""
-        group = self.file[run][task]
-        y = torch.from_numpy(group["y"][()])
-        if group["y"].attrs.get("complex", False):
+        """``(x_true, y)`` of a stored task (a ValueError when they are missing or corrupted)."""
+        group = group_member(self.run_group(run), task, self.where)
+        if not self._task_intact(group):
+            raise ValueError(
+                f"{self.where}: the ground truth or measurements of task {task!r} in run {run!r} are missing or "
+                "corrupted (checksum mismatch); rerun the comparison to rewrite them"
+            )
+        y_data = dataset_member(group, "y", self.where)
+        y = torch.from_numpy(y_data[()])
+        if y_data.attrs.get("complex", False):
             y = torch.view_as_complex(y.contiguous())
-        return torch.from_numpy(group["x_true"][()]), y
+        return torch.from_numpy(dataset_member(group, "x_true", self.where)[()]), y
 
     def tasks(self, run: str) -> list[str]:
-        return [k for k in self.file[run] if isinstance(self.file[run][k], h5py.Group)]
+        group = self.run_group(run)
+        return [k for k in group if isinstance(group[k], h5py.Group)]
 
     def methods(self, run: str, task: str) -> list[str]:
-        return [k for k in self.file[run][task] if isinstance(self.file[run][task][k], h5py.Group)]
+        group = group_member(self.run_group(run), task, self.where)
+        return [k for k in group if isinstance(group[k], h5py.Group)]
 
     # -- units ----------------------------------------------------------------------------------
+    def unit(self, run: str, task: str, method: str, index: int) -> h5py.Group | None:
+        """The group of a complete, intact unit, or None. A unit that fails its checksum (or lacks
+        ``x``/``history``) is reported with a :class:`CorruptedUnitWarning` and never returned."""
+        name = f"{run}/{task}/{method}/{index}"
+        if name not in self.file:
+            return None
+        item = self.file[name]
+        return item if self._intact(item) else None
+
+    def _intact(self, item: h5py.Group) -> bool:
+        if not item.attrs.get("complete", False):
+            return False
+        try:
+            arrays = {k: dataset_member(item, k, self.where)[()] for k in ("x", "history")}
+            expected = _digest(arrays, _unit_attrs(item))
+        except (LayoutError, KeyError, OSError) as err:
+            expected = f"unreadable ({err})"
+        if item.attrs.get("sha256") == expected:
+            return True
+        warnings.warn(
+            f"{self.where}: unit {item.name} is corrupted (its checksum does not match its data); it is not used, "
+            "and the next run of the comparison recomputes it",
+            CorruptedUnitWarning,
+            stacklevel=3,
+        )
+        return False
+
     def has_unit(self, run: str, task: str, method: str, index: int) -> bool:
-        """True when the unit is complete; an incomplete leftover of a crash is removed."""
+        """True when the unit is complete and intact; an incomplete leftover of a crash, or a
+        corrupted unit, is removed (writable files) so that it is recomputed."""
         name = f"{run}/{task}/{method}/{index}"
         if name not in self.file:
             return False
-        if self.file[name].attrs.get("complete", False):
+        if self.unit(run, task, method, index) is not None:
             return True
-        del self.file[name]
-        self.file.flush()
+        if self.file.mode != "r":
+            del self.file[name]
+            self.file.flush()
         return False
 
     def write_unit(self, run: str, task: str, method: str, index: int, unit: UnitResult, method_attrs: dict[str, Any]) -> None:
         """Write one image's result and flush it to disk (replacing an incomplete leftover of a crash)."""
         if self.has_unit(run, task, method, index):
-            raise ValueError(f"unit {run}/{task}/{method}/{index} is already complete in {str(self.path)!r}")
-        group = self.file[run].require_group(task).require_group(method)
+            raise ValueError(f"unit {run}/{task}/{method}/{index} is already complete in {self.where}")
+        group = self.run_group(run).require_group(task).require_group(method)
         for key, value in method_attrs.items():
             group.attrs[key] = value
         item = group.create_group(str(index))
-        item.create_dataset("x", data=unit.x.detach().cpu().float().numpy())
+        x = unit.x.detach().cpu().float().numpy()
         columns = sorted({k for row in unit.history for k in row})
         table = np.full((len(unit.history), len(columns)), np.nan)
         for r, row in enumerate(unit.history):
             for c, key in enumerate(columns):
                 table[r, c] = row.get(key, np.nan)
+        item.create_dataset("x", data=x)
         history = item.create_dataset("history", data=table)
         history.attrs["columns"] = json.dumps(columns)
         for key in ("psnr", "ssim", "seconds"):
             item.attrs[key] = float(getattr(unit, key))
         item.attrs["peak_memory_bytes"] = int(unit.peak_memory_bytes)
         item.attrs["seed"] = int(unit.seed)
+        item.attrs["sha256"] = _digest({"x": x, "history": table}, _unit_attrs(item))
         item.attrs["complete"] = True
         self.file.flush()
 
     def units(self, run: str) -> Iterator[tuple[str, str, int, h5py.Group]]:
-        """Every complete unit of a run as ``(task, method, index, group)``."""
+        """Every complete, intact unit of a run as ``(task, method, index, group)`` (corrupted
+        ones are reported with a :class:`CorruptedUnitWarning` and left out)."""
         for task in self.tasks(run):
             for method in self.methods(run, task):
-                for key, item in self.file[run][task][method].items():
-                    if item.attrs.get("complete", False):
+                for key in self.file[run][task][method]:
+                    item = self.unit(run, task, method, int(key))
+                    if item is not None:
                         yield task, method, int(key), item
 
     def merge(self, shard: ResultsStore, run: str) -> None:
@@ -204,7 +352,7 @@ class ResultsStore:
         for task, method, index, item in shard.units(run):
             if self.has_unit(run, task, method, index):
                 continue
-            group = self.file[run].require_group(task).require_group(method)
+            group = self.run_group(run).require_group(task).require_group(method)
             group.attrs.update(item.parent.attrs)
             target = group.create_group(str(index))
             for name, dataset in item.items():
@@ -214,9 +362,123 @@ class ResultsStore:
             self.file.flush()
 
     def history(self, run: str, task: str, method: str, index: int) -> list[dict[str, float]]:
-        dataset = self.file[f"{run}/{task}/{method}/{index}/history"]
+        item = self.unit(run, task, method, index)
+        if item is None:
+            raise ValueError(f"{self.where} holds no intact unit {run}/{task}/{method}/{index}")
+        dataset = item["history"]
         columns = json.loads(dataset.attrs["columns"])
         return [{c: float(v) for c, v in zip(columns, row, strict=True) if not np.isnan(v)} for row in dataset[()]]
+
+
+class _Lock:
+    """``<file>.lock``: who writes a results file (pid, host, run), created exclusively.
+
+    A lock left by a process that no longer runs on this host (a crash, ``kill -9``) is stale and
+    taken over; any other lock makes the file "in use".
+    """
+
+    def __init__(self, path: Path, info: dict[str, Any]) -> None:
+        self.path = path
+        self.info = info
+
+    @staticmethod
+    def file_of(results: Path) -> Path:
+        return results.with_name(results.name + ".lock")
+
+    @classmethod
+    def acquire(cls, results: Path) -> _Lock | None:
+        """Take the lock of ``results`` (None when this process already holds it)."""
+        lock = cls.file_of(results)
+        info = {"pid": os.getpid(), "host": socket.gethostname(), "run": None}
+        for _ in range(3):
+            try:
+                fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                holder = cls.check(results)
+                if holder is not None and holder.get("pid") == os.getpid():
+                    return None
+                continue  # the stale lock was removed by check
+            with os.fdopen(fd, "w") as handle:
+                json.dump(info, handle)
+            return cls(lock, info)
+        raise ResultsInUseError(f"could not take the lock {str(lock)!r} of results file {str(results)!r}")
+
+    @classmethod
+    def check(cls, results: Path) -> dict[str, Any] | None:
+        """Raise :class:`ResultsInUseError` when another live process holds the lock of ``results``;
+        remove a stale lock; return the holder's record when it is this process."""
+        lock = cls.file_of(results)
+        try:
+            holder = json.loads(lock.read_text())
+            pid, host = int(holder["pid"]), str(holder["host"])
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, KeyError, TypeError):
+            # unreadable: being written by a process that just created it, or left half-written
+            if time.time() - _mtime(lock) < _LOCK_WRITE_SECONDS:
+                raise ResultsInUseError(f"results file {str(results)!r} is being opened by another process") from None
+            holder, pid, host = {}, -1, socket.gethostname()
+        if host == socket.gethostname():
+            if pid == os.getpid():
+                return holder
+            if not _alive(pid):
+                with contextlib.suppress(FileNotFoundError):
+                    lock.unlink()
+                return None
+        run = f"run {holder.get('run')!r}" if holder.get("run") else "a run"
+        raise ResultsInUseError(
+            f"results file {str(results)!r} is in use by {run} (pid {pid} on {host}); wait for it to finish, "
+            f"or remove {str(lock)!r} if that process no longer runs"
+        )
+
+    def name_run(self, run: str) -> None:
+        self.info["run"] = run
+        self.path.write_text(json.dumps(self.info))
+
+    def release(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
+
+
+#: a lock file younger than this whose record cannot be read yet is being written, not stale
+_LOCK_WRITE_SECONDS = 10.0
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except FileNotFoundError:
+        return 0.0
+
+
+def _alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _unit_attrs(item: h5py.Group) -> dict[str, Any]:
+    values: dict[str, Any] = {key: item.attrs.get(key) for key in UNIT_ATTRS}
+    if "history" in item:
+        values["columns"] = item["history"].attrs.get("columns")
+    return {k: (v.item() if isinstance(v, np.generic) else v) for k, v in values.items()}
+
+
+def _digest(arrays: dict[str, np.ndarray], attrs: dict[str, Any]) -> str:
+    """SHA-256 over arrays (name, dtype, shape, bytes) and attributes (JSON)."""
+    digest = hashlib.sha256()
+    for name in sorted(arrays):
+        array = np.ascontiguousarray(arrays[name])
+        digest.update(f"{name}:{array.dtype.str}:{array.shape};".encode())
+        digest.update(array.tobytes())
+    digest.update(json.dumps(attrs, sort_keys=True, default=str).encode())
+    return digest.hexdigest()
 
 
 def shard_path(path: str | os.PathLike[str], rank: int) -> Path:

@@ -60,6 +60,7 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from reddiff_imaging._validation import check_int, check_real, check_writable
 from reddiff_imaging.data.synthetic import validation_images
 from reddiff_imaging.problem import InverseProblem
 from reddiff_imaging.solvers.registry import solver_class
@@ -256,6 +257,12 @@ def tune(
         raise ValueError(f"search must be 'grid' or 'random', got {search!r}")
     if isinstance(num_images, bool) or not isinstance(num_images, int) or num_images < 1:
         raise ValueError(f"num_images must be a positive int, got {num_images!r}")
+    if steps is not None:
+        check_int(steps, "steps")
+    check_real(sigma, "sigma", low=0.0)
+    check_int(seed, "seed", minimum=0)
+    if output is not None:
+        check_writable(output, "output")
     grid = _check_grid(solver, grid)
     configs = _configurations(grid, search, num_trials, seed)
     methods = [Method(solver, prior, config) for config in configs]

@@ -102,8 +102,10 @@ def test_bad_input(mixture_case) -> None:
         DiffPIR(zeta=2.0)
     with pytest.raises(ValueError, match="steps must be a positive int"):
         DDIM(steps=0)
-    with pytest.raises(ValueError, match="eta must be a finite number >= 0"):
+    with pytest.raises(ValueError, match=r"eta must be in \[0, 1\], got -1.0"):
         DPS(eta=-1.0)
+    with pytest.raises(ValueError, match=r"eta must be in \[0, 1\], got 2"):
+        DDIM(eta=2)  # was clamped without a word
 
 
 def test_amplification_keeps_non_amplifying_operators_and_normalises_the_others() -> None:

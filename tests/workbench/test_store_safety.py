@@ -1,0 +1,229 @@
+"""Results files cannot be lost, escaped or served corrupted: truncation needs overwrite=True,
+links and members outside the layout are refused, checksums catch changed bytes, a file in use
+names its user, and an unwritable output fails before any work."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import h5py
+import numpy as np
+import pytest
+import torch
+
+from reddiff_imaging._hdf5 import LayoutError
+from reddiff_imaging.workbench import ResultsStore, compare
+from reddiff_imaging.workbench.specs import load_dataset
+from reddiff_imaging.workbench.store import (
+    CorruptedUnitWarning,
+    ResultsInUseError,
+    UnitResult,
+)
+
+
+def _store_with_units(path, count: int = 2) -> None:
+    with ResultsStore(path) as store:
+        store.open_run("run", {"a": 1}, seed=0, device="cpu", versions={})
+        store.write_task("run", "task", torch.rand(count, 1, 4, 4), torch.rand(count, 1, 4, 4), {"sigma": 0.1})
+        for index in range(count):
+            unit = UnitResult(torch.full((1, 4, 4), float(index)), [{"step": 0, "loss": 1.0}], 20.0, 0.5, 1.0, 0, index)
+            store.write_unit("run", "task", "method", index, unit, {"solver": "admm"})
+
+
+def _units(path, run: str = "run") -> list[int]:
+    with ResultsStore(path, "r") as store:
+        return sorted(index for _, _, index, _ in store.units(run))
+
+
+def test_an_existing_file_is_never_truncated_without_overwrite(tmp_path) -> None:
+    path = tmp_path / "r.h5"
+    _store_with_units(path)
+    with pytest.raises(FileExistsError, match="mode 'w' would erase the results in it. Pass overwrite=True"):
+        ResultsStore(path, "w")
+    assert _units(path) == [0, 1]
+    with pytest.raises(ValueError, match="mode must be one of"):
+        ResultsStore(path, "w+")
+    with ResultsStore(path, "w", overwrite=True) as store:
+        assert store.runs() == []
+
+
+@pytest.mark.parametrize("kind", ["external", "soft"])
+def test_links_are_refused_and_nothing_is_written_elsewhere(tmp_path, kind) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    target = elsewhere / "target.h5"
+    _store_with_units(target)
+    before = target.read_bytes()
+    path = tmp_path / "results.h5"
+    _store_with_units(path)
+    with h5py.File(path, "a") as f:
+        f["comparison"] = h5py.ExternalLink(str(target), "/run") if kind == "external" else h5py.SoftLink("/run")
+    with pytest.raises(LayoutError, match=f"/comparison is an? {kind} link"):
+        ResultsStore(path, "r")
+    with pytest.raises(LayoutError, match=f"{kind} link"):
+        compare(["inpainting-box"], ["admm/tv"], overrides={"admm": {"iterations": 2}}, num_images=1, output=path,
+                progress=False, device="cpu")
+    assert target.read_bytes() == before
+
+
+def test_datasets_with_external_storage_are_refused(tmp_path) -> None:
+    path = tmp_path / "r.h5"
+    _store_with_units(path)
+    raw = tmp_path / "raw.bin"
+    raw.write_bytes(np.zeros(16, np.float32).tobytes())
+    with h5py.File(path, "a") as f:
+        del f["run/task/method/0/x"]
+        f["run/task/method/0"].create_dataset("x", shape=(1, 4, 4), dtype=np.float32, external=[(str(raw), 0, 64)])
+    with pytest.raises(LayoutError, match="keeps its data in external files"):
+        ResultsStore(path, "r")
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda f: f["run"].attrs.__delitem__("config"), "run 'run' has no 'config' attribute"),
+        (lambda f: (f.__delitem__("run"), f.create_dataset("run", data=[1.0])), "/run must be a group, found a dataset"),
+        (lambda f: f["run/task/method/0"].create_dataset("extra", data=[1]), "/run/task/method/0/extra is not part of a unit"),
+        (lambda f: f["run/task/method"].create_group("zero"), "/run/task/method/zero is not an image index"),
+        (lambda f: f["run"].attrs.__setitem__("config", "{not json"), "config of run 'run' is not valid JSON"),
+    ],
+)
+def test_files_outside_the_layout_get_a_clear_error(tmp_path, damage, message) -> None:
+    path = tmp_path / "r.h5"
+    _store_with_units(path)
+    with h5py.File(path, "a") as f:
+        damage(f)
+    with pytest.raises(ValueError, match=message):
+        ResultsStore(path, "r")
+
+
+def test_a_unit_without_its_data_is_reported_and_recomputed(tmp_path) -> None:
+    path = tmp_path / "r.h5"
+    _store_with_units(path)
+    with h5py.File(path, "a") as f:
+        del f["run/task/method/1/x"]
+    with pytest.warns(CorruptedUnitWarning, match="unit /run/task/method/1 is corrupted"):
+        assert _units(path) == [0]
+    with ResultsStore(path) as store, pytest.warns(CorruptedUnitWarning):
+        assert not store.has_unit("run", "task", "method", 1)  # removed, to be recomputed
+        assert "1" not in store.file["run/task/method"]
+
+
+def test_changed_bytes_on_disk_are_detected_and_the_unit_recomputed(tmp_path) -> None:
+    path = tmp_path / "results.h5"
+    options = {"overrides": {"admm": {"iterations": 3}}, "num_images": 2, "output": path, "progress": False, "device": "cpu"}
+    compare(["inpainting-box"], ["admm/tv"], **options)
+    with h5py.File(path, "r") as f:
+        dataset = f["comparison/inpainting-box/admm[tv]/1/x"]
+        original, offset = dataset[()], dataset.id.get_offset()
+    with open(path, "r+b") as raw:  # flip bytes of the stored image, as a disk fault would
+        raw.seek(offset + 100)
+        raw.write(b"\x00\x01\x02\x03")
+    with pytest.warns(CorruptedUnitWarning, match=r"admm\[tv\]/1 is corrupted \(its checksum does not match"):
+        assert _units(path, "comparison") == [0]
+    recomputed: list[tuple[str, str, int]] = []
+    with pytest.warns(CorruptedUnitWarning):
+        table = compare(["inpainting-box"], ["admm/tv"], unit_callback=lambda *unit: recomputed.append(unit), **options)
+    assert recomputed == [("inpainting-box", "admm[tv]", 1)] and table.rows[0].count == 2
+    with h5py.File(path, "r") as f:
+        np.testing.assert_array_equal(f["comparison/inpainting-box/admm[tv]/1/x"][()], original)
+
+
+def test_a_corrupted_task_is_an_error_when_read(tmp_path) -> None:
+    path = tmp_path / "r.h5"
+    _store_with_units(path)
+    with h5py.File(path, "a") as f:
+        f["run/task/y"][0, 0, 0, 0] += 1.0
+    with ResultsStore(path, "r") as store, pytest.raises(ValueError, match="measurements of task 'task' .* corrupted"):
+        store.task_data("run", "task")
+
+
+HOLDER = """
+import sys, time
+from reddiff_imaging.workbench import ResultsStore
+store = ResultsStore(sys.argv[1])
+store.open_run("busy-run", {}, seed=0, device="cpu", versions={})
+print("ready", flush=True)
+time.sleep(60)
+"""
+
+
+def test_a_file_in_use_names_the_run_and_pid(tmp_path) -> None:
+    path = tmp_path / "r.h5"
+    env = {**os.environ, "PYTHONPATH": os.getcwd()}
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(path)], stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
+        for mode in ("r", "a"):
+            with pytest.raises(ResultsInUseError, match=rf"in use by run 'busy-run' \(pid {holder.pid} on "):
+                ResultsStore(path, mode)
+    finally:
+        holder.kill()
+        holder.wait()
+    # the holder died without cleaning up (like kill -9): its lock is stale and taken over
+    assert (tmp_path / "r.h5.lock").exists()
+    with ResultsStore(path) as store:
+        assert store.runs() == ["busy-run"]
+    assert not (tmp_path / "r.h5.lock").exists()
+
+
+def test_an_unwritable_output_fails_before_any_work(tmp_path) -> None:
+    start = time.perf_counter()
+    with pytest.raises(PermissionError, match="output '/proc/results.h5' is not writable"):
+        compare(["inpainting-box"], ["reddiff/default"], output="/proc/results.h5", progress=False, device="cpu")
+    with pytest.raises(ValueError, match="output .* is a folder"):
+        compare(["inpainting-box"], ["reddiff/default"], output=tmp_path, progress=False, device="cpu")
+    assert time.perf_counter() - start < 5
+
+
+@pytest.mark.parametrize("kind", ["external", "soft"])
+def test_dataset_files_refuse_links(tmp_path, kind) -> None:
+    other = tmp_path / "other.h5"
+    with h5py.File(other, "w") as f:
+        f["images"] = np.zeros((1, 1, 8, 8), np.float32)
+    path = tmp_path / "data.h5"
+    with h5py.File(path, "w") as f:
+        f["real"] = np.zeros((1, 1, 8, 8), np.float32)
+        f["images"] = h5py.ExternalLink(str(other), "/images") if kind == "external" else h5py.SoftLink("/real")
+    with pytest.raises(LayoutError, match=f"/images is an? {kind} link"):
+        load_dataset(str(path), 1, None)
+
+
+def test_dataset_files_bound_the_image_size_before_reading(tmp_path) -> None:
+    path = tmp_path / "data.h5"
+    with h5py.File(path, "w") as f:
+        f.create_dataset("images", shape=(1, 1, 30000, 30000), dtype=np.uint8)  # no data written: HDF5 stores nothing
+    with pytest.raises(ValueError, match="claims 30000 × 30000 pixels; the limit is 100,000,000"):
+        load_dataset(str(path), 1, None)
+
+
+def test_dataset_files_bound_the_number_of_values_before_reading(tmp_path) -> None:
+    path = tmp_path / "data.h5"
+    with h5py.File(path, "w") as f:
+        f.create_dataset("images", shape=(10**9, 1, 64, 64), dtype=np.uint8)
+    with pytest.raises(ValueError, match=r"claims shape \(1000000000, 1, 64, 64\); the limit is 4,294,967,296 values"):
+        load_dataset(str(path), 1, None)
+
+
+def test_the_lock_records_who_writes(tmp_path) -> None:
+    path = tmp_path / "r.h5"
+    with ResultsStore(path) as store:
+        store.open_run("mine", {}, seed=0, device="cpu", versions={})
+        record = json.loads((tmp_path / "r.h5.lock").read_text())
+        assert record["pid"] == os.getpid() and record["run"] == "mine"
+    assert not (tmp_path / "r.h5.lock").exists()
+
+
+def test_a_lock_being_written_is_respected_and_an_old_broken_one_taken_over(tmp_path) -> None:
+    path = tmp_path / "r.h5"
+    lock = tmp_path / "r.h5.lock"
+    lock.write_text("")  # another process has just created it and not written its record yet
+    with pytest.raises(ResultsInUseError, match="is being opened by another process"):
+        ResultsStore(path)
+    os.utime(lock, (time.time() - 60, time.time() - 60))  # a minute later it is a leftover
+    with ResultsStore(path) as store:
+        assert store.runs() == []
