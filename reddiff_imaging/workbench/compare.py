@@ -15,9 +15,9 @@ import math
 import os
 import platform
 from collections.abc import Callable, Sequence
+from importlib.metadata import version as _installed_version
 from typing import Any
 
-import deepinv
 import torch
 from torch import Tensor
 from tqdm.auto import tqdm
@@ -137,7 +137,7 @@ def compare(
         "sigma": sigma,
         "seed": seed,
     }
-    versions = {"reddiff_imaging": __version__, "torch": torch.__version__, "deepinv": deepinv.__version__, "python": platform.python_version()}
+    versions = {"reddiff_imaging": __version__, "torch": torch.__version__, "deepinv": _installed_version("deepinv"), "python": platform.python_version()}
     problems = {}
     for task in tasks:
         operator, noise = build_task(task, shape, sigma)
