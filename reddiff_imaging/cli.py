@@ -7,6 +7,7 @@ import argparse
 import platform
 import sys
 import tomllib
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from typing import Any
 import torch
 
 from reddiff_imaging import __version__
+from reddiff_imaging._threads import available_cores, configure_threads
 
 #: options of ``compare`` that a TOML configuration file may set (flags given on the command line win)
 COMPARE_KEYS = ("tasks", "solvers", "priors", "dataset", "num_images", "size", "steps", "sigma", "device", "seed", "output", "run")
@@ -25,7 +27,7 @@ def _info(_: argparse.Namespace) -> int:
     cuda = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
     print(f"reddiff-imaging {__version__}")
     print(f"python {platform.python_version()}, torch {torch.__version__}, CUDA device: {cuda}")
-    print(f"CPU threads: {torch.get_num_threads()}")
+    print(f"CPU threads: {torch.get_num_threads()} (of {available_cores()} cores; set with --threads)")
     print("operators (registry): " + ", ".join(operators.registry.available()))
     print(
         "priors: DiffusionPrior (bundled default, own checkpoints, ADM checkpoints), TV, GaussianFilterDenoiser, "
@@ -215,6 +217,10 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--seed", type=int, default=0)
     check.set_defaults(run=_check_operators)
 
+    for command in commands.choices.values():  # train-prior (below) has its own --threads
+        command.add_argument(
+            "--threads", type=int, default=None, help="CPU threads (default: OMP_NUM_THREADS, else the cores per process)"
+        )
     commands.add_parser(
         "train-prior", add_help=False, help="train a diffusion prior (see `reddiff-imaging train-prior --help`)"
     )
@@ -228,6 +234,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handler = getattr(args, "run_command", None) or args.run
     try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", RuntimeWarning)
+            configure_threads(args.threads)
+        for warning in caught:
+            print(f"reddiff-imaging {args.command}: warning: {warning.message}", file=sys.stderr)
         return int(handler(args))
     except (ValueError, FileNotFoundError, TypeError) as err:
         print(f"reddiff-imaging {args.command}: error: {err}", file=sys.stderr)
