@@ -16,7 +16,9 @@ FAST = {"reddiff": {"steps": 3}, "admm": {"iterations": 3}}
 
 
 def _compare(path, **kwargs):
-    options = {"overrides": FAST, "num_images": 2, "output": path, "progress": False, "device": "cpu"}
+    in_run = {str(s).partition("/")[0] for s in kwargs.get("solvers", SOLVERS)}  # overrides of other solvers are errors
+    fast = {solver: options for solver, options in FAST.items() if solver in in_run}
+    options = {"overrides": fast, "num_images": 2, "output": path, "progress": False, "device": "cpu"}
     options.update(kwargs)
     return compare(kwargs.pop("tasks", TASKS), kwargs.pop("solvers", SOLVERS), **{k: v for k, v in options.items() if k not in ("tasks", "solvers")})
 
