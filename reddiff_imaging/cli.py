@@ -99,6 +99,7 @@ def _tune(args: argparse.Namespace) -> int:
         args.solver,
         prior=args.prior,
         task=args.task,
+        grid=parse_grid(args.grid) if args.grid else None,
         search=args.search,
         num_trials=args.trials,
         metric=args.metric,
@@ -115,22 +116,39 @@ def _tune(args: argparse.Namespace) -> int:
     return 0
 
 
+def parse_grid(items: Sequence[str]) -> dict[str, list[Any]]:
+    """``--grid`` items ``option=v1,v2,...`` as ``{option: [v1, v2, ...]}`` (values are Python
+    literals, bare words strings)."""
+    from reddiff_imaging.workbench.specs import parse_value
+
+    grid: dict[str, list[Any]] = {}
+    for item in items:
+        name, sep, values = item.partition("=")
+        if not sep or not name.strip() or not values.strip():
+            raise ValueError(f"--grid {item!r} must look like option=v1,v2,..., e.g. lam=0.1,0.25,0.5")
+        grid[name.strip()] = [parse_value(v) for v in values.split(",")]
+    return grid
+
+
 def _restore(args: argparse.Namespace) -> int:
     from reddiff_imaging.workbench.restore import restore_image
-    from reddiff_imaging.workbench.specs import parse_overrides
+    from reddiff_imaging.workbench.specs import check_overrides, parse_overrides
 
+    overrides = parse_overrides(args.set or [])
+    check_overrides(overrides, [args.solver])
     report = restore_image(
         args.image,
         args.output,
         task=args.task,
         solver=args.solver,
         prior=args.prior,
-        overrides=parse_overrides(args.set or []).get(args.solver, {}),
+        overrides=overrides.get(args.solver, {}),
         steps=args.steps,
         sigma=args.sigma,
         device=args.device,
         seed=args.seed,
         save_measurement=args.measurement,
+        progress=True,
     )
     measurement = f"; measurement ({report['measurement_label']}) in {report['measurement']}" if report["measurement"] else ""
     print(
@@ -176,9 +194,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     comp = commands.add_parser("compare", help="run solvers × priors × tasks into an HDF5 results file")
     comp.add_argument("--config", help="TOML file with any of: " + ", ".join(COMPARE_KEYS) + " and [overrides.SOLVER] tables")
-    comp.add_argument("--tasks", nargs="+", help="task names (see `reddiff-imaging info`)")
-    comp.add_argument("--solvers", nargs="+", help="solver names, or solver/prior pairs")
-    comp.add_argument("--priors", nargs="+", help="priors crossed with bare solver names (default: default)")
+    comp.add_argument("--tasks", nargs="+", help="task names (see `reddiff-imaging info`) or module:attribute (an operator or factory(shape))")
+    comp.add_argument("--solvers", nargs="+", help="solver names, solver/prior pairs, or module:attribute (a Solver)")
+    comp.add_argument(
+        "--priors", nargs="+",
+        help="priors crossed with the solvers (default: default): names, checkpoint:PATH, drunet:PATH[?channels=3&...], module:attribute",
+    )
     comp.add_argument("--set", nargs="+", metavar="SOLVER.OPTION=VALUE", help="solver options, e.g. reddiff.lam=0.5")
     comp.add_argument("--dataset", help="heldout (default), an HDF5 file[:key] or a folder of images")
     comp.add_argument("--num-images", dest="num_images", type=int, help="images from the dataset (default 4)")
@@ -189,9 +210,12 @@ def build_parser() -> argparse.ArgumentParser:
     comp.set_defaults(run_command=_compare)
 
     tune = commands.add_parser("tune", help="hyperparameter sweep of one solver on validation images")
-    tune.add_argument("solver")
-    tune.add_argument("--task", required=True)
-    tune.add_argument("--prior", default="default")
+    tune.add_argument("solver", help="a solver name or module:attribute")
+    tune.add_argument("--task", required=True, help="a task name or module:attribute")
+    tune.add_argument("--prior", default="default", help="as for compare --priors (default: default)")
+    tune.add_argument(
+        "--grid", nargs="+", action="extend", metavar="OPTION=V1,V2,...", help="values to sweep (default: the solver's default grid)"
+    )
     tune.add_argument("--search", choices=("grid", "random"), default="grid")
     tune.add_argument("--trials", type=int, default=None, help="configurations drawn by random search")
     tune.add_argument("--metric", default="psnr", choices=("psnr", "ssim", "seconds"))

@@ -62,6 +62,8 @@ __all__ = [
     "build_solver",
     "fingerprint",
     "is_reference",
+    "one_part",
+    "parse_value",
     "parts",
     "resolve_reference",
 ]
@@ -201,6 +203,15 @@ def parts(values: Sequence[Any] | Mapping[str, Any], what: str) -> list[Part]:
     return result
 
 
+def one_part(value: Any, what: str) -> Part:
+    """The single part of a sweep or a restore: a name, an object, a factory, ``module:attribute``
+    or a one-entry mapping ``{label: part}``."""
+    found = parts(value if isinstance(value, Mapping) else [value], what)
+    if len(found) != 1:
+        raise ValueError(f"one {what} is expected, got {len(found)}: {[p.label for p in found]}")
+    return found[0]
+
+
 # -- builders ------------------------------------------------------------------------------------------
 def build_operator(value: Any, shape: tuple[int, ...]) -> Operator:
     """The operator of a task: a registry name, an :class:`Operator` (its ``in_shape`` must be
@@ -295,11 +306,17 @@ def _options(query: str, text: str, allowed: tuple[str, ...]) -> dict[str, Any]:
         key, eq, raw = item.partition("=")
         if not eq or key not in allowed:
             raise ValueError(f"prior {text!r}: option {item!r} must be one of {', '.join(f'{a}=VALUE' for a in allowed)}")
-        try:
-            options[key] = ast.literal_eval(raw)
-        except (ValueError, SyntaxError):
-            options[key] = {"true": True, "false": False}.get(raw.lower(), raw)
+        value = parse_value(raw)
+        options[key] = {"true": True, "false": False}.get(value.lower(), value) if isinstance(value, str) else value
     return options
+
+
+def parse_value(text: str) -> Any:
+    """A Python literal (``0.5``, ``"adam"``, ``True``, ``(8, 8)``), or the stripped text itself."""
+    try:
+        return ast.literal_eval(text.strip())
+    except (ValueError, SyntaxError):
+        return text.strip()
 
 
 def build_solver(value: Any, options: Mapping[str, Any], steps: int | None = None) -> Solver:

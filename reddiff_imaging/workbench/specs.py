@@ -6,7 +6,6 @@ here, with errors that list the valid choices.
 
 from __future__ import annotations
 
-import ast
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from reddiff_imaging.workbench.parts import (
     build_prior,
     build_solver,
     is_reference,
+    parse_value,
     parts,
 )
 
@@ -40,6 +40,7 @@ __all__ = [
     "load_dataset",
     "methods_for",
     "parse_overrides",
+    "parse_value",
     "prior_image_shape",
     "supports",
     "unit_seed",
@@ -89,12 +90,9 @@ def parse_overrides(items: Sequence[str]) -> dict[str, dict[str, Any]]:
         solver, dot, option = key.strip().partition(".")
         if not sep or not dot or not solver or not option:
             raise ValueError(f"override {item!r} must look like solver.option=value, e.g. reddiff.lam=0.5")
-        try:
-            value = ast.literal_eval(raw.strip())
-        except (ValueError, SyntaxError):
-            value = raw.strip()
-        parsed.setdefault(solver, {})[option] = value
+        parsed.setdefault(solver, {})[option] = parse_value(raw)
     return parsed
+
 
 
 def prior_image_shape(prior: Prior) -> tuple[int, ...] | None:

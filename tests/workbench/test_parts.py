@@ -155,3 +155,32 @@ def test_cli_compare_with_references_and_a_drunet_path(tmp_path, user_module, dr
     assert parts_record["prior my_parts:tv"]["spec"] == "my_parts:tv"
     assert cli.main([*argv[:-2], "--output", str(tmp_path / "x.h5"), "--set", "reddiff.lam=1"]) == 2
     assert "reddiff.lam set for a solver that is not in this run; the run's solvers are" in capsys.readouterr().err
+
+
+def test_cli_tune_with_a_grid_and_references(user_module, capsys) -> None:
+    argv = ["tune", "my_parts:fast_admm", "--task", "my_parts:blur", "--prior", "my_parts:tv", "--grid", "lam=0.01,0.1",
+            "rho=1.0", "--images", "1", "--device", "cpu"]
+    with pytest.warns(UserWarning, match="the best lam"):
+        assert cli.main(argv) == 0
+    out = capsys.readouterr().out
+    assert out.count("| 0.01 | 1.0 |") == 1 and out.count("| 0.1 | 1.0 |") == 1
+    assert "note: the best lam" in out
+    assert cli.main([*argv[:7], "lam", "--images", "1"]) == 2
+    assert "--grid 'lam' must look like option=v1,v2,..." in capsys.readouterr().err
+
+
+def test_restore_takes_objects_and_refuses_options_of_other_solvers(tmp_path, user_module, capsys) -> None:
+    from PIL import Image
+
+    from reddiff_imaging.data.synthetic import heldout_images
+    from reddiff_imaging.workbench import restore_image
+
+    image = tmp_path / "in.png"
+    Image.fromarray((heldout_images(1, 32)[0, 0].numpy() * 255).astype("uint8")).save(image)
+    report = restore_image(image, tmp_path / "out.png", task=_blur, solver=ADMM(iterations=3), prior=TV(weight=0.5), device="cpu")
+    assert report["config"]["iterations"] == 3 and (tmp_path / "out.png").is_file()
+    argv = ["restore", str(image), "--task", "my_parts:blur", "--solver", "admm", "--prior", "my_parts:tv", "--steps", "2",
+            "--output", str(tmp_path / "cli.png"), "--device", "cpu"]
+    assert cli.main([*argv, "--set", "reddiff.lam=0.1"]) == 2
+    assert "reddiff.lam set for a solver that is not in this run; the run's solvers are admm" in capsys.readouterr().err
+    assert cli.main([*argv, "--set", "admm.lam=0.05"]) == 0
