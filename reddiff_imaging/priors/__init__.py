@@ -5,6 +5,9 @@ for diffusion models, ``eps``/``x0``/``score`` — and interchangeable implement
 priors from networks (:class:`DiffusionPrior`, with :meth:`DiffusionPrior.default` the bundled
 trained prior), total variation (:class:`TV`), classical denoisers, and an analytic Gaussian
 mixture with exact scores and posteriors (:class:`GaussianMixture`).
+
+Adapters for deepinv (:mod:`reddiff_imaging.priors.deepinv_adapters`, loaded on first use since
+they import deepinv): :class:`DiffusionDenoiser`, :class:`PriorDenoiser`, :class:`DeepinvTV`.
 """
 
 from reddiff_imaging.priors.adapters import DenoiserDiffusion, as_diffusion
@@ -42,4 +45,18 @@ __all__ = [
     "DeepinvDenoiser",
     "GaussianMixture",
     "GaussianMixturePosterior",
+    "DiffusionDenoiser",
+    "PriorDenoiser",
+    "DeepinvTV",
 ]
+
+_DEEPINV_ADAPTERS = ("DiffusionDenoiser", "PriorDenoiser", "DeepinvTV")
+
+
+def __getattr__(name: str) -> object:
+    # the adapters subclass deepinv's classes, so importing them imports deepinv (seconds)
+    if name in _DEEPINV_ADAPTERS:
+        from reddiff_imaging.priors import deepinv_adapters
+
+        return getattr(deepinv_adapters, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
