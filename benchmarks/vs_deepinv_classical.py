@@ -110,8 +110,8 @@ def ours_tv(max_iter: int | None, counter: InnerCounter | None = None) -> TV:
     if counter is not None:
         fgp = tv._fgp
 
-        def counted(x: torch.Tensor, tau: torch.Tensor):
-            result = fgp(x, tau)
+        def counted(x: torch.Tensor, tau: torch.Tensor, **options: object):
+            result = fgp(x, tau, **options)
             counter.calls += 1
             counter.iterations += int(result.iterations.max())
             return result
