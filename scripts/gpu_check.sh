@@ -22,6 +22,7 @@ OUT="$(cd "$OUT" && pwd)"
 DRY=0
 [ "${1:-}" = "--dry-run" ] && DRY=1
 export REDDIFF_BENCHMARK_RESULTS="$OUT"  # the benchmarks write their JSON there
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"  # this checkout's package, installed or not
 if [ "$DRY" = 1 ]; then
     DEVICE=cpu; QUICK=(--quick); TEST_SELECT=(tests/test_imports.py tests/operators/test_bridges.py); NO_MEMORY=(--no-memory)
     export OMP_NUM_THREADS=1
