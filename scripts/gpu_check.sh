@@ -81,7 +81,7 @@ for path in sorted(out.glob("reddiff_cost-*.json")):
         summary["throughput_batch8_over_batch1"] = 8 * one / eight
 for path in sorted(out.glob("vs_deepinv_diffusion*.json")):
     rows = read(path).get("rows", [])
-    summary["ours_over_deepinv"] = [{k: r.get(k) for k in ("method", "task", "batch", "ratio", "speedup")} for r in rows]
+    summary["ours_over_deepinv"] = [{k: r.get(k) for k in ("method", "task", "batch", "ratio_time", "ratio_time_wall")} for r in rows]
 (out / "summary.json").write_text(json.dumps(summary, indent=2))
 print(json.dumps(summary["steps"], indent=1))
 EOF
