@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# GPU readiness in one run (about 8 minutes on one GPU): the CUDA tests, the GPU benchmarks and a
+# GPU readiness in one run (at most 8 minutes: the step limits add up to 490 s): the CUDA tests, the GPU benchmarks and a
 # 2-rank comparison, each step with its own time limit; JSON results and logs go to $OUT.
 #
 #   1. cuda_tests   pytest on the tests parametrised over the `device` fixture, CUDA cases only
@@ -52,9 +52,9 @@ print(json.dumps({
 }))
 EOF
 
-step cuda_tests 200 "$PY" -m pytest -q -p no:xdist -x "${TEST_SELECT[@]}" --junitxml="$OUT/cuda_tests.xml"
+step cuda_tests 180 "$PY" -m pytest -q -p no:xdist -x "${TEST_SELECT[@]}" --junitxml="$OUT/cuda_tests.xml"
 step reddiff_cost 100 "$PY" benchmarks/reddiff_cost.py --device "$DEVICE" "${QUICK[@]}" "${NO_MEMORY[@]}"
-step vs_deepinv 150 "$PY" benchmarks/vs_deepinv_diffusion.py --device "$DEVICE" --quick
+step vs_deepinv 120 "$PY" benchmarks/vs_deepinv_diffusion.py --device "$DEVICE" --quick
 step ranks 90 "$PY" scripts/compare_ranks.py --device "$DEVICE" --out "$OUT" $([ "$DRY" = 1 ] && echo --tiny)
 
 "$PY" - "$OUT" <<'EOF'
