@@ -33,6 +33,7 @@ def _info(_: argparse.Namespace) -> int:
         "priors: DiffusionPrior (bundled default, own checkpoints, ADM checkpoints), TV, GaussianFilterDenoiser, "
         "MedianDenoiser, WaveletDenoiser, BM3DDenoiser, DeepinvDenoiser, GaussianMixture"
     )
+    print("your own parts: module:attribute (tasks, solvers, priors); priors also checkpoint:PATH, drunet:PATH[?options]")
     print("solvers: " + ", ".join(solvers.available()))
     return 0
 

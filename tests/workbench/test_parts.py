@@ -15,7 +15,13 @@ from reddiff_imaging import operators as ops
 from reddiff_imaging.priors import TV, DeepinvDenoiser
 from reddiff_imaging.solvers import ADMM, PnPPGD
 from reddiff_imaging.workbench import compare
-from reddiff_imaging.workbench.parts import build_prior, build_solver, fingerprint, parts, resolve_reference
+from reddiff_imaging.workbench.parts import (
+    build_prior,
+    build_solver,
+    fingerprint,
+    parts,
+    resolve_reference,
+)
 
 deepinv = pytest.importorskip("deepinv")
 SMALL_DRUNET = {"nc": (8, 8, 8, 8), "nb": 1}
@@ -184,3 +190,14 @@ def test_restore_takes_objects_and_refuses_options_of_other_solvers(tmp_path, us
     assert cli.main([*argv, "--set", "reddiff.lam=0.1"]) == 2
     assert "reddiff.lam set for a solver that is not in this run; the run's solvers are admm" in capsys.readouterr().err
     assert cli.main([*argv, "--set", "admm.lam=0.05"]) == 0
+
+
+def test_toml_config_takes_references(tmp_path, user_module, capsys) -> None:
+    config = tmp_path / "mine.toml"
+    config.write_text(
+        'tasks = ["my_parts:blur"]\nsolvers = ["my_parts:fast_admm"]\npriors = ["my_parts:tv"]\nnum_images = 1\nsize = 32\n'
+        f'device = "cpu"\noutput = "{tmp_path / "toml.h5"}"\n\n[overrides.admm]\niterations = 2\n'
+    )
+    assert cli.main(["compare", "--config", str(config)]) == 0
+    assert "| my_parts:blur | my_parts:fast_admm[my_parts:tv] | 1 |" in capsys.readouterr().out
+    assert json.loads(_run_config(tmp_path / "toml.h5")["parts"]["solver my_parts:fast_admm"]["config"])["iterations"] == 2
