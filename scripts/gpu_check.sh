@@ -52,7 +52,7 @@ print(json.dumps({
 }))
 EOF
 
-step cuda_tests 180 "$PY" -m pytest -q -p no:xdist -x "${TEST_SELECT[@]}" --junitxml="$OUT/cuda_tests.xml"
+step cuda_tests 180 "$PY" -m pytest -q -p no:xdist "${TEST_SELECT[@]}" --junitxml="$OUT/cuda_tests.xml"
 step reddiff_cost 100 "$PY" benchmarks/reddiff_cost.py --device "$DEVICE" "${QUICK[@]}" "${NO_MEMORY[@]}"
 step vs_deepinv 120 "$PY" benchmarks/vs_deepinv_diffusion.py --device "$DEVICE" --quick
 step ranks 90 "$PY" scripts/compare_ranks.py --device "$DEVICE" --out "$OUT" $([ "$DRY" = 1 ] && echo --tiny)
