@@ -34,7 +34,8 @@ from typing import Any
 
 import torch
 
-RESULTS = Path(__file__).resolve().parent / "results"
+#: where results are written (REDDIFF_BENCHMARK_RESULTS redirects them, e.g. scripts/gpu_check.sh to $OUT)
+RESULTS = Path(os.environ.get("REDDIFF_BENCHMARK_RESULTS") or Path(__file__).resolve().parent / "results")
 
 
 def cpu_model() -> str:

@@ -1,19 +1,6 @@
-"""Thin adapters so that deepinv 0.5.0 runs exactly our networks, operators and denoisers.
+"""What the benchmarks add to the public deepinv adapters (:mod:`reddiff_imaging.priors.deepinv_adapters`).
 
-* :class:`EpsNetDenoiser` — our ε-prediction diffusion network (``DiffusionPrior``) as a
-  ``deepinv.models.Denoiser``: deepinv's DPS, DDRM and DiffPIR call their denoiser as
-  ``D(x, sigma)`` on images in ``[0, 1]`` corrupted by white Gaussian noise of std ``sigma`` in
-  ``[0, 1]`` units ("variance exploding" form: ``x = x0 + sigma * n``). A VP network at timestep
-  :math:`t` sees :math:`x_t = \\sqrt{\\bar\\alpha_t}\\,x'_0 + \\sqrt{1-\\bar\\alpha_t}\\,\\varepsilon` in
-  ``[-1, 1]``, i.e. :math:`x_t/\\sqrt{\\bar\\alpha_t} = x'_0 + \\sigma_t \\varepsilon` with
-  :math:`\\sigma_t = \\sqrt{(1-\\bar\\alpha_t)/\\bar\\alpha_t}`. So the adapter maps
-  ``x' = 2x - 1``, ``sigma' = 2 sigma``, picks the timestep whose :math:`\\sigma_t` is nearest to
-  ``sigma'`` (exact when deepinv is given our timesteps, see the ``*_for_timesteps`` helpers),
-  runs the network on :math:`\\sqrt{\\bar\\alpha_t}\\,x'` and returns Tweedie's
-  :math:`\\hat x_0` mapped back to ``[0, 1]``. It is differentiable in ``x`` (DPS).
-* :class:`DenoiserAsDeepinv` — one of our classical denoisers (e.g. ``GaussianFilterDenoiser``) as
-  a deepinv denoiser for ``deepinv.optim.PnP``; it calls the denoiser's raw kernel
-  (``_run``), without our input validation, so deepinv is charged only for the filtering itself.
+* :class:`CountingDiffusionDenoiser` — the public ``DiffusionDenoiser`` with a call counter;
 * helpers that turn our discrete timesteps into deepinv's conventions (continuous VP time for
   DPS, public noise levels for DDRM, DiffPIR's ``seq`` indices).
 """
@@ -28,50 +15,20 @@ import torch
 from torch import Tensor
 
 from reddiff_imaging.priors.base import DiffusionModel
-from reddiff_imaging.priors.denoisers import DenoiserPrior
+from reddiff_imaging.priors.deepinv_adapters import DiffusionDenoiser
 
 
-class EpsNetDenoiser(dinv.models.Denoiser):
-    """Our diffusion prior's network as a deepinv ``Denoiser`` on ``[0, 1]`` images (see module docs)."""
+class CountingDiffusionDenoiser(DiffusionDenoiser):
+    """The public :class:`~reddiff_imaging.priors.DiffusionDenoiser` that counts its network calls
+    (the benchmark checks deepinv evaluates the network as often as ours)."""
 
     def __init__(self, prior: DiffusionModel) -> None:
-        super().__init__()
-        self.network = prior.network  # the very same module (shared weights)
-        alphas = prior.alphas_cumprod.detach().to(torch.float64).cpu()
-        self.register_buffer("alphas_cumprod", alphas, persistent=False)
-        self.log_sigmas = (((1 - alphas) / alphas).sqrt()).log()  # model range, increasing in t
-        self.scale = float(prior.range_scale)
-        self.shift = float(prior.range_shift)
+        super().__init__(prior)
         self.calls = 0
-
-    def timesteps_for_sigma(self, sigma: float | Tensor, batch: int) -> Tensor:
-        """Nearest discrete timesteps (B,) for public noise levels ``sigma``."""
-        s = torch.as_tensor(sigma, dtype=torch.float64).detach().cpu().reshape(-1) * self.scale
-        s = s.clamp_min(1e-12)
-        t = (self.log_sigmas[None, :] - s.log()[:, None]).abs().argmin(dim=1)
-        return t.expand(batch) if t.numel() == 1 else t
 
     def forward(self, x: Tensor, sigma: float | Tensor, *args: object, **kwargs: object) -> Tensor:
         self.calls += 1
-        t = self.timesteps_for_sigma(sigma, x.shape[0])
-        a = self.alphas_cumprod[t].to(device=x.device, dtype=x.dtype).view(-1, *([1] * (x.ndim - 1)))
-        x_t = a.sqrt() * (self.scale * x + self.shift)
-        eps = self.network(x_t, t.to(x.device))
-        x0 = (x_t - (1 - a).sqrt() * eps) / a.sqrt()
-        return (x0 - self.shift) / self.scale
-
-
-class DenoiserAsDeepinv(dinv.models.Denoiser):
-    """One of our :class:`DenoiserPrior` kernels as a deepinv denoiser ``D(x, sigma)``."""
-
-    def __init__(self, prior: DenoiserPrior) -> None:
-        super().__init__()
-        self.prior = prior
-
-    def forward(self, x: Tensor, sigma: float | Tensor, *args: object, **kwargs: object) -> Tensor:
-        if isinstance(sigma, Tensor):
-            sigma = sigma.reshape(-1).to(device=x.device, dtype=x.dtype).expand(x.shape[0])
-        return self.prior._run(x, sigma)
+        return super().forward(x, sigma)
 
 
 # ---------------------------------------------------------------------------- timestep conversions

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -31,7 +32,7 @@ from reddiff_imaging import operators as ops
 from reddiff_imaging.priors import DiffusionPrior
 from reddiff_imaging.solvers import DPS, PiGDM, RedDiff
 
-RESULTS = Path(__file__).parent / "results"
+RESULTS = Path(os.environ.get("REDDIFF_BENCHMARK_RESULTS") or Path(__file__).parent / "results")
 
 
 def _sync(device: torch.device) -> None:
@@ -128,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--memory-only", action="store_true", help="only the memory measurements (keeps the stored times)")
+    parser.add_argument("--no-memory", action="store_true", help="only the time measurements")
     parser.add_argument("--memory-child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -159,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
             "reddiff_over_pigdm": times["reddiff"] / times["pigdm"],
         }
     memory_steps = 3 if args.quick else 10
-    for kind in ("default", "adm"):
+    for kind in () if args.no_memory else ("default", "adm"):
         memory = peak_memory(kind, memory_steps, str(device), args.threads)
         report["memory"][kind] = {  # type: ignore[index]
             **memory,

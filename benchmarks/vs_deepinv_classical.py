@@ -22,8 +22,8 @@ Methods, configured to run the *same iteration* (checked by the final PSNR, equa
   machinery at an equal inner budget.
 * ``pnp-admm``: ours ``PnPADMM(sigma=0.05, rho=0.3, init="adjoint")`` with ``GaussianFilterDenoiser()``
   against deepinv ``ADMM(L2(), PnP(D), g_param=0.05, stepsize=1/rho)`` where ``D`` is the *same*
-  Gaussian filter (our kernel, wrapped by ``deepinv_adapters.DenoiserAsDeepinv``, called without our
-  input validation). The two iterations are algebraically identical.
+  Gaussian filter (wrapped by the public adapter ``reddiff_imaging.priors.PriorDenoiser``, which
+  calls ``denoise`` with its input checks, as our solver does). The two iterations are algebraically identical.
 
 deepinv's ADMM is started from ``(x, z) = (Aᵀy, 0)`` as ours with ``init="adjoint"`` (its default
 also sets the scaled dual ``z`` to ``Aᵀy``, a different first iteration); with that, PnP-ADMM gives
@@ -65,12 +65,11 @@ from common import (
     simulate_on,
     write_json,
 )
-from deepinv_adapters import DenoiserAsDeepinv
 
 import reddiff_imaging as ri
 from reddiff_imaging.data.synthetic import heldout_images
 from reddiff_imaging.operators import registry
-from reddiff_imaging.priors import TV, GaussianFilterDenoiser
+from reddiff_imaging.priors import TV, GaussianFilterDenoiser, PriorDenoiser
 from reddiff_imaging.solvers import ADMM, PnPADMM
 
 NAME = "vs_deepinv_classical"
@@ -111,8 +110,8 @@ def ours_tv(max_iter: int | None, counter: InnerCounter | None = None) -> TV:
     if counter is not None:
         fgp = tv._fgp
 
-        def counted(x: torch.Tensor, tau: torch.Tensor):
-            result = fgp(x, tau)
+        def counted(x: torch.Tensor, tau: torch.Tensor, **options: object):
+            result = fgp(x, tau, **options)
             counter.calls += 1
             counter.iterations += int(result.iterations.max())
             return result
@@ -179,7 +178,7 @@ def make_cases(method: str, problem: ri.InverseProblem, physics: dinv.physics.Ph
         def theirs(counter: InnerCounter | None = None) -> torch.Tensor:
             model = dinv.optim.ADMM(
                 data_fidelity=dinv.optim.L2(),
-                prior=dinv.optim.PnP(DenoiserAsDeepinv(gf)),
+                prior=dinv.optim.PnP(PriorDenoiser(gf)),
                 g_param=PNP_SIGMA,
                 stepsize=1.0 / (PNP_RHO * norm2),
                 max_iter=iterations,

@@ -6,8 +6,9 @@ Usage::
 
 **Network.** Both libraries run the bundled prior ``DiffusionPrior.default()`` (0.73M-parameter
 UNet, 1×64×64, ε-prediction, linear β schedule, T = 1000). deepinv's samplers call a
-``Denoiser`` ``D(x, sigma)`` on ``[0, 1]`` images; :class:`deepinv_adapters.EpsNetDenoiser` maps that
-call to the very same network module and timestep (see its docs). The adapter counts its calls,
+``Denoiser`` ``D(x, sigma)`` on ``[0, 1]`` images; the public adapter
+:class:`reddiff_imaging.priors.DiffusionDenoiser` maps that call to the very same network module
+and timestep (see its docs). The benchmark's subclass counts its calls,
 and the script checks that deepinv evaluates the network exactly as often as ours.
 
 **Problems.** 20×20 box inpainting of 64×64 held-out images (``heldout_images``), Gaussian noise
@@ -89,8 +90,8 @@ from common import (
     write_json,
 )
 from deepinv_adapters import (
+    CountingDiffusionDenoiser,
     DiffPIROnOurTimesteps,
-    EpsNetDenoiser,
     dps_timesteps,
     public_sigmas,
 )
@@ -172,9 +173,9 @@ def ddrm_without_half_variance() -> Iterator[None]:
 
 def make_runs(
     method: str, problem: ri.InverseProblem, physics: dinv.physics.Physics, prior: DiffusionPrior, steps: int, **solve_kwargs: Any
-) -> tuple[Callable[[], Tensor], Callable[[], Tensor], EpsNetDenoiser]:
+) -> tuple[Callable[[], Tensor], Callable[[], Tensor], CountingDiffusionDenoiser]:
     """(ours, deepinv, the deepinv denoiser adapter) for one method and problem."""
-    denoiser = EpsNetDenoiser(prior)
+    denoiser = CountingDiffusionDenoiser(prior)
     alphas = prior.alphas_cumprod.tolist()
     timesteps = timestep_sequence(prior.num_timesteps, steps)
     solver = ours_solver(method, steps)

@@ -14,7 +14,17 @@ try:
 except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.0.0+unknown"
 
-from reddiff_imaging import metrics, noise, operators, priors, solvers, workbench  # noqa: E402
+from reddiff_imaging import metrics, noise, operators, priors, solvers  # noqa: E402
 from reddiff_imaging.problem import InverseProblem  # noqa: E402
+
+
+def __getattr__(name: str) -> object:
+    # the workbench pulls in h5py and tqdm; `reddiff-imaging info` and `--help` do not need them
+    if name == "workbench":
+        import importlib
+
+        return importlib.import_module("reddiff_imaging.workbench")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = ["InverseProblem", "metrics", "noise", "operators", "priors", "solvers", "workbench", "__version__"]

@@ -8,6 +8,7 @@ import os
 import platform
 import sys
 import tomllib
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from reddiff_imaging._cli_types import (
     nonnegative_int,
     positive_int,
 )
+from reddiff_imaging._threads import available_cores, configure_threads
 from reddiff_imaging._validation import (
     MAX_IMAGE_SIDE,
     check_device,
@@ -44,12 +46,13 @@ def _info(_: argparse.Namespace) -> int:
     cuda = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
     print(f"reddiff-imaging {__version__}")
     print(f"python {platform.python_version()}, torch {torch.__version__}, CUDA device: {cuda}")
-    print(f"CPU threads: {torch.get_num_threads()}")
+    print(f"CPU threads: {torch.get_num_threads()} (of {available_cores()} cores; set with --threads)")
     print("operators (registry): " + ", ".join(operators.registry.available()))
     print(
         "priors: DiffusionPrior (bundled default, own checkpoints, ADM checkpoints), TV, GaussianFilterDenoiser, "
         "MedianDenoiser, WaveletDenoiser, BM3DDenoiser, DeepinvDenoiser, GaussianMixture; Channelwise(prior) for colour"
     )
+    print("your own parts: module:attribute (tasks, solvers, priors); priors also checkpoint:PATH, drunet:PATH[?options]")
     print("solvers: " + ", ".join(solvers.available()))
     return 0
 
@@ -84,7 +87,7 @@ def _check_config_value(key: str, value: Any, name: str) -> None:
     """Check one value of a ``compare`` configuration file, with the checks of its option."""
     if key in ("tasks", "solvers", "priors"):
         if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
-            raise TypeError(f"{name} must be a non-empty list of names, got {value!r}")
+            raise TypeError(f"{name} must be a non-empty list of names or module:attribute references, got {value!r}")
     elif key in ("num_images", "steps"):
         check_int(value, name)
     elif key == "size":
@@ -143,6 +146,7 @@ def _tune(args: argparse.Namespace) -> int:
         args.solver,
         prior=args.prior,
         task=args.task,
+        grid=parse_grid(args.grid) if args.grid else None,
         search=args.search,
         num_trials=args.trials,
         metric=args.metric,
@@ -161,17 +165,33 @@ def _tune(args: argparse.Namespace) -> int:
     return 0
 
 
+def parse_grid(items: Sequence[str]) -> dict[str, list[Any]]:
+    """``--grid`` items ``option=v1,v2,...`` as ``{option: [v1, v2, ...]}`` (values are Python
+    literals, bare words strings)."""
+    from reddiff_imaging.workbench.specs import parse_value
+
+    grid: dict[str, list[Any]] = {}
+    for item in items:
+        name, sep, values = item.partition("=")
+        if not sep or not name.strip() or not values.strip():
+            raise ValueError(f"--grid {item!r} must look like option=v1,v2,..., e.g. lam=0.1,0.25,0.5")
+        grid[name.strip()] = [parse_value(v) for v in values.split(",")]
+    return grid
+
+
 def _restore(args: argparse.Namespace) -> int:
     from reddiff_imaging.workbench.restore import restore_image
-    from reddiff_imaging.workbench.specs import parse_overrides
+    from reddiff_imaging.workbench.specs import check_overrides, parse_overrides
 
+    overrides = parse_overrides(args.set or [])
+    check_overrides(overrides, [args.solver])
     report = restore_image(
         args.image,
         args.output,
         task=args.task,
         solver=args.solver,
         prior=args.prior,
-        overrides=parse_overrides(args.set or []).get(args.solver, {}),
+        overrides=overrides.get(args.solver, {}),
         steps=args.steps,
         sigma=args.sigma,
         size=args.size,
@@ -179,6 +199,7 @@ def _restore(args: argparse.Namespace) -> int:
         device=args.device,
         seed=args.seed,
         save_measurement=args.measurement,
+        progress=True,
     )
     print(f"read {report['input'].describe()}")
     for note in report["notes"]:
@@ -237,9 +258,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     comp = commands.add_parser("compare", help="run solvers × priors × tasks into an HDF5 results file")
     comp.add_argument("--config", help="TOML file with any of: " + ", ".join(COMPARE_KEYS) + " and [overrides.SOLVER] tables")
-    comp.add_argument("--tasks", nargs="+", help="task names (see `reddiff-imaging info`)")
-    comp.add_argument("--solvers", nargs="+", help="solver names, or solver/prior pairs")
-    comp.add_argument("--priors", nargs="+", help="priors crossed with bare solver names (default: default)")
+    comp.add_argument("--tasks", nargs="+", help="task names (see `reddiff-imaging info`) or module:attribute (an operator or factory(shape))")
+    comp.add_argument("--solvers", nargs="+", help="solver names, solver/prior pairs, or module:attribute (a Solver)")
+    comp.add_argument(
+        "--priors", nargs="+",
+        help="priors crossed with the solvers (default: default): names, checkpoint:PATH, drunet:PATH[?channels=3&...], module:attribute",
+    )
     comp.add_argument("--set", nargs="+", metavar="SOLVER.OPTION=VALUE", help="solver options, e.g. reddiff.lam=0.5")
     comp.add_argument("--dataset", help="heldout (default), an HDF5 file[:key] or a folder of images")
     comp.add_argument("--num-images", dest="num_images", type=positive_int, help="images from the dataset (default 4)")
@@ -251,9 +275,12 @@ def build_parser() -> argparse.ArgumentParser:
     comp.set_defaults(run_command=_compare)
 
     tune = commands.add_parser("tune", help="hyperparameter sweep of one solver on validation images")
-    tune.add_argument("solver")
-    tune.add_argument("--task", required=True)
-    tune.add_argument("--prior", default="default")
+    tune.add_argument("solver", help="a solver name or module:attribute")
+    tune.add_argument("--task", required=True, help="a task name or module:attribute")
+    tune.add_argument("--prior", default="default", help="as for compare --priors (default: default)")
+    tune.add_argument(
+        "--grid", nargs="+", action="extend", metavar="OPTION=V1,V2,...", help="values to sweep (default: the solver's default grid)"
+    )
     tune.add_argument("--search", choices=("grid", "random"), default="grid")
     tune.add_argument("--trials", type=positive_int, default=None, help="configurations drawn by random search")
     tune.add_argument("--metric", default="psnr", choices=("psnr", "ssim", "seconds"))
@@ -283,6 +310,10 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--seed", type=nonnegative_int, default=0)
     check.set_defaults(run=_check_operators)
 
+    for command in commands.choices.values():  # train-prior (below) has its own --threads
+        command.add_argument(
+            "--threads", type=positive_int, default=None, help="CPU threads (default: OMP_NUM_THREADS, else the cores per process)"
+        )
     commands.add_parser(
         "train-prior", add_help=False, help="train a diffusion prior (see `reddiff-imaging train-prior --help`)"
     )
@@ -300,6 +331,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _train_prior(argparse.Namespace(args=argv[1:]))
         args = build_parser().parse_args(argv)
         handler = getattr(args, "run_command", None) or args.run
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", RuntimeWarning)
+            configure_threads(args.threads)
+        for warning in caught:
+            print(f"reddiff-imaging {args.command}: warning: {warning.message}", file=sys.stderr)
         return int(handler(args))
     except KeyboardInterrupt:
         print(f"reddiff-imaging {command}: interrupted", file=sys.stderr)

@@ -6,9 +6,10 @@ the public range ``[0, 1]``.
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
+from typing import Any
 
-import deepinv
 import torch
 from torch import Tensor
 
@@ -16,8 +17,14 @@ from reddiff_imaging._validation import check_tensor
 
 __all__ = ["psnr", "ssim", "LPIPS"]
 
-_PSNR = deepinv.metric.PSNR(max_pixel=1.0)
-_SSIM = deepinv.metric.SSIM(max_pixel=1.0)
+
+
+@cache
+def _deepinv_metric(name: str) -> Any:
+    # deepinv (and torchmetrics under it) take seconds to import: load them at the first metric call
+    import deepinv
+
+    return getattr(deepinv.metric, name)(max_pixel=1.0)
 
 
 def _pair(estimate: Tensor, reference: Tensor) -> None:
@@ -34,13 +41,13 @@ def psnr(estimate: Tensor, reference: Tensor, *, validate: bool = True) -> Tenso
     """
     if validate:
         _pair(estimate, reference)
-    return _PSNR(estimate, reference)
+    return _deepinv_metric("PSNR")(estimate, reference)
 
 
 def ssim(estimate: Tensor, reference: Tensor) -> Tensor:
     """Structural similarity (Wang et al., 2004; Gaussian window), shape ``(B,)``."""
     _pair(estimate, reference)
-    return _SSIM(estimate, reference)
+    return _deepinv_metric("SSIM")(estimate, reference)
 
 
 class LPIPS:
@@ -61,6 +68,8 @@ class LPIPS:
                 f"LPIPS needs torchvision's AlexNet weights {self.WEIGHTS} at {path} (they are not downloaded "
                 "automatically); copy the file there or set TORCH_HOME to a folder whose hub/checkpoints holds it"
             )
+        import deepinv
+
         self._metric = deepinv.metric.LPIPS(net_type="alex", device=device)
 
     def __call__(self, estimate: Tensor, reference: Tensor) -> Tensor:

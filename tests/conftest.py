@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import torch
 
-# one intra-op thread per test process: the suite runs with one pytest worker per core
+# one intra-op thread per test process: the suite runs with one pytest worker per core (the
+# command line's default number of threads follows OMP_NUM_THREADS too)
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 torch.set_num_threads(1)
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])

@@ -32,7 +32,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .._hdf5 import dataset_member
 from .._validation import check_dataset_size
 from ..data.image_io import IMAGE_SUFFIXES
 from ..data.synthetic import MAX_TRAINING_SEED, synthetic_images
@@ -146,6 +145,8 @@ def hdf5_source(path: str | os.PathLike[str], key: str = "images", size: int | N
         size: resize (after centre-cropping to a square) to ``size x size``; ``None`` keeps the size.
     """
     import h5py
+
+    from .._hdf5 import dataset_member
 
     path = Path(path)
     if not path.is_file():

@@ -23,7 +23,6 @@ from reddiff_imaging.operators.checks import (
     jacobian_test,
     linearity_test,
 )
-from reddiff_imaging.operators.deepinv_bridge import from_deepinv, to_deepinv
 from reddiff_imaging.operators.hdr import HDR
 from reddiff_imaging.operators.identity import Identity
 from reddiff_imaging.operators.inpainting import (
@@ -83,3 +82,12 @@ __all__ = [
     "to_deepinv",
     "registry",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # the deepinv bridge imports deepinv (seconds): load it when first asked for
+    if name in ("from_deepinv", "to_deepinv"):
+        from reddiff_imaging.operators import deepinv_bridge
+
+        return getattr(deepinv_bridge, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

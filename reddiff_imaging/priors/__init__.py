@@ -8,6 +8,9 @@ mixture with exact scores and posteriors (:class:`GaussianMixture`). A prior dec
 channels it works on (:attr:`Prior.channels`, ``None`` for any); :class:`Channelwise` runs a
 one-channel prior on each channel of a colour image when asked to, and :class:`GrayFromColour` a
 colour diffusion prior on gray images.
+
+Adapters for deepinv (:mod:`reddiff_imaging.priors.deepinv_adapters`, loaded on first use since
+they import deepinv): :class:`DiffusionDenoiser`, :class:`PriorDenoiser`, :class:`DeepinvTV`.
 """
 
 from reddiff_imaging.priors.adapters import DenoiserDiffusion, as_diffusion
@@ -50,4 +53,18 @@ __all__ = [
     "DeepinvDenoiser",
     "GaussianMixture",
     "GaussianMixturePosterior",
+    "DiffusionDenoiser",
+    "PriorDenoiser",
+    "DeepinvTV",
 ]
+
+_DEEPINV_ADAPTERS = ("DiffusionDenoiser", "PriorDenoiser", "DeepinvTV")
+
+
+def __getattr__(name: str) -> object:
+    # the adapters subclass deepinv's classes, so importing them imports deepinv (seconds)
+    if name in _DEEPINV_ADAPTERS:
+        from reddiff_imaging.priors import deepinv_adapters
+
+        return getattr(deepinv_adapters, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

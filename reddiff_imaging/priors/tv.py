@@ -65,6 +65,9 @@ class TVProxResult(NamedTuple):
     """FGP iterations used per batch item, ``(B,)`` int64 on the input's device."""
     converged: Tensor
     """Whether each item reached the tolerance before ``max_iter``, ``(B,)`` bool."""
+    dual: tuple[Tensor, Tensor] | None = None
+    """The final dual variables :math:`(p_h, p_v)` (``|p| \\le 1``), which warm-start the next prox
+    of a nearby point (``warm_start``); each shaped like ``x``."""
 
 
 class TV(Prior):
@@ -235,10 +238,30 @@ class TV(Prior):
         self._warn_unconverged(result)
         return result.x
 
-    def prox_with_info(self, x: Tensor, tau: float | Tensor) -> TVProxResult:
-        """:meth:`prox` together with the iterations used and the convergence flag per item (no warning)."""
+    def prox_with_info(
+        self,
+        x: Tensor,
+        tau: float | Tensor,
+        *,
+        tol: float | None = None,
+        warm_start: tuple[Tensor, Tensor] | None = None,
+    ) -> TVProxResult:
+        """:meth:`prox` together with the iterations used, the convergence flag per item and the final
+        dual variables (no warning).
+
+        Args:
+            x, tau: as :meth:`prox`.
+            tol: the relative tolerance of this call (default the prior's ``tol``).
+            warm_start: dual variables ``(p_h, p_v)`` to start from, e.g. ``dual`` of the previous
+                call in an outer loop (ADMM) whose input changes little from call to call: any
+                dual point is a valid start (it is projected onto ``|p| <= 1``), a nearby one saves
+                most of the iterations. Default: zeros.
+        """
         _check_image(x)
-        return self._fgp(x, _per_item(tau, "tau", x, allow_zero=True))
+        if warm_start is not None and any(p.shape != x.shape for p in warm_start):
+            raise ValueError(f"warm_start must hold two tensors of the shape of x {tuple(x.shape)}")
+        tol = self.tol if tol is None else check_positive(tol, "tol")
+        return self._fgp(x, _per_item(tau, "tau", x, allow_zero=True), tol=tol, warm_start=warm_start)
 
     def denoise(self, x: Tensor, sigma: float | Tensor) -> Tensor:
         r"""MAP denoiser for Gaussian noise of std ``sigma`` (number or ``(B,)``): :math:`\mathrm{prox}_{\sigma^2 R}(x)`."""
@@ -257,11 +280,17 @@ class TV(Prior):
                 stacklevel=3,
             )
 
-    def _fgp(self, x: Tensor, tau: Tensor) -> TVProxResult:
-        """FGP on validated ``x`` and per-item ``tau`` ``(B,)``."""
+    def _fgp(
+        self, x: Tensor, tau: Tensor, *, tol: float | None = None, warm_start: tuple[Tensor, Tensor] | None = None
+    ) -> TVProxResult:
+        """FGP on validated ``x`` and per-item ``tau`` ``(B,)`` (dual variables returned when warm-started)."""
+        tol = self.tol if tol is None else tol
         lam = tau * self.weight  # (B,)
         batch = x.shape[0]
         out = torch.empty_like(x)
+        keep_dual = warm_start is not None
+        dual_h = torch.empty_like(x) if keep_dual else x
+        dual_v = torch.empty_like(x) if keep_dual else x
         iterations = torch.full((batch,), self.max_iter, dtype=torch.int64, device=x.device)
         converged = torch.zeros(batch, dtype=torch.bool, device=x.device)
 
@@ -269,8 +298,10 @@ class TV(Prior):
         lam4 = lam.view(-1, 1, 1, 1)
         step = 1.0 / (8.0 * torch.where(lam4 > 0, lam4, torch.ones_like(lam4)))
         idx = torch.arange(batch, device=x.device)
-        p_h = torch.zeros_like(x)
-        p_v = torch.zeros_like(x)
+        if warm_start is None:
+            p_h, p_v = torch.zeros_like(x), torch.zeros_like(x)
+        else:
+            p_h, p_v = self._project(*(p.to(x.dtype) for p in warm_start))
         p_h_prev, p_v_prev = p_h, p_v
         r_h, r_v = p_h, p_v
         t = 1.0
@@ -290,16 +321,20 @@ class TV(Prior):
                 z_k = b - lam4 * self._nabla_adjoint(p_h, p_v)
                 change = (lam4 * self._nabla_adjoint(p_h - p_h_prev, p_v - p_v_prev)).flatten(1).norm(dim=1)
                 size = z_k.flatten(1).norm(dim=1).clamp_min(tiny)
-                done = change <= self.tol * size
+                done = change <= tol * size
                 if last:
                     out[idx] = z_k
                     iterations[idx[done]] = k
                     converged[idx] = done
+                    if keep_dual:
+                        dual_h[idx], dual_v[idx] = p_h, p_v
                     break
                 n_done = int(done.sum())  # the one host synchronisation per check
                 if n_done:
                     finished = idx[done]
                     out[finished] = z_k[done]
+                    if keep_dual:
+                        dual_h[finished], dual_v[finished] = p_h[done], p_v[done]
                     iterations[finished] = k
                     converged[finished] = True
                     if n_done == idx.numel():
@@ -309,4 +344,4 @@ class TV(Prior):
                     p_h, p_v, r_h, r_v = p_h[keep], p_v[keep], r_h[keep], r_v[keep]
             p_h_prev, p_v_prev = p_h, p_v
 
-        return TVProxResult(out, iterations, converged)
+        return TVProxResult(out, iterations, converged, (dual_h, dual_v) if keep_dual else None)

@@ -15,10 +15,10 @@ import math
 import os
 import platform
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from importlib.metadata import version as _installed_version
 from typing import Any
 
-import deepinv
 import torch
 from torch import Tensor
 from tqdm.auto import tqdm
@@ -36,8 +36,8 @@ from reddiff_imaging.operators.base import Operator
 from reddiff_imaging.priors.base import ImageShapeNote, Prior
 from reddiff_imaging.problem import InverseProblem
 from reddiff_imaging.solvers import NonFiniteError, Solver
-from reddiff_imaging.solvers.registry import solver_class
 from reddiff_imaging.workbench import distributed
+from reddiff_imaging.workbench.parts import Part, parts
 from reddiff_imaging.workbench.specs import (
     DEFAULT_SIGMA,
     Method,
@@ -69,9 +69,9 @@ def resolve_device(device: str | torch.device) -> torch.device:
 
 
 def compare(
-    tasks: Sequence[str],
-    solvers: Sequence[str],
-    priors: Sequence[str] = ("default",),
+    tasks: Sequence[Any] | Mapping[str, Any],
+    solvers: Sequence[Any] | Mapping[str, Any],
+    priors: Sequence[Any] | Mapping[str, Any] = ("default",),
     *,
     overrides: dict[str, dict[str, Any]] | Sequence[str] | None = None,
     dataset: str = "heldout",
@@ -89,13 +89,21 @@ def compare(
 ) -> ComparisonTable:
     """Compare methods on tasks and return the table; all results go to ``output``.
 
+    Every part can be the user's own (see :mod:`reddiff_imaging.workbench.parts`): a list of
+    names, objects, factories and ``module:attribute`` references, or a mapping ``{label: part}``
+    that chooses the labels shown in the table. The results file records the spec and a SHA-256
+    fingerprint of every part that is not a registry name, so a rerun into it checks them.
+
     Args:
-        tasks: task names (see :func:`reddiff_imaging.operators.registry.available`).
-        solvers: solver names; ``solver`` runs with every prior in ``priors`` that it supports,
-            ``solver/prior`` with that prior only.
-        priors: prior names (``default``, ``tv``, ``gaussian``, ``median``, ``wavelet``, ``bm3d``,
-            ``checkpoint:PATH``, ``adm-ffhq256:PATH``, ``adm-imagenet256:PATH``).
-        overrides: solver options, as ``{"reddiff": {"lam": 0.5}}`` or ``["reddiff.lam=0.5"]``.
+        tasks: task names (see :func:`reddiff_imaging.operators.registry.available`), operators
+            (their ``in_shape`` must be the images' shape) or factories ``factory(shape)``.
+        solvers: solver names, Solver objects or classes; each runs with every prior in ``priors``
+            that it supports; ``"solver/prior"`` runs a named solver with that prior only.
+        priors: prior names (``default``, ``tv``, ``gaussian``, ``median``, ``wavelet``, ``bm3d``),
+            specs (``checkpoint:PATH``, ``drunet:PATH``, ``adm-ffhq256:PATH``, ``adm-imagenet256:PATH``,
+            with ``?option=value`` options), Prior objects, deepinv denoisers or factories.
+        overrides: solver options, as ``{"reddiff": {"lam": 0.5}}`` or ``["reddiff.lam=0.5"]``,
+            keyed by a solver's label or registry name; a key of a solver not in the run is an error.
         dataset: ``heldout``, an HDF5 file (``file.h5[:key]``) or a folder of images (read at
             their own size, channels and bit depth; see
             :func:`~reddiff_imaging.workbench.specs.load_dataset`).
@@ -124,23 +132,32 @@ def compare(
     world = distributed.world(resolve_device(device))
     device = world.device
     parsed = parse_overrides(overrides) if isinstance(overrides, (list, tuple)) else dict(overrides or {})
-    methods = methods_for(solvers, priors, parsed)
+    task_parts = parts(tasks, "task")
+    prior_parts = {part.label: part for part in parts(priors, "prior")}
+    methods = methods_for(solvers, list(prior_parts), parsed)
     images, notes = load_dataset(dataset, num_images, size, channels)
     images = images.to(device)
     if len(images) < num_images and world.rank == 0:
         print(f"dataset {dataset!r} holds {len(images)} images; using all of them")
     shape = tuple(images.shape[1:])
+    records: dict[str, dict[str, str]] = {}  # what was used of the user's own parts
     prior_cache: dict[str, Prior] = {}
     for method in methods:
         if method.prior not in prior_cache:
-            prior = build_prior(method.prior, device)
+            part = prior_parts.get(method.prior) or Part(method.prior, method.prior, method.prior)
+            prior = build_prior(part.value, device)
             note = prior.check_image_shape(shape, method.label)  # e.g. a channel mismatch, before any work
             notes += [f"prior {method.prior!r}: {note}"] if note else []
             prior_cache[method.prior] = prior
+            if not part.named:
+                records[f"prior {part.label}"] = part.record(prior)
+    for method in methods:
+        if method.solver_value is not None:
+            records[f"solver {method.solver}"] = {"spec": _solver_spec(method.solver_value), "config": _json(method.build())}
     for note in notes if world.rank == 0 else []:
         print(f"note: {note}")
     config = {
-        "tasks": list(tasks),
+        "tasks": [part.label for part in task_parts],
         "methods": [{"solver": m.solver, "prior": m.prior, "overrides": m.overrides} for m in methods],
         "dataset": dataset,
         "num_images": len(images),
@@ -150,20 +167,24 @@ def compare(
         "sigma": sigma,
         "seed": seed,
     }
-    versions = {"reddiff_imaging": __version__, "torch": torch.__version__, "deepinv": deepinv.__version__, "python": platform.python_version()}
+    versions = {"reddiff_imaging": __version__, "torch": torch.__version__, "deepinv": _installed_version("deepinv"), "python": platform.python_version()}
     problems = {}
-    for task in tasks:
-        operator, noise = build_task(task, shape, sigma)
+    for part in task_parts:
+        operator, noise = build_task(part.value, shape, sigma)
         operator = operator.to(device)
-        problems[task] = (operator, noise, simulate_measurements(operator, noise, images, seed, task))
+        if not part.named:
+            records[f"task {part.label}"] = part.record(operator)
+        problems[part.label] = (operator, noise, simulate_measurements(operator, noise, images, seed, part.label))
+    if records:  # only then, so that files of runs with registry names alone stay resumable
+        config["parts"] = records
     runnable = []
     for method in methods:
-        if supports(method.solver, prior_cache[method.prior]):
+        built = method.build()
+        if supports(built, prior_cache[method.prior]):
             runnable.append(method)
         elif world.rank == 0:
-            needs = ", ".join(solver_class(method.solver).requires)
-            print(f"skipped {method.label} on every task: {method.solver} needs {needs} from the prior")
-    units = [(task, method, index) for task in tasks for method in runnable for index in range(len(images))]
+            print(f"skipped {method.label} on every task: {method.solver} needs {', '.join(built.requires)} from the prior")
+    units = [(task, method, index) for task in problems for method in runnable for index in range(len(images))]
 
     pending: list[tuple[str, Method, int]] = []
     if world.rank == 0:  # the run, the tasks and the list of units still to do
@@ -213,8 +234,8 @@ def check_options(
 ) -> None:
     """Check the arguments of :func:`compare` before any work (each error names its argument)."""
     for name, names in (("tasks", tasks), ("solvers", solvers), ("priors", priors)):
-        if isinstance(names, str) or not isinstance(names, Sequence) or not names or not all(isinstance(n, str) for n in names):
-            raise TypeError(f"{name} must be a non-empty list of names, got {names!r}")
+        if isinstance(names, str) or not isinstance(names, (Sequence, Mapping)) or not names:  # items: see parts()
+            raise TypeError(f"{name} must be a non-empty list or mapping of parts (names, objects, factories), got {names!r}")
     check_int(num_images, "num_images")
     if size is not None:
         check_int(size, "size", maximum=MAX_IMAGE_SIDE)
@@ -291,6 +312,13 @@ def solve_unit(solver: Solver, problem: InverseProblem, prior: Prior, seed: int,
 
 def _generator(device: torch.device, seed: int) -> torch.Generator:
     return torch.Generator(device=device).manual_seed(seed)
+
+
+def _solver_spec(value: object) -> str:
+    if isinstance(value, str):
+        return value
+    cls = value if isinstance(value, type) else type(value)
+    return f"{cls.__module__}:{cls.__qualname__}"
 
 
 def _json(solver: object) -> str:

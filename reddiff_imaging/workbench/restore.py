@@ -26,9 +26,9 @@ from reddiff_imaging._validation import check_int, check_real, check_writable
 from reddiff_imaging.data.image_io import output_bit_depth, read_image, write_image
 from reddiff_imaging.priors.base import ImageShapeNote
 from reddiff_imaging.problem import InverseProblem
-from reddiff_imaging.solvers.registry import solver_class
 from reddiff_imaging.workbench.compare import resolve_device, simulate_measurements
 from reddiff_imaging.workbench.figures import measurement_view
+from reddiff_imaging.workbench.parts import one_part
 from reddiff_imaging.workbench.specs import (
     DEFAULT_SIGMA,
     Method,
@@ -45,9 +45,9 @@ def restore_image(
     image: str | os.PathLike[str],
     output: str | os.PathLike[str],
     *,
-    task: str,
-    solver: str = "reddiff",
-    prior: str = "default",
+    task: Any,
+    solver: Any = "reddiff",
+    prior: Any = "default",
     overrides: dict[str, Any] | None = None,
     steps: int | None = None,
     sigma: float = DEFAULT_SIGMA,
@@ -66,9 +66,11 @@ def restore_image(
             or DICOM (see :func:`~reddiff_imaging.data.image_io.read_image`).
         output: the file to write (``.png``, ``.tif``, ``.jpg`` or ``.npy``), of the processed
             input's size and channels, at the input's bit depth where the format holds it.
-        task: the task name (see :func:`reddiff_imaging.operators.registry.available`).
-        solver: a solver name (see :func:`reddiff_imaging.solvers.available`).
-        prior: a prior name (as for :func:`~reddiff_imaging.workbench.compare`).
+        task: a task as :func:`~reddiff_imaging.workbench.compare` takes it (name, operator,
+            factory(shape) or ``module:attribute``).
+        solver: a solver name, Solver object or class, or ``module:attribute``.
+        prior: a prior as :func:`~reddiff_imaging.workbench.compare` takes it (name, spec such as
+            ``drunet:PATH``, Prior object, deepinv denoiser, factory or ``module:attribute``).
         overrides: options of the solver, e.g. ``{"lam": 0.5}``.
         steps: iteration count (the solver's ``steps``/``iterations``) unless ``overrides`` sets it.
         sigma: measurement noise level (public units).
@@ -101,15 +103,17 @@ def restore_image(
         check_int(steps, "steps")
     check_real(sigma, "sigma", low=0.0)
     check_int(seed, "seed", minimum=0)
-    method = Method(solver, prior, dict(overrides or {}))
+    solver_part, prior_part, task_part = one_part(solver, "solver"), one_part(prior, "prior"), one_part(task, "task")
+    solver, prior, task = solver_part.label, prior_part.label, task_part.label
+    method = Method(solver, prior, dict(overrides or {}), None if solver_part.named else solver_part.value)
     built = method.build(steps)  # unknown solver or option fails before anything is read
     image_path = Path(image)
     if not image_path.is_file():
         raise FileNotFoundError(f"image file {str(image_path)!r} does not exist")
     device = resolve_device(device)
-    the_prior = build_prior(prior, device)
-    if not supports(solver, the_prior):
-        needs = ", ".join(solver_class(solver).requires)
+    the_prior = build_prior(prior_part.value, device)
+    if not supports(built, the_prior):
+        needs = ", ".join(built.requires)
         raise ValueError(f"solver {solver!r} needs {needs} from the prior; prior {prior!r} provides {', '.join(the_prior.capabilities()) or 'nothing'}")
     x, info = read_image(image_path, channels=channels, size=size)
     notes = list(info.notes)
@@ -121,7 +125,7 @@ def restore_image(
         output_bit_depth(save_measurement, info)  # an unwritable suffix fails before the work
     x = x[None].to(device)
     shape = tuple(x.shape[1:])
-    operator, noise = build_task(task, shape, sigma)
+    operator, noise = build_task(task_part.value, shape, sigma)
     operator = operator.to(device)
     y = simulate_measurements(operator, noise, x, seed, task)
     problem = InverseProblem(operator, y, noise, x)

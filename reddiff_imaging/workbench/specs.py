@@ -6,10 +6,8 @@ here, with errors that list the valid choices.
 
 from __future__ import annotations
 
-import ast
-import dataclasses
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,32 +16,39 @@ import torch
 
 from reddiff_imaging import operators, solvers
 from reddiff_imaging.noise import Gaussian
-from reddiff_imaging.priors import (
-    TV,
-    BM3DDenoiser,
-    Channelwise,
-    DiffusionPrior,
-    GaussianFilterDenoiser,
-    MedianDenoiser,
-    Prior,
-    WaveletDenoiser,
-)
+from reddiff_imaging.priors import Prior
 from reddiff_imaging.priors.base import DiffusionModel
+from reddiff_imaging.solvers.reddiff import RedDiff
+from reddiff_imaging.workbench.parts import (
+    PRIORS,
+    build_operator,
+    build_prior,
+    build_solver,
+    is_reference,
+    parse_value,
+    parts,
+)
+
+__all__ = [
+    "DEFAULT_SIGMA",
+    "DEMO_TASKS",
+    "PRIORS",
+    "Method",
+    "build_prior",
+    "build_task",
+    "check_overrides",
+    "load_dataset",
+    "methods_for",
+    "parse_overrides",
+    "parse_value",
+    "prior_image_shape",
+    "supports",
+    "unit_seed",
+]
 
 #: tasks of the demo and their measurement noise (public units)
 DEMO_TASKS = ("inpainting-box", "inpainting-random", "sr4-block", "deblur-gaussian", "ct", "mri4")
 DEFAULT_SIGMA = 0.01
-
-#: priors by name; ``checkpoint:PATH`` and ``adm-ffhq256:PATH``/``adm-imagenet256:PATH`` load files
-PRIORS = {
-    "default": ("the bundled diffusion prior (64×64 grayscale)", DiffusionPrior.default),
-    "tv": ("total variation, weight 1 (for ADMM, whose lam sets the strength)", TV),
-    "tv-denoiser": ("total variation as a MAP denoiser, weight 8.5 (best at sigma 0.1)", lambda: TV(weight=8.5)),
-    "gaussian": ("Gaussian filter denoiser", GaussianFilterDenoiser),
-    "median": ("median filter denoiser", MedianDenoiser),
-    "wavelet": ("Haar wavelet soft-thresholding denoiser", WaveletDenoiser),
-    "bm3d": ("BM3D (needs the bm3d package)", BM3DDenoiser),
-}
 
 #: the option that counts iterations, per solver (``--steps`` sets it)
 ITERATION_FIELDS = ("steps", "iterations")
@@ -51,33 +56,33 @@ ITERATION_FIELDS = ("steps", "iterations")
 
 @dataclass(frozen=True)
 class Method:
-    """A solver with a prior and option overrides; its label names it in results."""
+    """A solver with a prior and option overrides; its label names it in results.
+
+    ``solver`` is the solver's label: its registry name, or the label of a user's solver given in
+    ``solver_value`` (a :class:`~reddiff_imaging.solvers.Solver`, a Solver class or a
+    ``module:attribute`` reference, see :mod:`reddiff_imaging.workbench.parts`).
+    """
 
     solver: str
     prior: str
     overrides: dict[str, Any] = field(default_factory=dict)
+    solver_value: Any = field(default=None, compare=False)
 
     @property
     def label(self) -> str:
         """``solver[prior]``, usable as an HDF5 group name (slashes of paths become ``|``)."""
-        return f"{self.solver}[{self.prior.replace('/', '|')}]"
+        return f"{self.solver.replace('/', '|')}[{self.prior.replace('/', '|')}]"
 
     def build(self, steps: int | None = None) -> solvers.Solver:
         """The configured solver (``steps`` overrides its iteration count unless set explicitly)."""
-        options = dict(self.overrides)
-        if steps is not None:
-            names = [f.name for f in dataclasses.fields(solvers.registry.solver_class(self.solver))]  # type: ignore[arg-type]
-            for name in ITERATION_FIELDS:
-                if name in names and name not in options:
-                    options[name] = steps
-                    break
-        return solvers.get(self.solver, **options)
+        return build_solver(self.solver if self.solver_value is None else self.solver_value, self.overrides, steps)
 
 
 def parse_overrides(items: Sequence[str]) -> dict[str, dict[str, Any]]:
     """Parse ``solver.option=value`` strings into ``{solver: {option: value}}``.
 
     Values are Python literals (``0.5``, ``"adam"``, ``True``); a bare word is taken as a string.
+    Whether the solver is in the run is checked by :func:`check_overrides`.
     """
     parsed: dict[str, dict[str, Any]] = {}
     for item in items:
@@ -85,35 +90,9 @@ def parse_overrides(items: Sequence[str]) -> dict[str, dict[str, Any]]:
         solver, dot, option = key.strip().partition(".")
         if not sep or not dot or not solver or not option:
             raise ValueError(f"override {item!r} must look like solver.option=value, e.g. reddiff.lam=0.5")
-        if solver not in solvers.available():
-            raise ValueError(f"override {item!r} names unknown solver {solver!r}; available: {', '.join(solvers.available())}")
-        try:
-            value = ast.literal_eval(raw.strip())
-        except (ValueError, SyntaxError):
-            value = raw.strip()
-        parsed.setdefault(solver, {})[option] = value
+        parsed.setdefault(solver, {})[option] = parse_value(raw)
     return parsed
 
-
-def build_prior(name: str, device: torch.device) -> Prior:
-    """The prior called ``name`` (see :data:`PRIORS`, plus ``checkpoint:PATH``, ``adm-ffhq256:PATH``,
-    ``adm-imagenet256:PATH``), on ``device``; ``channelwise:NAME`` runs prior ``NAME`` on each
-    channel (:class:`~reddiff_imaging.priors.Channelwise`)."""
-    if name.startswith("channelwise:"):
-        return Channelwise(build_prior(name.removeprefix("channelwise:"), device))
-    kind, _, path = name.partition(":")
-    if path:
-        if kind == "checkpoint":
-            return DiffusionPrior.from_checkpoint(path, map_location=device)
-        if kind in ("adm-ffhq256", "adm-imagenet256"):
-            return DiffusionPrior.from_adm(path, kind.removeprefix("adm-"), map_location=device)
-        raise ValueError(f"unknown prior kind {kind!r} in {name!r}; use checkpoint:PATH, adm-ffhq256:PATH or adm-imagenet256:PATH")
-    if name not in PRIORS:
-        raise ValueError(
-            f"unknown prior {name!r}; available: {', '.join(PRIORS)}, checkpoint:PATH, adm-ffhq256:PATH, adm-imagenet256:PATH, "
-            "channelwise:NAME"
-        )
-    return PRIORS[name][1]().to(device)
 
 
 def prior_image_shape(prior: Prior) -> tuple[int, ...] | None:
@@ -127,37 +106,73 @@ def prior_image_shape(prior: Prior) -> tuple[int, ...] | None:
     return None
 
 
-def supports(solver: str, prior: Prior) -> bool:
-    """Whether ``solver`` can run with ``prior`` (RED-diff also runs on any denoiser)."""
-    cls = solvers.registry.solver_class(solver)
-    if solver == "reddiff":
+def supports(solver: str | solvers.Solver | type[solvers.Solver], prior: Prior) -> bool:
+    """Whether ``solver`` (a name, a Solver or its class) can run with ``prior`` (RED-diff also runs
+    on any denoiser)."""
+    cls = solvers.registry.solver_class(solver) if isinstance(solver, str) else solver if isinstance(solver, type) else type(solver)
+    if issubclass(cls, RedDiff):
         return isinstance(prior, DiffusionModel) or "denoise" in prior.capabilities()
     return all(c in prior.capabilities() for c in cls.requires)
 
 
-def methods_for(solver_names: Sequence[str], prior_names: Sequence[str], overrides: dict[str, dict[str, Any]]) -> list[Method]:
-    """Methods from solver names (``solver`` crossed with every prior, or ``solver/prior``)."""
+def check_overrides(overrides: dict[str, dict[str, Any]], run_solvers: Sequence[str]) -> None:
+    """Raise ValueError for overrides of a solver that is not in the run (``run_solvers``: the
+    labels and registry names of the run's solvers), naming the keys and the run's solvers."""
+    unused = sorted(f"{solver}.{option}" for solver, options in overrides.items() if solver not in run_solvers for option in options)
+    if unused:
+        raise ValueError(
+            f"option(s) {', '.join(unused)} set for a solver that is not in this run; "
+            f"the run's solvers are {', '.join(dict.fromkeys(run_solvers))}"
+        )
+
+
+def methods_for(
+    solver_values: Sequence[Any] | Mapping[str, Any], prior_names: Sequence[str], overrides: dict[str, dict[str, Any]]
+) -> list[Method]:
+    """Methods from solvers (a name is crossed with every prior in ``prior_names``, ``solver/prior``
+    runs with that prior only; objects, classes and ``module:attribute`` references are crossed with
+    every prior) and per-solver ``overrides`` keyed by a solver's label or registry name.
+
+    Raises:
+        ValueError: unknown solver, unknown option, or overrides of a solver not in the run.
+    """
     methods = []
-    for item in solver_names:
+    run_solvers: list[str] = []
+    pairs = [] if isinstance(solver_values, Mapping) else [v for v in solver_values if isinstance(v, str) and "/" in v and not is_reference(v)]
+    singles = solver_values if isinstance(solver_values, Mapping) else [v for v in solver_values if v not in pairs]
+    for item in pairs:
         solver, _, prior = item.partition("/")
-        if solver not in solvers.available():
-            raise ValueError(f"unknown solver {solver!r}; available: {', '.join(solvers.available())}")
-        for name in [prior] if prior else prior_names:
-            methods.append(Method(solver, name, overrides.get(solver, {})))
-    for solver, options in overrides.items():  # validate option names and values before any work is done
+        solvers.registry.solver_class(solver)  # an unknown name fails here
+        run_solvers.append(solver)
+        methods.append(Method(solver, prior, overrides.get(solver, {})))
+    for part in parts(singles, "solver"):
+        if part.named:
+            solvers.registry.solver_class(part.label)
+            names, value = [part.label], None
+        else:
+            value = part.value
+            cls = value if isinstance(value, type) else type(value)
+            names = [part.label, getattr(cls, "name", part.label)]
+        run_solvers.extend(names)
+        options = {k: v for name in reversed(names) for k, v in overrides.get(name, {}).items()}
+        methods.extend(Method(part.label, prior, options, value) for prior in prior_names)
+    check_overrides(overrides, run_solvers)
+    for method in methods:  # validate option names and values before any work is done
         try:
-            solvers.get(solver, **options)
-        except (TypeError, ValueError) as err:  # name the solver too: the user typed solver.option
-            kind = TypeError if isinstance(err, TypeError) else ValueError
-            raise kind(f"override of solver {solver!r}: {err}") from err
+            method.build()
+        except (TypeError, ValueError) as err:
+            if not method.overrides:
+                raise
+            kind = TypeError if isinstance(err, TypeError) else ValueError  # name the solver: the user typed solver.option
+            raise kind(f"override of solver {method.solver!r}: {err}") from err
     return methods
 
 
-def build_task(name: str, shape: tuple[int, ...], sigma: float) -> tuple[operators.Operator, Gaussian]:
-    """The operator of task ``name`` for images of ``shape``, and its noise model."""
-    if name not in operators.registry.available():
-        raise ValueError(f"unknown task {name!r}; available: {', '.join(operators.registry.available())}")
-    return operators.registry.build(name, shape), Gaussian(sigma)
+def build_task(name: Any, shape: tuple[int, ...], sigma: float) -> tuple[operators.Operator, Gaussian]:
+    """The operator of task ``name`` (a name, an Operator, a factory or a ``module:attribute``
+    reference, see :func:`~reddiff_imaging.workbench.parts.build_operator`) for images of
+    ``shape``, and its noise model."""
+    return build_operator(name, shape), Gaussian(sigma)
 
 
 def unit_seed(seed: int, *parts: object) -> int:

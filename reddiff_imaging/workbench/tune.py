@@ -63,13 +63,13 @@ from tqdm.auto import tqdm
 from reddiff_imaging._validation import check_int, check_real, check_writable
 from reddiff_imaging.data.synthetic import validation_images
 from reddiff_imaging.problem import InverseProblem
-from reddiff_imaging.solvers.registry import solver_class
 from reddiff_imaging.workbench import distributed
 from reddiff_imaging.workbench.compare import (
     resolve_device,
     simulate_measurements,
     solve_unit,
 )
+from reddiff_imaging.workbench.parts import build_solver, one_part
 from reddiff_imaging.workbench.specs import (
     DEFAULT_SIGMA,
     Method,
@@ -134,6 +134,8 @@ class TuneResult:
         trials: every configuration run, in the order run.
         output: the TOML file written, or None.
         settings: dataset, number of images, steps, sigma, seed, search of the sweep.
+        at_edge: options whose best value is the smallest or largest number of their grid
+            (``{"lam": "largest"}``): the optimum may lie beyond the grid, so extend it that way.
     """
 
     solver: str
@@ -145,6 +147,7 @@ class TuneResult:
     trials: list[Trial]
     output: Path | None = None
     settings: dict[str, Any] = field(default_factory=dict)
+    at_edge: dict[str, str] = field(default_factory=dict)
 
     @property
     def scores(self) -> list[float]:
@@ -179,7 +182,15 @@ class TuneResult:
                 + f" | {row['psnr_mean']:.2f} ± {row['psnr_std']:.2f} | {row['ssim_mean']:.3f} ± {row['ssim_std']:.3f}"
                 + f" | {row['seconds_mean']:.2f} | {row['rank']} |"
             )
-        return "\n".join(lines) + "\n"
+        return "\n".join([*lines, *(f"\n{note}" for note in self.edge_notes())]) + "\n"
+
+    def edge_notes(self) -> list[str]:
+        """One sentence per option whose best value lies at the edge of its grid."""
+        return [
+            f"note: the best {name} = {self.best[name]!r} is the {side} value of its grid; the optimum may lie "
+            f"{'below' if side == 'smallest' else 'above'} it: extend the grid that way"
+            for name, side in self.at_edge.items()
+        ]
 
     def to_toml(self) -> str:
         """The chosen configuration as a ``[overrides.<solver>]`` TOML table (with a comment header)."""
@@ -195,10 +206,10 @@ class TuneResult:
 
 
 def tune(
-    solver: str,
+    solver: Any,
     *,
-    prior: str = "default",
-    task: str,
+    prior: Any = "default",
+    task: Any,
     grid: dict[str, list[Any]] | None = None,
     search: str = "grid",
     num_trials: int | None = None,
@@ -217,10 +228,15 @@ def tune(
     """Sweep the options of ``solver`` on ``task`` and pick the best configuration by ``metric``.
 
     Args:
-        solver: a solver name (see :func:`reddiff_imaging.solvers.available`).
-        prior: the prior name (as for :func:`~reddiff_imaging.workbench.compare`).
-        task: the task name (see :func:`reddiff_imaging.operators.registry.available`).
-        grid: ``{option: [values]}``; default :data:`DEFAULT_GRIDS` of the solver.
+        solver: a solver name (see :func:`reddiff_imaging.solvers.available`), a Solver object (its
+            settings are the base every configuration changes) or class, or ``module:attribute``.
+        prior: a prior as :func:`~reddiff_imaging.workbench.compare` takes it (name, spec, object,
+            deepinv denoiser, factory or ``module:attribute``).
+        task: a task as :func:`~reddiff_imaging.workbench.compare` takes it (name, operator,
+            factory or ``module:attribute``).
+        grid: ``{option: [values]}``; default :data:`DEFAULT_GRIDS` of the solver. A best value at
+            the smallest or largest number of an option's grid is reported (a warning,
+            :attr:`TuneResult.at_edge` and a note in :meth:`TuneResult.to_markdown`).
         search: ``"grid"`` (every combination, in the order of :func:`itertools.product`) or
             ``"random"`` (``num_trials`` distinct combinations drawn with ``seed``).
         num_trials: number of random configurations (required by random search; all combinations
@@ -263,9 +279,13 @@ def tune(
     check_int(seed, "seed", minimum=0)
     if output is not None:
         check_writable(output, "output")
-    grid = _check_grid(solver, grid)
+    solver_part, prior_part, task_part = one_part(solver, "solver"), one_part(prior, "prior"), one_part(task, "task")
+    base = build_solver(solver_part.value, {})
+    solver, prior, task = solver_part.label, prior_part.label, task_part.label
+    grid = _check_grid(base, solver, grid)
     configs = _configurations(grid, search, num_trials, seed)
-    methods = [Method(solver, prior, config) for config in configs]
+    user_solver = None if solver_part.named else solver_part.value
+    methods = [Method(solver, prior, config, user_solver) for config in configs]
     for method in methods:  # invalid values fail here, before any work
         method.build(steps)
     if output is not None:
@@ -275,9 +295,9 @@ def tune(
 
     world = distributed.world(resolve_device(device))
     device = world.device
-    the_prior = build_prior(prior, device)
-    if not supports(solver, the_prior):
-        needs = ", ".join(solver_class(solver).requires)
+    the_prior = build_prior(prior_part.value, device)
+    if not supports(base, the_prior):
+        needs = ", ".join(base.requires)
         raise ValueError(f"solver {solver!r} needs {needs} from the prior; prior {prior!r} provides {', '.join(the_prior.capabilities()) or 'nothing'}")
     images, notes = _images(dataset, num_images, size, channels, prior_image_shape(the_prior))
     images = images.to(device)
@@ -285,7 +305,7 @@ def tune(
     note = the_prior.check_image_shape(shape, solver)  # e.g. a channel mismatch, before any work
     for line in [*notes, *([f"prior {prior!r}: {note}"] if note else [])] if world.rank == 0 else []:
         print(f"note: {line}")
-    operator, noise = build_task(task, shape, sigma)
+    operator, noise = build_task(task_part.value, shape, sigma)
     operator = operator.to(device)
     y = simulate_measurements(operator, noise, images, seed, task)
 
@@ -319,7 +339,10 @@ def tune(
             "search": search,
             "grid": grid,
         },
+        at_edge=_at_edge(grid, trials[best_index].options),
     )
+    for note in result.edge_notes():
+        warnings.warn(note, stacklevel=2)
     if output is not None:
         path = Path(output)
         if world.rank == 0:
@@ -360,15 +383,25 @@ def _sort_key(score: float, metric: str) -> float:
     return -score if METRICS[metric] else score
 
 
-def _check_grid(solver: str, grid: dict[str, Sequence[Any]] | None) -> dict[str, list[Any]]:
-    cls = solver_class(solver)
+def _at_edge(grid: dict[str, list[Any]], best: dict[str, Any]) -> dict[str, str]:
+    """Options whose best value is the smallest or largest of two or more numbers in their grid."""
+    edges = {}
+    for name, values in grid.items():
+        numbers = sorted({v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)})
+        if len(numbers) >= 2 and best.get(name) in (numbers[0], numbers[-1]):
+            edges[name] = "smallest" if best[name] == numbers[0] else "largest"
+    return edges
+
+
+def _check_grid(base: Any, solver: str, grid: dict[str, Sequence[Any]] | None) -> dict[str, list[Any]]:
     if grid is None:
-        if solver not in DEFAULT_GRIDS:
+        name = getattr(type(base), "name", solver)
+        if name not in DEFAULT_GRIDS:
             raise ValueError(f"solver {solver!r} has no default grid; pass grid={{option: [values]}}")
-        return {k: list(v) for k, v in DEFAULT_GRIDS[solver].items()}
+        return {k: list(v) for k, v in DEFAULT_GRIDS[name].items()}
     if not isinstance(grid, dict) or not grid:
         raise ValueError(f"grid must be a non-empty dict {{option: [values]}}, got {grid!r}")
-    options = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
+    options = [f.name for f in dataclasses.fields(base)]
     checked = {}
     for name, values in grid.items():
         if name not in options:

@@ -257,3 +257,15 @@ def test_rejects_bad_tensors() -> None:
         op.adjoint(torch.rand(1, 1, 11, op.detector_size))
     with pytest.raises(ValueError, match="filter_name"):
         op.fbp(op(torch.rand(1, 1, 8, 8)), "ram-lak")
+
+
+def test_building_a_few_angles_at_a_time_gives_the_same_matrices(monkeypatch) -> None:
+    from reddiff_imaging.operators import tomography
+
+    angles = torch.linspace(0, math.pi, 37)[:-1]  # steep and flat angles in every chunk
+    chunked = Radon((1, 20, 24), angles=angles)
+    monkeypatch.setattr(tomography, "_ANGLE_CHUNK", 10_000)  # all angles at once, as before
+    whole = Radon((1, 20, 24), angles=angles)
+    for name in ("matrix", "matrix_t"):
+        for part in ("crow", "col", "values"):
+            assert torch.equal(getattr(chunked, f"_{name}_{part}"), getattr(whole, f"_{name}_{part}"))

@@ -100,3 +100,40 @@ def test_tuning_on_heldout_warns() -> None:
     with pytest.warns(UserWarning, match="held-out"):
         result = tune(**FAST, grid={"sigma": [0.05]}, dataset="heldout", num_images=1)
     assert result.best == {"sigma": 0.05}
+
+
+def test_best_value_at_the_edge_of_the_grid_is_reported() -> None:
+    from reddiff_imaging.workbench.tune import _at_edge
+
+    grid = {"lam": [0.1, 0.3, 1.0], "rho": [3.0, 1.0], "init": ["pinv", "zeros"], "fista": [True, False]}
+    assert _at_edge(grid, {"lam": 0.3, "rho": 1.0, "init": "zeros", "fista": True}) == {"rho": "smallest"}
+    assert _at_edge(grid, {"lam": 1.0, "rho": 3.0, "init": "pinv", "fista": False}) == {"lam": "largest", "rho": "largest"}
+    with pytest.warns(UserWarning, match=r"the best sigma = .* is the (smallest|largest) value of its grid"):
+        result = tune(**FAST, grid={"sigma": [0.02, 0.05]}, num_images=1)
+    assert set(result.at_edge) == {"sigma"}
+    assert result.at_edge["sigma"] == ("smallest" if result.best["sigma"] == 0.02 else "largest")
+    assert "note: the best sigma" in result.to_markdown()
+
+
+def test_tune_takes_user_objects() -> None:
+    from reddiff_imaging import operators as ops
+    from reddiff_imaging.priors import GaussianFilterDenoiser
+    from reddiff_imaging.solvers import PnPPGD
+
+    base = PnPPGD(iterations=2, step_scale=0.5)
+    result = tune(
+        {"my-pgd": base},
+        prior={"my-gauss": GaussianFilterDenoiser()},
+        task={"my-blur": lambda shape: ops.Blur(ops.gaussian_kernel(1.0), shape)},
+        grid={"sigma": [0.02, 0.05]}, num_images=1, size=32, device="cpu", progress=False,
+    )
+    assert (result.solver, result.prior, result.task) == ("my-pgd", "my-gauss", "my-blur")
+    # every configuration keeps the object's settings and changes only the grid's option
+    images = validation_images(1, 32)
+    operator = ops.Blur(ops.gaussian_kernel(1.0), (1, 32, 32))
+    noise = build_task("denoising", (1, 32, 32), 0.01)[1]
+    truth = images[:1]
+    y = noise.sample(operator(truth), torch.Generator().manual_seed(unit_seed(0, "my-blur", "measurement", 0)))
+    solver = dataclasses.replace(base, sigma=result.trials[0].options["sigma"])
+    x = solver.solve(InverseProblem(operator, y, noise, truth), GaussianFilterDenoiser(), torch.Generator().manual_seed(unit_seed(0, "my-blur", "my-pgd[my-gauss]", 0))).x
+    assert result.trials[0].psnr[0] == pytest.approx(float(metrics.psnr(x.clamp(0, 1), truth)), abs=1e-4)
