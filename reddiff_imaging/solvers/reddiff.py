@@ -42,11 +42,12 @@ from reddiff_imaging._validation import check_bool, check_choice, check_positive
 from reddiff_imaging.priors.adapters import as_diffusion
 from reddiff_imaging.priors.base import Prior
 from reddiff_imaging.problem import InverseProblem
-from reddiff_imaging.solvers.base import Monitor, Solver, pseudo_inverse_estimate, randn
+from reddiff_imaging.solvers.base import Monitor, Solver, randn
 from reddiff_imaging.solvers.diffusion_common import (
     ORDERS,
     ModelRangeData,
     amplification,
+    pseudo_inverse_in_model_range,
     timestep_sequence,
 )
 
@@ -79,8 +80,9 @@ class RedDiff(Solver):
         optimizer: ``adam`` (betas ``(0.9, 0.99)`` as the official code) or ``sgd``.
         momentum: SGD momentum.
         sigma_x0: std of the jitter added to :math:`\mu` before diffusing (official default 0).
-        init: ``pinv`` (pseudo-inverse of the measurement; for nonlinear operators their own
-            ``pinv`` when they have one, as HDR and phase retrieval do, else ``zeros``),
+        init: ``pinv`` (the official :math:`A^+ y'` in the network's range, so unobserved pixels
+            start mid-grey; for nonlinear operators their own ``pinv`` of :math:`y` when they
+            have one, as HDR and phase retrieval do, else ``zeros``),
             ``zeros`` (:math:`\mu = 0` in the network's range: mid-gray), ``noise`` (standard
             normal in the network's range), or a tensor in ``[0, 1]`` of the problem's shape.
         loss: ``mean`` (official normalisation) or ``sum`` (see the module docs).
@@ -138,7 +140,7 @@ class RedDiff(Solver):
         if self.loss == "sum" and problem.sigma <= 0:
             raise ValueError("loss='sum' needs Gaussian noise with sigma > 0; use loss='mean' for noise-free data")
         timesteps = timestep_sequence(diffusion.num_timesteps, self.steps, self.order, generators[0])
-        mu = diffusion.to_model(self._initial(problem, generators)).detach().clone()
+        mu = self._initial(problem, data, generators).detach().clone()
         optimizer = (
             torch.optim.Adam([mu], lr=self.lr, betas=(0.9, 0.99))
             if self.optimizer == "adam"
@@ -173,18 +175,18 @@ class RedDiff(Solver):
         x = mu.detach()
         return x.clamp(diffusion.to_model(0.0), diffusion.to_model(1.0)) if self.clip else x
 
-    def _initial(self, problem: InverseProblem, generators: list[torch.Generator]) -> Tensor:
-        """The initial :math:`\\mu` in the public range."""
+    def _initial(self, problem: InverseProblem, data: ModelRangeData, generators: list[torch.Generator]) -> Tensor:
+        r"""The initial :math:`\mu` in the network's range."""
         shape = (problem.batch_size, *problem.operator.in_shape)
         if isinstance(self.init, Tensor):
             init = problem.operator.check_input(self.init.to(device=problem.device, dtype=problem.dtype), "init")
             if init.shape != shape:
                 raise ValueError(f"init must have shape {shape}, got {tuple(init.shape)}")
-            return init
+            return data.scale * init + data.shift
         if self.init == "pinv":
-            estimate = pseudo_inverse_estimate(problem, self.pinv_rcond)
+            estimate = pseudo_inverse_in_model_range(problem, data, self.pinv_rcond)
             if estimate is not None:
                 return estimate
         if self.init in ("pinv", "zeros"):
-            return torch.full(shape, 0.5, dtype=problem.dtype, device=problem.device)
-        return 0.5 + 0.5 * randn(shape, generators, problem.y.real)
+            return torch.full(shape, data.scale * 0.5 + data.shift, dtype=problem.dtype, device=problem.device)
+        return data.scale * (0.5 + 0.5 * randn(shape, generators, problem.y.real)) + data.shift
