@@ -11,8 +11,10 @@ timesteps. At each step, with :math:`\varepsilon \sim \mathcal N(0, I)` and
               + \lambda_t\,\big\langle \mathrm{sg}[\hat\varepsilon(x_t, t) - \varepsilon],\, \mu \big\rangle,
     \qquad \lambda_t = \lambda\, f\!\left(\sqrt{(1-\bar\alpha_t)/\bar\alpha_t}\right),
 
-and :math:`\mu` takes one Adam step on :math:`\ell`. The network runs forward only (no Jacobian,
-no backward): one network evaluation per step, memory like inference. Everything happens in the
+and :math:`\mu` takes one Adam step on :math:`\ell`. As in the official code, the result is the
+point the last step evaluates, :math:`\mu + \sigma_{x_0} n` before that step's update (the
+official ``sample`` returns ``x0_pred``), so ``steps`` steps make ``steps - 1`` updates. The network
+runs forward only (no Jacobian, no backward): one network evaluation per step, memory like inference. Everything happens in the
 network's range (see :mod:`reddiff_imaging.solvers.diffusion_common`).
 
 Loss normalisation:
@@ -165,14 +167,15 @@ class RedDiff(Solver):
             eps_error = diffusion.eps(x_t, batch_t.fill_(t)) - noise
             residual, data_grad = data.residual_and_gradient(x0)
             mu.grad = data_weight * data_grad + prior_weight * eps_error
-            optimizer.step()
+            if step < len(timesteps) - 1:  # the result is the last step's x0, before its update (official)
+                optimizer.step()
             monitor.step(
                 step,
-                mu,
+                x0,
                 data=0.5 * data_weight * residual.abs().square().flatten(1).sum(1).mean(),
                 prior=prior_weight * (eps_error * x0).flatten(1).sum(1).mean(),
             )
-        x = mu.detach()
+        x = x0.detach()
         return x.clamp(diffusion.to_model(0.0), diffusion.to_model(1.0)) if self.clip else x
 
     def _initial(self, problem: InverseProblem, data: ModelRangeData, generators: list[torch.Generator]) -> Tensor:
