@@ -24,7 +24,11 @@ import numpy as np
 import torch
 
 import reddiff_imaging as ri
-from benchmarks.deepinv_adapters import EpsNetDenoiser, ddrm_without_half_variance, public_sigmas
+from benchmarks.deepinv_adapters import (
+    EpsNetDenoiser,
+    ddrm_without_half_variance,
+    public_sigmas,
+)
 from reddiff_imaging import operators as ops
 from reddiff_imaging.solvers import DDRM, DiffPIR
 from reddiff_imaging.solvers.diffusion_common import timestep_sequence
