@@ -16,7 +16,7 @@ import torch
 from reddiff_imaging import __version__
 
 #: options of ``compare`` that a TOML configuration file may set (flags given on the command line win)
-COMPARE_KEYS = ("tasks", "solvers", "priors", "dataset", "num_images", "size", "steps", "sigma", "device", "seed", "output", "run")
+COMPARE_KEYS = ("tasks", "solvers", "priors", "preset", "dataset", "num_images", "size", "steps", "sigma", "device", "seed", "output", "run")
 
 
 def _info(_: argparse.Namespace) -> int:
@@ -178,6 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
     comp.add_argument("--solvers", nargs="+", help="solver names, or solver/prior pairs")
     comp.add_argument("--priors", nargs="+", help="priors crossed with bare solver names (default: default)")
     comp.add_argument("--set", nargs="+", metavar="SOLVER.OPTION=VALUE", help="solver options, e.g. reddiff.lam=0.5")
+    comp.add_argument("--preset", help="published per-task settings, e.g. 'paper' (see reddiff_imaging.solvers.presets)")
     comp.add_argument("--dataset", help="heldout (default), an HDF5 file[:key] or a folder of images")
     comp.add_argument("--num-images", dest="num_images", type=int, help="images from the dataset (default 4)")
     comp.add_argument("--size", type=int, help="resize dataset images to SIZE × SIZE")

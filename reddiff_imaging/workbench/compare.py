@@ -11,6 +11,7 @@ end, which then holds what a single process would have written.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import platform
@@ -27,7 +28,7 @@ from reddiff_imaging.noise import NoiseModel
 from reddiff_imaging.operators.base import Operator
 from reddiff_imaging.priors.base import Prior
 from reddiff_imaging.problem import InverseProblem
-from reddiff_imaging.solvers import NonFiniteError, Solver
+from reddiff_imaging.solvers import NonFiniteError, Solver, presets
 from reddiff_imaging.solvers.registry import solver_class
 from reddiff_imaging.workbench import distributed
 from reddiff_imaging.workbench.specs import (
@@ -70,6 +71,7 @@ def compare(
     priors: Sequence[str] = ("default",),
     *,
     overrides: dict[str, dict[str, Any]] | Sequence[str] | None = None,
+    preset: str | None = None,
     dataset: str = "heldout",
     num_images: int = 4,
     size: int | None = None,
@@ -91,6 +93,9 @@ def compare(
         priors: prior names (``default``, ``tv``, ``gaussian``, ``median``, ``wavelet``, ``bm3d``,
             ``checkpoint:PATH``, ``adm-ffhq256:PATH``, ``adm-imagenet256:PATH``).
         overrides: solver options, as ``{"reddiff": {"lam": 0.5}}`` or ``["reddiff.lam=0.5"]``.
+        preset: a preset of :mod:`reddiff_imaging.solvers.presets` (``"paper"``) for the solvers
+            that have it, per task; ``steps`` and ``overrides`` still win. A task without a setting
+            in the preset is an error before any work.
         dataset: ``heldout``, an HDF5 file (``file.h5[:key]``) or a folder of images.
         num_images: how many images of the dataset.
         size: resize images to ``size × size`` (folders and HDF5 files).
@@ -112,6 +117,11 @@ def compare(
     device = world.device
     parsed = parse_overrides(overrides) if isinstance(overrides, (list, tuple)) else dict(overrides or {})
     methods = methods_for(solvers, priors, parsed)
+    if preset is not None:
+        methods = [dataclasses.replace(m, preset=preset) if preset in presets.available(m.solver) else m for m in methods]
+        for method in methods:
+            for task in tasks:
+                method.build(steps, task)  # an unknown preset or a task without a setting fails here
     images = load_dataset(dataset, num_images, size).to(device)
     if len(images) < num_images and world.rank == 0:
         print(f"dataset {dataset!r} holds {len(images)} images; using all of them")
@@ -137,6 +147,8 @@ def compare(
         "sigma": sigma,
         "seed": seed,
     }
+    if preset is not None:  # only then, so that results files written before presets still resume
+        config["preset"] = preset
     versions = {"reddiff_imaging": __version__, "torch": torch.__version__, "deepinv": deepinv.__version__, "python": platform.python_version()}
     problems = {}
     for task in tasks:
@@ -200,7 +212,7 @@ def _run_unit(
 ) -> bool:
     """Solve one unit and store it. A solver that refuses the operator stores nothing, adds
     ``(task, method.label)`` to ``refused`` and returns False."""
-    solver = method.build(steps)
+    solver = method.build(steps, task)
     try:
         unit = solve_unit(solver, problem, prior, unit_seed(seed, task, method.label, index))
     except TypeError as err:  # the method refuses this operator (e.g. DDRM without an SVD)

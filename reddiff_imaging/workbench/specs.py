@@ -50,19 +50,22 @@ ITERATION_FIELDS = ("steps", "iterations")
 
 @dataclass(frozen=True)
 class Method:
-    """A solver with a prior and option overrides; its label names it in results."""
+    """A solver with a prior, an optional preset (:mod:`reddiff_imaging.solvers.presets`) and option
+    overrides; its label names it in results."""
 
     solver: str
     prior: str
     overrides: dict[str, Any] = field(default_factory=dict)
+    preset: str | None = None
 
     @property
     def label(self) -> str:
         """``solver[prior]``, usable as an HDF5 group name (slashes of paths become ``|``)."""
         return f"{self.solver}[{self.prior.replace('/', '|')}]"
 
-    def build(self, steps: int | None = None) -> solvers.Solver:
-        """The configured solver (``steps`` overrides its iteration count unless set explicitly)."""
+    def build(self, steps: int | None = None, task: str | None = None) -> solvers.Solver:
+        """The configured solver: the preset's options for ``task`` (when the method has a preset),
+        then ``steps`` as its iteration count, then the overrides, each over the one before."""
         options = dict(self.overrides)
         if steps is not None:
             names = [f.name for f in dataclasses.fields(solvers.registry.solver_class(self.solver))]  # type: ignore[arg-type]
@@ -70,6 +73,10 @@ class Method:
                 if name in names and name not in options:
                     options[name] = steps
                     break
+        if self.preset is not None:
+            if task is None:
+                raise ValueError(f"{self.label} has preset {self.preset!r}, which needs the task to build the solver")
+            return solvers.get(self.solver, preset=self.preset, task=task, **options)
         return solvers.get(self.solver, **options)
 
 

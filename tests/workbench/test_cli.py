@@ -60,3 +60,20 @@ def test_errors_are_reported_with_the_command_name(tmp_path, capsys) -> None:
     assert "unknown key(s) ['taks']" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         cli.main(["compare", "--solvers", "reddiff"])
+
+
+def test_compare_with_the_paper_preset(tmp_path, capsys) -> None:
+    output = tmp_path / "paper.h5"
+    args = ["compare", "--tasks", "inpainting-box", "--solvers", "dps/default", "diffpir/default", "--preset", "paper"]
+    args += ["--steps", "3", "--num-images", "1", "--device", "cpu", "--output", str(output)]
+    assert cli.main(args) == 0
+    import h5py
+
+    with h5py.File(output, "r") as f:
+        dps = f["comparison/inpainting-box/dps[default]"].attrs["config"]
+        diffpir = f["comparison/inpainting-box/diffpir[default]"].attrs["config"]
+    assert '"zeta": 0.5' in dps and '"steps": 3' in dps  # DPS's random-inpainting setting; --steps wins
+    assert '"lam": 1.0' in diffpir and '"zeta": 1.0' in diffpir
+    bad = ["compare", "--tasks", "sr4-block", "--solvers", "diffpir/default", "--preset", "paper", "--output", str(tmp_path / "b.h5")]
+    assert cli.main(bad) == 2
+    assert "no published setting for task 'sr4-block'" in capsys.readouterr().err
