@@ -23,7 +23,12 @@ from reddiff_imaging.operators.checks import (
     jacobian_test,
     linearity_test,
 )
-from reddiff_imaging.operators.deepinv_bridge import from_deepinv, to_deepinv
+from reddiff_imaging.operators.deepinv_bridge import (
+    from_deepinv,
+    noise_from_deepinv,
+    noise_to_deepinv,
+    to_deepinv,
+)
 from reddiff_imaging.operators.hdr import HDR
 from reddiff_imaging.operators.identity import Identity
 from reddiff_imaging.operators.inpainting import (
@@ -80,6 +85,8 @@ __all__ = [
     "jacobian_test",
     "conjugate_gradient",
     "from_deepinv",
+    "noise_from_deepinv",
+    "noise_to_deepinv",
     "to_deepinv",
     "registry",
 ]
