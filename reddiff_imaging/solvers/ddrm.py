@@ -181,7 +181,7 @@ class DDRM(Solver):
     operators with an SVD. Update equations in the module docstring.
 
     Args:
-        steps: number of timesteps, DDIM-spaced ``range(0, T, T // steps)`` visited from the largest
+        steps: number of timesteps (:func:`~reddiff_imaging.solvers.diffusion_common.timestep_sequence`), visited from the largest
             (20 in the paper's main results).
         eta: :math:`\eta`, the stochasticity of the updates on the unobserved coordinates and on
             those less noisy than the measurement (0.85 in the paper), in ``[0, 1]``.

@@ -111,7 +111,7 @@ class PiGDM(Solver):
     operators, noisy or noise-free. Update equations in the module docstring.
 
     Args:
-        steps: number of DDIM timesteps, ``range(0, T, T // steps)`` visited from the largest (100).
+        steps: number of DDIM timesteps (:func:`~reddiff_imaging.solvers.diffusion_common.timestep_sequence`), visited from the largest (100).
         eta: DDIM :math:`\eta` in ``[0, 1]`` (1 in the paper: ancestral-like sampling).
         guidance_scale: :math:`w`, multiplies the guidance (the reference code's ``grad_term_weight``, 1).
         guidance: ``x0`` (paper / reference code: the guidance corrects :math:`\hat x_0`, scaled by
