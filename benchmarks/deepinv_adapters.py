@@ -41,7 +41,8 @@ class EpsNetDenoiser(dinv.models.Denoiser):
 
     def __init__(self, prior: DiffusionModel) -> None:
         super().__init__()
-        self.network = prior.network  # the very same module (shared weights)
+        # the very same module (shared weights); a prior without one (the Gaussian mixture) through its exact eps
+        self.network = getattr(prior, "network", None) or (lambda x_t, t: prior.eps(x_t, t, differentiable=True))
         alphas = prior.alphas_cumprod.detach().to(torch.float64).cpu()
         self.register_buffer("alphas_cumprod", alphas, persistent=False)
         self.log_sigmas = (((1 - alphas) / alphas).sqrt()).log()  # model range, increasing in t
