@@ -54,7 +54,10 @@ and :math:`A^H A u = A^H r` (the minimum-norm least-squares :math:`A^+ r`) for :
 **Inpainting variant** (``project``): for inpainting the reference code replaces :math:`\hat x_0` by the
 measurement on the observed pixels and masks the guidance to the unobserved ones; here in general
 form, :math:`\hat x_0 \leftarrow \hat x_0 + A^+(y' - A\hat x_0)`, :math:`r_t^2 g \leftarrow (I - A^+A)\,r_t^2 g`
-(identical for a mask), applied by default to :class:`~reddiff_imaging.operators.Inpainting`.
+(identical for a mask). It is an option (``project="auto"`` applies it to
+:class:`~reddiff_imaging.operators.Inpainting`), not the default: ΠGDM is known by its paper, whose
+update this is not, and on box inpainting of the 4 held-out images (σ = 0.01, 100 steps, bundled
+prior) the variant gave 34.0 dB against 35.6 dB without it.
 
 Differences from the reference code (``algos/pgdm.py``): the noisy form above (the reference has
 :math:`\sigma' = 0` only); the default start :math:`x_T \sim \mathcal N(0, I)` of the paper (the
@@ -121,9 +124,11 @@ class PiGDM(Solver):
             :math:`\hat x_0 \leftarrow \hat x_0 + A^+(y' - A\hat x_0)`, and keep the guidance in the
             null space, :math:`g \leftarrow (I - A^+A)\,g` — the reference code's inpainting variant
             (``in2`` tasks of NVlabs/RED-diff, from which the RED-diff paper's ΠGDM inpainting numbers
-            come; for a mask: observed pixels set to :math:`y'`, guidance masked). ``auto`` (default)
-            applies it to :class:`~reddiff_imaging.operators.Inpainting` operators only;
-            ``always``, ``never``.
+            come; for a mask: observed pixels set to :math:`y'`, guidance masked). ``never``
+            (default: the paper's update; the variant cost 1.5 dB on box inpainting of the held-out
+            images with the bundled prior, 35.6 → 34.0 dB), ``auto`` (for
+            :class:`~reddiff_imaging.operators.Inpainting` operators only; the ``paper`` preset's
+            inpainting setting) or ``always``.
         init: ``noise`` (:math:`x_T \sim \mathcal N(0, I)`, the paper) or ``pinv``
             (:math:`\sqrt{\bar\alpha_T}A^+y' + \sqrt{1-\bar\alpha_T}\,\varepsilon`, the reference code).
         use_svd: use ``operator.svd`` when there is one (closed form); ``False`` forces conjugate gradients.
@@ -144,7 +149,7 @@ class PiGDM(Solver):
     eta: float = 1.0
     guidance_scale: float = 1.0
     guidance: str = "x0"
-    project: str = "auto"
+    project: str = "never"
     init: str = "noise"
     use_svd: bool = True
     rcond: float = 3e-2

@@ -20,7 +20,8 @@ Sources:
   ζ = 0.5 for inpainting (random mask), 0.3 for super-resolution ×4, Gaussian, motion and nonlinear
   deblurring, 1.0 for phase retrieval; 1000 DDPM steps (``configs/diffusion_config.yaml``).
 * ΠGDM — NVlabs/RED-diff ``sample_batch.sh`` (the reference implementation's runs for the RED-diff
-  paper's comparison on ``sr4`` and ``in2_20ff``): η = 1, ``grad_term_weight`` 1, 1000 steps.
+  paper's comparison on ``sr4`` and ``in2_20ff``): η = 1, ``grad_term_weight`` 1, 1000 steps, and
+  for inpainting its ``in2`` variant (``project="always"``).
 * DDRM — Kawar et al., NeurIPS 2022, main results, and bahjat-kawar/ddrm (``configs``,
   ``_configs/algo/ddrm.yaml`` of NVlabs/RED-diff): 20 steps, η = 0.85, η_b = 1.
 * DiffPIR — yuanzhi-zhu/DiffPIR ``main_ddpir_deblur.py`` (100 steps, ``quad``,
@@ -60,7 +61,10 @@ PRESETS: dict[str, dict[str, dict[str, dict[str, Any]]]] = {
         },
     },
     "pigdm": {
-        "paper": _each((*INPAINTING, "sr4-block"), {"steps": 1000, "eta": 1.0, "guidance_scale": 1.0}),
+        "paper": {
+            **_each(INPAINTING, {"steps": 1000, "eta": 1.0, "guidance_scale": 1.0, "project": "always"}),
+            "sr4-block": {"steps": 1000, "eta": 1.0, "guidance_scale": 1.0},
+        },
     },
     "ddrm": {
         "paper": _each((*INPAINTING, *SUPER_RESOLUTION, *DEBLURRING, "denoising"), {"steps": 20, "eta": 0.85, "eta_b": 1.0}),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from reddiff_imaging.operators import registry as operator_registry
-from reddiff_imaging.solvers import DDRM, DPS, DiffPIR, RedDiff, get, presets
+from reddiff_imaging.solvers import DDRM, DPS, DiffPIR, PiGDM, RedDiff, get, presets
 from reddiff_imaging.workbench.specs import Method
 
 
@@ -16,6 +16,7 @@ def test_paper_presets_hold_the_official_settings() -> None:
     assert get("reddiff", preset="paper", task="inpainting-box") == RedDiff(steps=1000, lam=0.25, lr=0.25)
     assert get("reddiff", preset="paper", task="deblur-gaussian") == RedDiff(steps=1000, lam=0.25, lr=0.5)
     assert get("ddrm", preset="paper", task="sr4-block") == DDRM(steps=20, eta=0.85, eta_b=1.0)
+    assert get("pigdm", preset="paper", task="inpainting-box") == PiGDM(steps=1000, eta=1.0, project="always")
     assert get("diffpir", preset="paper", task="deblur-gaussian") == DiffPIR(steps=100, lam=7.0, zeta=0.3, schedule="quad")
     assert get("diffpir", preset="paper", task="inpainting-box") == DiffPIR(steps=20, lam=1.0, zeta=1.0)
 
