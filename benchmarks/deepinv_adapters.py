@@ -2,15 +2,20 @@
 
 * :class:`CountingDiffusionDenoiser` — the public ``DiffusionDenoiser`` with a call counter;
 * helpers that turn our discrete timesteps into deepinv's conventions (continuous VP time for
-  DPS, public noise levels for DDRM, DiffPIR's ``seq`` indices).
+  DPS, public noise levels for DDRM), and :func:`ddrm_without_half_variance`, which removes the
+  1/√2 deepinv's DDRM puts on its noise.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Sequence
+import sys
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 import deepinv as dinv
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -56,17 +61,27 @@ def public_sigmas(timesteps: Sequence[int], alphas_cumprod: Sequence[float], sca
     return [math.sqrt((1 - float(alphas_cumprod[t])) / float(alphas_cumprod[t])) / scale for t in timesteps]
 
 
-class DiffPIROnOurTimesteps(dinv.sampling.DiffPIR):
-    """deepinv's DiffPIR with its timestep sequence replaced by ours (``seq = T - 1 - t``).
+# ---------------------------------------------------------------------------- DDRM noise
 
-    deepinv spaces its ``max_iter`` timesteps quadratically (``sqrt(linspace(0, T², n))``) and
-    recomputes them on every call; only that sequence is replaced, everything else is deepinv's."""
 
-    def __init__(self, *args: object, timesteps: Sequence[int], **kwargs: object) -> None:
-        self._our_timesteps = list(timesteps)
-        super().__init__(*args, **kwargs)
+class _NumpyWithoutHalfVariance:
+    """numpy, except ``sqrt(2.0) == 1``: removes deepinv DDRM's 1/√2 on its noise (diagnostics and tests)."""
 
-    def get_noise_schedule(self, sigma: float):
-        rhos, sigmas, _ = super().get_noise_schedule(sigma)
-        seq = torch.tensor([self.num_train_timesteps - 1 - t for t in self._our_timesteps], dtype=torch.int32)
-        return rhos, sigmas, seq.to(self.device)
+    def __getattr__(self, name: str) -> Any:
+        return getattr(np, name)
+
+    @staticmethod
+    def sqrt(value: Any) -> Any:
+        return 1.0 if isinstance(value, float) and value == 2.0 else np.sqrt(value)
+
+
+@contextlib.contextmanager
+def ddrm_without_half_variance() -> Iterator[None]:
+    """Within the block, deepinv's DDRM draws its noise with the paper's variance (no 1/√2)."""
+    module = sys.modules["deepinv.sampling.diffusion"]
+    original = module.np
+    module.np = _NumpyWithoutHalfVariance()
+    try:
+        yield
+    finally:
+        module.np = original

@@ -40,11 +40,10 @@ our operators. The measurement ``y`` is drawn once (ours) and given to both.
   reproduces our samples to float precision: our generator and its global one are both CPU torch
   generators seeded with 1, drawn in the same order).
 * DiffPIR: ours ``DiffPIR(steps=N, lam=7, zeta=0.3)``; deepinv ``DiffPIR(max_iter=N, zeta=0.3,
-  lambda_=14, sigma=0.01)`` with its quadratic timestep sequence replaced by ours
-  (:class:`deepinv_adapters.DiffPIROnOurTimesteps`). ``lambda_=14`` is our λ = 7: deepinv's data
-  step is ``prox_{f/(2ρ)}`` with ρ computed from the [0, 1] noise level against [-1, 1] σ_t, i.e.
-  half of the paper's ρ = λσ'²/σ_t². deepinv evaluates the network N times but discards the last
-  estimate (it returns the state re-noised to t = 0); ours returns the last data-consistent x̂₀.
+  lambda_=3.5, sigma=0.01)``; both on the official quadratic grid of N timesteps. ``lambda_=3.5`` is
+  our (and the official) λ = 7: deepinv's data step is ``prox_{f/(2ρ)}`` with
+  ``f = ½‖Ax − y‖²``, i.e. the official step with 2ρ. Both return the state re-noised to t = 0;
+  deepinv evaluates the network N times and discards the last estimate, ours N − 1 times.
 
 Timing: for each (method, problem, batch) the cases *ours*, *deepinv* and *network floor* (the same
 N network calls — forward, plus backward to the input for DPS — on random input, nothing else)
@@ -62,11 +61,10 @@ mean PSNRs and the paired difference with its standard error. Results:
 from __future__ import annotations
 
 import argparse
-import contextlib
 import math
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -91,7 +89,7 @@ from common import (
 )
 from deepinv_adapters import (
     CountingDiffusionDenoiser,
-    DiffPIROnOurTimesteps,
+    ddrm_without_half_variance,
     dps_timesteps,
     public_sigmas,
 )
@@ -149,28 +147,6 @@ def ours_solver(method: str, steps: int) -> ri.solvers.Solver:
     return DiffPIR(steps=steps, lam=DIFFPIR_LAM, zeta=DIFFPIR_ZETA)
 
 
-class _NumpyWithoutHalfVariance:
-    """numpy, except ``sqrt(2.0) == 1``: removes deepinv DDRM's 1/√2 on its noise (diagnostic only)."""
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(np, name)
-
-    @staticmethod
-    def sqrt(value: Any) -> Any:
-        return 1.0 if isinstance(value, float) and value == 2.0 else np.sqrt(value)
-
-
-@contextlib.contextmanager
-def ddrm_without_half_variance() -> Iterator[None]:
-    module = sys.modules["deepinv.sampling.diffusion"]
-    original = module.np
-    module.np = _NumpyWithoutHalfVariance()
-    try:
-        yield
-    finally:
-        module.np = original
-
-
 def make_runs(
     method: str, problem: ri.InverseProblem, physics: dinv.physics.Physics, prior: DiffusionPrior, steps: int, **solve_kwargs: Any
 ) -> tuple[Callable[[], Tensor], Callable[[], Tensor], CountingDiffusionDenoiser]:
@@ -203,8 +179,8 @@ def make_runs(
     else:
 
         def theirs() -> Tensor:
-            sampler = DiffPIROnOurTimesteps(
-                denoiser, dinv.optim.L2(), sigma=NOISE, max_iter=steps, zeta=DIFFPIR_ZETA, lambda_=2 * DIFFPIR_LAM, timesteps=timesteps
+            sampler = dinv.sampling.DiffPIR(
+                denoiser, dinv.optim.L2(), sigma=NOISE, max_iter=steps, zeta=DIFFPIR_ZETA, lambda_=DIFFPIR_LAM / 2
             )
             return sampler(y, physics, seed=SEED)
 

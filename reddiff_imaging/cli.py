@@ -37,7 +37,7 @@ USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, TypeError, OSError, 
 TRACEBACK_VARIABLE = "REDDIFF_IMAGING_TRACEBACK"
 
 #: options of ``compare`` that a TOML configuration file may set (flags given on the command line win)
-COMPARE_KEYS = ("tasks", "solvers", "priors", "dataset", "num_images", "size", "channels", "steps", "sigma", "device", "seed", "output", "run")
+COMPARE_KEYS = ("tasks", "solvers", "priors", "preset", "dataset", "num_images", "size", "channels", "steps", "sigma", "device", "seed", "output", "run")
 
 
 def _info(_: argparse.Namespace) -> int:
@@ -265,6 +265,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="priors crossed with the solvers (default: default): names, checkpoint:PATH, drunet:PATH[?channels=3&...], module:attribute",
     )
     comp.add_argument("--set", nargs="+", metavar="SOLVER.OPTION=VALUE", help="solver options, e.g. reddiff.lam=0.5")
+    comp.add_argument("--preset", help="published per-task settings, e.g. 'paper' (see reddiff_imaging.solvers.presets)")
     comp.add_argument("--dataset", help="heldout (default), an HDF5 file[:key] or a folder of images")
     comp.add_argument("--num-images", dest="num_images", type=positive_int, help="images from the dataset (default 4)")
     comp.add_argument("--size", type=image_side, help="crop the centred square and resize images to SIZE × SIZE (heldout: 64)")

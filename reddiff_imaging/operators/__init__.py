@@ -79,6 +79,8 @@ __all__ = [
     "jacobian_test",
     "conjugate_gradient",
     "from_deepinv",
+    "noise_from_deepinv",
+    "noise_to_deepinv",
     "to_deepinv",
     "registry",
 ]
@@ -86,7 +88,7 @@ __all__ = [
 
 def __getattr__(name: str) -> object:
     # the deepinv bridge imports deepinv (seconds): load it when first asked for
-    if name in ("from_deepinv", "to_deepinv"):
+    if name in ("from_deepinv", "to_deepinv", "noise_from_deepinv", "noise_to_deepinv"):
         from reddiff_imaging.operators import deepinv_bridge
 
         return getattr(deepinv_bridge, name)

@@ -156,11 +156,13 @@ class Operator(nn.Module):
     def extra_repr(self) -> str:
         return f"in_shape={self.in_shape}, out_shape={self.out_shape}"
 
-    def to_deepinv(self):  # noqa: ANN201 - deepinv is imported lazily
-        """This operator as a noise-free deepinv physics (``LinearPhysics`` when linear)."""
+    def to_deepinv(self, noise=None):  # noqa: ANN001, ANN201 - deepinv is imported lazily
+        """This operator as a deepinv physics (see
+        :func:`~reddiff_imaging.operators.deepinv_bridge.to_deepinv`), noise-free unless ``noise``
+        (one of :mod:`reddiff_imaging.noise`) is given."""
         from reddiff_imaging.operators.deepinv_bridge import to_deepinv
 
-        return to_deepinv(self)
+        return to_deepinv(self, noise)
 
     # -- structure hooks (overridden by structured operators) ---------------------------------
     def _compose_structured(self, right: Operator) -> Operator | None:

@@ -83,7 +83,8 @@ def dot_test(
         dtype: real precision of the test (float64 or float32).
         complex_input: draw complex ``x`` (ignored for operators with ``real_domain``).
         seed: seed of the random inputs.
-        tolerance: defaults to :data:`TOLERANCES` for ``dtype``.
+        tolerance: defaults to :data:`TOLERANCES` for ``dtype``, or for the operator's compute
+            precision when it is coarser (:func:`default_tolerance`).
     """
     if not op.is_linear:
         raise TypeError(f"dot_test needs a linear operator, got {type(op).__name__}")
@@ -99,7 +100,16 @@ def dot_test(
         lhs, rhs = lhs.real, rhs.real
     scale = op.norm(dtype=dtype) * float(x.norm()) * float(y.norm())
     error = float((lhs - rhs).abs()) / max(scale, torch.finfo(dtype).tiny)
-    return CheckResult("dot test", error, TOLERANCES.get(dtype, 1e-4) if tolerance is None else tolerance)
+    return CheckResult("dot test", error, default_tolerance(op, dtype) if tolerance is None else tolerance)
+
+
+def default_tolerance(op: Operator, dtype: torch.dtype) -> float:
+    """:data:`TOLERANCES` of the coarser of ``dtype`` and the operator's compute precision
+    (``op.compute_dtype`` when it has one: a deepinv physics with float32 filters computes in float32
+    whatever the input)."""
+    compute = getattr(op, "compute_dtype", None)
+    tolerances = [TOLERANCES.get(dtype, 1e-4)] + ([TOLERANCES.get(compute, 1e-4)] if compute is not None else [])
+    return max(tolerances)
 
 
 def linearity_test(

@@ -208,6 +208,13 @@ class DiffusionModel(Prior):
         with torch.set_grad_enabled(differentiable):
             return self._eps(x_t, self._timesteps(t, x_t))
 
+    def eps_and_variance(self, x_t: Tensor, t: Tensor | int, *, differentiable: bool = False) -> tuple[Tensor, Tensor | None]:
+        r""":meth:`eps` and the model's learned-variance output :math:`v \in [-1, 1]`, or ``None`` for a
+        model without one. A network with learned variances (Nichol & Dhariwal, ICML 2021, as the
+        ADM checkpoints) sets the reverse-step variance to
+        :math:`\exp\big(\tfrac{1+v}{2}\log\beta_t + \tfrac{1-v}{2}\log\tilde\beta_t\big)`."""
+        return self.eps(x_t, t, differentiable=differentiable), None
+
     def x0(self, x_t: Tensor, t: Tensor | int, *, differentiable: bool = False) -> Tensor:
         r"""Tweedie's estimate :math:`\hat x_0 = (x_t - \sqrt{1-\bar\alpha_t}\hat\varepsilon)/\sqrt{\bar\alpha_t}`
         (model range)."""

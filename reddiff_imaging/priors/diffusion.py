@@ -115,6 +115,16 @@ class DiffusionPrior(DiffusionModel):
         )
 
     def _eps(self, x_t: Tensor, t: Tensor) -> Tensor:
+        return self._eps_and_variance(x_t, t)[0]
+
+    def eps_and_variance(self, x_t: Tensor, t: Tensor | int, *, differentiable: bool = False) -> tuple[Tensor, Tensor | None]:
+        """:meth:`eps` and, for a network with learned variances, its last ``C`` channels
+        :math:`v` (see :meth:`DiffusionModel.eps_and_variance`); ``None`` otherwise."""
+        t = self._timesteps(t, x_t)
+        with torch.set_grad_enabled(differentiable):
+            return self._eps_and_variance(x_t, t)
+
+    def _eps_and_variance(self, x_t: Tensor, t: Tensor) -> tuple[Tensor, Tensor | None]:
         weight = next(self.network.parameters(), None)
         net_dtype = weight.dtype if weight is not None else x_t.dtype
         h, w = x_t.shape[-2:]
@@ -125,17 +135,18 @@ class DiffusionPrior(DiffusionModel):
             inputs = F.pad(inputs, (0, pw - w, 0, ph - h), mode=mode)
         out = self.network(inputs, t)[..., :h, :w]
         channels = self.channels or x_t.shape[1]
+        variance = None
         if out.shape[1] == 2 * channels:
-            out = out[:, :channels]
+            out, variance = out[:, :channels].to(x_t.dtype), out[:, channels:].to(x_t.dtype)
         elif out.shape[1] != channels:
             raise ValueError(f"network returned {out.shape[1]} channels, expected {channels} or {2 * channels}")
         out = out.to(x_t.dtype)
         if self.prediction == "eps":
-            return out
+            return out, variance
         alpha_bar = self.alpha_bar(t, x_t)
         if self.prediction == "x0":
-            return (x_t - alpha_bar.sqrt() * out) / (1 - alpha_bar).sqrt()
-        return alpha_bar.sqrt() * out + (1 - alpha_bar).sqrt() * x_t
+            return (x_t - alpha_bar.sqrt() * out) / (1 - alpha_bar).sqrt(), variance
+        return alpha_bar.sqrt() * out + (1 - alpha_bar).sqrt() * x_t, variance
 
     # -- loading --------------------------------------------------------------------------------
     @classmethod

@@ -30,7 +30,13 @@ class DDIM(Solver):
     Args:
         steps: number of timesteps (evenly spaced).
         eta: 0 for the deterministic sampler, 1 for DDPM-like ancestral sampling.
-        clip_x0: clip :math:`\hat x_0` to the image range at each step.
+        clip_x0: clip :math:`\hat x_0` to the image range at each step, keeping the network's
+            :math:`\hat\varepsilon` in the update. ``False`` is the update of the DDIM paper's code
+            (ermongroup/ddim, NVlabs/RED-diff ``algos/ddim.py``), which does not clip.
+            guided-diffusion's ``ddim_sample`` instead recomputes :math:`\hat\varepsilon` from the
+            clipped :math:`\hat x_0`; with the bundled prior (η = 0, 50 steps) that washed the
+            samples out (share of edge pixels 0.018 against 0.064 here and 0.074 in the training
+            scenes), so it is not offered.
         clip: clip the result to the image range ``[0, 1]``.
     """
 

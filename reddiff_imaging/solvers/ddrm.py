@@ -91,7 +91,11 @@ from reddiff_imaging.operators.svd import SVD
 from reddiff_imaging.priors.base import DiffusionModel, Prior
 from reddiff_imaging.problem import InverseProblem
 from reddiff_imaging.solvers.base import Monitor, Solver, randn
-from reddiff_imaging.solvers.diffusion_common import ModelRangeData, timestep_sequence
+from reddiff_imaging.solvers.diffusion_common import (
+    ModelRangeData,
+    measurement_in_model_range,
+    timestep_sequence,
+)
 
 #: relative tolerance on the imaginary part of spectral filters applied to a real probe image
 _REAL_TOL = 1e-6
@@ -171,19 +175,13 @@ def kept_singular_values(svd: SVD, rcond: float, like: Tensor) -> tuple[Tensor, 
     return torch.where(keep, s, torch.zeros_like(s)), keep
 
 
-def measurement_in_model_range(problem: InverseProblem, data: ModelRangeData) -> Tensor:
-    r""":math:`y' = a y + b A\mathbf 1` for a linear operator (exactly :math:`a(y - A((x'-b)/a)) + A x'`)."""
-    ones = torch.ones((1, *problem.operator.in_shape), dtype=problem.dtype, device=problem.device)
-    return data.scale * problem.y + data.shift * problem.operator.apply(ones)
-
-
 @dataclass
 class DDRM(Solver):
     r"""DDRM (Kawar, Elad, Ermon & Song, NeurIPS 2022): spectral posterior sampling for linear
     operators with an SVD. Update equations in the module docstring.
 
     Args:
-        steps: number of timesteps, DDIM-spaced ``range(0, T, T // steps)`` visited from the largest
+        steps: number of timesteps (:func:`~reddiff_imaging.solvers.diffusion_common.timestep_sequence`), visited from the largest
             (20 in the paper's main results).
         eta: :math:`\eta`, the stochasticity of the updates on the unobserved coordinates and on
             those less noisy than the measurement (0.85 in the paper), in ``[0, 1]``.

@@ -1,39 +1,77 @@
 r"""DiffPIR: Denoising Diffusion Models for Plug-and-Play Image Restoration (Zhu, Zhang, Liang, Cao,
-Wen, Timofte and Van Gool, CVPRW 2023).
+Wen, Timofte and Van Gool, CVPRW 2023; official code: yuanzhi-zhu/DiffPIR).
 
-At each timestep the diffusion denoiser gives :math:`\hat x_0`, a data step pulls it towards the
-measurement, and the sampler re-noises with a mix of the implied and fresh noise:
+At each timestep the diffusion denoiser gives :math:`\hat x_0` (clipped to the image range), a data
+step pulls it towards the measurement, and the sampler re-noises with a mix of the implied and
+fresh noise:
 
 .. math::
     \tilde x_0 = \arg\min_z \|y' - A z\|^2 + \rho_t \|z - \hat x_0\|^2
                = (A^H A + \rho_t I)^{-1}(A^H y' + \rho_t \hat x_0),
-    \qquad \rho_t = \lambda\,\sigma'^2 / \bar\sigma_t^2,\ \bar\sigma_t^2 = (1-\bar\alpha_t)/\bar\alpha_t,
+    \qquad \rho_t = \lambda\,\sigma^2 / \bar\sigma_t^2,\ \bar\sigma_t^2 = (1-\bar\alpha_t)/\bar\alpha_t,
 
-    x_s = \sqrt{\bar\alpha_s}\,\tilde x_0 + \sqrt{1-\bar\alpha_s}\,\big(\sqrt{1-\zeta}\,\hat\varepsilon(\tilde x_0) + \sqrt{\zeta}\,z\big).
+    x_s = \sqrt{\bar\alpha_s}\,\tilde x_0 + \sqrt{1-\bar\alpha_s}\,\big(\sqrt{1-\zeta}\,\hat\varepsilon(\tilde x_0) + \sqrt{\zeta}\,z\big),
+    \qquad \hat\varepsilon(\tilde x_0) = (x_t - \sqrt{\bar\alpha_t}\,\tilde x_0)/\sqrt{1-\bar\alpha_t}.
 
-The data step is closed form through :meth:`~reddiff_imaging.operators.LinearOperator.solve_normal`
-(mask, FFT-diagonal and SVD operators; conjugate gradients otherwise); for a nonlinear operator it
-is one gradient step :math:`\tilde x_0 = \hat x_0 - \rho_t^{-1}\nabla \tfrac12\|y' - A(\hat x_0)\|^2`.
+As in the official code and in deepinv, :math:`\sigma` is the noise level in the public units
+``[0, 1]`` while :math:`\bar\sigma_t` is in the network's units (``[-1, 1]``); the minimiser
+:math:`\tilde x_0` does not depend on the range the step is written in. The data step is closed form
+through :meth:`~reddiff_imaging.operators.LinearOperator.solve_normal` (mask, FFT-diagonal and SVD
+operators; conjugate gradients otherwise); for a nonlinear operator it is the official code's
+gradient step :math:`\tilde x_0 = \hat x_0 - \rho_t^{-1}\nabla_{\hat x_0} \tfrac12\|y - A(\hat x_0)\|^2`
+(residual in public units).
+
+**Timesteps** (the official ``skip_type``): ``quad`` (default) visits
+:math:`t_i = T - 1 - \lfloor\sqrt{i\,T^2/(S-1)}\rfloor`, :math:`i = 0, \dots, S-1` (the last one
+moved from :math:`-1` to 0), dense near :math:`t = 0` (100 steps: 999, 899, 857, …, 5, 0);
+``uniform`` visits :math:`T-1-i\lfloor T/S\rfloor`, :math:`i < S`, then 0 (101 timesteps for
+:math:`S = 100`). The chain stops at the last timestep (:math:`t = 0`,
+:math:`\sqrt{1-\bar\alpha_0} = 0.01`) without a data step and returns :math:`x_0`, as the official
+code and deepinv do; the network evaluation the official code spends at that timestep has no effect
+on its result and is skipped here (``S - 1`` network evaluations for ``quad``; the history's last
+record is that of the result).
+
+Differences from the official code (``main_ddpir_*.py``): the chain starts from
+:math:`x_T \sim \mathcal N(0, I)` (the official deblurring and super-resolution scripts start from
+:math:`\sqrt{\bar\alpha_T}` times the measurement or its bicubic upsampling plus noise; with
+:math:`\sqrt{\bar\alpha_{999}} = 0.0064` the measurement's share is below 1 %); the inner repetitions
+``iter_num_U`` and the ``eta`` of the re-noising are not offered (official defaults 1 and 0, as here).
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 from typing import ClassVar
 
+import numpy as np
 import torch
 from torch import Tensor
 
-from reddiff_imaging._validation import check_positive
+from reddiff_imaging._validation import check_bool, check_choice, check_positive
 from reddiff_imaging.priors.base import Prior
 from reddiff_imaging.problem import InverseProblem
 from reddiff_imaging.solvers.base import Monitor, Solver, randn
-from reddiff_imaging.solvers.diffusion_common import (
-    ModelRangeData,
-    previous_alpha_bars,
-    timestep_sequence,
-)
+from reddiff_imaging.solvers.diffusion_common import ModelRangeData
+
+SCHEDULES = ("quad", "uniform")
+
+
+def diffpir_timesteps(num_timesteps: int, steps: int, schedule: str) -> list[int]:
+    """The descending timesteps of DiffPIR's official ``skip_type`` ``quad`` or ``uniform`` (see the
+    module docstring); a ``ValueError`` when ``steps`` cannot make a grid."""
+    check_choice(schedule, "schedule", SCHEDULES)
+    if not 2 <= steps <= num_timesteps:
+        raise ValueError(f"steps must be in [2, {num_timesteps}] for DiffPIR, got {steps!r}")
+    if schedule == "quad":
+        # the official grid in float64 numpy, so that the rounding down matches it exactly
+        seq = [int(s) for s in np.sqrt(np.linspace(0, num_timesteps**2, steps))]
+        seq[-1] -= 1
+    else:
+        skip = num_timesteps // steps
+        seq = [i * skip for i in range(steps)] + ([num_timesteps - 1] if skip > 1 else [])
+    return [num_timesteps - 1 - s for s in seq]
 
 
 @dataclass
@@ -41,11 +79,17 @@ class DiffPIR(Solver):
     r"""DiffPIR.
 
     Args:
-        steps: number of timesteps (100 in the paper).
-        lam: :math:`\lambda`, the weight of the data step (7 in the paper's deblurring setting).
+        steps: number of timesteps of the grid (100 in the official deblurring and super-resolution
+            scripts, 20 for inpainting); ``steps - 1`` network evaluations with ``quad``.
+        lam: :math:`\lambda`, the weight of the data step (the official deblurring script runs
+            :math:`\lambda = 7`, :math:`\zeta = 0.3`; inpainting :math:`\lambda = 1`, :math:`\zeta = 1`;
+            super-resolution sweeps :math:`\lambda \in \{2, \dots, 12\}` with :math:`\zeta = 0.25`;
+            see :mod:`reddiff_imaging.solvers.presets`).
         zeta: :math:`\zeta \in [0, 1]`, the share of fresh noise when re-noising (0.3 by default).
-        sigma_floor: lower bound of :math:`\sigma'` (network range) in :math:`\rho_t`, so that
-            noise-free problems keep a finite data weight.
+        sigma_floor: lower bound of :math:`\sigma` (public units) in :math:`\rho_t`, so that
+            noise-free problems keep a finite data weight (official: 0.001).
+        schedule: timestep grid, ``quad`` (official default) or ``uniform``.
+        clip_x0: clip :math:`\hat x_0` to the image range before the data step (official and deepinv).
         clip: clip the result to the image range ``[0, 1]``.
     """
 
@@ -56,6 +100,8 @@ class DiffPIR(Solver):
     lam: float = 7.0
     zeta: float = 0.3
     sigma_floor: float = 1e-3
+    schedule: str = "quad"
+    clip_x0: bool = True
     clip: bool = True
 
     def __post_init__(self) -> None:
@@ -65,30 +111,36 @@ class DiffPIR(Solver):
         check_positive(self.sigma_floor, "sigma_floor")
         if not 0.0 <= float(self.zeta) <= 1.0:
             raise ValueError(f"zeta must be in [0, 1], got {self.zeta!r}")
+        check_choice(self.schedule, "schedule", SCHEDULES)
+        check_bool(self.clip_x0, "clip_x0")
 
     def _run(self, problem: InverseProblem, prior: Prior, generators: list[torch.Generator], monitor: Monitor) -> Tensor:
         data = ModelRangeData(problem, prior)
-        sigma = max(data.sigma, self.sigma_floor)
+        sigma = max(problem.sigma, self.sigma_floor)
         operator = problem.operator
         shape = (problem.batch_size, *operator.in_shape)
-        timesteps = timestep_sequence(prior.num_timesteps, self.steps)
+        timesteps = diffpir_timesteps(prior.num_timesteps, self.steps, self.schedule)
         monitor.start(len(timesteps), prior.from_model)
         zeros = torch.zeros(shape, dtype=problem.dtype, device=problem.device)
         adjoint_y = operator.apply_adjoint(data.residual(zeros)).real if operator.is_linear else None
+        lo, hi = prior.to_model(0.0), prior.to_model(1.0)
+        alphas = prior.alphas_cumprod.tolist()
         x = randn(shape, generators, zeros)
-        x0 = x
-        for step, (t, alpha_t, alpha_s) in enumerate(previous_alpha_bars(timesteps, prior.alphas_cumprod.tolist())):
+        for step, (t, s) in enumerate(itertools.pairwise(timesteps)):
+            alpha_t, alpha_s = alphas[t], alphas[s]
             x0 = prior.x0(x, t)
+            if self.clip_x0:
+                x0 = x0.clamp(lo, hi)
             rho = self.lam * sigma**2 * alpha_t / (1 - alpha_t)
             if adjoint_y is not None:
                 x0 = operator.solve_normal(adjoint_y + rho * x0, rho, check=False).real.to(x0.dtype)
-            else:
+            else:  # the gradient of (1/2)||y - A(x)||^2 in public units of the residual
                 _, gradient = data.residual_and_gradient(x0)
-                x0 = x0 - gradient / rho
-            if alpha_s < 1.0:
-                eps = (x - math.sqrt(alpha_t) * x0) / math.sqrt(1 - alpha_t)
-                noise = randn(shape, generators, x)
-                mixed = math.sqrt(1 - self.zeta) * eps + math.sqrt(self.zeta) * noise
-                x = math.sqrt(alpha_s) * x0 + math.sqrt(1 - alpha_s) * mixed
+                x0 = x0 - gradient / (data.scale**2 * rho)
+            eps = (x - math.sqrt(alpha_t) * x0) / math.sqrt(1 - alpha_t)
+            noise = randn(shape, generators, x)
+            mixed = math.sqrt(1 - self.zeta) * eps + math.sqrt(self.zeta) * noise
+            x = math.sqrt(alpha_s) * x0 + math.sqrt(1 - alpha_s) * mixed
             monitor.step(step, x0)
-        return x0.clamp(prior.to_model(0.0), prior.to_model(1.0)) if self.clip else x0
+        monitor.step(len(timesteps) - 1, x)  # the last timestep: x_0 itself, no network evaluation
+        return x.clamp(lo, hi) if self.clip else x

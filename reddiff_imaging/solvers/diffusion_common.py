@@ -26,12 +26,20 @@ ORDERS = ("descending", "ascending", "random")
 
 
 def timestep_sequence(num_timesteps: int, steps: int, order: str = "descending", generator: torch.Generator | None = None) -> list[int]:
-    """``steps`` timesteps evenly spaced as in the DDIM/RED-diff code, ``range(0, T, T // steps)``,
-    visited in ``order`` (``descending`` from :math:`T` towards 0, ``ascending``, or ``random``)."""
+    r"""``steps`` timesteps evenly spaced over ``[0, T)``, :math:`t_i = \lfloor iT/S \rfloor`,
+    :math:`i = 0, \dots, S-1`, visited in ``order`` (``descending`` from the largest towards 0,
+    ``ascending``, or ``random``).
+
+    When ``S`` divides ``T`` this is exactly the grid of the DDIM, DDRM and RED-diff codes,
+    ``range(0, T, T // S)`` (``S = 100``: 0, 10, …, 990). When it does not, those codes' grid
+    holds more than ``S`` timesteps (``T // S = 1`` for 600 steps: all 1000), and cutting it to
+    ``S`` entries would drop the largest timesteps; the fractional stride :math:`T/S` keeps the
+    same span instead (600 steps: 0, 1, 3, …, 998).
+    """
     check_choice(order, "order", ORDERS)
     if not isinstance(steps, int) or not 1 <= steps <= num_timesteps:
         raise ValueError(f"steps must be an int in [1, {num_timesteps}], got {steps!r}")
-    ts = list(range(0, num_timesteps, num_timesteps // steps))[:steps]
+    ts = [i * num_timesteps // steps for i in range(steps)]
     if order == "descending":
         return ts[::-1]
     if order == "ascending":
@@ -86,6 +94,29 @@ class ModelRangeData:
     def sigma(self) -> float:
         """Noise level in the network's range, :math:`\\sigma' = a\\sigma`."""
         return self.scale * self.problem.sigma
+
+
+def measurement_in_model_range(problem: InverseProblem, data: ModelRangeData) -> Tensor:
+    r""":math:`y' = a y + b A\mathbf 1` for a linear operator (exactly :math:`a(y - A((x'-b)/a)) + A x'`)."""
+    ones = torch.ones((1, *problem.operator.in_shape), dtype=problem.dtype, device=problem.device)
+    return data.scale * problem.y + data.shift * problem.operator.apply(ones)
+
+
+def pseudo_inverse_in_model_range(problem: InverseProblem, data: ModelRangeData, rcond: float) -> Tensor | None:
+    r"""The usual starting point of the diffusion solvers in the network's range: :math:`A^+ y'` for a
+    linear operator, as the official RED-diff and ΠGDM codes take it (so pixels an inpainting mask
+    does not observe start at 0, mid-grey, not at the image of a black pixel); for a nonlinear
+    operator its own inverse heuristic of :math:`y` (HDR, phase retrieval) mapped to the network's
+    range; None when the operator has neither. Singular values below ``rcond`` times the largest are
+    dropped; at most 100 CG iterations without an SVD."""
+    operator = problem.operator
+    pinv = getattr(operator, "pinv", None)
+    if pinv is None:
+        return None
+    if operator.is_linear:
+        return pinv(measurement_in_model_range(problem, data), rcond=rcond, max_iter=100).real.to(problem.dtype)
+    estimate = pinv(problem.y, rcond=rcond, max_iter=100).real.to(problem.dtype)
+    return data.scale * estimate + data.shift
 
 
 def ddim_step(x0: Tensor, eps: Tensor, alpha_bar_t: float, alpha_bar_s: float, eta: float, noise: Tensor) -> Tensor:

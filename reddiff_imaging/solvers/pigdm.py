@@ -51,6 +51,21 @@ Images are real, so the adjoint is the one for the real inner product, :math:`A^
 :math:`(AA^H + cI)v = r` in measurement space (``cg_max_iter``, ``cg_tol``) for :math:`\sigma' > 0`,
 and :math:`A^H A u = A^H r` (the minimum-norm least-squares :math:`A^+ r`) for :math:`\sigma' = 0`.
 
+**Inpainting variant** (``project``): for inpainting the reference code replaces :math:`\hat x_0` by the
+measurement on the observed pixels and masks the guidance to the unobserved ones; here in general
+form, :math:`\hat x_0 \leftarrow \hat x_0 + A^+(y' - A\hat x_0)`, :math:`r_t^2 g \leftarrow (I - A^+A)\,r_t^2 g`
+(identical for a mask). It is an option (``project="auto"`` applies it to
+:class:`~reddiff_imaging.operators.Inpainting`), not the default: ΠGDM is known by its paper, whose
+update this is not, and on box inpainting of the 4 held-out images (σ = 0.01, 100 steps, bundled
+prior) the variant gave 34.0 dB against 35.6 dB without it.
+
+Differences from the reference code (``algos/pgdm.py``): the noisy form above (the reference has
+:math:`\sigma' = 0` only); the default start :math:`x_T \sim \mathcal N(0, I)` of the paper (the
+reference code starts from :math:`\sqrt{\bar\alpha_T}A^+y' + \sqrt{1-\bar\alpha_T}\,\varepsilon`:
+``init="pinv"``); fresh noise is drawn only when :math:`c_1 > 0` (the reference draws it at every step,
+multiplied by 0 when :math:`\eta = 0`); its ``eta`` default is 0 in the configuration file and 1 in
+the paper (here 1).
+
 Ranges: the network's range, as every diffusion solver here (see
 :mod:`reddiff_imaging.solvers.diffusion_common`): :math:`y' = a y + b A\mathbf 1`, :math:`\sigma' = a\sigma`.
 Cost per step: one network forward *and* one backward (a vector-Jacobian product), so about twice the
@@ -73,6 +88,7 @@ from torch import Tensor
 from reddiff_imaging._validation import check_choice, check_positive
 from reddiff_imaging.operators.base import LinearOperator
 from reddiff_imaging.operators.cg import conjugate_gradient
+from reddiff_imaging.operators.inpainting import Inpainting
 from reddiff_imaging.priors.base import DiffusionModel, Prior
 from reddiff_imaging.problem import InverseProblem
 from reddiff_imaging.solvers.base import Monitor, Solver, randn
@@ -88,6 +104,7 @@ from reddiff_imaging.solvers.ddrm import (
 from reddiff_imaging.solvers.diffusion_common import ModelRangeData, timestep_sequence
 
 GUIDANCES = ("x0", "score")
+PROJECTIONS = ("auto", "always", "never")
 INITS = ("noise", "pinv")
 
 
@@ -97,12 +114,21 @@ class PiGDM(Solver):
     operators, noisy or noise-free. Update equations in the module docstring.
 
     Args:
-        steps: number of DDIM timesteps, ``range(0, T, T // steps)`` visited from the largest (100).
+        steps: number of DDIM timesteps (:func:`~reddiff_imaging.solvers.diffusion_common.timestep_sequence`), visited from the largest (100).
         eta: DDIM :math:`\eta` in ``[0, 1]`` (1 in the paper: ancestral-like sampling).
         guidance_scale: :math:`w`, multiplies the guidance (the reference code's ``grad_term_weight``, 1).
         guidance: ``x0`` (paper / reference code: the guidance corrects :math:`\hat x_0`, scaled by
             :math:`\sqrt{\bar\alpha_t}`) or ``score`` (the ΠGDM likelihood score in the conditional
             DDIM step); see the module docstring.
+        project: replace :math:`\hat x_0` on the observed subspace by the measurement,
+            :math:`\hat x_0 \leftarrow \hat x_0 + A^+(y' - A\hat x_0)`, and keep the guidance in the
+            null space, :math:`g \leftarrow (I - A^+A)\,g` — the reference code's inpainting variant
+            (``in2`` tasks of NVlabs/RED-diff, from which the RED-diff paper's ΠGDM inpainting numbers
+            come; for a mask: observed pixels set to :math:`y'`, guidance masked). ``never``
+            (default: the paper's update; the variant cost 1.5 dB on box inpainting of the held-out
+            images with the bundled prior, 35.6 → 34.0 dB), ``auto`` (for
+            :class:`~reddiff_imaging.operators.Inpainting` operators only; the ``paper`` preset's
+            inpainting setting) or ``always``.
         init: ``noise`` (:math:`x_T \sim \mathcal N(0, I)`, the paper) or ``pinv``
             (:math:`\sqrt{\bar\alpha_T}A^+y' + \sqrt{1-\bar\alpha_T}\,\varepsilon`, the reference code).
         use_svd: use ``operator.svd`` when there is one (closed form); ``False`` forces conjugate gradients.
@@ -123,6 +149,7 @@ class PiGDM(Solver):
     eta: float = 1.0
     guidance_scale: float = 1.0
     guidance: str = "x0"
+    project: str = "never"
     init: str = "noise"
     use_svd: bool = True
     rcond: float = 3e-2
@@ -135,6 +162,7 @@ class PiGDM(Solver):
         check_unit_interval(self.eta, "eta")
         check_positive(self.guidance_scale, "guidance_scale", allow_zero=True)
         check_choice(self.guidance, "guidance", GUIDANCES)
+        check_choice(self.project, "project", PROJECTIONS)
         check_choice(self.init, "init", INITS)
         rcond = check_positive(self.rcond, "rcond", allow_zero=True)
         if rcond >= 1:
@@ -161,6 +189,7 @@ class PiGDM(Solver):
         y_model = measurement_in_model_range(problem, data)
         sigma_y = data.sigma
         guide = self._guidance_solver(problem, y_model)
+        project = self.project == "always" or (self.project == "auto" and isinstance(operator, Inpainting))
         alphas = diffusion.alphas_cumprod.to(torch.float64).tolist()
 
         alpha_first = alphas[timesteps[0]]
@@ -192,6 +221,9 @@ class PiGDM(Solver):
             x0 = x0.detach().to(dtype)
             eps = eps.detach().to(dtype)
             weighted = weighted.to(dtype)
+            if project:
+                x0 = x0 + guide(y_model - operator.apply(x0), 0.0)
+                weighted = weighted - guide(operator.apply(weighted), 0.0)
             if self.guidance == "x0":
                 x0_guided = x0 + w * math.sqrt(alpha_t) * weighted
                 eps_guided = eps

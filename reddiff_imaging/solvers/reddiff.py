@@ -11,8 +11,10 @@ timesteps. At each step, with :math:`\varepsilon \sim \mathcal N(0, I)` and
               + \lambda_t\,\big\langle \mathrm{sg}[\hat\varepsilon(x_t, t) - \varepsilon],\, \mu \big\rangle,
     \qquad \lambda_t = \lambda\, f\!\left(\sqrt{(1-\bar\alpha_t)/\bar\alpha_t}\right),
 
-and :math:`\mu` takes one Adam step on :math:`\ell`. The network runs forward only (no Jacobian,
-no backward): one network evaluation per step, memory like inference. Everything happens in the
+and :math:`\mu` takes one Adam step on :math:`\ell`. As in the official code, the result is the
+point the last step evaluates, :math:`\mu + \sigma_{x_0} n` before that step's update (the
+official ``sample`` returns ``x0_pred``), so ``steps`` steps make ``steps - 1`` updates. The network
+runs forward only (no Jacobian, no backward): one network evaluation per step, memory like inference. Everything happens in the
 network's range (see :mod:`reddiff_imaging.solvers.diffusion_common`).
 
 Loss normalisation:
@@ -42,11 +44,12 @@ from reddiff_imaging._validation import check_bool, check_choice, check_positive
 from reddiff_imaging.priors.adapters import as_diffusion
 from reddiff_imaging.priors.base import Prior
 from reddiff_imaging.problem import InverseProblem
-from reddiff_imaging.solvers.base import Monitor, Solver, pseudo_inverse_estimate, randn
+from reddiff_imaging.solvers.base import Monitor, Solver, randn
 from reddiff_imaging.solvers.diffusion_common import (
     ORDERS,
     ModelRangeData,
     amplification,
+    pseudo_inverse_in_model_range,
     timestep_sequence,
 )
 
@@ -79,8 +82,9 @@ class RedDiff(Solver):
         optimizer: ``adam`` (betas ``(0.9, 0.99)`` as the official code) or ``sgd``.
         momentum: SGD momentum.
         sigma_x0: std of the jitter added to :math:`\mu` before diffusing (official default 0).
-        init: ``pinv`` (pseudo-inverse of the measurement; for nonlinear operators their own
-            ``pinv`` when they have one, as HDR and phase retrieval do, else ``zeros``),
+        init: ``pinv`` (the official :math:`A^+ y'` in the network's range, so unobserved pixels
+            start mid-grey; for nonlinear operators their own ``pinv`` of :math:`y` when they
+            have one, as HDR and phase retrieval do, else ``zeros``),
             ``zeros`` (:math:`\mu = 0` in the network's range: mid-gray), ``noise`` (standard
             normal in the network's range), or a tensor in ``[0, 1]`` of the problem's shape.
         loss: ``mean`` (official normalisation) or ``sum`` (see the module docs).
@@ -138,7 +142,7 @@ class RedDiff(Solver):
         if self.loss == "sum" and problem.sigma <= 0:
             raise ValueError("loss='sum' needs Gaussian noise with sigma > 0; use loss='mean' for noise-free data")
         timesteps = timestep_sequence(diffusion.num_timesteps, self.steps, self.order, generators[0])
-        mu = diffusion.to_model(self._initial(problem, generators)).detach().clone()
+        mu = self._initial(problem, data, generators).detach().clone()
         optimizer = (
             torch.optim.Adam([mu], lr=self.lr, betas=(0.9, 0.99))
             if self.optimizer == "adam"
@@ -163,28 +167,29 @@ class RedDiff(Solver):
             eps_error = diffusion.eps(x_t, batch_t.fill_(t)) - noise
             residual, data_grad = data.residual_and_gradient(x0)
             mu.grad = data_weight * data_grad + prior_weight * eps_error
-            optimizer.step()
+            if step < len(timesteps) - 1:  # the result is the last step's x0, before its update (official)
+                optimizer.step()
             monitor.step(
                 step,
-                mu,
+                x0,
                 data=0.5 * data_weight * residual.abs().square().flatten(1).sum(1).mean(),
                 prior=prior_weight * (eps_error * x0).flatten(1).sum(1).mean(),
             )
-        x = mu.detach()
+        x = x0.detach()
         return x.clamp(diffusion.to_model(0.0), diffusion.to_model(1.0)) if self.clip else x
 
-    def _initial(self, problem: InverseProblem, generators: list[torch.Generator]) -> Tensor:
-        """The initial :math:`\\mu` in the public range."""
+    def _initial(self, problem: InverseProblem, data: ModelRangeData, generators: list[torch.Generator]) -> Tensor:
+        r"""The initial :math:`\mu` in the network's range."""
         shape = (problem.batch_size, *problem.operator.in_shape)
         if isinstance(self.init, Tensor):
             init = problem.operator.check_input(self.init.to(device=problem.device, dtype=problem.dtype), "init")
             if init.shape != shape:
                 raise ValueError(f"init must have shape {shape}, got {tuple(init.shape)}")
-            return init
+            return data.scale * init + data.shift
         if self.init == "pinv":
-            estimate = pseudo_inverse_estimate(problem, self.pinv_rcond)
+            estimate = pseudo_inverse_in_model_range(problem, data, self.pinv_rcond)
             if estimate is not None:
                 return estimate
         if self.init in ("pinv", "zeros"):
-            return torch.full(shape, 0.5, dtype=problem.dtype, device=problem.device)
-        return 0.5 + 0.5 * randn(shape, generators, problem.y.real)
+            return torch.full(shape, data.scale * 0.5 + data.shift, dtype=problem.dtype, device=problem.device)
+        return data.scale * (0.5 + 0.5 * randn(shape, generators, problem.y.real)) + data.shift

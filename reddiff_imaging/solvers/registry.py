@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from reddiff_imaging.solvers import presets
 from reddiff_imaging.solvers.base import Solver
 
 _SOLVERS: dict[str, type[Solver]] = {}
@@ -28,16 +29,23 @@ def solver_class(name: str) -> type[Solver]:
     return _SOLVERS[name]
 
 
-def get(name: str, **overrides: Any) -> Solver:
-    """Build the solver ``name`` with its defaults, overridden by ``overrides``.
+def get(name: str, *, preset: str | None = None, task: str | None = None, **overrides: Any) -> Solver:
+    """Build the solver ``name`` with its defaults, overridden by the options of ``preset`` for
+    ``task`` (see :mod:`reddiff_imaging.solvers.presets`, e.g. ``preset="paper"``), then by
+    ``overrides``.
 
     Raises:
         ValueError: unknown name (the message lists the valid ones) or unknown option (the message
-            lists the solver's options).
+            lists the solver's options); an unknown preset, a task without a setting in it, or a
+            ``preset`` without a ``task`` (or the other way round).
     """
     cls = solver_class(name)
     options = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
     unknown = sorted(set(overrides) - set(options))
     if unknown:
         raise ValueError(f"unknown option(s) {unknown} for solver {name!r}; its options are {options}")
+    if (preset is None) != (task is None):
+        raise ValueError(f"preset and task go together (a preset holds one setting per task), got preset={preset!r}, task={task!r}")
+    if preset is not None and task is not None:
+        overrides = {**presets.options(name, preset, task), **overrides}
     return cls(**overrides)

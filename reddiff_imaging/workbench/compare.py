@@ -11,6 +11,7 @@ end, which then holds what a single process would have written.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import platform
@@ -35,7 +36,7 @@ from reddiff_imaging.noise import NoiseModel
 from reddiff_imaging.operators.base import Operator
 from reddiff_imaging.priors.base import ImageShapeNote, Prior
 from reddiff_imaging.problem import InverseProblem
-from reddiff_imaging.solvers import NonFiniteError, Solver
+from reddiff_imaging.solvers import NonFiniteError, Solver, presets
 from reddiff_imaging.workbench import distributed
 from reddiff_imaging.workbench.parts import Part, parts
 from reddiff_imaging.workbench.specs import (
@@ -74,6 +75,7 @@ def compare(
     priors: Sequence[Any] | Mapping[str, Any] = ("default",),
     *,
     overrides: dict[str, dict[str, Any]] | Sequence[str] | None = None,
+    preset: str | None = None,
     dataset: str = "heldout",
     num_images: int = 4,
     size: int | None = None,
@@ -99,11 +101,15 @@ def compare(
             (their ``in_shape`` must be the images' shape) or factories ``factory(shape)``.
         solvers: solver names, Solver objects or classes; each runs with every prior in ``priors``
             that it supports; ``"solver/prior"`` runs a named solver with that prior only.
-        priors: prior names (``default``, ``tv``, ``gaussian``, ``median``, ``wavelet``, ``bm3d``),
-            specs (``checkpoint:PATH``, ``drunet:PATH``, ``adm-ffhq256:PATH``, ``adm-imagenet256:PATH``,
-            with ``?option=value`` options), Prior objects, deepinv denoisers or factories.
+        priors: prior names (``default``, ``natural``, ``tv``, ``gaussian``, ``median``, ``wavelet``,
+            ``bm3d``), specs (``checkpoint:PATH``, ``drunet:PATH``, ``adm-ffhq256:PATH``,
+            ``adm-imagenet256:PATH``, with ``?option=value`` options; ``channelwise:NAME``,
+            ``gray:NAME``), Prior objects, deepinv denoisers or factories.
         overrides: solver options, as ``{"reddiff": {"lam": 0.5}}`` or ``["reddiff.lam=0.5"]``,
             keyed by a solver's label or registry name; a key of a solver not in the run is an error.
+        preset: a preset of :mod:`reddiff_imaging.solvers.presets` (``"paper"``) for the named
+            solvers that have it, per task; ``steps`` and ``overrides`` still win. A task without a
+            setting in the preset is an error before any work.
         dataset: ``heldout``, an HDF5 file (``file.h5[:key]``) or a folder of images (read at
             their own size, channels and bit depth; see
             :func:`~reddiff_imaging.workbench.specs.load_dataset`).
@@ -135,6 +141,11 @@ def compare(
     task_parts = parts(tasks, "task")
     prior_parts = {part.label: part for part in parts(priors, "prior")}
     methods = methods_for(solvers, list(prior_parts), parsed)
+    if preset is not None:
+        methods = [dataclasses.replace(m, preset=preset) if m.solver_value is None and preset in presets.available(m.solver) else m for m in methods]
+        for method in methods:
+            for part in task_parts:
+                method.build(steps, part.label)  # an unknown preset or a task without a setting fails here
     images, notes = load_dataset(dataset, num_images, size, channels)
     images = images.to(device)
     if len(images) < num_images and world.rank == 0:
@@ -167,6 +178,8 @@ def compare(
         "sigma": sigma,
         "seed": seed,
     }
+    if preset is not None:  # only then, so that results files written before presets still resume
+        config["preset"] = preset
     versions = {"reddiff_imaging": __version__, "torch": torch.__version__, "deepinv": _installed_version("deepinv"), "python": platform.python_version()}
     problems = {}
     for part in task_parts:
@@ -179,7 +192,7 @@ def compare(
         config["parts"] = records
     runnable = []
     for method in methods:
-        built = method.build()
+        built = method.build(steps, next(iter(problems)))  # what it requires does not depend on the task
         if supports(built, prior_cache[method.prior]):
             runnable.append(method)
         elif world.rank == 0:
@@ -263,7 +276,7 @@ def _run_unit(
 ) -> bool:
     """Solve one unit and store it. A solver that refuses the operator stores nothing, adds
     ``(task, method.label)`` to ``refused`` and returns False."""
-    solver = method.build(steps)
+    solver = method.build(steps, task)
     try:
         unit = solve_unit(solver, problem, prior, unit_seed(seed, task, method.label, index))
     except TypeError as err:  # the method refuses this operator (e.g. DDRM without an SVD)

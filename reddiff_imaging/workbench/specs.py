@@ -18,6 +18,7 @@ from reddiff_imaging import operators, solvers
 from reddiff_imaging.noise import Gaussian
 from reddiff_imaging.priors import Prior
 from reddiff_imaging.priors.base import DiffusionModel
+from reddiff_imaging.solvers import presets
 from reddiff_imaging.solvers.reddiff import RedDiff
 from reddiff_imaging.workbench.parts import (
     PRIORS,
@@ -56,7 +57,8 @@ ITERATION_FIELDS = ("steps", "iterations")
 
 @dataclass(frozen=True)
 class Method:
-    """A solver with a prior and option overrides; its label names it in results.
+    """A solver with a prior, an optional preset (:mod:`reddiff_imaging.solvers.presets`) and option
+    overrides; its label names it in results.
 
     ``solver`` is the solver's label: its registry name, or the label of a user's solver given in
     ``solver_value`` (a :class:`~reddiff_imaging.solvers.Solver`, a Solver class or a
@@ -67,15 +69,23 @@ class Method:
     prior: str
     overrides: dict[str, Any] = field(default_factory=dict)
     solver_value: Any = field(default=None, compare=False)
+    preset: str | None = None
 
     @property
     def label(self) -> str:
         """``solver[prior]``, usable as an HDF5 group name (slashes of paths become ``|``)."""
         return f"{self.solver.replace('/', '|')}[{self.prior.replace('/', '|')}]"
 
-    def build(self, steps: int | None = None) -> solvers.Solver:
-        """The configured solver (``steps`` overrides its iteration count unless set explicitly)."""
-        return build_solver(self.solver if self.solver_value is None else self.solver_value, self.overrides, steps)
+    def build(self, steps: int | None = None, task: str | None = None) -> solvers.Solver:
+        """The configured solver: the preset's options for ``task`` (when the method has a preset),
+        then ``steps`` as its iteration count, then the overrides, each over the one before."""
+        options = dict(self.overrides)
+        if self.preset is not None:
+            if task is None:
+                raise ValueError(f"{self.label} has preset {self.preset!r}, which needs the task to build the solver")
+            chosen = presets.options(self.solver, self.preset, task)
+            options = {**{k: v for k, v in chosen.items() if steps is None or k not in ITERATION_FIELDS}, **options}
+        return build_solver(self.solver if self.solver_value is None else self.solver_value, options, steps)
 
 
 def parse_overrides(items: Sequence[str]) -> dict[str, dict[str, Any]]:

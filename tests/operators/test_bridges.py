@@ -8,6 +8,7 @@ import pytest
 import scipy.sparse.linalg
 import torch
 
+from reddiff_imaging import noise as ri_noise
 from reddiff_imaging import operators as ops
 
 SHAPE = (1, 12, 12)
@@ -96,3 +97,68 @@ def test_from_deepinv_rejects_non_physics_and_missing_shape() -> None:
         ops.from_deepinv(object())  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="in_shape is required"):
         ops.from_deepinv(deepinv.physics.Blur(deepinv.physics.blur.gaussian_blur(1.0)))
+
+
+def test_deepinv_inpainting_comes_in_as_our_mask_and_ddrm_runs_on_it() -> None:
+    from reddiff_imaging import InverseProblem
+    from reddiff_imaging.priors import GaussianMixture
+    from reddiff_imaging.solvers import DDRM
+
+    mask = (torch.rand(1, 4, 4, generator=torch.Generator().manual_seed(0)) > 0.5).float()
+    physics = deepinv.physics.Inpainting(img_size=(1, 4, 4), mask=mask, noise_model=deepinv.physics.GaussianNoise(0.05))
+    op = ops.from_deepinv(physics)
+    assert isinstance(op, ops.Inpainting) and torch.equal(op.mask.expand(1, 4, 4), mask)
+    noise = ops.noise_from_deepinv(physics)
+    assert noise == ri_noise.Gaussian(0.05)
+    prior = GaussianMixture.random(2, (1, 4, 4), generator=torch.Generator().manual_seed(1))
+    y = physics(prior.sample(1, generator=torch.Generator().manual_seed(2)).float())
+    x = DDRM(steps=10).solve(InverseProblem(op, y, noise), prior).x
+    assert x.shape == (1, 1, 4, 4) and torch.isfinite(x).all()
+
+
+@pytest.mark.parametrize("name", ["blur-fft", "denoising", "decomposable"])
+def test_deepinv_decomposable_physics_keep_their_svd(name: str) -> None:
+    shape = (1, 8, 8)
+    physics = {
+        "blur-fft": deepinv.physics.BlurFFT(img_size=shape, filter=deepinv.physics.blur.gaussian_blur(1.0)),
+        "denoising": deepinv.physics.Denoising(),
+        "decomposable": deepinv.physics.DecomposablePhysics(mask=torch.linspace(0.1, 1.0, 64).reshape(1, *shape)),
+    }[name]
+    op = ops.from_deepinv(physics, shape)
+    svd = op.svd
+    assert svd is not None and bool((svd.singular_values >= 0).all())
+    x = torch.rand(2, *shape, dtype=torch.float64)
+    torch.testing.assert_close(svd.forward(x), op(x), rtol=0, atol=1e-6)
+    torch.testing.assert_close(svd.V(svd.Vt(x)), x, rtol=0, atol=1e-6)
+    # float32 filters: the dot test at float64 uses the float32 tolerance (was 8.2e-10 > 1e-10 for BlurFFT)
+    result = ops.dot_test(op)
+    assert result.passed and result.tolerance == (1e-4 if name == "blur-fft" else result.tolerance)
+
+
+@pytest.mark.parametrize("name", ["inpainting-box", "sr4-block", "deblur-gaussian"])
+def test_our_operators_with_an_svd_run_deepinvs_ddrm(name: str) -> None:
+    op = ops.registry.build(name, (1, 16, 16))
+    physics = op.to_deepinv(ri_noise.Gaussian(0.05))
+    assert isinstance(physics, deepinv.physics.DecomposablePhysics)
+    assert isinstance(physics, deepinv.physics.Inpainting) == (name == "inpainting-box")
+    assert isinstance(physics.noise_model, deepinv.physics.GaussianNoise) and ops.noise_from_deepinv(physics) == ri_noise.Gaussian(0.05)
+    x = torch.rand(1, 1, 16, 16)
+    torch.testing.assert_close(physics.A(x), op(x))
+    torch.testing.assert_close(physics.U(physics.mask * physics.V_adjoint(x)), op(x), rtol=0, atol=1e-5)  # its SVD
+    assert float(physics.adjointness_test(x.double(), num_samples=2)) < 1e-6
+    denoiser = deepinv.models.DnCNN(in_channels=1, out_channels=1, depth=2, nf=4, pretrained=None)
+    with torch.random.fork_rng():
+        out = deepinv.sampling.DDRM(denoiser, sigmas=np.linspace(1.0, 0.05, 5))(op(x), physics, seed=1)
+    assert out.shape == x.shape and torch.isfinite(out).all()
+
+
+def test_noise_models_cross_both_ways() -> None:
+    bridge = ops
+    for ours in (ri_noise.Gaussian(0.1), ri_noise.Poisson(0.02), ri_noise.Gaussian(0.0)):
+        assert bridge.noise_from_deepinv(bridge.noise_to_deepinv(ours)) == ours
+    assert isinstance(bridge.noise_to_deepinv(ri_noise.Gaussian(0.0)), deepinv.physics.ZeroNoise)
+    assert bridge.noise_from_deepinv(deepinv.physics.Blur(deepinv.physics.blur.gaussian_blur(1.0))) == ri_noise.Gaussian(0.0)
+    with pytest.raises(TypeError, match="no reddiff_imaging noise model for deepinv's UniformNoise"):
+        bridge.noise_from_deepinv(deepinv.physics.UniformNoise(0.1))
+    with pytest.raises(TypeError, match="noise must be a reddiff_imaging Gaussian or Poisson"):
+        ops.Identity((1, 4, 4)).to_deepinv("gaussian")

@@ -79,3 +79,20 @@ def test_compare_and_tune_take_size_and_channels(tmp_path, capsys) -> None:
     tune = ["tune", "pnp-pgd", "--task", "denoising", "--prior", "gaussian", "--dataset", str(folder), "--images", "1"]
     assert cli.main([*tune, "--steps", "2", "--device", "cpu", "--size", "16", "--channels", "1"]) == 0
     assert "note: a.png: 24×24 image resized to 16×16 (bicubic)" in capsys.readouterr().out
+
+
+def test_compare_with_the_paper_preset(tmp_path, capsys) -> None:
+    output = tmp_path / "paper.h5"
+    args = ["compare", "--tasks", "inpainting-box", "--solvers", "dps/default", "diffpir/default", "--preset", "paper"]
+    args += ["--steps", "3", "--num-images", "1", "--device", "cpu", "--output", str(output)]
+    assert cli.main(args) == 0
+    import h5py
+
+    with h5py.File(output, "r") as f:
+        dps = f["comparison/inpainting-box/dps[default]"].attrs["config"]
+        diffpir = f["comparison/inpainting-box/diffpir[default]"].attrs["config"]
+    assert '"zeta": 0.5' in dps and '"steps": 3' in dps  # DPS's random-inpainting setting; --steps wins
+    assert '"lam": 1.0' in diffpir and '"zeta": 1.0' in diffpir
+    bad = ["compare", "--tasks", "sr4-block", "--solvers", "diffpir/default", "--preset", "paper", "--output", str(tmp_path / "b.h5")]
+    assert cli.main(bad) == 2
+    assert "no published setting for task 'sr4-block'" in capsys.readouterr().err
