@@ -197,7 +197,9 @@ def load_dataset(
 ) -> tuple[torch.Tensor, list[str]]:
     """Images ``(N, C, H, W)`` in ``[0, 1]`` from ``spec``, and one note per change made to them.
 
-    ``spec`` is ``heldout`` (the bundled gray test set, ``size`` default 64), an HDF5 file
+    ``spec`` is ``heldout`` (the bundled gray test set, ``size`` default 64), ``photos`` (the
+    held-out photographs of :mod:`reddiff_imaging.data.photos`; ``photos:NAME,NAME`` chooses bundled
+    photographs by name; their centred square resized to ``size``, default 256), an HDF5 file
     (``file.h5`` or ``file.h5:key``; deepinv's ``generate_dataset`` layout is read from ``x_test``,
     ``x_val`` or ``x_train``), or a folder of images read as they come
     (:func:`~reddiff_imaging.data.image_io.read_image_folder`: own size, channels and bit depth;
@@ -213,6 +215,8 @@ def load_dataset(
     path = Path(path_text)
     if spec == "heldout":
         images = heldout_images(num_images, size or 64)
+    elif spec == "photos" or spec.startswith("photos:"):
+        images, notes = _bundled_photos(spec, num_images, size or 256, channels)
     elif path.is_dir():
         images, infos = read_image_folder(path, channels=channels, size=size, limit=num_images)
         notes = [f"{Path(info.path).name}: {note}" for info in infos for note in info.notes]
@@ -221,12 +225,32 @@ def load_dataset(
         images = source.images[:num_images]
         images = images.float() / 255.0 if images.dtype == torch.uint8 else images
     else:
-        raise FileNotFoundError(f"dataset {spec!r} is neither 'heldout', an HDF5 file nor a folder of images")
+        raise FileNotFoundError(f"dataset {spec!r} is neither 'heldout', 'photos[:NAME,...]', an HDF5 file nor a folder of images")
     if channels is not None and channels != images.shape[1]:
         converted = [adjust_image(image, channels=channels) for image in images]
         images = torch.stack([image for image, _ in converted])
         notes.append(f"dataset {spec!r}: {converted[0][1][0]}")
     return images, notes
+
+
+def _bundled_photos(spec: str, num_images: int, size: int, channels: int | None) -> tuple[torch.Tensor, list[str]]:
+    """The photographs of a ``photos`` or ``photos:NAME,NAME`` spec, ``(N, C, size, size)``; gray
+    photographs are repeated into 3 channels when others are colour (``channels`` decides if given)."""
+    from reddiff_imaging.data.image_io import adjust_image
+    from reddiff_imaging.data.photos import HELDOUT_PHOTOS, PHOTOS, load_photo
+
+    names = HELDOUT_PHOTOS if spec == "photos" else tuple(n.strip() for n in spec.removeprefix("photos:").split(","))
+    unknown = [name for name in names if name not in PHOTOS]
+    if unknown:
+        raise ValueError(f"dataset {spec!r}: no bundled photograph {unknown[0]!r}; bundled: {', '.join(sorted(PHOTOS))}")
+    photos = [load_photo(name, channels=channels) for name in names[:num_images]]
+    common = channels or max(int(p.shape[0]) for p in photos)
+    images, notes = [], []
+    for name, photo in zip(names, photos):
+        image, changes = adjust_image(photo, channels=common, size=size)
+        images.append(image)
+        notes += [f"photo {name!r}: {change}" for change in changes]
+    return torch.stack(images), notes
 
 
 def _hdf5_key(path: Path) -> str:

@@ -2,26 +2,43 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from reddiff_imaging import cli
 from reddiff_imaging.workbench import demo
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
-def test_demo_writes_results_table_and_figures(tmp_path, monkeypatch, capsys) -> None:
-    tiny = {method: {"cpu": {next(iter(o["cpu"])): 2}, "cuda": {next(iter(o["cuda"])): 2}} for method, o in demo.DEMO_METHODS.items()}
-    monkeypatch.setattr(demo, "DEMO_METHODS", tiny)
-    monkeypatch.setattr(demo, "DEMO_TASKS", ("inpainting-box", "ct"))
+def _tiny(run: demo.DemoRun, tasks: tuple[str, ...], size: int | None) -> demo.DemoRun:
+    methods = {m: {"cpu": {next(iter(o["cpu"])): 2}, "cuda": {next(iter(o["cuda"])): 2}} for m, o in run.methods.items()}
+    return dataclasses.replace(run, tasks=tasks, methods=methods, size={"cpu": size, "cuda": size})
+
+
+def test_demo_on_photographs_writes_gray_and_colour_tables_and_figures(tmp_path, monkeypatch, capsys) -> None:
+    gray, colour = demo.DEMO_SUITES["photos"]
+    monkeypatch.setitem(demo.DEMO_SUITES, "photos", (_tiny(gray, ("inpainting-box",), 32), _tiny(colour, ("sr4-block",), 32)))
     assert cli.main(["demo", "--output-dir", str(tmp_path), "--images", "1", "--device", "cpu"]) == 0
     out = capsys.readouterr().out
     assert "fewer steps than the papers" in out
-    table = (tmp_path / "table.md").read_text()
+    table = (tmp_path / "table-photos-gray.md").read_text()
+    for method in ("reddiff[gray:natural]", "dps[gray:natural]", "ddrm[gray:natural]", "diffpir[gray:natural]", "admm[tv]"):
+        assert f"| inpainting-box | {method} | 1 |" in table
+    assert "| sr4-block | reddiff[natural] | 1 |" in (tmp_path / "table-photos-colour.md").read_text()
+    for name in ("figure-photos-gray.png", "convergence-photos-gray.png", "figure-photos-colour.png"):
+        assert (tmp_path / name).read_bytes()[:8] == PNG
+    assert (tmp_path / "results.h5").is_file() and (tmp_path / "table-photos-colour.csv").is_file()
+
+
+def test_demo_phantom_suite(tmp_path, monkeypatch, capsys) -> None:
+    (phantoms,) = demo.DEMO_SUITES["phantoms"]
+    monkeypatch.setitem(demo.DEMO_SUITES, "phantoms", (_tiny(phantoms, ("inpainting-box", "ct"), None),))
+    assert cli.main(["demo", "--suite", "phantoms", "--output-dir", str(tmp_path), "--images", "1", "--device", "cpu"]) == 0
+    table = (tmp_path / "table-phantoms.md").read_text()
     for method in ("reddiff[default]", "dps[default]", "pigdm[default]", "diffpir[default]", "admm[tv]", "pnp-admm[default]"):
         assert f"| inpainting-box | {method} |" in table and f"| ct | {method} |" in table
     assert "| inpainting-box | ddrm[default] |" in table  # DDRM needs an SVD: CT has none
-    for name in ("figure.png", "convergence.png"):
-        assert (tmp_path / name).read_bytes()[:8] == PNG
-    assert (tmp_path / "results.h5").is_file() and (tmp_path / "table.csv").is_file()
+    assert (tmp_path / "figure-phantoms.png").read_bytes()[:8] == PNG
 
 
 def test_compare_from_a_toml_config_with_command_line_overrides(tmp_path, capsys) -> None:

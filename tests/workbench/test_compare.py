@@ -178,3 +178,17 @@ def _folder(tmp_path):
     Image.fromarray(np.zeros((40, 40), dtype="uint8")).save(folder / "a.png")
     Image.fromarray(np.zeros((20, 30), dtype="uint8")).save(folder / "b.png")
     return folder
+
+
+def test_photos_dataset_reads_the_bundled_photographs() -> None:
+    from reddiff_imaging.data.image_io import adjust_image
+    from reddiff_imaging.data.photos import HELDOUT_PHOTOS, load_photo
+
+    images, notes = load_dataset("photos", 4, 64, None)
+    assert images.shape == (len(HELDOUT_PHOTOS), 3, 64, 64)  # the gray cameraman repeated into 3 channels
+    assert "photo 'camera': gray repeated into 3 channels" in notes
+    torch.testing.assert_close(images[1], adjust_image(load_photo("astronaut"), size=64)[0])
+    gray, _ = load_dataset("photos:camera,coffee", 2, 32, 1)
+    assert gray.shape == (2, 1, 32, 32)
+    with pytest.raises(ValueError, match="dataset 'photos:lena': no bundled photograph 'lena'"):
+        load_dataset("photos:lena", 1, 32, None)
