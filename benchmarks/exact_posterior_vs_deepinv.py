@@ -1,4 +1,4 @@
-"""DDRM and DiffPIR, ours and deepinv's, on exact Gaussian-mixture posteriors (1 thread, < 2 min).
+"""DDRM, DiffPIR and DPS, ours and deepinv's, on exact Gaussian-mixture posteriors (1 thread, < 2 min).
 
 Usage::
 
@@ -12,7 +12,8 @@ sliced Wasserstein-2 distance to 1000 exact posterior samples (smaller is better
 references: independent exact samples (the floor) and the prior; mean and standard error over
 ``SEEDS`` sampler seeds. Same λ for both DiffPIRs: the official one (deepinv's ``lambda_ = λ/2``, see
 docs/solvers.rst). deepinv as it is otherwise (its DDRM draws its noise with variance halved, its
-DiffPIR starts from ``2Aᵀy − 1`` plus noise); deepinv's DDRM is also run with the paper's variance.
+DiffPIR starts from ``2Aᵀy − 1`` plus noise, its DPS scales the guidance by a step-dependent factor);
+deepinv's DDRM is also run with the paper's variance.
 Results: ``benchmarks/results/exact_posterior_vs_deepinv.json``.
 """
 
@@ -35,11 +36,12 @@ from reddiff_imaging.distribution_metrics import sliced_wasserstein
 from reddiff_imaging.operators import Inpainting
 from reddiff_imaging.priors import GaussianMixture
 from reddiff_imaging.priors.deepinv_adapters import DiffusionDenoiser
-from reddiff_imaging.solvers import DDRM, DiffPIR
+from reddiff_imaging.solvers import DDRM, DPS, DiffPIR
 from reddiff_imaging.solvers.diffusion_common import timestep_sequence
 
 SHAPE, SIGMA, N, STEPS, SEEDS = (1, 4, 4), 0.05, 400, 100, 10
 LAM, ZETA = 7.0, 0.3
+DPS_ZETA = 1.0  # the official configurations' value for inpainting
 
 
 def gen(seed: int) -> torch.Generator:
@@ -82,6 +84,10 @@ def main() -> dict[str, object]:
         "DiffPIR deepinv": lambda seed: dinv.sampling.DiffPIR(
             denoiser, dinv.optim.L2(), sigma=SIGMA, max_iter=STEPS, zeta=ZETA, lambda_=LAM / 2
         )(batch.y, physics, seed=seed),
+        "DPS ours": lambda seed: DPS(steps=STEPS, zeta=DPS_ZETA, clip=False).solve(batch, prior, gen(seed)).x,
+        "DPS deepinv": lambda seed: dinv.sampling.DPS(denoiser, num_steps=STEPS, dtype=torch.float64, rng=gen(seed))(
+            batch.y, physics, seed=seed
+        ),
     }
     results: dict[str, object] = {"posterior weights": [round(float(w), 3) for w in posterior.weights.reshape(-1)]}
     with torch.random.fork_rng():
