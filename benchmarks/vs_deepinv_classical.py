@@ -18,8 +18,9 @@ Methods, configured to run the *same iteration* (checked by the final PSNR, equa
   iterations, warm-started from its previous call). Same outer iteration; inner solvers differ
   (that is part of what each library ships).
 * ``admm-tv-50``: as above with exactly 50 inner iterations per prox in both (ours
-  ``TV(max_iter=50, tol=1e-30)``, deepinv ``TVPrior(n_it_max=50, def_crit=0)``): the cost of the
-  machinery at an equal inner budget.
+  ``TV(max_iter=50, tol=1e-30)``, with the tolerance that our ADMM passes to its warm-started
+  proxes overridden; deepinv ``TVPrior(n_it_max=50, def_crit=0)``): the cost of the machinery at an
+  equal inner budget.
 * ``pnp-admm``: ours ``PnPADMM(sigma=0.05, rho=0.3, init="adjoint")`` with ``GaussianFilterDenoiser()``
   against deepinv ``ADMM(L2(), PnP(D), g_param=0.05, stepsize=1/rho)`` where ``D`` is the *same*
   Gaussian filter (wrapped by the public adapter ``reddiff_imaging.priors.PriorDenoiser``, which
@@ -106,14 +107,19 @@ class InnerCounter:
 
 
 def ours_tv(max_iter: int | None, counter: InnerCounter | None = None) -> TV:
+    """Our TV; with ``max_iter``, every prox runs exactly that many FGP iterations (a fixed budget):
+    the tolerance that ADMM passes to its warm-started proxes is overridden, as it would stop them earlier."""
     tv = TV() if max_iter is None else TV(max_iter=max_iter, tol=1e-30)
-    if counter is not None:
+    if counter is not None or max_iter is not None:
         fgp = tv._fgp
 
-        def counted(x: torch.Tensor, tau: torch.Tensor, **options: object):
+        def counted(x: torch.Tensor, tau: torch.Tensor, **options: Any):
+            if max_iter is not None:
+                options["tol"] = 1e-30
             result = fgp(x, tau, **options)
-            counter.calls += 1
-            counter.iterations += int(result.iterations.max())
+            if counter is not None:
+                counter.calls += 1
+                counter.iterations += int(result.iterations.max())
             return result
 
         tv._fgp = counted  # type: ignore[method-assign]

@@ -284,6 +284,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 "overhead_deepinv_s": t_theirs - t_floor,
                 "psnr_ours": mean_psnr(out_ours, images),
                 "psnr_deepinv": mean_psnr(out_theirs, images),
+                "max_abs_diff_ours_vs_deepinv": float((out_ours.double() - out_theirs.double().to(out_ours.device)).abs().max()),
                 "output_dtype_ours": str(out_ours.dtype),
                 "output_dtype_deepinv": str(out_theirs.dtype),
                 "times_ours": timed["ours"]["times"],
@@ -299,7 +300,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             rows.append(row)
             print(
                 f"    ours {t_ours:.3f}s  deepinv {t_theirs:.3f}s  floor {t_floor:.3f}s  ratio {t_ours / t_theirs:.3f}  "
-                f"PSNR {row['psnr_ours']:.2f} / {row['psnr_deepinv']:.2f}",
+                f"PSNR {row['psnr_ours']:.2f} / {row['psnr_deepinv']:.2f}  max |ours - deepinv| {row['max_abs_diff_ours_vs_deepinv']:.2g}",
                 flush=True,
             )
 

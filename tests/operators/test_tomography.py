@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from functools import lru_cache
+from functools import cache
 
 import pytest
 import torch
@@ -37,7 +37,7 @@ def _disk(n: int, radius: float, supersample: int = 8) -> tuple[torch.Tensor, to
     return disk, radial
 
 
-@lru_cache(maxsize=None)
+@cache
 def _radon(in_shape: tuple[int, ...], num_angles: int, projector: str = "joseph") -> Radon:
     """Operators shared between tests (construction is the slow part); tests must not modify them."""
     return Radon(in_shape, num_angles=num_angles, projector=projector)
@@ -269,3 +269,72 @@ def test_building_a_few_angles_at_a_time_gives_the_same_matrices(monkeypatch) ->
     for name in ("matrix", "matrix_t"):
         for part in ("crow", "col", "values"):
             assert torch.equal(getattr(chunked, f"_{name}_{part}"), getattr(whole, f"_{name}_{part}"))
+
+
+# -- construction against a dense reference ---------------------------------------------------------
+def _dense_reference(height: int, width: int, theta: torch.Tensor, detector_size: int, projector: str) -> torch.Tensor:
+    """The projection matrix written out densely, angle by angle, from the module docstring's formulas."""
+    matrix = torch.zeros(theta.numel(), detector_size, height * width, dtype=torch.float64)
+    s_d = torch.arange(detector_size, dtype=torch.float64) - (detector_size - 1) / 2
+    ys = (height - 1) / 2 - torch.arange(height, dtype=torch.float64)
+    xs = torch.arange(width, dtype=torch.float64) - (width - 1) / 2
+    for k, angle in enumerate(theta.tolist()):
+        c, s = math.cos(angle), math.sin(angle)
+        if projector == "pixel":  # every pixel splats onto the two bins around x cos + y sin
+            position = (xs.view(1, -1) * c + ys.view(-1, 1) * s).reshape(-1) + (detector_size - 1) / 2
+            pixel = torch.arange(height * width)
+            targets = [(torch.floor(position), pixel, 1 - (position - torch.floor(position)))]
+            targets.append((targets[0][0] + 1, pixel, position - torch.floor(position)))
+            for bins, pixels, weight in targets:
+                inside = (bins >= 0) & (bins < detector_size)
+                matrix[k].index_put_((bins[inside].long(), pixels[inside]), weight[inside], accumulate=True)
+            continue
+        d = torch.arange(detector_size).view(-1, 1)
+        if abs(c) >= abs(s):  # Joseph: one sample per image row i, at x = (s_d - y_i sin) / cos
+            across = (s_d.view(-1, 1) - ys.view(1, -1) * s) / c + (width - 1) / 2
+            step, length, limit = torch.arange(height).view(1, -1), 1 / abs(c), width
+        else:  # one sample per image column j, at y = (s_d - x_j cos) / sin
+            across = (height - 1) / 2 - (s_d.view(-1, 1) - xs.view(1, -1) * c) / s
+            step, length, limit = torch.arange(width).view(1, -1), 1 / abs(s), height
+        lower = torch.floor(across)
+        for offset, weight in ((0, 1 - (across - lower)), (1, across - lower)):
+            neighbour = (lower + offset).long()
+            pixel = step * width + neighbour if abs(c) >= abs(s) else neighbour * width + step
+            inside = (neighbour >= 0) & (neighbour < limit)
+            rows = d.expand_as(neighbour)[inside]
+            matrix[k].index_put_((rows, pixel[inside]), (weight * length)[inside], accumulate=True)
+    return matrix.reshape(theta.numel() * detector_size, height * width)
+
+
+@pytest.mark.parametrize("projector", PROJECTORS)
+@pytest.mark.parametrize(
+    "shape,kwargs",
+    [
+        ((1, 32, 32), {"num_angles": 1}),
+        ((1, 32, 32), {"num_angles": 7}),
+        ((1, 32, 32), {"num_angles": 45}),
+        ((1, 20, 24), {"angles": [0.1, 2.9, 0.7, 4.0, 1.3, -0.3, 1.6], "detector_size": 15}),  # unsorted, truncated
+    ],
+)
+def test_matrix_matches_a_dense_reference(projector: str, shape: tuple[int, int, int], kwargs: dict) -> None:
+    op = Radon(shape, projector=projector, **kwargs)
+    dense = _dense_reference(shape[1], shape[2], op.angles, op.detector_size, projector)
+    torch.testing.assert_close(op.matrix.to_dense().double(), dense, rtol=1e-6, atol=1e-7)
+    x = torch.rand(2, *shape, dtype=torch.float64, generator=_gen(4))
+    forward = (dense @ x.reshape(2, -1).T).T.reshape(2, *op.out_shape)
+    torch.testing.assert_close(op.double()(x), forward, rtol=1e-6, atol=1e-9)
+    for name in ("matrix", "matrix_t"):  # torch's CSR invariants: sorted, distinct column indices per row
+        parts = op._parts(name)
+        torch.sparse_csr_tensor(parts.crow, parts.col, parts.values, parts.size, check_invariants=True)
+
+
+def test_building_restores_numpys_huge_page_advice() -> None:
+    import numpy as np
+
+    toggle = np._core.multiarray._set_madvise_hugepage
+    previous = toggle(True)
+    try:
+        Radon((1, 8, 8), num_angles=3)
+        assert toggle(True) is True  # the construction switched it off and back on
+    finally:
+        toggle(previous)
