@@ -61,11 +61,10 @@ Geometry and conventions
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import math
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -462,10 +461,9 @@ def _csr_pair(listing: Listing, shape: tuple[int, int]) -> tuple[Parts, Parts]:
     crow = torch.cat([counts.new_zeros(1), torch.cumsum(counts, 0)]).to(index_dtype)
     listed = scipy.sparse.csr_array((values.numpy(), minor.to(index_dtype).numpy(), crow.numpy()), shape=shape)
     del counts, minor, values, crow
-    with _without_huge_pages():
-        transpose_csc = listed.tocsc()  # the CSC form of the matrix is the CSR form of its transpose
-        del listed
-        matrix_csr = transpose_csc.tocsr()
+    transpose_csc = listed.tocsc()  # the CSC form of the matrix is the CSR form of its transpose
+    del listed
+    matrix_csr = transpose_csc.tocsr()
 
     def parts(compressed: Any) -> Parts:
         return tuple(  # type: ignore[return-value]
@@ -477,26 +475,6 @@ def _csr_pair(listing: Listing, shape: tuple[int, int]) -> tuple[Parts, Parts]:
         warnings.filterwarnings("ignore", message=".*[Ss]parse.*")
         _CSRParts(*matrix, shape).tensor(matrix[2])
     return matrix, matrix_t
-
-
-@contextlib.contextmanager
-def _without_huge_pages() -> Iterator[None]:
-    """numpy allocations without its transparent-huge-page advice for the duration (restored after).
-
-    numpy advises the kernel to back large arrays with huge pages; where the kernel then compacts
-    memory synchronously on the first touch (``defrag = madvise``, a common default), the two
-    transpositions' fresh 10⁸-byte outputs took 0.4–0.65 s longer than the transpositions themselves
-    (0.3–0.4 s) on the development machine at 256². Only the speed of these allocations changes.
-    """
-    toggle = getattr(getattr(np, "_core", np).multiarray, "_set_madvise_hugepage", None)
-    if toggle is None:  # another numpy: nothing to switch
-        yield
-        return
-    previous = toggle(False)
-    try:
-        yield
-    finally:
-        toggle(previous)
 
 
 def _ramp_response(size: int, filter_name: str, dtype: torch.dtype, device: torch.device) -> Tensor:

@@ -326,15 +326,3 @@ def test_matrix_matches_a_dense_reference(projector: str, shape: tuple[int, int,
     for name in ("matrix", "matrix_t"):  # torch's CSR invariants: sorted, distinct column indices per row
         parts = op._parts(name)
         torch.sparse_csr_tensor(parts.crow, parts.col, parts.values, parts.size, check_invariants=True)
-
-
-def test_building_restores_numpys_huge_page_advice() -> None:
-    import numpy as np
-
-    toggle = np._core.multiarray._set_madvise_hugepage
-    previous = toggle(True)
-    try:
-        Radon((1, 8, 8), num_angles=3)
-        assert toggle(True) is True  # the construction switched it off and back on
-    finally:
-        toggle(previous)

@@ -154,7 +154,7 @@ def test_bad_input(tmp_path) -> None:
         parse_overrides(["reddiff.lam"])
     with pytest.raises(ValueError, match=r"unknown option\(s\) \['lamb'\] for solver 'reddiff'"):
         _compare(tmp_path / "r.h5", overrides=["reddiff.lamb=3"])
-    with pytest.raises(FileNotFoundError, match="neither 'heldout', an HDF5 file nor a folder"):
+    with pytest.raises(FileNotFoundError, match=r"neither 'heldout', 'photos\[:NAME,...\]', an HDF5 file nor a folder"):
         _compare(tmp_path / "r.h5", dataset=str(tmp_path / "missing.h5"))
     with pytest.raises(ValueError, match=r"images of folder .* differ: a\.png is 40×40 gray, b\.png is 20×30 gray; pass size"):
         _compare(tmp_path / "r.h5", dataset=str(_folder(tmp_path)))
