@@ -15,7 +15,7 @@ Parts (``--parts``):
     50 % random inpainting (σ = 0.01): diffusion solvers with the prior against ADMM-TV and deepinv's
     wavelet-prior proximal gradient descent, each with its settings tuned on the validation crops;
 ``hole``
-    a 32×32 hole in the centre of each crop: RED-diff's fill against the truth (mean of the filled
+    a 32×32 hole in the centre of each crop: DiffPIR's fill against the truth (mean of the filled
     region) and ADMM-TV's.
 
 Usage: ``python benchmarks/natural_prior_quality.py [--prior PATH] [--parts denoise restore hole]
@@ -129,12 +129,16 @@ def restore(prior: DiffusionPrior, test: Tensor, validation: Tensor, steps: int)
             (f"lam={lam}, zeta={zeta}", lambda p, lam=lam, zeta=zeta: solvers.get("diffpir", steps=steps, lam=lam, zeta=zeta).solve(p, prior, gen(), progress=False).x)
             for lam, zeta in itertools.product((1.0, 7.0), (0.3, 1.0))
         ],
+        "DPS": [
+            (f"zeta={zeta}", lambda p, zeta=zeta: solvers.get("dps", steps=steps, zeta=zeta).solve(p, prior, gen(), progress=False).x)
+            for zeta in (3.0, 10.0)
+        ],
         "DDRM": [("eta=0.85, eta_b=1", lambda p: solvers.get("ddrm", steps=steps).solve(p, prior, gen(), progress=False).x)],
         "ADMM-TV": [
             (f"lam={lam}, rho={rho}", lambda p, lam=lam, rho=rho: solvers.get("admm", iterations=150, lam=lam, rho=rho).solve(p, tv, progress=False).x)
-            for lam, rho in itertools.product((0.003, 0.01, 0.03), (0.3, 1.0))
+            for lam, rho in itertools.product((0.001, 0.003, 0.01), (0.3, 1.0))
         ],
-        "wavelet PGD (deepinv)": [(f"lambda={lam}", lambda p, lam=lam: wavelet_pgd(p, lam)) for lam in (0.003, 0.01, 0.03)],
+        "wavelet PGD (deepinv)": [(f"lambda={lam}", lambda p, lam=lam: wavelet_pgd(p, lam)) for lam in (0.001, 0.003, 0.01, 0.03)],
     }
     report: dict[str, object] = {"steps": steps, "sigma_y": SIGMA_Y}
     for task, operator in tasks(tuple(test.shape[1:])).items():
@@ -157,14 +161,14 @@ def hole(prior: DiffusionPrior, test: Tensor, steps: int) -> dict[str, object]:
     operator = ops.Inpainting(ops.box_mask((side, side), 32), tuple(test.shape[1:]))
     problem = simulate(operator, test, 0)
     inside = ~operator.mask.bool().expand_as(test)
-    fill = solvers.get("reddiff", steps=steps).solve(problem, prior, torch.Generator().manual_seed(0), progress=False).x
+    fill = solvers.get("diffpir", steps=steps).solve(problem, prior, torch.Generator().manual_seed(0), progress=False).x
     tv_fill = solvers.get("admm", iterations=300, lam=0.01, rho=1.0).solve(problem, TV(), progress=False).x
 
     def region_mean(images: Tensor) -> list[float]:
         return [round(float(img[m].mean()), 4) for img, m in zip(images, inside)]
 
-    return {"truth mean": region_mean(test), "RED-diff mean": region_mean(fill), "ADMM-TV mean": region_mean(tv_fill),
-            "RED-diff psnr": psnr(fill, test), "ADMM-TV psnr": psnr(tv_fill, test)}
+    return {"truth mean": region_mean(test), "DiffPIR mean": region_mean(fill), "ADMM-TV mean": region_mean(tv_fill),
+            "DiffPIR psnr": psnr(fill, test), "ADMM-TV psnr": psnr(tv_fill, test)}
 
 
 def main() -> None:
