@@ -63,6 +63,7 @@ from reddiff_imaging.priors.base import Prior
 from reddiff_imaging.priors.tv import TV
 from reddiff_imaging.problem import InverseProblem
 from reddiff_imaging.solvers.base import Monitor, Solver
+from reddiff_imaging.solvers.capabilities import linear_reason, require_linear
 from reddiff_imaging.solvers.classical_common import (
     call_prior,
     check_init,
@@ -74,7 +75,6 @@ from reddiff_imaging.solvers.classical_common import (
     item_norm,
     lipschitz,
     real_like,
-    require_linear,
 )
 
 __all__ = ["ADMM", "PnPADMM"]
@@ -111,28 +111,30 @@ class _ADMMBase(Solver):
         check_bool(self.clip, "clip")  # type: ignore[attr-defined]
         check_init(self.init)  # type: ignore[attr-defined]
 
-    def _check_problem(self, problem: InverseProblem) -> None:
-        require_linear(
-            self.name,
-            problem,
+    def _unsupported(self, problem: InverseProblem) -> list[str]:
+        reason = linear_reason(
+            problem.operator,
             "its x-update solves (AᴴA + ρI)x = b",
             "Use 'pnp-pgd' or 'red' with method='gd', which handle nonlinear operators through vector-Jacobian products.",
         )
+        return [reason] if reason else []
+
+    def _check_problem(self, problem: InverseProblem) -> None:
         check_init_for(self.name, self.init, problem)
 
     def _run(self, problem: InverseProblem, prior: Prior, generators: list[torch.Generator], monitor: Monitor) -> Tensor:
         with torch.no_grad():
-            operator = problem.operator
+            operator = require_linear(problem.operator, self.name)
             x = initial_iterate(self.init, problem, self.pinv_rcond)
             rho0 = rho = self.rho * float(lipschitz(self.name, problem, x))  # rho relative to ||A||^2
-            aty = real_like(operator.apply_adjoint(problem.y), x)  # type: ignore[attr-defined]
+            aty = real_like(operator.apply_adjoint(problem.y), x)
             z = x.clone()
             u = torch.zeros_like(x)
             growth = getattr(self, "rho_growth", 1.0)
             state: dict[str, Any] = {}
             monitor.start(self.iterations)
             for step in range(self.iterations):
-                x = real_like(operator.solve_normal(torch.add(aty, z - u, alpha=rho), rho, check=False), z)  # type: ignore[attr-defined]
+                x = real_like(operator.solve_normal(torch.add(aty, z - u, alpha=rho), rho, check=False), z)
                 z_prev = z
                 v = x + u
                 z = self._z_update(prior, v, rho, rho0, step, monitor, state)

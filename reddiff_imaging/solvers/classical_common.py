@@ -11,9 +11,10 @@ import torch
 from torch import Tensor
 
 from reddiff_imaging._validation import check_choice
-from reddiff_imaging.operators.base import Operator
+from reddiff_imaging.operators.base import LinearOperator, Operator
 from reddiff_imaging.problem import InverseProblem
 from reddiff_imaging.solvers.base import Monitor, NonFiniteError, pseudo_inverse_estimate
+from reddiff_imaging.solvers.capabilities import require_linear
 
 INITS = ("pinv", "adjoint", "zeros")
 
@@ -33,16 +34,6 @@ def check_init(init: object) -> None:
         check_choice(init, "init", INITS)
     elif not isinstance(init, Tensor):
         raise TypeError(f"init must be one of {list(INITS)} or a tensor, got {type(init).__name__}")
-
-
-def require_linear(solver: str, problem: InverseProblem, why: str, alternative: str) -> None:
-    """Refuse a nonlinear operator with a message naming it, why and what to use instead."""
-    operator = problem.operator
-    if not operator.is_linear:
-        raise ValueError(
-            f"{solver} needs a linear operator ({why}); got the nonlinear operator "
-            f"{type(operator).__name__} (in_shape={operator.in_shape}, out_shape={operator.out_shape}). {alternative}"
-        )
 
 
 def check_init_for(solver: str, init: str | Tensor, problem: InverseProblem) -> None:
@@ -81,7 +72,7 @@ def initial_iterate(init: str | Tensor, problem: InverseProblem, pinv_rcond: flo
     if init == "zeros":
         return torch.zeros(shape, dtype=dtype, device=device)
     if init == "adjoint":
-        return operator.apply_adjoint(problem.y).real.to(dtype).clone()  # type: ignore[attr-defined]
+        return require_linear(operator, "init='adjoint'").apply_adjoint(problem.y).real.to(dtype).clone()
     estimate = pseudo_inverse_estimate(problem, pinv_rcond)
     if estimate is None:  # nonlinear operator without an inverse heuristic
         return torch.full(shape, 0.5, dtype=dtype, device=device)
@@ -92,9 +83,9 @@ def residual_and_gradient(problem: InverseProblem, x: Tensor) -> tuple[Tensor, T
     r"""The residual :math:`r = A(x) - y` and the gradient :math:`J_A(x)^H r` of :math:`\tfrac12\|A(x) - y\|^2`
     (the adjoint for a linear operator, a vector-Jacobian product from :mod:`torch.func` otherwise)."""
     operator = problem.operator
-    if operator.is_linear:
+    if isinstance(operator, LinearOperator):
         r = operator.apply(x) - problem.y
-        return r, real_like(operator.apply_adjoint(r), x)  # type: ignore[attr-defined]
+        return r, real_like(operator.apply_adjoint(r), x)
     out, pullback = torch.func.vjp(operator.apply, x)
     r = out - problem.y
     return r, real_like(pullback(r)[0], x)
@@ -116,8 +107,8 @@ def lipschitz(solver: str, problem: InverseProblem, x0: Tensor) -> float | Tenso
     For a nonlinear operator: :math:`\|J_A(x_0)\|^2` at the initial point, one value per image
     (a tensor ``(B, 1, ..., 1)``), so that each image gets the step it would get alone."""
     operator = problem.operator
-    if operator.is_linear:
-        norm_sq = operator.norm() ** 2  # type: ignore[attr-defined]
+    if isinstance(operator, LinearOperator):
+        norm_sq = operator.norm() ** 2
         if not norm_sq > 0:
             raise ValueError(f"{solver}: the operator {type(operator).__name__} has norm 0")
         return float(norm_sq)

@@ -85,12 +85,12 @@ import torch
 from torch import Tensor
 
 from reddiff_imaging._validation import check_positive
-from reddiff_imaging.noise import Gaussian
 from reddiff_imaging.operators.base import Operator
 from reddiff_imaging.operators.svd import SVD
 from reddiff_imaging.priors.base import DiffusionModel, Prior
 from reddiff_imaging.problem import InverseProblem
 from reddiff_imaging.solvers.base import Monitor, Solver, randn
+from reddiff_imaging.solvers.capabilities import gaussian_reason, linear_reason
 from reddiff_imaging.solvers.diffusion_common import (
     ModelRangeData,
     measurement_in_model_range,
@@ -114,25 +114,6 @@ def check_unit_interval(value: object, name: str) -> float:
     if number > 1:
         raise ValueError(f"{name} must be in [0, 1], got {value!r}")
     return number
-
-
-def check_gaussian_noise(problem: InverseProblem, solver: str) -> float:
-    """The problem's Gaussian noise level, or a ``TypeError`` for other noise models."""
-    if not isinstance(problem.noise, Gaussian):
-        raise TypeError(
-            f"{solver} needs Gaussian measurement noise (reddiff_imaging.noise.Gaussian(sigma)); "
-            f"this problem's noise is {type(problem.noise).__name__}"
-        )
-    return problem.sigma
-
-
-def require_linear(operator: Operator, solver: str, alternatives: str) -> None:
-    """A ``TypeError`` for nonlinear operators, suggesting ``alternatives``."""
-    if not operator.is_linear:
-        raise TypeError(
-            f"{solver} is defined for linear operators; {type(operator).__name__} is nonlinear. "
-            f"Use {alternatives} for nonlinear forward models"
-        )
 
 
 def probe_image(operator: Operator, dtype: torch.dtype, device: torch.device) -> Tensor:
@@ -193,9 +174,9 @@ class DDRM(Solver):
         clip: clip the result to ``[0, 1]`` (the official evaluation clips to the image range).
 
     Raises:
-        TypeError: at ``solve`` for a nonlinear operator, an operator without an SVD, an SVD with
-            complex coefficients that does not respect real images (see the module docstring),
-            or non-Gaussian noise.
+        UnsupportedProblemError: at ``solve`` (and in :meth:`check`'s answer) for a nonlinear
+            operator, an operator without an SVD, an SVD with complex coefficients that does not
+            respect real images (see the module docstring), or non-Gaussian noise.
     """
 
     name: ClassVar[str] = "ddrm"
@@ -217,27 +198,35 @@ class DDRM(Solver):
         if not isinstance(self.clip, bool):
             raise TypeError(f"clip must be a bool, got {self.clip!r}")
 
-    def _check_problem(self, problem: InverseProblem) -> None:
+    def _unsupported(self, problem: InverseProblem) -> list[str]:
         operator = problem.operator
-        require_linear(operator, "DDRM", "'reddiff' or 'dps'")
+        noise = gaussian_reason(problem)
+        noise_reasons = [noise] if noise else []
+        linear = linear_reason(operator, "DDRM's updates are spectral", "Use 'reddiff' or 'dps' for nonlinear forward models.")
+        if linear:
+            return [linear, *noise_reasons]
         svd = operator.svd
         if svd is None:
-            raise TypeError(
-                f"DDRM needs an operator with an SVD (operator.svd); {type(operator).__name__} has none. "
-                "Use 'pigdm' (which falls back to conjugate gradients), 'reddiff', 'dps' or 'diffpir' for it"
-            )
+            return [
+                (
+                    f"needs an operator with an SVD (operator.svd); {type(operator).__name__} has none. "
+                    "Use 'pigdm' (which falls back to conjugate gradients), 'reddiff', 'dps' or 'diffpir' for it"
+                ),
+                *noise_reasons,
+            ]
         kind = spectral_kind(operator, svd, problem.device)
         if kind == "hermitian" and operator.apply(probe_image(operator, problem.dtype, problem.device)).is_complex():
             kind = "complex"  # complex measurements of real images: the noise has no conjugate symmetry
         if kind == "complex":
-            raise TypeError(
-                f"DDRM cannot use the SVD of {type(operator).__name__}: its spectral coefficients are complex "
+            noise_reasons.insert(
+                0,
+                f"cannot use the SVD of {type(operator).__name__}: its spectral coefficients are complex "
                 "and either its spectral filters do not map real images to real images or its measurements of real "
                 "images are complex (e.g. a complex transfer function, or MRI with complex_images=True), so the "
                 "per-coefficient DDRM updates are not defined "
-                "for the real images of a diffusion prior. Use MRI(complex_images=False), or 'pigdm' or 'reddiff'"
+                "for the real images of a diffusion prior. Use MRI(complex_images=False), or 'pigdm' or 'reddiff'",
             )
-        check_gaussian_noise(problem, "DDRM")
+        return noise_reasons
 
     def _run(self, problem: InverseProblem, prior: Prior, generators: list[torch.Generator], monitor: Monitor) -> Tensor:
         assert isinstance(prior, DiffusionModel)

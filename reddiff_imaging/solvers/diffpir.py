@@ -53,6 +53,7 @@ from reddiff_imaging._validation import check_bool, check_choice, check_positive
 from reddiff_imaging.priors.base import Prior
 from reddiff_imaging.problem import InverseProblem
 from reddiff_imaging.solvers.base import Monitor, Solver, randn
+from reddiff_imaging.solvers.capabilities import gaussian_reason
 from reddiff_imaging.solvers.diffusion_common import ModelRangeData
 
 SCHEDULES = ("quad", "uniform")
@@ -113,6 +114,10 @@ class DiffPIR(Solver):
             raise ValueError(f"zeta must be in [0, 1], got {self.zeta!r}")
         check_choice(self.schedule, "schedule", SCHEDULES)
         check_bool(self.clip_x0, "clip_x0")
+
+    def _unsupported(self, problem: InverseProblem) -> list[str]:
+        reason = gaussian_reason(problem)  # its data step weighs the prior by the noise level
+        return [reason] if reason else []
 
     def _run(self, problem: InverseProblem, prior: Prior, generators: list[torch.Generator], monitor: Monitor) -> Tensor:
         data = ModelRangeData(problem, prior)

@@ -86,19 +86,17 @@ import torch
 from torch import Tensor
 
 from reddiff_imaging._validation import check_choice, check_positive
-from reddiff_imaging.operators.base import LinearOperator
 from reddiff_imaging.operators.cg import conjugate_gradient
 from reddiff_imaging.operators.inpainting import Inpainting
 from reddiff_imaging.priors.base import DiffusionModel, Prior
 from reddiff_imaging.problem import InverseProblem
 from reddiff_imaging.solvers.base import Monitor, Solver, randn
+from reddiff_imaging.solvers.capabilities import gaussian_reason, linear_reason, require_linear
 from reddiff_imaging.solvers.ddrm import (
-    check_gaussian_noise,
     check_steps,
     check_unit_interval,
     kept_singular_values,
     measurement_in_model_range,
-    require_linear,
     spectral_kind,
 )
 from reddiff_imaging.solvers.diffusion_common import ModelRangeData, timestep_sequence
@@ -139,7 +137,8 @@ class PiGDM(Solver):
         clip: clip the result to ``[0, 1]``.
 
     Raises:
-        TypeError: at ``solve`` for a nonlinear operator or non-Gaussian noise.
+        UnsupportedProblemError: at ``solve`` (and in :meth:`check`'s answer) for a nonlinear
+            operator or non-Gaussian noise.
     """
 
     name: ClassVar[str] = "pigdm"
@@ -173,16 +172,18 @@ class PiGDM(Solver):
             if not isinstance(getattr(self, flag), bool):
                 raise TypeError(f"{flag} must be a bool, got {getattr(self, flag)!r}")
 
-    def _check_problem(self, problem: InverseProblem) -> None:
-        require_linear(problem.operator, "ΠGDM (pigdm)", "'reddiff' or 'dps'")
-        check_gaussian_noise(problem, "ΠGDM (pigdm)")
+    def _unsupported(self, problem: InverseProblem) -> list[str]:
+        reasons = [
+            linear_reason(problem.operator, "its guidance inverts A Aᴴ", "Use 'reddiff' or 'dps' for nonlinear forward models."),
+            gaussian_reason(problem),
+        ]
+        return [reason for reason in reasons if reason]
 
     def _run(self, problem: InverseProblem, prior: Prior, generators: list[torch.Generator], monitor: Monitor) -> Tensor:
         assert isinstance(prior, DiffusionModel)
         diffusion = prior
         data = ModelRangeData(problem, diffusion)
-        operator = problem.operator
-        assert isinstance(operator, LinearOperator)
+        operator = require_linear(problem.operator, self.name)
         timesteps = timestep_sequence(diffusion.num_timesteps, self.steps, "descending")
         shape = (problem.batch_size, *operator.in_shape)
         dtype = problem.dtype
@@ -242,8 +243,7 @@ class PiGDM(Solver):
     def _guidance_solver(self, problem: InverseProblem, like: Tensor):  # noqa: ANN202 - a closure
         r"""``solve(r, c)`` :math:`= A^H (A A^H + c I)^{-1} r` as a real image; ``c = 0`` gives the
         pseudo-inverse :math:`A^+ r`."""
-        operator = problem.operator
-        assert isinstance(operator, LinearOperator)
+        operator = require_linear(problem.operator, self.name)
         dtype = problem.dtype
         svd = operator.svd if self.use_svd else None
         kind = spectral_kind(operator, svd, problem.device) if svd is not None else "none"

@@ -47,6 +47,7 @@ from reddiff_imaging._validation import check_bool, check_choice, check_positive
 from reddiff_imaging.priors.base import Prior
 from reddiff_imaging.problem import InverseProblem
 from reddiff_imaging.solvers.base import Monitor, Solver
+from reddiff_imaging.solvers.capabilities import linear_reason, require_linear
 from reddiff_imaging.solvers.classical_common import (
     call_prior,
     check_init,
@@ -58,7 +59,6 @@ from reddiff_imaging.solvers.classical_common import (
     item_norm,
     lipschitz,
     real_like,
-    require_linear,
     residual_and_gradient,
 )
 
@@ -123,14 +123,17 @@ class RED(Solver):
         check_positive(self.pinv_rcond, "pinv_rcond", allow_zero=True)
         check_bool(self.clip, "clip")
 
+    def _unsupported(self, problem: InverseProblem) -> list[str]:
+        if self.method != "fixed-point":
+            return []
+        reason = linear_reason(
+            problem.operator,
+            "method='fixed-point' solves (AᴴA + λI)x = Aᴴy + λD(x)",
+            "Use method='gd', which handles nonlinear operators through vector-Jacobian products.",
+        )
+        return [reason] if reason else []
+
     def _check_problem(self, problem: InverseProblem) -> None:
-        if self.method == "fixed-point":
-            require_linear(
-                self.name,
-                problem,
-                "method='fixed-point' solves (AᴴA + λI)x = Aᴴy + λD(x)",
-                "Use method='gd', which handles nonlinear operators through vector-Jacobian products.",
-            )
         check_init_for(self.name, self.init, problem)
 
     def _run(self, problem: InverseProblem, prior: Prior, generators: list[torch.Generator], monitor: Monitor) -> Tensor:
@@ -141,7 +144,7 @@ class RED(Solver):
             if self.method == "gd":
                 mu = self.step if self.step is not None else self.step_scale / (lipschitz(self.name, problem, x) + lam)
             else:  # right-hand side A^H y of the fixed-point equation, computed once
-                aty = real_like(operator.apply_adjoint(problem.y), x)  # type: ignore[attr-defined]
+                aty = real_like(require_linear(operator, self.name).apply_adjoint(problem.y), x)
             monitor.start(self.iterations)
             for step in range(self.iterations):
                 d = call_prior(self.name, prior.denoise, x, self.sigma, step, monitor)
@@ -151,7 +154,7 @@ class RED(Solver):
                     x_next = x - mu * (g + lam * prior_field)
                 else:
                     r = None
-                    x_next = real_like(operator.solve_normal(aty + lam * d, lam, check=False), x)  # type: ignore[attr-defined]
+                    x_next = real_like(require_linear(operator, self.name).solve_normal(aty + lam * d, lam, check=False), x)
                 if monitor.due(step):
                     monitor.step(
                         step,

@@ -45,6 +45,7 @@ from reddiff_imaging.priors.adapters import as_diffusion
 from reddiff_imaging.priors.base import Prior
 from reddiff_imaging.problem import InverseProblem
 from reddiff_imaging.solvers.base import Monitor, Solver, randn
+from reddiff_imaging.solvers.capabilities import Requirement
 from reddiff_imaging.solvers.diffusion_common import (
     ORDERS,
     ModelRangeData,
@@ -100,7 +101,7 @@ class RedDiff(Solver):
     """
 
     name: ClassVar[str] = "reddiff"
-    requires: ClassVar[tuple[str, ...]] = ()
+    requires: ClassVar[tuple[Requirement, ...]] = (("eps", "denoise"),)
 
     steps: int = 1000
     lr: float = 0.25
