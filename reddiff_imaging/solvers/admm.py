@@ -63,19 +63,19 @@ from reddiff_imaging.priors.base import Prior
 from reddiff_imaging.priors.tv import TV
 from reddiff_imaging.problem import InverseProblem
 from reddiff_imaging.solvers.base import Monitor, Solver
-from reddiff_imaging.solvers.capabilities import linear_reason, require_linear
+from reddiff_imaging.solvers.capabilities import gaussian_reason, linear_reason, require_linear
 from reddiff_imaging.solvers.classical_common import (
     call_prior,
     check_init,
     check_init_for,
     check_iterations,
-    data_term,
     finish,
     initial_iterate,
     item_norm,
     lipschitz,
     real_like,
 )
+from reddiff_imaging.solvers.data_term import DataTerm
 
 __all__ = ["ADMM", "PnPADMM"]
 
@@ -112,12 +112,13 @@ class _ADMMBase(Solver):
         check_init(self.init)  # type: ignore[attr-defined]
 
     def _unsupported(self, problem: InverseProblem) -> list[str]:
-        reason = linear_reason(
-            problem.operator,
-            "its x-update solves (AᴴA + ρI)x = b",
-            "Use 'pnp-pgd' or 'red' with method='gd', which handle nonlinear operators through vector-Jacobian products.",
-        )
-        return [reason] if reason else []
+        why = "its x-update solves (AᴴA + ρI)x = b"
+        alternative = "Use 'pnp-pgd' or 'red' with method='gd', which handle nonlinear operators through vector-Jacobian products."
+        reasons = [
+            linear_reason(problem.operator, why, alternative),
+            gaussian_reason(problem, f"{why}; use 'pnp-pgd' or 'red' with method='gd' for other noise models"),
+        ]
+        return [reason for reason in reasons if reason]
 
     def _check_problem(self, problem: InverseProblem) -> None:
         check_init_for(self.name, self.init, problem)
@@ -125,6 +126,7 @@ class _ADMMBase(Solver):
     def _run(self, problem: InverseProblem, prior: Prior, generators: list[torch.Generator], monitor: Monitor) -> Tensor:
         with torch.no_grad():
             operator = require_linear(problem.operator, self.name)
+            term = DataTerm.from_problem(problem)
             x = initial_iterate(self.init, problem, self.pinv_rcond)
             rho0 = rho = self.rho * float(lipschitz(self.name, problem, x))  # rho relative to ||A||^2
             aty = real_like(operator.apply_adjoint(problem.y), x)
@@ -134,7 +136,7 @@ class _ADMMBase(Solver):
             state: dict[str, Any] = {}
             monitor.start(self.iterations)
             for step in range(self.iterations):
-                x = real_like(operator.solve_normal(torch.add(aty, z - u, alpha=rho), rho, check=False), z)
+                x = term.solve_normal(torch.add(aty, z - u, alpha=rho), rho)
                 z_prev = z
                 v = x + u
                 z = self._z_update(prior, v, rho, rho0, step, monitor, state)
@@ -145,7 +147,7 @@ class _ADMMBase(Solver):
                     monitor.step(
                         step,
                         z,
-                        data=data_term(operator.apply(z) - problem.y),
+                        data=term.value(z).mean(),
                         primal_residual=primal.mean(),
                         dual_residual=rho * change.mean(),
                         rho=torch.full((), rho, dtype=z.dtype, device=z.device),

@@ -85,11 +85,13 @@ def require_linear(operator: Operator, solver: str) -> LinearOperator:
     return operator
 
 
-def gaussian_reason(problem: InverseProblem) -> str | None:
-    """None for Gaussian measurement noise, else a sentence naming the problem's noise model."""
+def gaussian_reason(problem: InverseProblem, why: str = "") -> str | None:
+    """None for Gaussian measurement noise, else a sentence naming the problem's noise model (and
+    ``why`` the method needs Gaussian noise)."""
     if isinstance(problem.noise, Gaussian):
         return None
+    because = f" ({why})" if why else ""
     return (
-        "needs Gaussian measurement noise (reddiff_imaging.noise.Gaussian(sigma)); "
+        f"needs Gaussian measurement noise (reddiff_imaging.noise.Gaussian(sigma)){because}; "
         f"this problem's noise is {type(problem.noise).__name__}"
     )

@@ -15,6 +15,7 @@ from reddiff_imaging.operators.base import LinearOperator, Operator
 from reddiff_imaging.problem import InverseProblem
 from reddiff_imaging.solvers.base import Monitor, NonFiniteError, pseudo_inverse_estimate
 from reddiff_imaging.solvers.capabilities import require_linear
+from reddiff_imaging.solvers.data_term import real_like
 
 INITS = ("pinv", "adjoint", "zeros")
 
@@ -54,14 +55,6 @@ def check_init_for(solver: str, init: str | Tensor, problem: InverseProblem) -> 
         )
 
 
-def real_like(v: Tensor, like: Tensor) -> Tensor:
-    """``v`` as the real tensor of ``like``'s dtype when the iterate is real (the gradient of a
-    real-valued function of a real image is the real part of the complex one)."""
-    if v.is_complex() and not like.is_complex():
-        v = v.real
-    return v.to(like.dtype)
-
-
 def initial_iterate(init: str | Tensor, problem: InverseProblem, pinv_rcond: float) -> Tensor:
     """The initial image ``(B, *in_shape)`` in the problem's real dtype (see the module docs)."""
     operator = problem.operator
@@ -77,23 +70,6 @@ def initial_iterate(init: str | Tensor, problem: InverseProblem, pinv_rcond: flo
     if estimate is None:  # nonlinear operator without an inverse heuristic
         return torch.full(shape, 0.5, dtype=dtype, device=device)
     return estimate.clone()
-
-
-def residual_and_gradient(problem: InverseProblem, x: Tensor) -> tuple[Tensor, Tensor]:
-    r"""The residual :math:`r = A(x) - y` and the gradient :math:`J_A(x)^H r` of :math:`\tfrac12\|A(x) - y\|^2`
-    (the adjoint for a linear operator, a vector-Jacobian product from :mod:`torch.func` otherwise)."""
-    operator = problem.operator
-    if isinstance(operator, LinearOperator):
-        r = operator.apply(x) - problem.y
-        return r, real_like(operator.apply_adjoint(r), x)
-    out, pullback = torch.func.vjp(operator.apply, x)
-    r = out - problem.y
-    return r, real_like(pullback(r)[0], x)
-
-
-def data_term(r: Tensor) -> Tensor:
-    r""":math:`\tfrac12\|r\|^2` per image, averaged over the batch (0-d tensor)."""
-    return 0.5 * item_norm(r).square().mean()
 
 
 def item_norm(v: Tensor) -> Tensor:

@@ -140,7 +140,7 @@ class DiffPIR(Solver):
             if adjoint_y is not None:
                 x0 = operator.solve_normal(adjoint_y + rho * x0, rho, check=False).real.to(x0.dtype)
             else:  # the gradient of (1/2)||y - A(x)||^2 in public units of the residual
-                _, gradient = data.residual_and_gradient(x0)
+                _, gradient = data.value_and_gradient(x0)
                 x0 = x0 - gradient / (data.scale**2 * rho)
             eps = (x - math.sqrt(alpha_t) * x0) / math.sqrt(1 - alpha_t)
             noise = randn(shape, generators, x)

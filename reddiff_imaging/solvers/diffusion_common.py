@@ -14,6 +14,7 @@ noise level :math:`\sigma' = a\sigma`. The public API stays in ``[0, 1]``.
 from __future__ import annotations
 
 import math
+from functools import cached_property
 
 import torch
 from torch import Tensor
@@ -21,6 +22,7 @@ from torch import Tensor
 from reddiff_imaging._validation import check_choice
 from reddiff_imaging.priors.base import DiffusionModel
 from reddiff_imaging.problem import InverseProblem
+from reddiff_imaging.solvers.data_term import DataTerm
 
 ORDERS = ("descending", "ascending", "random")
 
@@ -79,20 +81,30 @@ class ModelRangeData:
         """:math:`r' = a(y - A((x' - b)/a))`."""
         return self.scale * (self.problem.y - self.operator.apply(self.to_public(x_model)))
 
-    def residual_and_gradient(self, x_model: Tensor) -> tuple[Tensor, Tensor]:
-        r"""The residual :math:`r'` and the gradient of :math:`\tfrac12\|r'\|^2` in :math:`x'`, which is
-        :math:`-J_A^H r'` (the adjoint for a linear operator, a vector-Jacobian product otherwise)."""
-        u = self.to_public(x_model)
-        if self.operator.is_linear:
-            r = self.scale * (self.problem.y - self.operator.apply(u))
-            return r, -self.operator.apply_adjoint(r)
-        out, pullback = torch.func.vjp(self.operator.apply, u)
-        r = self.scale * (self.problem.y - out)
-        return r, -pullback(r)[0]
+    @cached_property
+    def term(self) -> DataTerm:
+        """The problem's data term in the public range (from its noise model)."""
+        return DataTerm.from_problem(self.problem)
+
+    def value_and_gradient(self, x_model: Tensor) -> tuple[Tensor, Tensor]:
+        r"""The data term in the network's range, :math:`a^2 f((x' - b)/a)` per image, and its gradient
+        in :math:`x'`, :math:`a\nabla f` (for Gaussian noise :math:`\tfrac12\|r'\|^2` and :math:`-J_A^H r'`)."""
+        value, gradient = self.term.value_and_gradient(self.to_public(x_model))
+        return self.scale**2 * value, self.scale * gradient
+
+    def distance(self, x_model: Tensor) -> Tensor:
+        r""":math:`a\sqrt{2 f}` per image, differentiable (for Gaussian noise :math:`\|r'\|`)."""
+        return self.scale * self.term.distance(self.to_public(x_model))
+
+    @property
+    def noise_scale(self) -> float:
+        r""":math:`a\sqrt\kappa` (see :mod:`~reddiff_imaging.solvers.data_term`): for Gaussian noise the
+        noise level in the network's range, :math:`\sigma' = a\sigma`."""
+        return self.scale * self.term.noise_scale
 
     @property
     def sigma(self) -> float:
-        """Noise level in the network's range, :math:`\\sigma' = a\\sigma`."""
+        r"""Noise level in the network's range, :math:`\sigma' = a\sigma` (Gaussian noise only)."""
         return self.scale * self.problem.sigma
 
 

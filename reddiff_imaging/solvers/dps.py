@@ -45,6 +45,7 @@ from reddiff_imaging._validation import check_bool, check_choice, check_positive
 from reddiff_imaging.priors.base import Prior
 from reddiff_imaging.problem import InverseProblem
 from reddiff_imaging.solvers.base import Monitor, Solver, randn
+from reddiff_imaging.solvers.data_term import data_term_reason
 from reddiff_imaging.solvers.diffusion_common import (
     ModelRangeData,
     amplification,
@@ -100,6 +101,10 @@ class DPS(Solver):
         check_bool(self.normalize, "normalize")
         check_choice(self.variance, "variance", VARIANCES)
 
+    def _unsupported(self, problem: InverseProblem) -> list[str]:
+        reason = data_term_reason(problem)
+        return [reason] if reason else []
+
     def _run(self, problem: InverseProblem, prior: Prior, generators: list[torch.Generator], monitor: Monitor) -> Tensor:
         data = ModelRangeData(problem, prior)
         shape = (problem.batch_size, *problem.operator.in_shape)
@@ -115,7 +120,7 @@ class DPS(Solver):
                 x0 = (x - (1 - alpha_t) ** 0.5 * eps) / alpha_t**0.5
                 if self.clip_x0:
                     x0 = x0.clamp(lo, hi)
-                norms = data.residual(x0).abs().flatten(1).norm(dim=1)
+                norms = data.distance(x0)
                 (gradient,) = torch.autograd.grad(norms.sum(), x)
             x0, eps = x0.detach(), eps.detach()
             if self.clip_x0:

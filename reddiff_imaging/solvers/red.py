@@ -47,20 +47,19 @@ from reddiff_imaging._validation import check_bool, check_choice, check_positive
 from reddiff_imaging.priors.base import Prior
 from reddiff_imaging.problem import InverseProblem
 from reddiff_imaging.solvers.base import Monitor, Solver
-from reddiff_imaging.solvers.capabilities import linear_reason, require_linear
+from reddiff_imaging.solvers.capabilities import gaussian_reason, linear_reason, require_linear
 from reddiff_imaging.solvers.classical_common import (
     call_prior,
     check_init,
     check_init_for,
     check_iterations,
-    data_term,
     finish,
     initial_iterate,
     item_norm,
     lipschitz,
     real_like,
-    residual_and_gradient,
 )
+from reddiff_imaging.solvers.data_term import DataTerm, data_term_reason
 
 __all__ = ["RED"]
 
@@ -125,41 +124,43 @@ class RED(Solver):
 
     def _unsupported(self, problem: InverseProblem) -> list[str]:
         if self.method != "fixed-point":
-            return []
-        reason = linear_reason(
-            problem.operator,
-            "method='fixed-point' solves (AᴴA + λI)x = Aᴴy + λD(x)",
-            "Use method='gd', which handles nonlinear operators through vector-Jacobian products.",
-        )
-        return [reason] if reason else []
+            reason = data_term_reason(problem)
+            return [reason] if reason else []
+        why = "method='fixed-point' solves (AᴴA + λI)x = Aᴴy + λD(x)"
+        reasons = [
+            linear_reason(problem.operator, why, "Use method='gd', which handles nonlinear operators through vector-Jacobian products."),
+            gaussian_reason(problem, f"{why}; use method='gd' for other noise models"),
+        ]
+        return [reason for reason in reasons if reason]
 
     def _check_problem(self, problem: InverseProblem) -> None:
         check_init_for(self.name, self.init, problem)
 
     def _run(self, problem: InverseProblem, prior: Prior, generators: list[torch.Generator], monitor: Monitor) -> Tensor:
         with torch.no_grad():
-            operator = problem.operator
+            term = DataTerm.from_problem(problem)
             x = initial_iterate(self.init, problem, self.pinv_rcond)
             lam = float(self.lam)
             if self.method == "gd":
-                mu = self.step if self.step is not None else self.step_scale / (lipschitz(self.name, problem, x) + lam)
+                curvature = lipschitz(self.name, problem, x) * term.curvature()
+                mu = self.step if self.step is not None else self.step_scale / (curvature + lam)
             else:  # right-hand side A^H y of the fixed-point equation, computed once
-                aty = real_like(require_linear(operator, self.name).apply_adjoint(problem.y), x)
+                aty = real_like(require_linear(problem.operator, self.name).apply_adjoint(problem.y), x)
             monitor.start(self.iterations)
             for step in range(self.iterations):
                 d = call_prior(self.name, prior.denoise, x, self.sigma, step, monitor)
                 prior_field = x - d
                 if self.method == "gd":
-                    r, g = residual_and_gradient(problem, x)
+                    value, g = term.value_and_gradient(x)
                     x_next = x - mu * (g + lam * prior_field)
                 else:
-                    r = None
-                    x_next = real_like(require_linear(operator, self.name).solve_normal(aty + lam * d, lam, check=False), x)
+                    value = None
+                    x_next = term.solve_normal(aty + lam * d, lam)
                 if monitor.due(step):
                     monitor.step(
                         step,
                         x_next,
-                        data=data_term(operator.apply(x) - problem.y if r is None else r),
+                        data=(term.value(x) if value is None else value).mean(),
                         regularizer=0.5 * lam * (x * prior_field).flatten(1).sum(1).mean(),
                         change=item_norm(x_next - x).mean(),
                     )

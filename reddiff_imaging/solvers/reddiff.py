@@ -46,6 +46,7 @@ from reddiff_imaging.priors.base import Prior
 from reddiff_imaging.problem import InverseProblem
 from reddiff_imaging.solvers.base import Monitor, Solver, randn
 from reddiff_imaging.solvers.capabilities import Requirement
+from reddiff_imaging.solvers.data_term import data_term_reason
 from reddiff_imaging.solvers.diffusion_common import (
     ORDERS,
     ModelRangeData,
@@ -135,12 +136,16 @@ class RedDiff(Solver):
         elif not isinstance(self.init, Tensor):
             raise TypeError(f"init must be one of {list(INITS)} or a tensor, got {type(self.init).__name__}")
 
+    def _unsupported(self, problem: InverseProblem) -> list[str]:
+        reason = data_term_reason(problem)
+        return [reason] if reason else []
+
     def _run(self, problem: InverseProblem, prior: Prior, generators: list[torch.Generator], monitor: Monitor) -> Tensor:
         diffusion = as_diffusion(prior)
         data = ModelRangeData(problem, diffusion)
         if self.steps > diffusion.num_timesteps:
             raise ValueError(f"steps must be <= the prior's {diffusion.num_timesteps} timesteps, got {self.steps}")
-        if self.loss == "sum" and problem.sigma <= 0:
+        if self.loss == "sum" and data.noise_scale <= 0:
             raise ValueError("loss='sum' needs Gaussian noise with sigma > 0; use loss='mean' for noise-free data")
         timesteps = timestep_sequence(diffusion.num_timesteps, self.steps, self.order, generators[0])
         mu = self._initial(problem, data, generators).detach().clone()
@@ -154,7 +159,7 @@ class RedDiff(Solver):
         if self.loss == "mean":
             data_weight = self.obs_weight / m / (amplification(problem) ** 2 if self.normalize else 1.0)
         else:
-            data_weight = self.obs_weight / data.sigma**2
+            data_weight = self.obs_weight / data.noise_scale**2
         alphas = diffusion.alphas_cumprod.tolist()
         monitor.start(len(timesteps), data.to_public)
         batch_t = torch.empty(problem.batch_size, dtype=torch.long, device=problem.device)
@@ -166,14 +171,14 @@ class RedDiff(Solver):
             noise = randn(mu.shape, generators, mu)
             x_t = math.sqrt(alpha_bar) * x0 + math.sqrt(1 - alpha_bar) * noise
             eps_error = diffusion.eps(x_t, batch_t.fill_(t)) - noise
-            residual, data_grad = data.residual_and_gradient(x0)
+            data_value, data_grad = data.value_and_gradient(x0)
             mu.grad = data_weight * data_grad + prior_weight * eps_error
             if step < len(timesteps) - 1:  # the result is the last step's x0, before its update (official)
                 optimizer.step()
             monitor.step(
                 step,
                 x0,
-                data=0.5 * data_weight * residual.abs().square().flatten(1).sum(1).mean(),
+                data=data_weight * data_value.mean(),
                 prior=prior_weight * (eps_error * x0).flatten(1).sum(1).mean(),
             )
         x = x0.detach()
