@@ -2,7 +2,8 @@ r"""The data term of a problem, built from its noise model: :math:`f(x) = -\kapp
 up to a constant, its gradient through the operator's adjoint (linear) or a vector-Jacobian product
 (nonlinear), and the normal-equation step where the noise model has one.
 
-The scale :math:`\kappa` keeps the units the solvers' step sizes and weights were tuned in:
+The scale :math:`\kappa` keeps the units the solvers' step sizes and weights were tuned in (a
+Gaussian term of unit curvature):
 
 * **Gaussian** noise :math:`y = A x + \sigma n`: :math:`\kappa = \sigma^2` and
 
@@ -11,16 +12,19 @@ The scale :math:`\kappa` keeps the units the solvers' step sizes and weights wer
   with the step :math:`(A^H A + \rho I)^{-1}` of ADMM-type solvers.
 
 * **Poisson** noise :math:`y = g\,\mathrm{Poisson}(A x / g)` (gain :math:`g`, so :math:`y/g` are
-  counts): :math:`\kappa = g` and, with :math:`t = A(x)`,
+  counts): :math:`\kappa = g\bar y` with :math:`\bar y` the mean of the image's measurement and,
+  with :math:`t = A(x)`,
 
   .. math::
-      f(x) = \sum_i t_i - y_i + y_i \log\frac{y_i}{t_i}, \qquad
-      \nabla f(x) = J_A(x)^H \Big(1 - \frac{y}{t}\Big),
+      f(x) = \bar y \sum_i \Big(t_i - y_i + y_i \log\frac{y_i}{t_i}\Big), \qquad
+      \nabla f(x) = \bar y\, J_A(x)^H \Big(1 - \frac{y}{t}\Big),
 
-  the negative log-likelihood of the counts times :math:`g` (a generalised Kullback–Leibler
+  the negative log-likelihood of the counts times :math:`g\bar y` (a generalised Kullback–Leibler
   divergence, 0 when :math:`A x = y`). Near :math:`y_i` it is
-  :math:`\tfrac12 (t_i - y_i)^2 / y_i`: a Gaussian term with the variance :math:`g\,y_i` of the
-  counts, so that bright pixels weigh less than dark ones. The logarithm needs :math:`t > 0`; below
+  :math:`\tfrac12 (t_i - y_i)^2\,\bar y / y_i`: the Gaussian term of the noise level
+  :math:`\sqrt{g\bar y}` at the mean intensity, reweighted pixel by pixel by the variance
+  :math:`g\,y_i` of the counts, so that bright pixels weigh less than dark ones and the step sizes
+  and weights of the solvers carry over. The logarithm needs :math:`t > 0`; below
   :math:`\varepsilon = g/2` (half a photon) each term continues as its second-order Taylor polynomial
   at :math:`\varepsilon`, so that iterates that stray below zero get a finite gradient back.
   There is no closed-form normal-equation step.
@@ -63,17 +67,6 @@ class DataTerm(ABC):
             return PoissonDataTerm(problem)
         raise UnsupportedProblemError(data_term_reason(problem) or "")
 
-    @property
-    @abstractmethod
-    def noise_scale(self) -> float:
-        r""":math:`\sqrt\kappa`: the negative log-likelihood is :math:`f / \kappa` (:math:`\sigma` for
-        Gaussian noise, :math:`\sqrt g` for Poisson noise)."""
-
-    @abstractmethod
-    def curvature(self) -> float:
-        r"""A typical curvature of :math:`f` in the measurement domain (1 for Gaussian noise), by which
-        step sizes from :math:`\|A\|^2` are divided."""
-
     @abstractmethod
     def _pointwise(self, out: Tensor) -> tuple[Tensor, Tensor]:
         """The per-item value of the term at the measurement-domain point ``out = A(x)`` and its
@@ -111,13 +104,6 @@ class GaussianDataTerm(DataTerm):
 
     has_normal_step = True
 
-    @property
-    def noise_scale(self) -> float:
-        return self.problem.sigma
-
-    def curvature(self) -> float:
-        return 1.0
-
     def _pointwise(self, out: Tensor) -> tuple[Tensor, Tensor]:
         r = out - self.problem.y
         return 0.5 * r.abs().square().flatten(1).sum(1), r
@@ -141,14 +127,9 @@ class PoissonDataTerm(DataTerm):
         assert isinstance(noise, Poisson)
         self.gain = noise.gain
         self.floor = 0.5 * noise.gain
-
-    @property
-    def noise_scale(self) -> float:
-        return self.gain**0.5
-
-    def curvature(self) -> float:
-        # the Hessian in t at t = y is diag(1/y): its value at the mean intensity of the measurement
-        return 1.0 / max(float(self.problem.y.mean()), self.floor)
+        y = problem.y
+        #: the mean intensity of each image's measurement, (B, 1, ..., 1)
+        self.mean = y.flatten(1).mean(1).clamp_min(self.floor).view((-1,) + (1,) * (y.ndim - 1))
 
     def _pointwise(self, out: Tensor) -> tuple[Tensor, Tensor]:
         y, eps = self.problem.y, self.floor
@@ -160,7 +141,7 @@ class PoissonDataTerm(DataTerm):
             d = out - eps
             value = torch.where(below, value + gradient * d + 0.5 * y / eps**2 * d * d, value)
             gradient = torch.where(below, gradient + y / eps**2 * d, gradient)
-        return value.flatten(1).sum(1), gradient
+        return (self.mean * value).flatten(1).sum(1), self.mean * gradient
 
 
 def data_term_reason(problem: InverseProblem) -> str | None:

@@ -97,12 +97,6 @@ class ModelRangeData:
         return self.scale * self.term.distance(self.to_public(x_model))
 
     @property
-    def noise_scale(self) -> float:
-        r""":math:`a\sqrt\kappa` (see :mod:`~reddiff_imaging.solvers.data_term`): for Gaussian noise the
-        noise level in the network's range, :math:`\sigma' = a\sigma`."""
-        return self.scale * self.term.noise_scale
-
-    @property
     def sigma(self) -> float:
         r"""Noise level in the network's range, :math:`\sigma' = a\sigma` (Gaussian noise only)."""
         return self.scale * self.problem.sigma

@@ -116,7 +116,7 @@ class PnPPGD(Solver):
         with torch.no_grad():
             term = DataTerm.from_problem(problem)
             x = initial_iterate(self.init, problem, self.pinv_rcond)
-            gamma = self.step if self.step is not None else self.step_scale / (lipschitz(self.name, problem, x) * term.curvature())
+            gamma = self.step if self.step is not None else self.step_scale / lipschitz(self.name, problem, x)
             v = x
             t = 1.0
             monitor.start(self.iterations)

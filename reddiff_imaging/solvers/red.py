@@ -142,8 +142,7 @@ class RED(Solver):
             x = initial_iterate(self.init, problem, self.pinv_rcond)
             lam = float(self.lam)
             if self.method == "gd":
-                curvature = lipschitz(self.name, problem, x) * term.curvature()
-                mu = self.step if self.step is not None else self.step_scale / (curvature + lam)
+                mu = self.step if self.step is not None else self.step_scale / (lipschitz(self.name, problem, x) + lam)
             else:  # right-hand side A^H y of the fixed-point equation, computed once
                 aty = real_like(require_linear(problem.operator, self.name).apply_adjoint(problem.y), x)
             monitor.start(self.iterations)

@@ -45,7 +45,7 @@ from reddiff_imaging.priors.adapters import as_diffusion
 from reddiff_imaging.priors.base import Prior
 from reddiff_imaging.problem import InverseProblem
 from reddiff_imaging.solvers.base import Monitor, Solver, randn
-from reddiff_imaging.solvers.capabilities import Requirement
+from reddiff_imaging.solvers.capabilities import Requirement, gaussian_reason
 from reddiff_imaging.solvers.data_term import data_term_reason
 from reddiff_imaging.solvers.diffusion_common import (
     ORDERS,
@@ -137,15 +137,18 @@ class RedDiff(Solver):
             raise TypeError(f"init must be one of {list(INITS)} or a tensor, got {type(self.init).__name__}")
 
     def _unsupported(self, problem: InverseProblem) -> list[str]:
-        reason = data_term_reason(problem)
-        return [reason] if reason else []
+        reasons = [
+            data_term_reason(problem),
+            gaussian_reason(problem, "loss='sum' weighs the data term by 1/σ²; use loss='mean'") if self.loss == "sum" else None,
+        ]
+        return [reason for reason in reasons if reason]
 
     def _run(self, problem: InverseProblem, prior: Prior, generators: list[torch.Generator], monitor: Monitor) -> Tensor:
         diffusion = as_diffusion(prior)
         data = ModelRangeData(problem, diffusion)
         if self.steps > diffusion.num_timesteps:
             raise ValueError(f"steps must be <= the prior's {diffusion.num_timesteps} timesteps, got {self.steps}")
-        if self.loss == "sum" and data.noise_scale <= 0:
+        if self.loss == "sum" and data.sigma <= 0:
             raise ValueError("loss='sum' needs Gaussian noise with sigma > 0; use loss='mean' for noise-free data")
         timesteps = timestep_sequence(diffusion.num_timesteps, self.steps, self.order, generators[0])
         mu = self._initial(problem, data, generators).detach().clone()
@@ -159,7 +162,7 @@ class RedDiff(Solver):
         if self.loss == "mean":
             data_weight = self.obs_weight / m / (amplification(problem) ** 2 if self.normalize else 1.0)
         else:
-            data_weight = self.obs_weight / data.noise_scale**2
+            data_weight = self.obs_weight / data.sigma**2
         alphas = diffusion.alphas_cumprod.tolist()
         monitor.start(len(timesteps), data.to_public)
         batch_t = torch.empty(problem.batch_size, dtype=torch.long, device=problem.device)

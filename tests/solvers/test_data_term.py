@@ -60,9 +60,9 @@ def test_poisson_term_is_the_count_likelihood() -> None:
     rate = problem.operator(x) / GAIN
     nll = -torch.distributions.Poisson(rate).log_prob(counts)
     saturated = -torch.distributions.Poisson(counts.clamp_min(1e-300)).log_prob(counts)
-    expected = GAIN * (nll - saturated).flatten(1).sum(1)
+    mean = problem.y.flatten(1).mean(1)
+    expected = GAIN * mean * (nll - saturated).flatten(1).sum(1)
     torch.testing.assert_close(DataTerm.from_problem(problem).value(x), expected)
-    assert DataTerm.from_problem(problem).noise_scale == pytest.approx(GAIN**0.5)
 
 
 @pytest.mark.parametrize("operator", [_blur(), ops.HDR(SHAPE)], ids=["blur", "hdr"])
@@ -76,6 +76,17 @@ def test_poisson_gradient_is_the_gradient_of_the_value(operator: ops.Operator) -
     (reference,) = torch.autograd.grad(term.value(x).sum(), x)
     torch.testing.assert_close(gradient, reference)
     torch.testing.assert_close(value, term.value(x.detach()))
+
+
+def test_a_batch_equals_its_items() -> None:
+    problem = _poisson_problem()
+    x = _image() * 0.8 + 0.1
+    value, gradient = DataTerm.from_problem(problem).value_and_gradient(x)
+    for b in range(2):
+        single = InverseProblem(problem.operator, problem.y[b : b + 1], problem.noise)
+        v, g = DataTerm.from_problem(single).value_and_gradient(x[b : b + 1])
+        torch.testing.assert_close(v, value[b : b + 1])
+        torch.testing.assert_close(g, gradient[b : b + 1])
 
 
 def test_poisson_continuation_is_smooth_at_the_floor() -> None:
