@@ -58,17 +58,16 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor
 
-from reddiff_imaging._validation import check_bool, check_positive
+from reddiff_imaging._validation import check_bool, check_init, check_int, check_positive
 from reddiff_imaging.priors.base import Prior
 from reddiff_imaging.priors.tv import TV
 from reddiff_imaging.problem import InverseProblem
 from reddiff_imaging.solvers.base import Monitor, Solver
-from reddiff_imaging.solvers.capabilities import gaussian_reason, linear_reason, require_linear
+from reddiff_imaging.solvers.capabilities import normal_equation_reasons, require_linear
 from reddiff_imaging.solvers.classical_common import (
+    INITS,
     call_prior,
-    check_init,
     check_init_for,
-    check_iterations,
     finish,
     initial_iterate,
     item_norm,
@@ -104,21 +103,15 @@ class _ADMMBase(Solver):
 
     def _check_shared_options(self) -> None:
         """Validate the options both ADMM variants have."""
-        check_iterations(self.iterations)  # type: ignore[attr-defined]
+        check_int(self.iterations, "iterations")  # type: ignore[attr-defined]
         check_positive(self.rho, "rho")  # type: ignore[attr-defined]
         check_positive(self.pinv_rcond, "pinv_rcond", allow_zero=True)  # type: ignore[attr-defined]
         check_positive(self.tol, "tol", allow_zero=True)  # type: ignore[attr-defined]
         check_bool(self.clip, "clip")  # type: ignore[attr-defined]
-        check_init(self.init)  # type: ignore[attr-defined]
+        check_init(self.init, INITS)  # type: ignore[attr-defined]
 
-    def _unsupported(self, problem: InverseProblem) -> list[str]:
-        why = "its x-update solves (AᴴA + ρI)x = b"
-        alternative = "Use 'pnp-pgd' or 'red' with method='gd', which handle nonlinear operators through vector-Jacobian products."
-        reasons = [
-            linear_reason(problem.operator, why, alternative),
-            gaussian_reason(problem, f"{why}; use 'pnp-pgd' or 'red' with method='gd' for other noise models"),
-        ]
-        return [reason for reason in reasons if reason]
+    def _unsupported(self, problem: InverseProblem) -> list[str | None]:
+        return normal_equation_reasons(problem, "its x-update solves (AᴴA + ρI)x = b", "'pnp-pgd' or 'red' with method='gd'")
 
     def _check_problem(self, problem: InverseProblem) -> None:
         check_init_for(self.name, self.init, problem)

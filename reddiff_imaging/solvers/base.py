@@ -198,12 +198,12 @@ class Solver(ABC):
         answer as :class:`~reddiff_imaging.errors.UnsupportedProblemError` before any work.
         """
         missing = () if prior is None else missing_capabilities(self.requires, prior, self.name)
-        reasons = () if problem is None else tuple(self._unsupported(problem))
+        reasons = () if problem is None else tuple(reason for reason in self._unsupported(problem) if reason)
         return Support(self.name, missing, reasons)
 
-    def _unsupported(self, problem: InverseProblem) -> list[str]:
-        """One sentence per property of ``problem`` the method cannot handle (overridden by solvers
-        with requirements)."""
+    def _unsupported(self, problem: InverseProblem) -> list[str | None]:
+        """One sentence per property of ``problem`` the method cannot handle, None for those it can
+        (overridden by solvers with requirements)."""
         return []
 
     def solve(

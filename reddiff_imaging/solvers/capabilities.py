@@ -21,7 +21,15 @@ from reddiff_imaging.operators.base import LinearOperator, Operator
 from reddiff_imaging.priors.base import MissingCapabilityError, Prior
 from reddiff_imaging.problem import InverseProblem
 
-__all__ = ["Requirement", "Support", "missing_capabilities", "require_linear", "linear_reason", "gaussian_reason"]
+__all__ = [
+    "Requirement",
+    "Support",
+    "gaussian_reason",
+    "linear_reason",
+    "missing_capabilities",
+    "normal_equation_reasons",
+    "require_linear",
+]
 
 #: a prior capability, or alternatives of which one suffices
 Requirement = str | tuple[str, ...]
@@ -74,6 +82,17 @@ def linear_reason(operator: Operator, why: str, alternatives: str) -> str | None
         f"needs a linear operator ({why}); got the nonlinear operator {type(operator).__name__} "
         f"(in_shape={operator.in_shape}, out_shape={operator.out_shape}). {alternatives}"
     )
+
+
+def normal_equation_reasons(problem: InverseProblem, why: str, alternative: str) -> list[str | None]:
+    """The reasons a method that solves normal equations :math:`(A^HA + \rho I)x = b` refuses
+    ``problem`` (a nonlinear operator, non-Gaussian noise), each naming ``alternative``."""
+    return [
+        linear_reason(
+            problem.operator, why, f"Use {alternative}, which handles nonlinear operators through vector-Jacobian products."
+        ),
+        gaussian_reason(problem, f"{why}; use {alternative} for other noise models"),
+    ]
 
 
 def require_linear(operator: Operator, solver: str) -> LinearOperator:

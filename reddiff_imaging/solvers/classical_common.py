@@ -10,7 +10,6 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from reddiff_imaging._validation import check_choice
 from reddiff_imaging.operators.base import LinearOperator, Operator
 from reddiff_imaging.problem import InverseProblem
 from reddiff_imaging.solvers.base import Monitor, NonFiniteError, pseudo_inverse_estimate
@@ -18,23 +17,6 @@ from reddiff_imaging.solvers.capabilities import require_linear
 from reddiff_imaging.solvers.data_term import real_like
 
 INITS = ("pinv", "adjoint", "zeros")
-
-
-def check_iterations(value: object, name: str = "iterations") -> int:
-    """A positive int, or a ValueError/TypeError naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be a positive int, got {value!r}")
-    if value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return value
-
-
-def check_init(init: object) -> None:
-    """``init`` is one of :data:`INITS` or a tensor."""
-    if isinstance(init, str):
-        check_choice(init, "init", INITS)
-    elif not isinstance(init, Tensor):
-        raise TypeError(f"init must be one of {list(INITS)} or a tensor, got {type(init).__name__}")
 
 
 def check_init_for(solver: str, init: str | Tensor, problem: InverseProblem) -> None:

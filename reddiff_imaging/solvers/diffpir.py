@@ -49,7 +49,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from reddiff_imaging._validation import check_bool, check_choice, check_positive
+from reddiff_imaging._validation import check_bool, check_choice, check_int, check_positive
 from reddiff_imaging.priors.base import Prior
 from reddiff_imaging.problem import InverseProblem
 from reddiff_imaging.solvers.base import Monitor, Solver, randn
@@ -106,8 +106,7 @@ class DiffPIR(Solver):
     clip: bool = True
 
     def __post_init__(self) -> None:
-        if not isinstance(self.steps, int) or self.steps < 1:
-            raise ValueError(f"steps must be a positive int, got {self.steps!r}")
+        check_int(self.steps, "steps")
         check_positive(self.lam, "lam")
         check_positive(self.sigma_floor, "sigma_floor")
         if not 0.0 <= float(self.zeta) <= 1.0:
@@ -115,9 +114,8 @@ class DiffPIR(Solver):
         check_choice(self.schedule, "schedule", SCHEDULES)
         check_bool(self.clip_x0, "clip_x0")
 
-    def _unsupported(self, problem: InverseProblem) -> list[str]:
-        reason = gaussian_reason(problem)  # its data step weighs the prior by the noise level
-        return [reason] if reason else []
+    def _unsupported(self, problem: InverseProblem) -> list[str | None]:
+        return [gaussian_reason(problem)]  # its data step weighs the prior by the noise level
 
     def _run(self, problem: InverseProblem, prior: Prior, generators: list[torch.Generator], monitor: Monitor) -> Tensor:
         data = ModelRangeData(problem, prior)

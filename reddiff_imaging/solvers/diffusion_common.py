@@ -135,8 +135,16 @@ def ddim_step(x0: Tensor, eps: Tensor, alpha_bar_t: float, alpha_bar_s: float, e
     with :math:`\eta = 1` the DDPM ancestral step and :math:`\eta = 0` deterministic. ``alpha_bar_s = 1``
     is the final step to :math:`x_0`.
     """
+    c, d = ddim_coefficients(alpha_bar_t, alpha_bar_s, eta)
+    return math.sqrt(alpha_bar_s) * x0 + d * eps + c * noise
+
+
+def ddim_coefficients(alpha_bar_t: float, alpha_bar_s: float, eta: float) -> tuple[float, float]:
+    r"""The noise and :math:`\hat\varepsilon` coefficients of :func:`ddim_step`,
+    :math:`c = \eta\sqrt{\frac{1-\bar\alpha_s}{1-\bar\alpha_t}}\sqrt{1 - \frac{\bar\alpha_t}{\bar\alpha_s}}` and
+    :math:`\sqrt{1 - \bar\alpha_s - c^2}`."""
     c = eta * math.sqrt((1 - alpha_bar_s) / (1 - alpha_bar_t) * (1 - alpha_bar_t / alpha_bar_s))
-    return math.sqrt(alpha_bar_s) * x0 + math.sqrt(max(1 - alpha_bar_s - c * c, 0.0)) * eps + c * noise
+    return c, math.sqrt(max(1 - alpha_bar_s - c * c, 0.0))
 
 
 def previous_alpha_bars(timesteps: list[int], alphas_cumprod: list[float]) -> list[tuple[int, float, float]]:

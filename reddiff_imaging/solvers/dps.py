@@ -41,7 +41,7 @@ from typing import ClassVar
 import torch
 from torch import Tensor
 
-from reddiff_imaging._validation import check_bool, check_choice, check_positive, check_unit_interval
+from reddiff_imaging._validation import check_bool, check_choice, check_int, check_positive, check_unit_interval
 from reddiff_imaging.priors.base import Prior
 from reddiff_imaging.problem import InverseProblem
 from reddiff_imaging.solvers.base import Monitor, Solver, randn
@@ -94,16 +94,14 @@ class DPS(Solver):
     variance: str = "auto"
 
     def __post_init__(self) -> None:
-        if not isinstance(self.steps, int) or self.steps < 1:
-            raise ValueError(f"steps must be a positive int, got {self.steps!r}")
+        check_int(self.steps, "steps")
         check_positive(self.zeta, "zeta", allow_zero=True)
         check_unit_interval(self.eta, "eta")
         check_bool(self.normalize, "normalize")
         check_choice(self.variance, "variance", VARIANCES)
 
-    def _unsupported(self, problem: InverseProblem) -> list[str]:
-        reason = data_term_reason(problem)
-        return [reason] if reason else []
+    def _unsupported(self, problem: InverseProblem) -> list[str | None]:
+        return [data_term_reason(problem)]
 
     def _run(self, problem: InverseProblem, prior: Prior, generators: list[torch.Generator], monitor: Monitor) -> Tensor:
         data = ModelRangeData(problem, prior)

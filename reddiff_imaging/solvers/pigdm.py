@@ -85,21 +85,21 @@ from typing import ClassVar
 import torch
 from torch import Tensor
 
-from reddiff_imaging._validation import check_choice, check_positive
+from reddiff_imaging._validation import check_choice, check_init, check_int, check_positive, check_unit_interval
 from reddiff_imaging.operators.cg import conjugate_gradient
 from reddiff_imaging.operators.inpainting import Inpainting
 from reddiff_imaging.priors.base import DiffusionModel, Prior
 from reddiff_imaging.problem import InverseProblem
 from reddiff_imaging.solvers.base import Monitor, Solver, randn
 from reddiff_imaging.solvers.capabilities import gaussian_reason, linear_reason, require_linear
-from reddiff_imaging.solvers.ddrm import (
-    check_steps,
-    check_unit_interval,
-    kept_singular_values,
+from reddiff_imaging.solvers.diffusion_common import (
+    ModelRangeData,
+    ddim_coefficients,
     measurement_in_model_range,
-    spectral_kind,
+    previous_alpha_bars,
+    timestep_sequence,
 )
-from reddiff_imaging.solvers.diffusion_common import ModelRangeData, timestep_sequence
+from reddiff_imaging.solvers.spectral import kept_singular_values, spectral_kind
 
 GUIDANCES = ("x0", "score")
 PROJECTIONS = ("auto", "always", "never")
@@ -157,27 +157,26 @@ class PiGDM(Solver):
     clip: bool = True
 
     def __post_init__(self) -> None:
-        check_steps(self.steps)
+        check_int(self.steps, "steps")
         check_unit_interval(self.eta, "eta")
         check_positive(self.guidance_scale, "guidance_scale", allow_zero=True)
         check_choice(self.guidance, "guidance", GUIDANCES)
         check_choice(self.project, "project", PROJECTIONS)
-        check_choice(self.init, "init", INITS)
+        check_init(self.init, INITS, tensor=False)
         rcond = check_positive(self.rcond, "rcond", allow_zero=True)
         if rcond >= 1:
             raise ValueError(f"rcond must be in [0, 1), got {self.rcond!r}")
-        check_steps(self.cg_max_iter, "cg_max_iter")
+        check_int(self.cg_max_iter, "cg_max_iter")
         check_positive(self.cg_tol, "cg_tol")
         for flag in ("use_svd", "clip"):
             if not isinstance(getattr(self, flag), bool):
                 raise TypeError(f"{flag} must be a bool, got {getattr(self, flag)!r}")
 
-    def _unsupported(self, problem: InverseProblem) -> list[str]:
-        reasons = [
+    def _unsupported(self, problem: InverseProblem) -> list[str | None]:
+        return [
             linear_reason(problem.operator, "its guidance inverts A Aᴴ", "Use 'reddiff' or 'dps' for nonlinear forward models."),
             gaussian_reason(problem),
         ]
-        return [reason for reason in reasons if reason]
 
     def _run(self, problem: InverseProblem, prior: Prior, generators: list[torch.Generator], monitor: Monitor) -> Tensor:
         assert isinstance(prior, DiffusionModel)
@@ -192,7 +191,6 @@ class PiGDM(Solver):
         guide = self._guidance_solver(problem, y_model)
         project = self.project == "always" or (self.project == "auto" and isinstance(operator, Inpainting))
         alphas = diffusion.alphas_cumprod.to(torch.float64).tolist()
-
         alpha_first = alphas[timesteps[0]]
         noise = randn(shape, generators, problem.y.real)
         if self.init == "pinv":
@@ -204,11 +202,8 @@ class PiGDM(Solver):
         w = self.guidance_scale
         monitor.start(len(timesteps), data.to_public)
         batch_t = torch.empty(problem.batch_size, dtype=torch.long, device=problem.device)
-        for step, t in enumerate(timesteps):
-            alpha_t = alphas[t]
-            alpha_next = alphas[timesteps[step + 1]] if step + 1 < len(timesteps) else 1.0
-            c1 = self.eta * math.sqrt((1 - alpha_t / alpha_next) * (1 - alpha_next) / (1 - alpha_t))
-            c2 = math.sqrt(max(1 - alpha_next - c1**2, 0.0))
+        for step, (t, alpha_t, alpha_next) in enumerate(previous_alpha_bars(timesteps, alphas)):
+            c1, c2 = ddim_coefficients(alpha_t, alpha_next, self.eta)
             r2 = 1 - alpha_t
 
             x_t = x.detach().requires_grad_(True)

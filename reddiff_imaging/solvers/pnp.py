@@ -35,15 +35,14 @@ from typing import ClassVar
 import torch
 from torch import Tensor
 
-from reddiff_imaging._validation import check_bool, check_positive
+from reddiff_imaging._validation import check_bool, check_init, check_int, check_positive
 from reddiff_imaging.priors.base import Prior
 from reddiff_imaging.problem import InverseProblem
 from reddiff_imaging.solvers.base import Monitor, Solver
 from reddiff_imaging.solvers.classical_common import (
+    INITS,
     call_prior,
-    check_init,
     check_init_for,
-    check_iterations,
     finish,
     initial_iterate,
     item_norm,
@@ -95,19 +94,18 @@ class PnPPGD(Solver):
     clip: bool = True
 
     def __post_init__(self) -> None:
-        check_iterations(self.iterations)
+        check_int(self.iterations, "iterations")
         check_positive(self.sigma, "sigma")
         check_positive(self.step_scale, "step_scale")
         if self.step is not None:
             check_positive(self.step, "step")
         check_bool(self.fista, "fista")
-        check_init(self.init)
+        check_init(self.init, INITS)
         check_positive(self.pinv_rcond, "pinv_rcond", allow_zero=True)
         check_bool(self.clip, "clip")
 
-    def _unsupported(self, problem: InverseProblem) -> list[str]:
-        reason = data_term_reason(problem)
-        return [reason] if reason else []
+    def _unsupported(self, problem: InverseProblem) -> list[str | None]:
+        return [data_term_reason(problem)]
 
     def _check_problem(self, problem: InverseProblem) -> None:
         check_init_for(self.name, self.init, problem)

@@ -43,16 +43,15 @@ from typing import ClassVar
 import torch
 from torch import Tensor
 
-from reddiff_imaging._validation import check_bool, check_choice, check_positive
+from reddiff_imaging._validation import check_bool, check_choice, check_init, check_int, check_positive
 from reddiff_imaging.priors.base import Prior
 from reddiff_imaging.problem import InverseProblem
 from reddiff_imaging.solvers.base import Monitor, Solver
-from reddiff_imaging.solvers.capabilities import gaussian_reason, linear_reason, require_linear
+from reddiff_imaging.solvers.capabilities import normal_equation_reasons, require_linear
 from reddiff_imaging.solvers.classical_common import (
+    INITS,
     call_prior,
-    check_init,
     check_init_for,
-    check_iterations,
     finish,
     initial_iterate,
     item_norm,
@@ -111,27 +110,21 @@ class RED(Solver):
     clip: bool = True
 
     def __post_init__(self) -> None:
-        check_iterations(self.iterations)
+        check_int(self.iterations, "iterations")
         check_positive(self.lam, "lam")
         check_positive(self.sigma, "sigma")
         check_choice(self.method, "method", METHODS)
         check_positive(self.step_scale, "step_scale")
         if self.step is not None:
             check_positive(self.step, "step")
-        check_init(self.init)
+        check_init(self.init, INITS)
         check_positive(self.pinv_rcond, "pinv_rcond", allow_zero=True)
         check_bool(self.clip, "clip")
 
-    def _unsupported(self, problem: InverseProblem) -> list[str]:
+    def _unsupported(self, problem: InverseProblem) -> list[str | None]:
         if self.method != "fixed-point":
-            reason = data_term_reason(problem)
-            return [reason] if reason else []
-        why = "method='fixed-point' solves (AᴴA + λI)x = Aᴴy + λD(x)"
-        reasons = [
-            linear_reason(problem.operator, why, "Use method='gd', which handles nonlinear operators through vector-Jacobian products."),
-            gaussian_reason(problem, f"{why}; use method='gd' for other noise models"),
-        ]
-        return [reason for reason in reasons if reason]
+            return [data_term_reason(problem)]
+        return normal_equation_reasons(problem, "method='fixed-point' solves (AᴴA + λI)x = Aᴴy + λD(x)", "method='gd'")
 
     def _check_problem(self, problem: InverseProblem) -> None:
         check_init_for(self.name, self.init, problem)

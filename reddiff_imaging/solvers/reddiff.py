@@ -40,7 +40,7 @@ from typing import ClassVar
 import torch
 from torch import Tensor
 
-from reddiff_imaging._validation import check_bool, check_choice, check_positive
+from reddiff_imaging._validation import check_bool, check_choice, check_init, check_int, check_positive
 from reddiff_imaging.priors.adapters import as_diffusion
 from reddiff_imaging.priors.base import Prior
 from reddiff_imaging.problem import InverseProblem
@@ -120,8 +120,7 @@ class RedDiff(Solver):
     clip: bool = True
 
     def __post_init__(self) -> None:
-        if not isinstance(self.steps, int) or self.steps < 1:
-            raise ValueError(f"steps must be a positive int, got {self.steps!r}")
+        check_int(self.steps, "steps")
         check_positive(self.lr, "lr")
         check_positive(self.lam, "lam", allow_zero=True)
         check_positive(self.obs_weight, "obs_weight", allow_zero=True)
@@ -131,17 +130,13 @@ class RedDiff(Solver):
         check_choice(self.optimizer, "optimizer", ("adam", "sgd"))
         check_choice(self.loss, "loss", ("mean", "sum"))
         check_bool(self.normalize, "normalize")
-        if isinstance(self.init, str):
-            check_choice(self.init, "init", INITS)
-        elif not isinstance(self.init, Tensor):
-            raise TypeError(f"init must be one of {list(INITS)} or a tensor, got {type(self.init).__name__}")
+        check_init(self.init, INITS)
 
-    def _unsupported(self, problem: InverseProblem) -> list[str]:
-        reasons = [
+    def _unsupported(self, problem: InverseProblem) -> list[str | None]:
+        return [
             data_term_reason(problem),
             gaussian_reason(problem, "loss='sum' weighs the data term by 1/σ²; use loss='mean'") if self.loss == "sum" else None,
         ]
-        return [reason for reason in reasons if reason]
 
     def _run(self, problem: InverseProblem, prior: Prior, generators: list[torch.Generator], monitor: Monitor) -> Tensor:
         diffusion = as_diffusion(prior)
