@@ -91,7 +91,7 @@ def _jacobian_norm_sq(operator: Operator, x0: Tensor, *, max_iter: int = 100, to
     estimate = torch.zeros(x0.shape[0], dtype=x0.dtype, device=x0.device)
     active = torch.ones(x0.shape[0], dtype=torch.bool, device=x0.device)
     for _ in range(max_iter):
-        w = real_like(jacobian.apply_adjoint(jacobian.apply(v)), x0)
+        w = real_like(jacobian.apply_adjoint(jacobian.apply_forward(v)), x0)
         new = item_norm(w)
         converged = (new - estimate).abs() <= tol * new
         # each image stops on its own, so that its estimate does not depend on the rest of the batch

@@ -80,7 +80,7 @@ class DataTerm(ABC):
 
     def value(self, x: Tensor) -> Tensor:
         """:math:`f(x)` per image ``(B,)``."""
-        return self._pointwise(self.operator.apply(x))[0]
+        return self._pointwise(self.operator.apply_forward(x))[0]
 
     def distance(self, x: Tensor) -> Tensor:
         r""":math:`\sqrt{2 f(x)}` per image (for Gaussian noise the residual norm :math:`\|A(x) - y\|`),
@@ -94,8 +94,8 @@ class DataTerm(ABC):
     def _forward(self, x: Tensor) -> tuple[Tensor, Callable[[Tensor], Tensor]]:
         operator = self.operator
         if isinstance(operator, LinearOperator):
-            return operator.apply(x), operator.apply_adjoint
-        out, pullback = torch.func.vjp(operator.apply, x)
+            return operator.apply_forward(x), operator.apply_adjoint
+        out, pullback = torch.func.vjp(operator.apply_forward, x)
         return out, lambda w: pullback(w)[0]
 
 
@@ -109,7 +109,7 @@ class GaussianDataTerm(DataTerm):
         return 0.5 * r.abs().square().flatten(1).sum(1), r
 
     def distance(self, x: Tensor) -> Tensor:
-        return (self.operator.apply(x) - self.problem.y).abs().flatten(1).norm(dim=1)
+        return (self.operator.apply_forward(x) - self.problem.y).abs().flatten(1).norm(dim=1)
 
     def solve_normal(self, b: Tensor, rho: float) -> Tensor:
         operator = self.operator

@@ -156,7 +156,7 @@ class DDRM(Solver):
                 "Use 'pigdm' (which falls back to conjugate gradients), 'reddiff', 'dps' or 'diffpir' for it"
             )
         kind = spectral_kind(operator, svd, problem.device)
-        if kind == "hermitian" and operator.apply(probe_image(operator, problem.dtype, problem.device)).is_complex():
+        if kind == "hermitian" and operator.apply_forward(probe_image(operator, problem.dtype, problem.device)).is_complex():
             kind = "complex"  # complex measurements of real images: the noise has no conjugate symmetry
         if kind != "complex":
             return None

@@ -79,7 +79,7 @@ class ModelRangeData:
 
     def residual(self, x_model: Tensor) -> Tensor:
         """:math:`r' = a(y - A((x' - b)/a))`."""
-        return self.scale * (self.problem.y - self.operator.apply(self.to_public(x_model)))
+        return self.scale * (self.problem.y - self.operator.apply_forward(self.to_public(x_model)))
 
     @cached_property
     def term(self) -> DataTerm:
@@ -105,7 +105,7 @@ class ModelRangeData:
 def measurement_in_model_range(problem: InverseProblem, data: ModelRangeData) -> Tensor:
     r""":math:`y' = a y + b A\mathbf 1` for a linear operator (exactly :math:`a(y - A((x'-b)/a)) + A x'`)."""
     ones = torch.ones((1, *problem.operator.in_shape), dtype=problem.dtype, device=problem.device)
-    return data.scale * problem.y + data.shift * problem.operator.apply(ones)
+    return data.scale * problem.y + data.shift * problem.operator.apply_forward(ones)
 
 
 def pseudo_inverse_in_model_range(problem: InverseProblem, data: ModelRangeData, rcond: float) -> Tensor | None:

@@ -210,7 +210,7 @@ class PiGDM(Solver):
             with torch.enable_grad():
                 eps = diffusion.eps(x_t, batch_t.fill_(t), differentiable=True)
                 x0 = (x_t - math.sqrt(1 - alpha_t) * eps) / math.sqrt(alpha_t)
-                residual = y_model - operator.apply(x0.detach())
+                residual = y_model - operator.apply_forward(x0.detach())
                 # A^H (A A^H + sigma'^2 / r_t^2 I)^{-1} (y' - A x0): r_t^2 times the measurement part of g
                 direction = guide(residual, sigma_y**2 / r2)
                 (weighted,) = torch.autograd.grad((direction.detach() * x0).sum(), x_t)  # r_t^2 g
@@ -218,8 +218,8 @@ class PiGDM(Solver):
             eps = eps.detach().to(dtype)
             weighted = weighted.to(dtype)
             if project:
-                x0 = x0 + guide(y_model - operator.apply(x0), 0.0)
-                weighted = weighted - guide(operator.apply(weighted), 0.0)
+                x0 = x0 + guide(y_model - operator.apply_forward(x0), 0.0)
+                weighted = weighted - guide(operator.apply_forward(weighted), 0.0)
             if self.guidance == "x0":
                 x0_guided = x0 + w * math.sqrt(alpha_t) * weighted
                 eps_guided = eps
@@ -264,11 +264,11 @@ class PiGDM(Solver):
         def iterative(r: Tensor, c: float) -> Tensor:
             if c == 0.0:  # minimum-norm least squares A^+ r
                 out = conjugate_gradient(
-                    lambda v: adjoint(operator.apply(v)), adjoint(r), max_iter=self.cg_max_iter, tol=self.cg_tol
+                    lambda v: adjoint(operator.apply_forward(v)), adjoint(r), max_iter=self.cg_max_iter, tol=self.cg_tol
                 )
             else:
                 v = conjugate_gradient(
-                    lambda u: operator.apply(adjoint(u)) + c * u, r, max_iter=self.cg_max_iter, tol=self.cg_tol
+                    lambda u: operator.apply_forward(adjoint(u)) + c * u, r, max_iter=self.cg_max_iter, tol=self.cg_tol
                 )
                 out = adjoint(v)
             return out.to(dtype)
