@@ -53,7 +53,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 from torch import Tensor
@@ -93,6 +93,14 @@ TV_TOL0 = 1e-2
 class _ADMMBase(Solver):
     """The ADMM loop shared by :class:`ADMM` and :class:`PnPADMM` (z-update supplied by the subclass)."""
 
+    if TYPE_CHECKING:  # the options both subclasses declare, each in its own field order
+        iterations: int
+        rho: float
+        init: str | Tensor
+        pinv_rcond: float
+        tol: float
+        clip: bool
+
     def _z_update(self, prior: Prior, v: Tensor, rho: float, rho0: float, step: int, monitor: Monitor, state: dict[str, Any]) -> Tensor:
         """The z-update at the current penalty ``rho`` (``rho0``: the initial one); ``state`` holds
         what it carries from one iteration of this solve to the next."""
@@ -103,12 +111,12 @@ class _ADMMBase(Solver):
 
     def _check_shared_options(self) -> None:
         """Validate the options both ADMM variants have."""
-        check_int(self.iterations, "iterations")  # type: ignore[attr-defined]
-        check_positive(self.rho, "rho")  # type: ignore[attr-defined]
-        check_positive(self.pinv_rcond, "pinv_rcond", allow_zero=True)  # type: ignore[attr-defined]
-        check_positive(self.tol, "tol", allow_zero=True)  # type: ignore[attr-defined]
-        check_bool(self.clip, "clip")  # type: ignore[attr-defined]
-        check_init(self.init, INITS)  # type: ignore[attr-defined]
+        check_int(self.iterations, "iterations")
+        check_positive(self.rho, "rho")
+        check_positive(self.pinv_rcond, "pinv_rcond", allow_zero=True)
+        check_positive(self.tol, "tol", allow_zero=True)
+        check_bool(self.clip, "clip")
+        check_init(self.init, INITS)
 
     def _unsupported(self, problem: InverseProblem) -> list[str | None]:
         return normal_equation_reasons(problem, "its x-update solves (AᴴA + ρI)x = b", "'pnp-pgd' or 'red' with method='gd'")
