@@ -15,6 +15,7 @@ except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.0.0+unknown"
 
 from reddiff_imaging import metrics, noise, operators, priors, solvers  # noqa: E402
+from reddiff_imaging.errors import ReddiffImagingError, UnsupportedProblemError  # noqa: E402
 from reddiff_imaging.problem import InverseProblem  # noqa: E402
 
 
@@ -27,4 +28,4 @@ def __getattr__(name: str) -> object:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["InverseProblem", "metrics", "noise", "operators", "priors", "solvers", "workbench", "__version__"]
+__all__ = ["InverseProblem", "ReddiffImagingError", "UnsupportedProblemError", "metrics", "noise", "operators", "priors", "solvers", "workbench", "__version__"]

@@ -260,6 +260,17 @@ def check_choice(value: str, name: str, choices: Sequence[str]) -> str:
     return value
 
 
+def check_init(value: object, choices: Sequence[str], name: str = "init", *, tensor: bool = True) -> None:
+    """Raise unless ``value`` is one of ``choices`` (a ValueError listing them) or, with ``tensor``, a
+    tensor (a TypeError for anything else); the starting points a solver offers."""
+    if tensor and isinstance(value, Tensor):
+        return
+    if isinstance(value, str) or not tensor:
+        check_choice(value, name, choices)  # type: ignore[arg-type]
+        return
+    raise TypeError(f"{name} must be one of {sorted(choices)} or a tensor, got {type(value).__name__}")
+
+
 def check_bool(value: object, name: str) -> bool:
     """Return ``value`` when it is a bool, or raise a TypeError naming ``name``."""
     if not isinstance(value, bool):

@@ -27,7 +27,7 @@ def operator_report(size: int = 64, seed: int = 0, num_images: int = 4, sigma: f
         op = registry.build(name, x.shape[1:], seed=seed)
         problem = InverseProblem.simulate(op, x, noise.Gaussian(sigma), generator)
         start = time.perf_counter()
-        op.apply(x)
+        op.apply_forward(x)
         forward_ms = 1e3 * (time.perf_counter() - start)
         if op.is_linear:
             check = dot_test(op).error

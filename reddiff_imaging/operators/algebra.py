@@ -80,7 +80,7 @@ class Composition(Operator):
         self.right = right
 
     def _forward(self, x: Tensor) -> Tensor:
-        return self.left.apply(self.right.apply(x))
+        return self.left.apply_forward(self.right.apply_forward(x))
 
 
 class LinearComposition(Composition, LinearOperator):
@@ -106,9 +106,9 @@ class Sum(Operator):
         self.parts = nn.ModuleList(parts)
 
     def _forward(self, x: Tensor) -> Tensor:
-        out = self.parts[0].apply(x)
+        out = self.parts[0].apply_forward(x)
         for part in self.parts[1:]:
-            out = out + part.apply(x)
+            out = out + part.apply_forward(x)
         return out
 
 
@@ -136,7 +136,7 @@ class Scaled(Operator):
         self.op = op
 
     def _forward(self, x: Tensor) -> Tensor:
-        return self.c * self.op.apply(x)
+        return self.c * self.op.apply_forward(x)
 
     def extra_repr(self) -> str:
         return f"c={self.c}"
@@ -172,7 +172,7 @@ class Adjoint(LinearOperator):
         return self.op.apply_adjoint(y)
 
     def _adjoint(self, x: Tensor) -> Tensor:
-        return self.op.apply(x)
+        return self.op.apply_forward(x)
 
     def _adjoint_structured(self) -> LinearOperator:
         return self.op
@@ -189,7 +189,7 @@ class Transpose(LinearOperator):
         return self.op.apply_adjoint(y.conj()).conj()
 
     def _adjoint(self, x: Tensor) -> Tensor:
-        return self.op.apply(x.conj()).conj()
+        return self.op.apply_forward(x.conj()).conj()
 
 
 class Gram(LinearOperator):
@@ -204,7 +204,7 @@ class Gram(LinearOperator):
         return self.op.real_domain
 
     def _forward(self, x: Tensor) -> Tensor:
-        return self.op.apply_adjoint(self.op.apply(x))
+        return self.op.apply_adjoint(self.op.apply_forward(x))
 
     _adjoint = _forward
 
@@ -228,14 +228,14 @@ class Linearization(LinearOperator):
         super().__init__(op.in_shape, op.out_shape)
         self.op = op
         self.register_buffer("point", point.detach())
-        self._vjp = torch.func.vjp(op.apply, self.point)[1]
+        self._vjp = torch.func.vjp(op.apply_forward, self.point)[1]
 
     @property
     def _norm_batch_size(self) -> int:  # type: ignore[override]
         return int(self.point.shape[0])
 
     def _forward(self, v: Tensor) -> Tensor:
-        return torch.func.jvp(self.op.apply, (self.point,), (v,))[1]
+        return torch.func.jvp(self.op.apply_forward, (self.point,), (v,))[1]
 
     def _adjoint(self, w: Tensor) -> Tensor:
         return self._vjp(w)[0]
@@ -268,7 +268,7 @@ class Stack(Operator):
         self.sizes = sizes
 
     def _forward(self, x: Tensor) -> Tensor:
-        return torch.cat([op.apply(x).reshape(x.shape[0], -1) for op in self.parts], dim=1)
+        return torch.cat([op.apply_forward(x).reshape(x.shape[0], -1) for op in self.parts], dim=1)
 
     def split(self, y: Tensor) -> list[Tensor]:
         """Split a stacked measurement into the parts' measurements ``(B, *out_shape_i)``."""

@@ -8,7 +8,7 @@ Two ways to apply an operator:
 
 * ``A(x)`` and ``A.adjoint(y)`` check their input (type, dtype, shape, device, NaN/Inf) and are
   what user code calls;
-* ``A.apply(x)`` and ``A.apply_adjoint(y)`` skip the checks (no host-device synchronisation); solvers
+* ``A.apply_forward(x)`` and ``A.apply_adjoint(y)`` skip the checks (no host-device synchronisation); solvers
   call these in their inner loops after validating the problem once.
 
 Subclasses implement ``_forward`` (and ``_adjoint`` for linear operators).
@@ -80,7 +80,7 @@ class Operator(nn.Module):
     def _forward(self, x: Tensor) -> Tensor:
         raise NotImplementedError(f"{type(self).__name__} does not implement _forward")
 
-    def apply(self, x: Tensor) -> Tensor:
+    def apply_forward(self, x: Tensor) -> Tensor:
         """Apply the operator without input checks (for solvers' inner loops)."""
         return self._forward(x)
 
@@ -107,11 +107,11 @@ class Operator(nn.Module):
     # -- derivatives -------------------------------------------------------------------------
     def jvp(self, x: Tensor, v: Tensor) -> Tensor:
         r"""Jacobian-vector product :math:`J_A(x)\,v`."""
-        return torch.func.jvp(self.apply, (x,), (v,))[1]
+        return torch.func.jvp(self.apply_forward, (x,), (v,))[1]
 
     def vjp(self, x: Tensor, w: Tensor) -> Tensor:
         r"""Vector-Jacobian product :math:`J_A(x)^H w`."""
-        return torch.func.vjp(self.apply, x)[1](w)[0]
+        return torch.func.vjp(self.apply_forward, x)[1](w)[0]
 
     def linearize(self, x: Tensor) -> LinearOperator:
         r"""The Jacobian :math:`J_A(x)` as a :class:`LinearOperator` (forward: jvp, adjoint: vjp)."""
@@ -205,7 +205,7 @@ class LinearOperator(Operator):
 
     # -- derivatives of a linear map ------------------------------------------------------------
     def jvp(self, x: Tensor, v: Tensor) -> Tensor:
-        return self.apply(v)
+        return self.apply_forward(v)
 
     def vjp(self, x: Tensor, w: Tensor) -> Tensor:
         return self.apply_adjoint(w)
@@ -275,7 +275,7 @@ class LinearOperator(Operator):
         x = x / x.norm()
         estimate = 0.0
         for _ in range(max_iter):
-            z = self.apply_adjoint(self.apply(x))
+            z = self.apply_adjoint(self.apply_forward(x))
             new_estimate = float(z.norm())
             if new_estimate == 0.0:
                 return 0.0
@@ -325,7 +325,7 @@ class LinearOperator(Operator):
         )
 
     def _gram_apply(self, x: Tensor) -> Tensor:
-        return self.apply_adjoint(self.apply(x))
+        return self.apply_adjoint(self.apply_forward(x))
 
     # -- bridges --------------------------------------------------------------------------------
     def to_scipy(self, dtype: torch.dtype = torch.float64) -> scipy.sparse.linalg.LinearOperator:

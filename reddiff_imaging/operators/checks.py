@@ -90,7 +90,7 @@ def dot_test(
         raise TypeError(f"dot_test needs a linear operator, got {type(op).__name__}")
     generator = _generator(op, seed)
     x = _random_input(op, batch, dtype, complex_input, generator)
-    ax = op.apply(x)
+    ax = op.apply_forward(x)
     y = torch.randn(ax.shape, dtype=dtype, device=ax.device, generator=generator)
     if ax.is_complex():
         y = torch.complex(y, torch.randn(ax.shape, dtype=dtype, device=ax.device, generator=generator))
@@ -125,8 +125,8 @@ def linearity_test(
     x = _random_input(op, batch, dtype, False, generator)
     y = _random_input(op, batch, dtype, False, generator)
     a, b = (float(v) for v in torch.randn(2, dtype=torch.float64, generator=torch.Generator().manual_seed(seed)))
-    ax, ay = op.apply(x), op.apply(y)
-    residual = op.apply(a * x + b * y) - a * ax - b * ay
+    ax, ay = op.apply_forward(x), op.apply_forward(y)
+    residual = op.apply_forward(a * x + b * y) - a * ax - b * ay
     scale = abs(a) * float(ax.norm()) + abs(b) * float(ay.norm())
     error = float(residual.norm()) / max(scale, torch.finfo(dtype).tiny)
     return CheckResult("linearity", error, TOLERANCES.get(dtype, 1e-4) if tolerance is None else tolerance)
@@ -158,7 +158,7 @@ def jacobian_test(
     x = op.check_input(x, "x").to(torch.float64)
     v = torch.randn(x.shape, dtype=torch.float64, device=device, generator=generator)
     jv = op.jvp(x, v)
-    fd = (op.apply(x + step * v) - op.apply(x - step * v)) / (2 * step)
+    fd = (op.apply_forward(x + step * v) - op.apply_forward(x - step * v)) / (2 * step)
     w = torch.randn(jv.shape, dtype=torch.float64, device=device, generator=generator)
     if jv.is_complex():
         w = torch.complex(w, torch.randn(jv.shape, dtype=torch.float64, device=device, generator=generator))

@@ -188,7 +188,7 @@ class _ExportedPhysics(deepinv.physics.Physics):
         self.img_size = operator.in_shape
 
     def A(self, x: Tensor, **kwargs: object) -> Tensor:  # noqa: N802 - deepinv's name
-        y = self.operator.apply(x)
+        y = self.operator.apply_forward(x)
         return torch.view_as_real(y) if y.is_complex() and self.operator.real_domain else y
 
 
@@ -272,4 +272,4 @@ def to_deepinv(operator: Operator, noise: NoiseModel | None = None) -> deepinv.p
 
 def _has_complex_output(operator: Operator) -> bool:
     probe = torch.zeros((1, *operator.in_shape), device=_physics_device(operator))
-    return bool(operator.apply(probe).is_complex())
+    return bool(operator.apply_forward(probe).is_complex())

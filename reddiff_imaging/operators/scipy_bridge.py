@@ -20,7 +20,7 @@ def to_scipy(op: LinearOperator, dtype: torch.dtype = torch.float64) -> scipy.sp
     if not op.is_linear:
         raise TypeError(f"to_scipy needs a linear operator, got {type(op).__name__}")
     device = op.device or torch.device("cpu")
-    probe = op.apply(torch.zeros((1, *op.in_shape), dtype=dtype, device=device))
+    probe = op.apply_forward(torch.zeros((1, *op.in_shape), dtype=dtype, device=device))
     split_complex = probe.is_complex() and op.real_domain
     complex_matrix = probe.is_complex() and not op.real_domain
     n = math.prod(op.in_shape)
@@ -29,7 +29,7 @@ def to_scipy(op: LinearOperator, dtype: torch.dtype = torch.float64) -> scipy.sp
 
     def matvec(v: np.ndarray) -> np.ndarray:
         x = torch.as_tensor(np.asarray(v).reshape(op.in_shape), device=device).to(in_dtype)
-        y = op.apply(x.unsqueeze(0))
+        y = op.apply_forward(x.unsqueeze(0))
         if split_complex:
             y = torch.view_as_real(y)
         return y.reshape(-1).cpu().numpy()

@@ -28,6 +28,7 @@ from reddiff_imaging._validation import (
     check_positive,
     check_tensor,
 )
+from reddiff_imaging.errors import UnsupportedProblemError
 from reddiff_imaging.priors.schedules import VPSchedule
 
 CAPABILITIES = ("denoise", "prox", "grad", "eps")
@@ -38,7 +39,7 @@ class ImageShapeNote(UserWarning):
     that pads the image to the sides it takes); see :meth:`Prior.check_image_shape`."""
 
 
-class MissingCapabilityError(TypeError):
+class MissingCapabilityError(UnsupportedProblemError):
     """A solver asked a prior for a capability it does not provide."""
 
 
@@ -137,12 +138,21 @@ class Prior(nn.Module):
             return isinstance(self, DiffusionModel)
         return getattr(type(self), name) is not getattr(Prior, name)
 
-    def _missing(self, capability: str, user: str | None = None) -> MissingCapabilityError:
+    def missing(self, *alternatives: str, user: str | None = None) -> str | None:
+        """None when the prior provides one of the capabilities ``alternatives`` (e.g. ``"eps",
+        "denoise"``: either will do), else a sentence naming them, ``user`` and what the prior provides."""
+        unknown = [name for name in alternatives if name not in CAPABILITIES]
+        if unknown or not alternatives:
+            raise ValueError(f"capabilities must be among {list(CAPABILITIES)}, got {list(alternatives)}")
+        if any(self._provides(name) for name in alternatives):
+            return None
         needed = f" (needed by {user})" if user else ""
         provided = ", ".join(self.capabilities()) or "nothing"
-        return MissingCapabilityError(
-            f"prior {type(self).__name__} does not provide '{capability}'{needed}; it provides: {provided}"
-        )
+        wanted = " or ".join(f"'{name}'" for name in alternatives)
+        return f"prior {type(self).__name__} does not provide {wanted}{needed}; it provides: {provided}"
+
+    def _missing(self, capability: str, user: str | None = None) -> MissingCapabilityError:
+        return MissingCapabilityError(self.missing(capability, user=user) or capability)
 
 
 class DiffusionModel(Prior):

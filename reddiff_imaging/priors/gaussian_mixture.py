@@ -164,7 +164,7 @@ def operator_matrix(operator: Operator, *, dtype: torch.dtype = torch.float64) -
     dim = math.prod(operator.in_shape)
     device = operator.device or torch.device("cpu")
     basis = torch.eye(dim, dtype=dtype, device=device).reshape(dim, *operator.in_shape)
-    columns = operator.apply(basis).reshape(dim, -1)
+    columns = operator.apply_forward(basis).reshape(dim, -1)
     if columns.is_complex():
         columns = torch.cat([columns.real, columns.imag], dim=1)
     return columns.to(dtype).T.contiguous()

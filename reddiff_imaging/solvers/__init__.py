@@ -5,6 +5,7 @@ Build one by class (``RedDiff(steps=100)``) or by name (``get("reddiff", steps=1
 
 from reddiff_imaging.solvers.admm import ADMM, PnPADMM
 from reddiff_imaging.solvers.base import NonFiniteError, Result, Solver
+from reddiff_imaging.solvers.capabilities import Support, require_linear
 from reddiff_imaging.solvers.ddim import DDIM
 from reddiff_imaging.solvers.ddrm import DDRM
 from reddiff_imaging.solvers.diffpir import DiffPIR
@@ -22,6 +23,8 @@ __all__ = [
     "Solver",
     "Result",
     "NonFiniteError",
+    "Support",
+    "require_linear",
     "get",
     "available",
     "register",

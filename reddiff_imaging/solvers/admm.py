@@ -53,29 +53,28 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 from torch import Tensor
 
-from reddiff_imaging._validation import check_bool, check_positive
+from reddiff_imaging._validation import check_bool, check_init, check_int, check_positive
 from reddiff_imaging.priors.base import Prior
 from reddiff_imaging.priors.tv import TV
 from reddiff_imaging.problem import InverseProblem
 from reddiff_imaging.solvers.base import Monitor, Solver
+from reddiff_imaging.solvers.capabilities import normal_equation_reasons, require_linear
 from reddiff_imaging.solvers.classical_common import (
+    INITS,
     call_prior,
-    check_init,
     check_init_for,
-    check_iterations,
-    data_term,
     finish,
     initial_iterate,
     item_norm,
     lipschitz,
     real_like,
-    require_linear,
 )
+from reddiff_imaging.solvers.data_term import DataTerm
 
 __all__ = ["ADMM", "PnPADMM"]
 
@@ -94,6 +93,14 @@ TV_TOL0 = 1e-2
 class _ADMMBase(Solver):
     """The ADMM loop shared by :class:`ADMM` and :class:`PnPADMM` (z-update supplied by the subclass)."""
 
+    if TYPE_CHECKING:  # the options both subclasses declare, each in its own field order
+        iterations: int
+        rho: float
+        init: str | Tensor
+        pinv_rcond: float
+        tol: float
+        clip: bool
+
     def _z_update(self, prior: Prior, v: Tensor, rho: float, rho0: float, step: int, monitor: Monitor, state: dict[str, Any]) -> Tensor:
         """The z-update at the current penalty ``rho`` (``rho0``: the initial one); ``state`` holds
         what it carries from one iteration of this solve to the next."""
@@ -104,35 +111,33 @@ class _ADMMBase(Solver):
 
     def _check_shared_options(self) -> None:
         """Validate the options both ADMM variants have."""
-        check_iterations(self.iterations)  # type: ignore[attr-defined]
-        check_positive(self.rho, "rho")  # type: ignore[attr-defined]
-        check_positive(self.pinv_rcond, "pinv_rcond", allow_zero=True)  # type: ignore[attr-defined]
-        check_positive(self.tol, "tol", allow_zero=True)  # type: ignore[attr-defined]
-        check_bool(self.clip, "clip")  # type: ignore[attr-defined]
-        check_init(self.init)  # type: ignore[attr-defined]
+        check_int(self.iterations, "iterations")
+        check_positive(self.rho, "rho")
+        check_positive(self.pinv_rcond, "pinv_rcond", allow_zero=True)
+        check_positive(self.tol, "tol", allow_zero=True)
+        check_bool(self.clip, "clip")
+        check_init(self.init, INITS)
+
+    def _unsupported(self, problem: InverseProblem) -> list[str | None]:
+        return normal_equation_reasons(problem, "its x-update solves (AᴴA + ρI)x = b", "'pnp-pgd' or 'red' with method='gd'")
 
     def _check_problem(self, problem: InverseProblem) -> None:
-        require_linear(
-            self.name,
-            problem,
-            "its x-update solves (AᴴA + ρI)x = b",
-            "Use 'pnp-pgd' or 'red' with method='gd', which handle nonlinear operators through vector-Jacobian products.",
-        )
         check_init_for(self.name, self.init, problem)
 
     def _run(self, problem: InverseProblem, prior: Prior, generators: list[torch.Generator], monitor: Monitor) -> Tensor:
         with torch.no_grad():
-            operator = problem.operator
+            operator = require_linear(problem.operator, self.name)
+            term = DataTerm.from_problem(problem)
             x = initial_iterate(self.init, problem, self.pinv_rcond)
             rho0 = rho = self.rho * float(lipschitz(self.name, problem, x))  # rho relative to ||A||^2
-            aty = real_like(operator.apply_adjoint(problem.y), x)  # type: ignore[attr-defined]
+            aty = real_like(operator.apply_adjoint(problem.y), x)
             z = x.clone()
             u = torch.zeros_like(x)
             growth = getattr(self, "rho_growth", 1.0)
             state: dict[str, Any] = {}
             monitor.start(self.iterations)
             for step in range(self.iterations):
-                x = real_like(operator.solve_normal(torch.add(aty, z - u, alpha=rho), rho, check=False), z)  # type: ignore[attr-defined]
+                x = term.solve_normal(torch.add(aty, z - u, alpha=rho), rho)
                 z_prev = z
                 v = x + u
                 z = self._z_update(prior, v, rho, rho0, step, monitor, state)
@@ -143,7 +148,7 @@ class _ADMMBase(Solver):
                     monitor.step(
                         step,
                         z,
-                        data=data_term(operator.apply(z) - problem.y),
+                        data=term.value(z).mean(),
                         primal_residual=primal.mean(),
                         dual_residual=rho * change.mean(),
                         rho=torch.full((), rho, dtype=z.dtype, device=z.device),

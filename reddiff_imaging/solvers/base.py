@@ -33,6 +33,7 @@ from reddiff_imaging._validation import (
 )
 from reddiff_imaging.priors.base import ImageShapeNote, Prior
 from reddiff_imaging.problem import InverseProblem
+from reddiff_imaging.solvers.capabilities import Requirement, Support, missing_capabilities
 
 Generators = torch.Generator | Sequence[torch.Generator] | None
 Callback = Callable[[int, Tensor, dict[str, Tensor]], None]
@@ -164,11 +165,11 @@ class Solver(ABC):
 
     Class attributes:
         name: the registry name.
-        requires: prior capabilities the method needs (e.g. ``("eps",)``, ``("prox",)``).
+        requires: prior capabilities the method needs (e.g. ``("eps",)``, ``("prox",)``); a tuple entry lists alternatives, one of which suffices (``(("eps", "denoise"),)``).
     """
 
     name: ClassVar[str]
-    requires: ClassVar[tuple[str, ...]] = ()
+    requires: ClassVar[tuple[Requirement, ...]] = ()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         """Run :func:`check_fields` before the subclass's own ``__post_init__`` (range checks), so
@@ -187,6 +188,24 @@ class Solver(ABC):
 
         cls.__post_init__ = __post_init__  # type: ignore[attr-defined]
 
+    def check(self, problem: InverseProblem | None = None, prior: Prior | None = None) -> Support:
+        """Whether this solver can run ``problem`` with ``prior``, and if not, why; either may be
+        omitted to check the other alone (the workbench checks priors before it builds problems).
+
+        The answer is a :class:`~reddiff_imaging.solvers.capabilities.Support`: true when the solver
+        can run, else its ``missing`` (prior capabilities, see :attr:`requires`) and ``reasons``
+        (the operator's linearity or SVD, the noise model) say why. :meth:`solve` raises the same
+        answer as :class:`~reddiff_imaging.errors.UnsupportedProblemError` before any work.
+        """
+        missing = () if prior is None else missing_capabilities(self.requires, prior, self.name)
+        reasons = () if problem is None else tuple(reason for reason in self._unsupported(problem) if reason)
+        return Support(self.name, missing, reasons)
+
+    def _unsupported(self, problem: InverseProblem) -> list[str | None]:
+        """One sentence per property of ``problem`` the method cannot handle, None for those it can
+        (overridden by solvers with requirements)."""
+        return []
+
     def solve(
         self,
         problem: InverseProblem,
@@ -202,7 +221,8 @@ class Solver(ABC):
 
         Args:
             problem: the inverse problem (operator, measurement, noise, optional ground truth).
-            prior: the prior; it must provide the capabilities in :attr:`requires`.
+            prior: the prior; it must provide the capabilities in :attr:`requires` (:meth:`check`
+                says beforehand whether ``problem`` and ``prior`` can be solved).
             generator: source of randomness: one :class:`torch.Generator` for the batch, or one
                 generator per batch item (then each item's result equals a single run with its
                 generator). ``None`` uses a fresh generator seeded with 0.
@@ -211,6 +231,12 @@ class Solver(ABC):
             metrics_every: record PSNR against ``problem.x_true``, and the classical solvers'
                 diagnostics, every this many steps and at the last step (0: never; 1: every step).
             check_every: check the iterate for NaN/Inf every this many steps.
+
+        Raises:
+            UnsupportedProblemError: before any work, when :meth:`check` says the solver cannot run
+                ``problem`` with ``prior`` (:class:`~reddiff_imaging.priors.MissingCapabilityError`
+                for a missing prior capability).
+            NonFiniteError: when the iterate stops being finite.
         """
         if not isinstance(problem, InverseProblem):
             raise TypeError(f"problem must be an InverseProblem, got {type(problem).__name__}")
@@ -219,8 +245,7 @@ class Solver(ABC):
         check_bool(progress, "progress")
         if not isinstance(prior, Prior):
             raise TypeError(f"prior must be a reddiff_imaging Prior, got {type(prior).__name__}")
-        for capability in self.requires:
-            prior.require(capability, self.name)
+        self.check(problem, prior).raise_if_unsupported()
         note = prior.check_image_shape(problem.operator.in_shape, self.name)  # e.g. channels, before any work
         if note is not None:
             warnings.warn(f"{self.name}: {note}", ImageShapeNote, stacklevel=2)
@@ -255,7 +280,8 @@ class Solver(ABC):
         return Result(x=x.detach().to(problem.dtype), history=history, seconds=seconds, peak_memory_bytes=peak, config=config)
 
     def _check_problem(self, problem: InverseProblem) -> None:
-        """Refuse operators the method cannot handle (overridden by solvers with requirements)."""
+        """Check options against the problem (e.g. the shape of an ``init`` tensor); overridden by
+        solvers with such options. What the method cannot run at all is :meth:`_unsupported`."""
 
     @abstractmethod
     def _run(self, problem: InverseProblem, prior: Prior, generators: list[torch.Generator], monitor: Monitor) -> Tensor:

@@ -10,39 +10,13 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from reddiff_imaging._validation import check_choice
-from reddiff_imaging.operators.base import Operator
+from reddiff_imaging.operators.base import LinearOperator, Operator
 from reddiff_imaging.problem import InverseProblem
 from reddiff_imaging.solvers.base import Monitor, NonFiniteError, pseudo_inverse_estimate
+from reddiff_imaging.solvers.capabilities import require_linear
+from reddiff_imaging.solvers.data_term import real_like
 
 INITS = ("pinv", "adjoint", "zeros")
-
-
-def check_iterations(value: object, name: str = "iterations") -> int:
-    """A positive int, or a ValueError/TypeError naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be a positive int, got {value!r}")
-    if value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return value
-
-
-def check_init(init: object) -> None:
-    """``init`` is one of :data:`INITS` or a tensor."""
-    if isinstance(init, str):
-        check_choice(init, "init", INITS)
-    elif not isinstance(init, Tensor):
-        raise TypeError(f"init must be one of {list(INITS)} or a tensor, got {type(init).__name__}")
-
-
-def require_linear(solver: str, problem: InverseProblem, why: str, alternative: str) -> None:
-    """Refuse a nonlinear operator with a message naming it, why and what to use instead."""
-    operator = problem.operator
-    if not operator.is_linear:
-        raise ValueError(
-            f"{solver} needs a linear operator ({why}); got the nonlinear operator "
-            f"{type(operator).__name__} (in_shape={operator.in_shape}, out_shape={operator.out_shape}). {alternative}"
-        )
 
 
 def check_init_for(solver: str, init: str | Tensor, problem: InverseProblem) -> None:
@@ -63,14 +37,6 @@ def check_init_for(solver: str, init: str | Tensor, problem: InverseProblem) -> 
         )
 
 
-def real_like(v: Tensor, like: Tensor) -> Tensor:
-    """``v`` as the real tensor of ``like``'s dtype when the iterate is real (the gradient of a
-    real-valued function of a real image is the real part of the complex one)."""
-    if v.is_complex() and not like.is_complex():
-        v = v.real
-    return v.to(like.dtype)
-
-
 def initial_iterate(init: str | Tensor, problem: InverseProblem, pinv_rcond: float) -> Tensor:
     """The initial image ``(B, *in_shape)`` in the problem's real dtype (see the module docs)."""
     operator = problem.operator
@@ -81,28 +47,11 @@ def initial_iterate(init: str | Tensor, problem: InverseProblem, pinv_rcond: flo
     if init == "zeros":
         return torch.zeros(shape, dtype=dtype, device=device)
     if init == "adjoint":
-        return operator.apply_adjoint(problem.y).real.to(dtype).clone()  # type: ignore[attr-defined]
+        return require_linear(operator, "init='adjoint'").apply_adjoint(problem.y).real.to(dtype).clone()
     estimate = pseudo_inverse_estimate(problem, pinv_rcond)
     if estimate is None:  # nonlinear operator without an inverse heuristic
         return torch.full(shape, 0.5, dtype=dtype, device=device)
     return estimate.clone()
-
-
-def residual_and_gradient(problem: InverseProblem, x: Tensor) -> tuple[Tensor, Tensor]:
-    r"""The residual :math:`r = A(x) - y` and the gradient :math:`J_A(x)^H r` of :math:`\tfrac12\|A(x) - y\|^2`
-    (the adjoint for a linear operator, a vector-Jacobian product from :mod:`torch.func` otherwise)."""
-    operator = problem.operator
-    if operator.is_linear:
-        r = operator.apply(x) - problem.y
-        return r, real_like(operator.apply_adjoint(r), x)  # type: ignore[attr-defined]
-    out, pullback = torch.func.vjp(operator.apply, x)
-    r = out - problem.y
-    return r, real_like(pullback(r)[0], x)
-
-
-def data_term(r: Tensor) -> Tensor:
-    r""":math:`\tfrac12\|r\|^2` per image, averaged over the batch (0-d tensor)."""
-    return 0.5 * item_norm(r).square().mean()
 
 
 def item_norm(v: Tensor) -> Tensor:
@@ -116,8 +65,8 @@ def lipschitz(solver: str, problem: InverseProblem, x0: Tensor) -> float | Tenso
     For a nonlinear operator: :math:`\|J_A(x_0)\|^2` at the initial point, one value per image
     (a tensor ``(B, 1, ..., 1)``), so that each image gets the step it would get alone."""
     operator = problem.operator
-    if operator.is_linear:
-        norm_sq = operator.norm() ** 2  # type: ignore[attr-defined]
+    if isinstance(operator, LinearOperator):
+        norm_sq = operator.norm() ** 2
         if not norm_sq > 0:
             raise ValueError(f"{solver}: the operator {type(operator).__name__} has norm 0")
         return float(norm_sq)
@@ -142,7 +91,7 @@ def _jacobian_norm_sq(operator: Operator, x0: Tensor, *, max_iter: int = 100, to
     estimate = torch.zeros(x0.shape[0], dtype=x0.dtype, device=x0.device)
     active = torch.ones(x0.shape[0], dtype=torch.bool, device=x0.device)
     for _ in range(max_iter):
-        w = real_like(jacobian.apply_adjoint(jacobian.apply(v)), x0)
+        w = real_like(jacobian.apply_adjoint(jacobian.apply_forward(v)), x0)
         new = item_norm(w)
         converged = (new - estimate).abs() <= tol * new
         # each image stops on its own, so that its estimate does not depend on the rest of the batch

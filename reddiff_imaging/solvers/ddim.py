@@ -10,7 +10,7 @@ from typing import ClassVar
 import torch
 from torch import Tensor
 
-from reddiff_imaging._validation import check_unit_interval
+from reddiff_imaging._validation import check_int, check_unit_interval
 from reddiff_imaging.priors.base import Prior
 from reddiff_imaging.problem import InverseProblem
 from reddiff_imaging.solvers.base import Monitor, Solver, randn
@@ -49,8 +49,7 @@ class DDIM(Solver):
     clip: bool = True
 
     def __post_init__(self) -> None:
-        if not isinstance(self.steps, int) or self.steps < 1:
-            raise ValueError(f"steps must be a positive int, got {self.steps!r}")
+        check_int(self.steps, "steps")
         check_unit_interval(self.eta, "eta")
 
     def _run(self, problem: InverseProblem, prior: Prior, generators: list[torch.Generator], monitor: Monitor) -> Tensor:

@@ -84,95 +84,19 @@ from typing import ClassVar
 import torch
 from torch import Tensor
 
-from reddiff_imaging._validation import check_positive
-from reddiff_imaging.noise import Gaussian
+from reddiff_imaging._validation import check_int, check_positive, check_unit_interval
 from reddiff_imaging.operators.base import Operator
-from reddiff_imaging.operators.svd import SVD
 from reddiff_imaging.priors.base import DiffusionModel, Prior
 from reddiff_imaging.problem import InverseProblem
 from reddiff_imaging.solvers.base import Monitor, Solver, randn
+from reddiff_imaging.solvers.capabilities import gaussian_reason, linear_reason
 from reddiff_imaging.solvers.diffusion_common import (
     ModelRangeData,
     measurement_in_model_range,
+    previous_alpha_bars,
     timestep_sequence,
 )
-
-#: relative tolerance on the imaginary part of spectral filters applied to a real probe image
-_REAL_TOL = 1e-6
-
-
-def check_steps(steps: object, name: str = "steps") -> int:
-    """``steps`` as a positive int, or a ``ValueError`` naming it."""
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"{name} must be a positive int, got {steps!r}")
-    return steps
-
-
-def check_unit_interval(value: object, name: str) -> float:
-    """``value`` as a float in ``[0, 1]``, or a ``ValueError`` naming it."""
-    number = check_positive(value, name, allow_zero=True)  # type: ignore[arg-type]
-    if number > 1:
-        raise ValueError(f"{name} must be in [0, 1], got {value!r}")
-    return number
-
-
-def check_gaussian_noise(problem: InverseProblem, solver: str) -> float:
-    """The problem's Gaussian noise level, or a ``TypeError`` for other noise models."""
-    if not isinstance(problem.noise, Gaussian):
-        raise TypeError(
-            f"{solver} needs Gaussian measurement noise (reddiff_imaging.noise.Gaussian(sigma)); "
-            f"this problem's noise is {type(problem.noise).__name__}"
-        )
-    return problem.sigma
-
-
-def require_linear(operator: Operator, solver: str, alternatives: str) -> None:
-    """A ``TypeError`` for nonlinear operators, suggesting ``alternatives``."""
-    if not operator.is_linear:
-        raise TypeError(
-            f"{solver} is defined for linear operators; {type(operator).__name__} is nonlinear. "
-            f"Use {alternatives} for nonlinear forward models"
-        )
-
-
-def probe_image(operator: Operator, dtype: torch.dtype, device: torch.device) -> Tensor:
-    """A deterministic, non-symmetric real test image ``(1, *in_shape)`` (no random state involved)."""
-    n = math.prod(operator.in_shape)
-    k = torch.arange(n, dtype=torch.float64, device=device)
-    values = torch.frac(0.5 + k * 0.6180339887498949) - 0.5 + 0.3 * torch.sin(1.0 + 2.3 * k)
-    return values.reshape(1, *operator.in_shape).to(dtype)
-
-
-def spectral_kind(operator: Operator, svd: SVD, device: torch.device) -> str:
-    r"""How the SVD of ``operator`` treats real images.
-
-    Returns:
-        ``"real"`` when :math:`V^H` maps real images to real coefficients; ``"hermitian"`` when the
-        coefficients are complex but every spectral filter :math:`V f(s) V^H` maps real images to
-        real images (checked with :math:`f(s) = s` on a probe image, which suffices almost surely
-        since :math:`s \mapsto s` is injective); ``"complex"`` otherwise.
-    """
-    dtype = torch.float64 if device.type == "cpu" else torch.float32
-    x = probe_image(operator, dtype, device)
-    coefficients = svd.Vt(x)
-    if not coefficients.is_complex():
-        return "real"
-    s = svd.singular_values.to(device=device, dtype=coefficients.real.dtype)
-    filtered = svd.V(s * coefficients)
-    if not filtered.is_complex():
-        return "hermitian"
-    scale = float(filtered.abs().max()) or 1.0
-    tol = _REAL_TOL if dtype == torch.float64 else 1e-4
-    return "hermitian" if float(filtered.imag.abs().max()) <= tol * scale else "complex"
-
-
-def kept_singular_values(svd: SVD, rcond: float, like: Tensor) -> tuple[Tensor, Tensor]:
-    """Singular values (in ``like``'s real precision and device) with those at or below ``rcond``
-    times the largest set to zero, and the mask of the kept ones."""
-    s = svd.singular_values.to(device=like.device, dtype=like.real.dtype if like.is_complex() else like.dtype)
-    largest = s.max() if s.numel() else s.new_zeros(())
-    keep = (s > rcond * largest) & (s > 0)
-    return torch.where(keep, s, torch.zeros_like(s)), keep
+from reddiff_imaging.solvers.spectral import kept_singular_values, probe_image, spectral_kind
 
 
 @dataclass
@@ -193,9 +117,9 @@ class DDRM(Solver):
         clip: clip the result to ``[0, 1]`` (the official evaluation clips to the image range).
 
     Raises:
-        TypeError: at ``solve`` for a nonlinear operator, an operator without an SVD, an SVD with
-            complex coefficients that does not respect real images (see the module docstring),
-            or non-Gaussian noise.
+        UnsupportedProblemError: at ``solve`` (and in :meth:`check`'s answer) for a nonlinear
+            operator, an operator without an SVD, an SVD with complex coefficients that does not
+            respect real images (see the module docstring), or non-Gaussian noise.
     """
 
     name: ClassVar[str] = "ddrm"
@@ -208,7 +132,7 @@ class DDRM(Solver):
     clip: bool = True
 
     def __post_init__(self) -> None:
-        check_steps(self.steps)
+        check_int(self.steps, "steps")
         check_unit_interval(self.eta, "eta")
         check_unit_interval(self.eta_b, "eta_b")
         rcond = check_positive(self.rcond, "rcond", allow_zero=True)
@@ -217,27 +141,32 @@ class DDRM(Solver):
         if not isinstance(self.clip, bool):
             raise TypeError(f"clip must be a bool, got {self.clip!r}")
 
-    def _check_problem(self, problem: InverseProblem) -> None:
-        operator = problem.operator
-        require_linear(operator, "DDRM", "'reddiff' or 'dps'")
+    def _unsupported(self, problem: InverseProblem) -> list[str | None]:
+        return [self._operator_reason(problem.operator, problem), gaussian_reason(problem)]
+
+    @staticmethod
+    def _operator_reason(operator: Operator, problem: InverseProblem) -> str | None:
+        linear = linear_reason(operator, "DDRM's updates are spectral", "Use 'reddiff' or 'dps' for nonlinear forward models.")
+        if linear:
+            return linear
         svd = operator.svd
         if svd is None:
-            raise TypeError(
-                f"DDRM needs an operator with an SVD (operator.svd); {type(operator).__name__} has none. "
+            return (
+                f"needs an operator with an SVD (operator.svd); {type(operator).__name__} has none. "
                 "Use 'pigdm' (which falls back to conjugate gradients), 'reddiff', 'dps' or 'diffpir' for it"
             )
         kind = spectral_kind(operator, svd, problem.device)
-        if kind == "hermitian" and operator.apply(probe_image(operator, problem.dtype, problem.device)).is_complex():
+        if kind == "hermitian" and operator.apply_forward(probe_image(operator, problem.dtype, problem.device)).is_complex():
             kind = "complex"  # complex measurements of real images: the noise has no conjugate symmetry
-        if kind == "complex":
-            raise TypeError(
-                f"DDRM cannot use the SVD of {type(operator).__name__}: its spectral coefficients are complex "
-                "and either its spectral filters do not map real images to real images or its measurements of real "
-                "images are complex (e.g. a complex transfer function, or MRI with complex_images=True), so the "
-                "per-coefficient DDRM updates are not defined "
-                "for the real images of a diffusion prior. Use MRI(complex_images=False), or 'pigdm' or 'reddiff'"
-            )
-        check_gaussian_noise(problem, "DDRM")
+        if kind != "complex":
+            return None
+        return (
+            f"cannot use the SVD of {type(operator).__name__}: its spectral coefficients are complex "
+            "and either its spectral filters do not map real images to real images or its measurements of real "
+            "images are complex (e.g. a complex transfer function, or MRI with complex_images=True), so the "
+            "per-coefficient DDRM updates are not defined "
+            "for the real images of a diffusion prior. Use MRI(complex_images=False), or 'pigdm' or 'reddiff'"
+        )
 
     def _run(self, problem: InverseProblem, prior: Prior, generators: list[torch.Generator], monitor: Monitor) -> Tensor:
         assert isinstance(prior, DiffusionModel)
@@ -290,9 +219,7 @@ class DDRM(Solver):
         eta, eta_b = self.eta, self.eta_b
         monitor.start(len(timesteps), data.to_public)
         batch_t = torch.empty(problem.batch_size, dtype=torch.long, device=problem.device)
-        for step, t in enumerate(timesteps):
-            alpha_t = alphas[t]
-            alpha_next = alphas[timesteps[step + 1]] if step + 1 < len(timesteps) else 1.0
+        for step, (t, alpha_t, alpha_next) in enumerate(previous_alpha_bars(timesteps, alphas)):
             sigma_next = sigma_of(alpha_next)
             eps = diffusion.eps(x, batch_t.fill_(t))
             x0 = (x - math.sqrt(1 - alpha_t) * eps) / math.sqrt(alpha_t)

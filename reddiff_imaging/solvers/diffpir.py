@@ -49,10 +49,11 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from reddiff_imaging._validation import check_bool, check_choice, check_positive
+from reddiff_imaging._validation import check_bool, check_choice, check_int, check_positive
 from reddiff_imaging.priors.base import Prior
 from reddiff_imaging.problem import InverseProblem
 from reddiff_imaging.solvers.base import Monitor, Solver, randn
+from reddiff_imaging.solvers.capabilities import gaussian_reason
 from reddiff_imaging.solvers.diffusion_common import ModelRangeData
 
 SCHEDULES = ("quad", "uniform")
@@ -105,14 +106,16 @@ class DiffPIR(Solver):
     clip: bool = True
 
     def __post_init__(self) -> None:
-        if not isinstance(self.steps, int) or self.steps < 1:
-            raise ValueError(f"steps must be a positive int, got {self.steps!r}")
+        check_int(self.steps, "steps")
         check_positive(self.lam, "lam")
         check_positive(self.sigma_floor, "sigma_floor")
         if not 0.0 <= float(self.zeta) <= 1.0:
             raise ValueError(f"zeta must be in [0, 1], got {self.zeta!r}")
         check_choice(self.schedule, "schedule", SCHEDULES)
         check_bool(self.clip_x0, "clip_x0")
+
+    def _unsupported(self, problem: InverseProblem) -> list[str | None]:
+        return [gaussian_reason(problem)]  # its data step weighs the prior by the noise level
 
     def _run(self, problem: InverseProblem, prior: Prior, generators: list[torch.Generator], monitor: Monitor) -> Tensor:
         data = ModelRangeData(problem, prior)
@@ -135,7 +138,7 @@ class DiffPIR(Solver):
             if adjoint_y is not None:
                 x0 = operator.solve_normal(adjoint_y + rho * x0, rho, check=False).real.to(x0.dtype)
             else:  # the gradient of (1/2)||y - A(x)||^2 in public units of the residual
-                _, gradient = data.residual_and_gradient(x0)
+                _, gradient = data.value_and_gradient(x0)
                 x0 = x0 - gradient / (data.scale**2 * rho)
             eps = (x - math.sqrt(alpha_t) * x0) / math.sqrt(1 - alpha_t)
             noise = randn(shape, generators, x)

@@ -14,6 +14,7 @@ noise level :math:`\sigma' = a\sigma`. The public API stays in ``[0, 1]``.
 from __future__ import annotations
 
 import math
+from functools import cached_property
 
 import torch
 from torch import Tensor
@@ -21,6 +22,7 @@ from torch import Tensor
 from reddiff_imaging._validation import check_choice
 from reddiff_imaging.priors.base import DiffusionModel
 from reddiff_imaging.problem import InverseProblem
+from reddiff_imaging.solvers.data_term import DataTerm
 
 ORDERS = ("descending", "ascending", "random")
 
@@ -77,29 +79,33 @@ class ModelRangeData:
 
     def residual(self, x_model: Tensor) -> Tensor:
         """:math:`r' = a(y - A((x' - b)/a))`."""
-        return self.scale * (self.problem.y - self.operator.apply(self.to_public(x_model)))
+        return self.scale * (self.problem.y - self.operator.apply_forward(self.to_public(x_model)))
 
-    def residual_and_gradient(self, x_model: Tensor) -> tuple[Tensor, Tensor]:
-        r"""The residual :math:`r'` and the gradient of :math:`\tfrac12\|r'\|^2` in :math:`x'`, which is
-        :math:`-J_A^H r'` (the adjoint for a linear operator, a vector-Jacobian product otherwise)."""
-        u = self.to_public(x_model)
-        if self.operator.is_linear:
-            r = self.scale * (self.problem.y - self.operator.apply(u))
-            return r, -self.operator.apply_adjoint(r)
-        out, pullback = torch.func.vjp(self.operator.apply, u)
-        r = self.scale * (self.problem.y - out)
-        return r, -pullback(r)[0]
+    @cached_property
+    def term(self) -> DataTerm:
+        """The problem's data term in the public range (from its noise model)."""
+        return DataTerm.from_problem(self.problem)
+
+    def value_and_gradient(self, x_model: Tensor) -> tuple[Tensor, Tensor]:
+        r"""The data term in the network's range, :math:`a^2 f((x' - b)/a)` per image, and its gradient
+        in :math:`x'`, :math:`a\nabla f` (for Gaussian noise :math:`\tfrac12\|r'\|^2` and :math:`-J_A^H r'`)."""
+        value, gradient = self.term.value_and_gradient(self.to_public(x_model))
+        return self.scale**2 * value, self.scale * gradient
+
+    def distance(self, x_model: Tensor) -> Tensor:
+        r""":math:`a\sqrt{2 f}` per image, differentiable (for Gaussian noise :math:`\|r'\|`)."""
+        return self.scale * self.term.distance(self.to_public(x_model))
 
     @property
     def sigma(self) -> float:
-        """Noise level in the network's range, :math:`\\sigma' = a\\sigma`."""
+        r"""Noise level in the network's range, :math:`\sigma' = a\sigma` (Gaussian noise only)."""
         return self.scale * self.problem.sigma
 
 
 def measurement_in_model_range(problem: InverseProblem, data: ModelRangeData) -> Tensor:
     r""":math:`y' = a y + b A\mathbf 1` for a linear operator (exactly :math:`a(y - A((x'-b)/a)) + A x'`)."""
     ones = torch.ones((1, *problem.operator.in_shape), dtype=problem.dtype, device=problem.device)
-    return data.scale * problem.y + data.shift * problem.operator.apply(ones)
+    return data.scale * problem.y + data.shift * problem.operator.apply_forward(ones)
 
 
 def pseudo_inverse_in_model_range(problem: InverseProblem, data: ModelRangeData, rcond: float) -> Tensor | None:
@@ -129,8 +135,16 @@ def ddim_step(x0: Tensor, eps: Tensor, alpha_bar_t: float, alpha_bar_s: float, e
     with :math:`\eta = 1` the DDPM ancestral step and :math:`\eta = 0` deterministic. ``alpha_bar_s = 1``
     is the final step to :math:`x_0`.
     """
+    c, d = ddim_coefficients(alpha_bar_t, alpha_bar_s, eta)
+    return math.sqrt(alpha_bar_s) * x0 + d * eps + c * noise
+
+
+def ddim_coefficients(alpha_bar_t: float, alpha_bar_s: float, eta: float) -> tuple[float, float]:
+    r"""The noise and :math:`\hat\varepsilon` coefficients of :func:`ddim_step`,
+    :math:`c = \eta\sqrt{\frac{1-\bar\alpha_s}{1-\bar\alpha_t}}\sqrt{1 - \frac{\bar\alpha_t}{\bar\alpha_s}}` and
+    :math:`\sqrt{1 - \bar\alpha_s - c^2}`."""
     c = eta * math.sqrt((1 - alpha_bar_s) / (1 - alpha_bar_t) * (1 - alpha_bar_t / alpha_bar_s))
-    return math.sqrt(alpha_bar_s) * x0 + math.sqrt(max(1 - alpha_bar_s - c * c, 0.0)) * eps + c * noise
+    return c, math.sqrt(max(1 - alpha_bar_s - c * c, 0.0))
 
 
 def previous_alpha_bars(timesteps: list[int], alphas_cumprod: list[float]) -> list[tuple[int, float, float]]:

@@ -41,10 +41,11 @@ from typing import ClassVar
 import torch
 from torch import Tensor
 
-from reddiff_imaging._validation import check_bool, check_choice, check_positive, check_unit_interval
+from reddiff_imaging._validation import check_bool, check_choice, check_int, check_positive, check_unit_interval
 from reddiff_imaging.priors.base import Prior
 from reddiff_imaging.problem import InverseProblem
 from reddiff_imaging.solvers.base import Monitor, Solver, randn
+from reddiff_imaging.solvers.data_term import data_term_reason
 from reddiff_imaging.solvers.diffusion_common import (
     ModelRangeData,
     amplification,
@@ -93,12 +94,14 @@ class DPS(Solver):
     variance: str = "auto"
 
     def __post_init__(self) -> None:
-        if not isinstance(self.steps, int) or self.steps < 1:
-            raise ValueError(f"steps must be a positive int, got {self.steps!r}")
+        check_int(self.steps, "steps")
         check_positive(self.zeta, "zeta", allow_zero=True)
         check_unit_interval(self.eta, "eta")
         check_bool(self.normalize, "normalize")
         check_choice(self.variance, "variance", VARIANCES)
+
+    def _unsupported(self, problem: InverseProblem) -> list[str | None]:
+        return [data_term_reason(problem)]
 
     def _run(self, problem: InverseProblem, prior: Prior, generators: list[torch.Generator], monitor: Monitor) -> Tensor:
         data = ModelRangeData(problem, prior)
@@ -115,7 +118,7 @@ class DPS(Solver):
                 x0 = (x - (1 - alpha_t) ** 0.5 * eps) / alpha_t**0.5
                 if self.clip_x0:
                     x0 = x0.clamp(lo, hi)
-                norms = data.residual(x0).abs().flatten(1).norm(dim=1)
+                norms = data.distance(x0)
                 (gradient,) = torch.autograd.grad(norms.sum(), x)
             x0, eps = x0.detach(), eps.detach()
             if self.clip_x0:

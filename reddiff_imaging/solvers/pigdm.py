@@ -85,23 +85,21 @@ from typing import ClassVar
 import torch
 from torch import Tensor
 
-from reddiff_imaging._validation import check_choice, check_positive
-from reddiff_imaging.operators.base import LinearOperator
+from reddiff_imaging._validation import check_choice, check_init, check_int, check_positive, check_unit_interval
 from reddiff_imaging.operators.cg import conjugate_gradient
 from reddiff_imaging.operators.inpainting import Inpainting
 from reddiff_imaging.priors.base import DiffusionModel, Prior
 from reddiff_imaging.problem import InverseProblem
 from reddiff_imaging.solvers.base import Monitor, Solver, randn
-from reddiff_imaging.solvers.ddrm import (
-    check_gaussian_noise,
-    check_steps,
-    check_unit_interval,
-    kept_singular_values,
+from reddiff_imaging.solvers.capabilities import gaussian_reason, linear_reason, require_linear
+from reddiff_imaging.solvers.diffusion_common import (
+    ModelRangeData,
+    ddim_coefficients,
     measurement_in_model_range,
-    require_linear,
-    spectral_kind,
+    previous_alpha_bars,
+    timestep_sequence,
 )
-from reddiff_imaging.solvers.diffusion_common import ModelRangeData, timestep_sequence
+from reddiff_imaging.solvers.spectral import kept_singular_values, spectral_kind
 
 GUIDANCES = ("x0", "score")
 PROJECTIONS = ("auto", "always", "never")
@@ -139,7 +137,8 @@ class PiGDM(Solver):
         clip: clip the result to ``[0, 1]``.
 
     Raises:
-        TypeError: at ``solve`` for a nonlinear operator or non-Gaussian noise.
+        UnsupportedProblemError: at ``solve`` (and in :meth:`check`'s answer) for a nonlinear
+            operator or non-Gaussian noise.
     """
 
     name: ClassVar[str] = "pigdm"
@@ -158,31 +157,32 @@ class PiGDM(Solver):
     clip: bool = True
 
     def __post_init__(self) -> None:
-        check_steps(self.steps)
+        check_int(self.steps, "steps")
         check_unit_interval(self.eta, "eta")
         check_positive(self.guidance_scale, "guidance_scale", allow_zero=True)
         check_choice(self.guidance, "guidance", GUIDANCES)
         check_choice(self.project, "project", PROJECTIONS)
-        check_choice(self.init, "init", INITS)
+        check_init(self.init, INITS, tensor=False)
         rcond = check_positive(self.rcond, "rcond", allow_zero=True)
         if rcond >= 1:
             raise ValueError(f"rcond must be in [0, 1), got {self.rcond!r}")
-        check_steps(self.cg_max_iter, "cg_max_iter")
+        check_int(self.cg_max_iter, "cg_max_iter")
         check_positive(self.cg_tol, "cg_tol")
         for flag in ("use_svd", "clip"):
             if not isinstance(getattr(self, flag), bool):
                 raise TypeError(f"{flag} must be a bool, got {getattr(self, flag)!r}")
 
-    def _check_problem(self, problem: InverseProblem) -> None:
-        require_linear(problem.operator, "ΠGDM (pigdm)", "'reddiff' or 'dps'")
-        check_gaussian_noise(problem, "ΠGDM (pigdm)")
+    def _unsupported(self, problem: InverseProblem) -> list[str | None]:
+        return [
+            linear_reason(problem.operator, "its guidance inverts A Aᴴ", "Use 'reddiff' or 'dps' for nonlinear forward models."),
+            gaussian_reason(problem),
+        ]
 
     def _run(self, problem: InverseProblem, prior: Prior, generators: list[torch.Generator], monitor: Monitor) -> Tensor:
         assert isinstance(prior, DiffusionModel)
         diffusion = prior
         data = ModelRangeData(problem, diffusion)
-        operator = problem.operator
-        assert isinstance(operator, LinearOperator)
+        operator = require_linear(problem.operator, self.name)
         timesteps = timestep_sequence(diffusion.num_timesteps, self.steps, "descending")
         shape = (problem.batch_size, *operator.in_shape)
         dtype = problem.dtype
@@ -191,7 +191,6 @@ class PiGDM(Solver):
         guide = self._guidance_solver(problem, y_model)
         project = self.project == "always" or (self.project == "auto" and isinstance(operator, Inpainting))
         alphas = diffusion.alphas_cumprod.to(torch.float64).tolist()
-
         alpha_first = alphas[timesteps[0]]
         noise = randn(shape, generators, problem.y.real)
         if self.init == "pinv":
@@ -203,18 +202,15 @@ class PiGDM(Solver):
         w = self.guidance_scale
         monitor.start(len(timesteps), data.to_public)
         batch_t = torch.empty(problem.batch_size, dtype=torch.long, device=problem.device)
-        for step, t in enumerate(timesteps):
-            alpha_t = alphas[t]
-            alpha_next = alphas[timesteps[step + 1]] if step + 1 < len(timesteps) else 1.0
-            c1 = self.eta * math.sqrt((1 - alpha_t / alpha_next) * (1 - alpha_next) / (1 - alpha_t))
-            c2 = math.sqrt(max(1 - alpha_next - c1**2, 0.0))
+        for step, (t, alpha_t, alpha_next) in enumerate(previous_alpha_bars(timesteps, alphas)):
+            c1, c2 = ddim_coefficients(alpha_t, alpha_next, self.eta)
             r2 = 1 - alpha_t
 
             x_t = x.detach().requires_grad_(True)
             with torch.enable_grad():
                 eps = diffusion.eps(x_t, batch_t.fill_(t), differentiable=True)
                 x0 = (x_t - math.sqrt(1 - alpha_t) * eps) / math.sqrt(alpha_t)
-                residual = y_model - operator.apply(x0.detach())
+                residual = y_model - operator.apply_forward(x0.detach())
                 # A^H (A A^H + sigma'^2 / r_t^2 I)^{-1} (y' - A x0): r_t^2 times the measurement part of g
                 direction = guide(residual, sigma_y**2 / r2)
                 (weighted,) = torch.autograd.grad((direction.detach() * x0).sum(), x_t)  # r_t^2 g
@@ -222,8 +218,8 @@ class PiGDM(Solver):
             eps = eps.detach().to(dtype)
             weighted = weighted.to(dtype)
             if project:
-                x0 = x0 + guide(y_model - operator.apply(x0), 0.0)
-                weighted = weighted - guide(operator.apply(weighted), 0.0)
+                x0 = x0 + guide(y_model - operator.apply_forward(x0), 0.0)
+                weighted = weighted - guide(operator.apply_forward(weighted), 0.0)
             if self.guidance == "x0":
                 x0_guided = x0 + w * math.sqrt(alpha_t) * weighted
                 eps_guided = eps
@@ -242,8 +238,7 @@ class PiGDM(Solver):
     def _guidance_solver(self, problem: InverseProblem, like: Tensor):  # noqa: ANN202 - a closure
         r"""``solve(r, c)`` :math:`= A^H (A A^H + c I)^{-1} r` as a real image; ``c = 0`` gives the
         pseudo-inverse :math:`A^+ r`."""
-        operator = problem.operator
-        assert isinstance(operator, LinearOperator)
+        operator = require_linear(problem.operator, self.name)
         dtype = problem.dtype
         svd = operator.svd if self.use_svd else None
         kind = spectral_kind(operator, svd, problem.device) if svd is not None else "none"
@@ -269,11 +264,11 @@ class PiGDM(Solver):
         def iterative(r: Tensor, c: float) -> Tensor:
             if c == 0.0:  # minimum-norm least squares A^+ r
                 out = conjugate_gradient(
-                    lambda v: adjoint(operator.apply(v)), adjoint(r), max_iter=self.cg_max_iter, tol=self.cg_tol
+                    lambda v: adjoint(operator.apply_forward(v)), adjoint(r), max_iter=self.cg_max_iter, tol=self.cg_tol
                 )
             else:
                 v = conjugate_gradient(
-                    lambda u: operator.apply(adjoint(u)) + c * u, r, max_iter=self.cg_max_iter, tol=self.cg_tol
+                    lambda u: operator.apply_forward(adjoint(u)) + c * u, r, max_iter=self.cg_max_iter, tol=self.cg_tol
                 )
                 out = adjoint(v)
             return out.to(dtype)

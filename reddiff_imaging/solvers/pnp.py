@@ -35,22 +35,20 @@ from typing import ClassVar
 import torch
 from torch import Tensor
 
-from reddiff_imaging._validation import check_bool, check_positive
+from reddiff_imaging._validation import check_bool, check_init, check_int, check_positive
 from reddiff_imaging.priors.base import Prior
 from reddiff_imaging.problem import InverseProblem
 from reddiff_imaging.solvers.base import Monitor, Solver
 from reddiff_imaging.solvers.classical_common import (
+    INITS,
     call_prior,
-    check_init,
     check_init_for,
-    check_iterations,
-    data_term,
     finish,
     initial_iterate,
     item_norm,
     lipschitz,
-    residual_and_gradient,
 )
+from reddiff_imaging.solvers.data_term import DataTerm, data_term_reason
 
 __all__ = ["PnPPGD"]
 
@@ -96,28 +94,32 @@ class PnPPGD(Solver):
     clip: bool = True
 
     def __post_init__(self) -> None:
-        check_iterations(self.iterations)
+        check_int(self.iterations, "iterations")
         check_positive(self.sigma, "sigma")
         check_positive(self.step_scale, "step_scale")
         if self.step is not None:
             check_positive(self.step, "step")
         check_bool(self.fista, "fista")
-        check_init(self.init)
+        check_init(self.init, INITS)
         check_positive(self.pinv_rcond, "pinv_rcond", allow_zero=True)
         check_bool(self.clip, "clip")
+
+    def _unsupported(self, problem: InverseProblem) -> list[str | None]:
+        return [data_term_reason(problem)]
 
     def _check_problem(self, problem: InverseProblem) -> None:
         check_init_for(self.name, self.init, problem)
 
     def _run(self, problem: InverseProblem, prior: Prior, generators: list[torch.Generator], monitor: Monitor) -> Tensor:
         with torch.no_grad():
+            term = DataTerm.from_problem(problem)
             x = initial_iterate(self.init, problem, self.pinv_rcond)
             gamma = self.step if self.step is not None else self.step_scale / lipschitz(self.name, problem, x)
             v = x
             t = 1.0
             monitor.start(self.iterations)
             for step in range(self.iterations):
-                r, g = residual_and_gradient(problem, v)
+                value, g = term.value_and_gradient(v)
                 x_next = call_prior(self.name, prior.denoise, v - gamma * g, self.sigma, step, monitor)
                 if self.fista:
                     t_next = 0.5 * (1.0 + math.sqrt(1.0 + 4.0 * t * t))
@@ -126,7 +128,7 @@ class PnPPGD(Solver):
                 else:
                     v = x_next
                 if monitor.due(step):
-                    monitor.step(step, x_next, data=data_term(r), change=item_norm(x_next - x).mean())
+                    monitor.step(step, x_next, data=value.mean(), change=item_norm(x_next - x).mean())
                 else:
                     monitor.step(step, x_next)
                 x = x_next

@@ -43,24 +43,22 @@ from typing import ClassVar
 import torch
 from torch import Tensor
 
-from reddiff_imaging._validation import check_bool, check_choice, check_positive
+from reddiff_imaging._validation import check_bool, check_choice, check_init, check_int, check_positive
 from reddiff_imaging.priors.base import Prior
 from reddiff_imaging.problem import InverseProblem
 from reddiff_imaging.solvers.base import Monitor, Solver
+from reddiff_imaging.solvers.capabilities import normal_equation_reasons, require_linear
 from reddiff_imaging.solvers.classical_common import (
+    INITS,
     call_prior,
-    check_init,
     check_init_for,
-    check_iterations,
-    data_term,
     finish,
     initial_iterate,
     item_norm,
     lipschitz,
     real_like,
-    require_linear,
-    residual_and_gradient,
 )
+from reddiff_imaging.solvers.data_term import DataTerm, data_term_reason
 
 __all__ = ["RED"]
 
@@ -112,51 +110,49 @@ class RED(Solver):
     clip: bool = True
 
     def __post_init__(self) -> None:
-        check_iterations(self.iterations)
+        check_int(self.iterations, "iterations")
         check_positive(self.lam, "lam")
         check_positive(self.sigma, "sigma")
         check_choice(self.method, "method", METHODS)
         check_positive(self.step_scale, "step_scale")
         if self.step is not None:
             check_positive(self.step, "step")
-        check_init(self.init)
+        check_init(self.init, INITS)
         check_positive(self.pinv_rcond, "pinv_rcond", allow_zero=True)
         check_bool(self.clip, "clip")
 
+    def _unsupported(self, problem: InverseProblem) -> list[str | None]:
+        if self.method != "fixed-point":
+            return [data_term_reason(problem)]
+        return normal_equation_reasons(problem, "method='fixed-point' solves (AᴴA + λI)x = Aᴴy + λD(x)", "method='gd'")
+
     def _check_problem(self, problem: InverseProblem) -> None:
-        if self.method == "fixed-point":
-            require_linear(
-                self.name,
-                problem,
-                "method='fixed-point' solves (AᴴA + λI)x = Aᴴy + λD(x)",
-                "Use method='gd', which handles nonlinear operators through vector-Jacobian products.",
-            )
         check_init_for(self.name, self.init, problem)
 
     def _run(self, problem: InverseProblem, prior: Prior, generators: list[torch.Generator], monitor: Monitor) -> Tensor:
         with torch.no_grad():
-            operator = problem.operator
+            term = DataTerm.from_problem(problem)
             x = initial_iterate(self.init, problem, self.pinv_rcond)
             lam = float(self.lam)
             if self.method == "gd":
                 mu = self.step if self.step is not None else self.step_scale / (lipschitz(self.name, problem, x) + lam)
             else:  # right-hand side A^H y of the fixed-point equation, computed once
-                aty = real_like(operator.apply_adjoint(problem.y), x)  # type: ignore[attr-defined]
+                aty = real_like(require_linear(problem.operator, self.name).apply_adjoint(problem.y), x)
             monitor.start(self.iterations)
             for step in range(self.iterations):
                 d = call_prior(self.name, prior.denoise, x, self.sigma, step, monitor)
                 prior_field = x - d
                 if self.method == "gd":
-                    r, g = residual_and_gradient(problem, x)
+                    value, g = term.value_and_gradient(x)
                     x_next = x - mu * (g + lam * prior_field)
                 else:
-                    r = None
-                    x_next = real_like(operator.solve_normal(aty + lam * d, lam, check=False), x)  # type: ignore[attr-defined]
+                    value = None
+                    x_next = term.solve_normal(aty + lam * d, lam)
                 if monitor.due(step):
                     monitor.step(
                         step,
                         x_next,
-                        data=data_term(operator.apply(x) - problem.y if r is None else r),
+                        data=(term.value(x) if value is None else value).mean(),
                         regularizer=0.5 * lam * (x * prior_field).flatten(1).sum(1).mean(),
                         change=item_norm(x_next - x).mean(),
                     )

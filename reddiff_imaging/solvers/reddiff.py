@@ -40,11 +40,13 @@ from typing import ClassVar
 import torch
 from torch import Tensor
 
-from reddiff_imaging._validation import check_bool, check_choice, check_positive
+from reddiff_imaging._validation import check_bool, check_choice, check_init, check_int, check_positive
 from reddiff_imaging.priors.adapters import as_diffusion
 from reddiff_imaging.priors.base import Prior
 from reddiff_imaging.problem import InverseProblem
 from reddiff_imaging.solvers.base import Monitor, Solver, randn
+from reddiff_imaging.solvers.capabilities import Requirement, gaussian_reason
+from reddiff_imaging.solvers.data_term import data_term_reason
 from reddiff_imaging.solvers.diffusion_common import (
     ORDERS,
     ModelRangeData,
@@ -100,7 +102,7 @@ class RedDiff(Solver):
     """
 
     name: ClassVar[str] = "reddiff"
-    requires: ClassVar[tuple[str, ...]] = ()
+    requires: ClassVar[tuple[Requirement, ...]] = (("eps", "denoise"),)
 
     steps: int = 1000
     lr: float = 0.25
@@ -118,8 +120,7 @@ class RedDiff(Solver):
     clip: bool = True
 
     def __post_init__(self) -> None:
-        if not isinstance(self.steps, int) or self.steps < 1:
-            raise ValueError(f"steps must be a positive int, got {self.steps!r}")
+        check_int(self.steps, "steps")
         check_positive(self.lr, "lr")
         check_positive(self.lam, "lam", allow_zero=True)
         check_positive(self.obs_weight, "obs_weight", allow_zero=True)
@@ -129,17 +130,20 @@ class RedDiff(Solver):
         check_choice(self.optimizer, "optimizer", ("adam", "sgd"))
         check_choice(self.loss, "loss", ("mean", "sum"))
         check_bool(self.normalize, "normalize")
-        if isinstance(self.init, str):
-            check_choice(self.init, "init", INITS)
-        elif not isinstance(self.init, Tensor):
-            raise TypeError(f"init must be one of {list(INITS)} or a tensor, got {type(self.init).__name__}")
+        check_init(self.init, INITS)
+
+    def _unsupported(self, problem: InverseProblem) -> list[str | None]:
+        return [
+            data_term_reason(problem),
+            gaussian_reason(problem, "loss='sum' weighs the data term by 1/σ²; use loss='mean'") if self.loss == "sum" else None,
+        ]
 
     def _run(self, problem: InverseProblem, prior: Prior, generators: list[torch.Generator], monitor: Monitor) -> Tensor:
         diffusion = as_diffusion(prior)
         data = ModelRangeData(problem, diffusion)
         if self.steps > diffusion.num_timesteps:
             raise ValueError(f"steps must be <= the prior's {diffusion.num_timesteps} timesteps, got {self.steps}")
-        if self.loss == "sum" and problem.sigma <= 0:
+        if self.loss == "sum" and data.sigma <= 0:
             raise ValueError("loss='sum' needs Gaussian noise with sigma > 0; use loss='mean' for noise-free data")
         timesteps = timestep_sequence(diffusion.num_timesteps, self.steps, self.order, generators[0])
         mu = self._initial(problem, data, generators).detach().clone()
@@ -165,14 +169,14 @@ class RedDiff(Solver):
             noise = randn(mu.shape, generators, mu)
             x_t = math.sqrt(alpha_bar) * x0 + math.sqrt(1 - alpha_bar) * noise
             eps_error = diffusion.eps(x_t, batch_t.fill_(t)) - noise
-            residual, data_grad = data.residual_and_gradient(x0)
+            data_value, data_grad = data.value_and_gradient(x0)
             mu.grad = data_weight * data_grad + prior_weight * eps_error
             if step < len(timesteps) - 1:  # the result is the last step's x0, before its update (official)
                 optimizer.step()
             monitor.step(
                 step,
                 x0,
-                data=0.5 * data_weight * residual.abs().square().flatten(1).sum(1).mean(),
+                data=data_weight * data_value.mean(),
                 prior=prior_weight * (eps_error * x0).flatten(1).sum(1).mean(),
             )
         x = x0.detach()

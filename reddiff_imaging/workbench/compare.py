@@ -193,10 +193,11 @@ def compare(
     runnable = []
     for method in methods:
         built = method.build(steps, next(iter(problems)))  # what it requires does not depend on the task
-        if supports(built, prior_cache[method.prior]):
+        support = supports(built, prior_cache[method.prior])
+        if support:
             runnable.append(method)
         elif world.rank == 0:
-            print(f"skipped {method.label} on every task: {method.solver} needs {', '.join(built.requires)} from the prior")
+            print(f"skipped {method.label} on every task: {support.message}")
     units = [(task, method, index) for task in problems for method in runnable for index in range(len(images))]
 
     pending: list[tuple[str, Method, int]] = []
@@ -277,12 +278,12 @@ def _run_unit(
     """Solve one unit and store it. A solver that refuses the operator stores nothing, adds
     ``(task, method.label)`` to ``refused`` and returns False."""
     solver = method.build(steps, task)
-    try:
-        unit = solve_unit(solver, problem, prior, unit_seed(seed, task, method.label, index))
-    except TypeError as err:  # the method refuses this operator (e.g. DDRM without an SVD)
-        bar.write(f"skipped {method.label} on {task}: {err}")
+    support = solver.check(problem, prior)
+    if not support:  # e.g. DDRM without an SVD
+        bar.write(f"skipped {method.label} on {task}: {support.message}")
         refused.add((task, method.label))
         return False
+    unit = solve_unit(solver, problem, prior, unit_seed(seed, task, method.label, index))
     if math.isnan(unit.psnr):
         bar.write(f"{method.label} on {task}, image {index}: the iterate stopped being finite")
     store.write_unit(run, task, method.label, index, unit, {"solver": method.solver, "prior": method.prior, "config": _json(solver)})
@@ -300,7 +301,8 @@ def simulate_measurements(operator: Operator, noise: NoiseModel, images: Tensor,
 
 def solve_unit(solver: Solver, problem: InverseProblem, prior: Prior, seed: int, *, metrics_every: int = 10) -> UnitResult:
     """Solve one image and score it against ``problem.x_true``. A diverging solve gives NaN
-    metrics and its last finite iterate; a method that refuses the operator raises TypeError.
+    metrics and its last finite iterate; a method that cannot run the problem raises
+    :class:`~reddiff_imaging.errors.UnsupportedProblemError` (ask ``solver.check`` first).
     The prior's :class:`~reddiff_imaging.priors.ImageShapeNote` is not repeated here (the callers
     print it once)."""
     truth = problem.x_true

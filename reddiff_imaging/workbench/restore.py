@@ -24,6 +24,7 @@ import torch
 from reddiff_imaging import metrics
 from reddiff_imaging._validation import check_int, check_real, check_writable
 from reddiff_imaging.data.image_io import output_bit_depth, read_image, write_image
+from reddiff_imaging.errors import UnsupportedProblemError
 from reddiff_imaging.priors.base import ImageShapeNote
 from reddiff_imaging.problem import InverseProblem
 from reddiff_imaging.workbench.compare import resolve_device, simulate_measurements
@@ -112,9 +113,9 @@ def restore_image(
         raise FileNotFoundError(f"image file {str(image_path)!r} does not exist")
     device = resolve_device(device)
     the_prior = build_prior(prior_part.value, device)
-    if not supports(built, the_prior):
-        needs = ", ".join(built.requires)
-        raise ValueError(f"solver {solver!r} needs {needs} from the prior; prior {prior!r} provides {', '.join(the_prior.capabilities()) or 'nothing'}")
+    support = supports(built, the_prior)
+    if not support:
+        raise UnsupportedProblemError(f"solver {solver!r} cannot run with prior {prior!r}: {support.message}")
     x, info = read_image(image_path, channels=channels, size=size)
     notes = list(info.notes)
     prior_note = the_prior.check_image_shape(tuple(x.shape), solver)
@@ -130,12 +131,12 @@ def restore_image(
     y = simulate_measurements(operator, noise, x, seed, task)
     problem = InverseProblem(operator, y, noise, x)
     generator = torch.Generator(device=device).manual_seed(unit_seed(seed, task, method.label, 0))
-    try:
-        with warnings.catch_warnings():  # the prior's note is in ``notes``
-            warnings.simplefilter("ignore", ImageShapeNote)
-            result = built.solve(problem, the_prior, generator, progress=progress, metrics_every=0)
-    except TypeError as err:  # the method refuses this operator (e.g. DDRM without an SVD)
-        raise ValueError(f"solver {solver!r} cannot run task {task!r}: {err}") from err
+    support = built.check(problem, the_prior)
+    if not support:  # e.g. DDRM without an SVD
+        raise UnsupportedProblemError(f"solver {solver!r} cannot run task {task!r}: {support.message}")
+    with warnings.catch_warnings():  # the prior's note is in ``notes``
+        warnings.simplefilter("ignore", ImageShapeNote)
+        result = built.solve(problem, the_prior, generator, progress=progress, metrics_every=0)
     restored = result.x.clamp(0, 1)
     out = write_image(restored[0], output, bit_depth=bit_depth)
     measurement_path, label = None, None

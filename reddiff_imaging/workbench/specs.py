@@ -17,9 +17,8 @@ import torch
 from reddiff_imaging import operators, solvers
 from reddiff_imaging.noise import Gaussian
 from reddiff_imaging.priors import Prior
-from reddiff_imaging.priors.base import DiffusionModel
 from reddiff_imaging.solvers import presets
-from reddiff_imaging.solvers.reddiff import RedDiff
+from reddiff_imaging.solvers.capabilities import Support
 from reddiff_imaging.workbench.parts import (
     PRIORS,
     build_operator,
@@ -116,13 +115,12 @@ def prior_image_shape(prior: Prior) -> tuple[int, ...] | None:
     return None
 
 
-def supports(solver: str | solvers.Solver | type[solvers.Solver], prior: Prior) -> bool:
-    """Whether ``solver`` (a name, a Solver or its class) can run with ``prior`` (RED-diff also runs
-    on any denoiser)."""
-    cls = solvers.registry.solver_class(solver) if isinstance(solver, str) else solver if isinstance(solver, type) else type(solver)
-    if issubclass(cls, RedDiff):
-        return isinstance(prior, DiffusionModel) or "denoise" in prior.capabilities()
-    return all(c in prior.capabilities() for c in cls.requires)
+def supports(solver: str | solvers.Solver | type[solvers.Solver], prior: Prior) -> Support:
+    """Whether ``solver`` (a name, a Solver or its class, built with its defaults) can run with
+    ``prior``: its :meth:`~reddiff_imaging.solvers.Solver.check` of the prior alone (true or the
+    reasons why not)."""
+    built = solvers.registry.solver_class(solver)() if isinstance(solver, str) else solver() if isinstance(solver, type) else solver
+    return built.check(prior=prior)
 
 
 def check_overrides(overrides: dict[str, dict[str, Any]], run_solvers: Sequence[str]) -> None:

@@ -62,6 +62,7 @@ from tqdm.auto import tqdm
 
 from reddiff_imaging._validation import check_int, check_real, check_writable
 from reddiff_imaging.data.synthetic import validation_images
+from reddiff_imaging.errors import UnsupportedProblemError
 from reddiff_imaging.problem import InverseProblem
 from reddiff_imaging.workbench import distributed
 from reddiff_imaging.workbench.compare import (
@@ -296,9 +297,9 @@ def tune(
     world = distributed.world(resolve_device(device))
     device = world.device
     the_prior = build_prior(prior_part.value, device)
-    if not supports(base, the_prior):
-        needs = ", ".join(base.requires)
-        raise ValueError(f"solver {solver!r} needs {needs} from the prior; prior {prior!r} provides {', '.join(the_prior.capabilities()) or 'nothing'}")
+    support = supports(base, the_prior)
+    if not support:
+        raise UnsupportedProblemError(f"solver {solver!r} cannot run with prior {prior!r}: {support.message}")
     images, notes = _images(dataset, num_images, size, channels, prior_image_shape(the_prior))
     images = images.to(device)
     shape = tuple(images.shape[1:])
@@ -357,10 +358,10 @@ def _run_trial(config, method, built, prior, task, operator, noise, images, y, s
     psnr, ssim, seconds = [], [], []
     for index in range(len(images)):
         problem = InverseProblem(operator, y[index : index + 1], noise, images[index : index + 1])
-        try:
-            unit = solve_unit(built, problem, prior, unit_seed(seed, task, method.label, index), metrics_every=0)
-        except TypeError as err:  # the method refuses this operator (e.g. DDRM without an SVD)
-            raise ValueError(f"solver {method.solver!r} cannot run task {task!r}: {err}") from err
+        support = built.check(problem, prior)
+        if not support:  # e.g. DDRM without an SVD
+            raise UnsupportedProblemError(f"solver {method.solver!r} cannot run task {task!r}: {support.message}")
+        unit = solve_unit(built, problem, prior, unit_seed(seed, task, method.label, index), metrics_every=0)
         if math.isnan(unit.psnr):
             bar.write(f"{method.solver} {config} diverged on image {index}")
         psnr.append(unit.psnr)

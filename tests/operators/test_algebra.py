@@ -139,3 +139,20 @@ def test_linearization_of_nonlinear_operator_matches_jvp() -> None:
     v = _rand(2, *SHAPE, seed=1)
     torch.testing.assert_close(lin(v), (torch.cos(x) * x + torch.sin(x)) * v)
     assert ops.dot_test(lin, batch=2).passed
+
+
+def test_apply_is_torch_module_apply_again() -> None:
+    """``Operator.apply_forward`` is the unchecked forward model; ``apply`` is ``torch.nn.Module.apply``
+    again, so ``net.apply(init_fn)`` on a module holding an operator visits it instead of running it."""
+    from torch import nn
+
+    from reddiff_imaging import operators as ops
+
+    blur = ops.Blur(ops.gaussian_kernel(1.0, 3), (1, 4, 4))
+    assert type(blur).apply is nn.Module.apply
+    net = nn.Sequential(nn.Linear(2, 2), blur)
+    visited: list[nn.Module] = []
+    assert net.apply(visited.append) is net
+    assert blur in visited
+    x = torch.rand(1, 1, 4, 4)
+    torch.testing.assert_close(blur.apply_forward(x), blur(x))

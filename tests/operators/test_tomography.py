@@ -199,15 +199,15 @@ def test_autograd_and_torch_func() -> None:
     torch.testing.assert_close(x.grad, 2 * op.adjoint(op(x.detach())))
     v = torch.randn_like(x)
     w = torch.randn(2, *op.out_shape, dtype=torch.float64, generator=_gen(7))
-    torch.testing.assert_close(torch.func.jvp(op.apply, (x.detach(),), (v,))[1], op(v))
-    torch.testing.assert_close(torch.func.vjp(op.apply, x.detach())[1](w)[0], op.adjoint(w))
-    jacobian = torch.func.jacrev(lambda z: op.apply(z.reshape(1, 1, 8, 8)).reshape(-1))(x[0].detach().reshape(-1))
+    torch.testing.assert_close(torch.func.jvp(op.apply_forward, (x.detach(),), (v,))[1], op(v))
+    torch.testing.assert_close(torch.func.vjp(op.apply_forward, x.detach())[1](w)[0], op.adjoint(w))
+    jacobian = torch.func.jacrev(lambda z: op.apply_forward(z.reshape(1, 1, 8, 8)).reshape(-1))(x[0].detach().reshape(-1))
     torch.testing.assert_close(jacobian, op.matrix.to_dense().to(torch.float64))
     # a nonlinear composition goes through torch.func jvp/vjp of the sparse product
     composite = HDR(op.out_shape, scale=0.1) @ op
     point = torch.rand(2, 1, 8, 8, dtype=torch.float64, generator=_gen(8))
     step = 1e-6
-    finite_difference = (composite.apply(point + step * v) - composite.apply(point - step * v)) / (2 * step)
+    finite_difference = (composite.apply_forward(point + step * v) - composite.apply_forward(point - step * v)) / (2 * step)
     torch.testing.assert_close(composite.jvp(point, v), finite_difference, atol=1e-7, rtol=1e-6)
     jtw = composite.vjp(point, w)
     torch.testing.assert_close((composite.jvp(point, v) * w).sum(), (v * jtw).sum())
@@ -221,7 +221,7 @@ def test_forward_of_a_batch_of_8_is_fast() -> None:
     op(x)
     start = time.perf_counter()
     for _ in range(10):
-        op.apply(x)
+        op.apply_forward(x)
     assert (time.perf_counter() - start) / 10 < 0.1  # a few ms in practice; generous for loaded CI
 
 

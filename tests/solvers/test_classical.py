@@ -108,7 +108,7 @@ def blur_problem(size: int, n: int, sigma: float, dtype: torch.dtype = torch.flo
 def nonlinear_problem(size: int, n: int, sigma: float = 0.02) -> InverseProblem:
     """A smooth pointwise nonlinearity after a blur: y = b + b²/2 with b = k * x."""
     blur = Blur(gaussian_kernel(1.0), (1, size, size))
-    op = NonlinearOperator(lambda x: blur.apply(x) + 0.5 * blur.apply(x).square(), (1, size, size), (1, size, size))
+    op = NonlinearOperator(lambda x: blur.apply_forward(x) + 0.5 * blur.apply_forward(x).square(), (1, size, size), (1, size, size))
     x = heldout_images(n, size)
     return InverseProblem.simulate(op, x, Gaussian(sigma), torch.Generator().manual_seed(0))
 
@@ -197,7 +197,7 @@ def test_admm_tv_decreases_objective_and_matches_chambolle_pock() -> None:
 def test_admm_with_quadratic_prior_converges_to_ridge_solution() -> None:
     lam = 0.3
     problem = blur_problem(16, 2, 0.02, torch.float64)
-    a = dense(problem.operator.apply, 256, (1, 16, 16))
+    a = dense(problem.operator.apply_forward, 256, (1, 16, 16))
     b = (a.T @ problem.y.reshape(2, -1).T).T
     ridge = torch.linalg.solve(a.T @ a + lam * torch.eye(256, dtype=torch.float64), b.T).T.reshape(problem.y.shape)
     for rho in (0.1, 1.0):
@@ -277,7 +277,7 @@ def test_admm_tv_beats_pseudo_inverse() -> None:
 def test_red_with_linear_denoiser_reaches_closed_form_fixed_point(method: str) -> None:
     lam = 0.5
     problem = blur_problem(16, 2, 0.02, torch.float64)
-    a = dense(problem.operator.apply, 256, (1, 16, 16))
+    a = dense(problem.operator.apply_forward, 256, (1, 16, 16))
     w = dense(circular_smoothing, 256, (1, 16, 16))
     b = a.T @ problem.y.reshape(2, -1).T
     fixed_point = torch.linalg.solve(a.T @ a + lam * (torch.eye(256, dtype=torch.float64) - w), b).T.reshape(problem.y.shape)

@@ -10,6 +10,7 @@ import torch
 
 from reddiff_imaging import InverseProblem, metrics
 from reddiff_imaging.distribution_metrics import sliced_wasserstein
+from reddiff_imaging.errors import UnsupportedProblemError
 from reddiff_imaging.noise import Gaussian, Poisson
 from reddiff_imaging.operators import (
     SVD,
@@ -225,7 +226,7 @@ def test_ddrm_refuses_operators_without_an_svd() -> None:
     prior = GaussianMixture.random(2, SHAPE, generator=gen(0))
     operator = ZeroPaddedBlur(gaussian_kernel(0.8, 3), SHAPE)
     problem = InverseProblem.simulate(operator, prior.sample(1, gen(1)), Gaussian(SIGMA), gen(2))
-    with pytest.raises(TypeError, match=r"(?s)DDRM needs an operator with an SVD.*ZeroPaddedBlur.*'pigdm'"):
+    with pytest.raises(UnsupportedProblemError, match=r"(?s)ddrm needs an operator with an SVD.*ZeroPaddedBlur.*'pigdm'"):
         DDRM().solve(problem, prior)
     assert PiGDM(steps=5).solve(problem, prior).x.shape == (1, *SHAPE)  # ΠGDM takes it (conjugate gradients)
 
@@ -235,7 +236,7 @@ def test_ddrm_refuses_complex_spectral_filters_of_real_images() -> None:
     transfer = torch.fft.fft2(torch.randn(4, 4, generator=gen(1)) + 1j * torch.randn(4, 4, generator=gen(2)))
     operator = Circulant(transfer, SHAPE)
     problem = InverseProblem.simulate(operator, prior.sample(1, gen(1)), Gaussian(SIGMA), gen(2))
-    with pytest.raises(TypeError, match="DDRM cannot use the SVD of Circulant"):
+    with pytest.raises(UnsupportedProblemError, match="ddrm cannot use the SVD of Circulant"):
         DDRM().solve(problem, prior)
     assert torch.isfinite(PiGDM(steps=5).solve(problem, prior).x).all()
 
@@ -244,14 +245,16 @@ def test_refuses_nonlinear_operators_and_non_gaussian_noise() -> None:
     prior = GaussianMixture.random(2, SHAPE, generator=gen(0))
     square = NonlinearOperator(lambda v: v**2, SHAPE)
     problem = InverseProblem.simulate(square, prior.sample(1, gen(1)), Gaussian(SIGMA), gen(2))
-    with pytest.raises(TypeError, match=r"ΠGDM \(pigdm\) is defined for linear operators; NonlinearOperator"):
+    with pytest.raises(UnsupportedProblemError, match=r"pigdm needs a linear operator .*NonlinearOperator"):
         PiGDM().solve(problem, prior)
-    with pytest.raises(TypeError, match="DDRM is defined for linear operators"):
+    with pytest.raises(UnsupportedProblemError, match="ddrm needs a linear operator"):
         DDRM().solve(problem, prior)
     poisson = InverseProblem.simulate(Identity(SHAPE), prior.sample(1, gen(1)), Poisson(0.1), gen(2))
     for solver in (DDRM(), PiGDM()):
-        with pytest.raises(TypeError, match="needs Gaussian measurement noise"):
+        with pytest.raises(UnsupportedProblemError, match="needs Gaussian measurement noise"):
             solver.solve(poisson, prior)
+        support = solver.check(poisson, prior)  # the same answer without raising
+        assert not support and "Poisson" in support.message and not support.missing
 
 
 @pytest.mark.parametrize(

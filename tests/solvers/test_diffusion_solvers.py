@@ -100,7 +100,7 @@ def test_bad_input(mixture_case) -> None:
         DPS(steps=5).solve(problem, TV())
     with pytest.raises(ValueError, match="zeta must be in \\[0, 1\\]"):
         DiffPIR(zeta=2.0)
-    with pytest.raises(ValueError, match="steps must be a positive int"):
+    with pytest.raises(ValueError, match="steps must be an int >= 1, got 0"):
         DDIM(steps=0)
     with pytest.raises(ValueError, match=r"eta must be in \[0, 1\], got -1.0"):
         DPS(eta=-1.0)
