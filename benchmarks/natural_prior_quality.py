@@ -184,7 +184,7 @@ def main() -> None:
     from reddiff_imaging.models import load_unet_checkpoint
 
     report["prior"] = {"path": args.prior, "steps": load_unet_checkpoint(args.prior)[1]["meta"]["steps"]}
-    report["images"] = {"test": list(HELDOUT_PHOTOS), "validation": list(VALIDATION_PHOTOS), "size": args.size}
+    report["images"] = {"test": list(HELDOUT_PHOTOS), "validation": list(VALIDATION_PHOTOS)}
     for part in args.parts:
         t0 = time.perf_counter()
         if part == "denoise":
@@ -193,6 +193,7 @@ def main() -> None:
             report[part] = restore(prior, test, validation, args.steps)
         else:
             report[part] = hole(prior, test, args.steps)
+        report[part]["size"] = args.size  # type: ignore[index]
         print(part, json.dumps(report[part]), f"{time.perf_counter() - t0:.0f} s", flush=True)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(report, indent=1))
