@@ -41,6 +41,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from reddiff_imaging._validation import MAX_IMAGE_PIXELS
+
 __all__ = [
     "IMAGE_SUFFIXES",
     "MAX_PIXELS",
@@ -54,8 +56,9 @@ __all__ = [
     "write_image",
 ]
 
-#: default bound on height × width, checked from the file's header before decoding
-MAX_PIXELS = 100_000_000
+#: default bound on height × width, checked from the file's header before decoding (the project's
+#: one image-size bound, :data:`reddiff_imaging._validation.MAX_IMAGE_PIXELS`)
+MAX_PIXELS = MAX_IMAGE_PIXELS
 
 #: suffixes read as images by :func:`read_image_folder`
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".npy", ".dcm", ".dicom")
