@@ -13,6 +13,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
+from typing import TypeGuard
 
 import numpy as np
 import torch
@@ -62,11 +63,11 @@ def as_shape(value: Sequence[int] | torch.Size, name: str) -> Shape:
     return shape
 
 
-def _is_int(value: object) -> bool:
+def _is_int(value: object) -> TypeGuard[numbers.Integral | np.integer]:
     return isinstance(value, (numbers.Integral, np.integer)) and not isinstance(value, (bool, np.bool_))
 
 
-def _is_real(value: object) -> bool:
+def _is_real(value: object) -> TypeGuard[numbers.Real | np.floating | np.integer]:
     return isinstance(value, (numbers.Real, np.floating, np.integer)) and not isinstance(value, (bool, np.bool_))
 
 
@@ -77,7 +78,7 @@ def check_int(value: object, name: str, *, minimum: int | None = 1, maximum: int
     """
     if not _is_int(value):
         raise TypeError(f"{name} must be an int, got {value!r} ({type(value).__name__})")
-    number = int(value)  # type: ignore[call-overload]
+    number = int(value)
     if (minimum is not None and number < minimum) or (maximum is not None and number > maximum):
         low = "" if minimum is None else f">= {minimum}"
         high = "" if maximum is None else f"<= {maximum}"
@@ -96,7 +97,7 @@ def check_real(
         value = value.item()
     if not _is_real(value):
         raise TypeError(f"{name} must be a real number, got {value!r} ({type(value).__name__})")
-    number = float(value)  # type: ignore[arg-type]
+    number = float(value)
     below = low is not None and (number <= low if open_low else number < low)
     if not math.isfinite(number) or below or (high is not None and number > high):
         if low is not None and high is not None:
@@ -204,7 +205,7 @@ def as_image_shape(value: Sequence[int] | torch.Size, name: str) -> tuple[int, i
     shape = as_shape(value, name)
     if len(shape) != 3:
         raise ValueError(f"{name} must be (C, H, W), got {shape}")
-    return shape  # type: ignore[return-value]
+    return shape
 
 
 def check_tensor(
@@ -251,7 +252,7 @@ def check_tensor(
     return value
 
 
-def check_choice(value: str, name: str, choices: Sequence[str]) -> str:
+def check_choice(value: object, name: str, choices: Sequence[str]) -> str:
     """Raise a ValueError listing ``choices`` when ``value`` is not one of them."""
     if not isinstance(value, str):
         raise TypeError(f"{name} must be one of {sorted(choices)}, got {value!r} ({type(value).__name__})")
@@ -266,7 +267,7 @@ def check_init(value: object, choices: Sequence[str], name: str = "init", *, ten
     if tensor and isinstance(value, Tensor):
         return
     if isinstance(value, str) or not tensor:
-        check_choice(value, name, choices)  # type: ignore[arg-type]
+        check_choice(value, name, choices)
         return
     raise TypeError(f"{name} must be one of {sorted(choices)} or a tensor, got {type(value).__name__}")
 

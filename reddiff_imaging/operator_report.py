@@ -9,7 +9,7 @@ import torch
 
 from reddiff_imaging import metrics, noise
 from reddiff_imaging.data.synthetic import heldout_images
-from reddiff_imaging.operators import dot_test, jacobian_test, registry
+from reddiff_imaging.operators import LinearOperator, dot_test, jacobian_test, registry
 from reddiff_imaging.problem import InverseProblem
 
 
@@ -29,7 +29,7 @@ def operator_report(size: int = 64, seed: int = 0, num_images: int = 4, sigma: f
         start = time.perf_counter()
         op.apply_forward(x)
         forward_ms = 1e3 * (time.perf_counter() - start)
-        if op.is_linear:
+        if isinstance(op, LinearOperator):
             check = dot_test(op).error
             baseline = op.pinv(problem.y, rcond=1e-2).real.clamp(0, 1)
             quality = f"{float(metrics.psnr(baseline, x).mean()):.2f} dB"

@@ -40,6 +40,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from torch import Tensor
 from tqdm.auto import tqdm
 
 from .._cli_types import (
@@ -140,15 +141,15 @@ def train_diffusion(
     if not isinstance(source, ImageSource):
         raise TypeError(f"source must provide channels, size, sample() and describe(), got {type(source).__name__}")
     _check_int(steps, "steps", 0)
-    for name, value in (("batch_size", batch_size), ("checkpoint_every", checkpoint_every), ("log_every", log_every)):
-        _check_int(value, name, 1)
+    for name, count in (("batch_size", batch_size), ("checkpoint_every", checkpoint_every), ("log_every", log_every)):
+        _check_int(count, name, 1)
     _check_int(warmup_steps, "warmup_steps", 0)
     _check_int(seed, "seed", 0)
     if seed >= MAX_TRAINING_SEED:
         raise ValueError(f"seed must lie in [0, 2**32) (larger seeds are reserved for held-out data), got {seed}")
-    for name, value in (("lr", lr), ("grad_clip", grad_clip)):
-        if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-            raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+    for name, number in (("lr", lr), ("grad_clip", grad_clip)):
+        if not isinstance(number, (int, float)) or not math.isfinite(number) or number <= 0:
+            raise ValueError(f"{name} must be a finite number > 0, got {number!r}")
     if not isinstance(ema_decay, (int, float)) or not 0.0 <= ema_decay < 1.0:
         raise ValueError(f"ema_decay must be in [0, 1), got {ema_decay!r}")
     if num_threads is not None:
@@ -211,8 +212,8 @@ def train_diffusion(
         step, seconds = int(state["step"]), float(state["seconds"])
         smoothed = state["smoothed_loss"]
         loss_log = [tuple(entry) for entry in state["loss_log"]]
-    model.to(device=device, memory_format=memory_format).train()
-    ema.to(device=device, memory_format=memory_format).eval()
+    model.to(device).to(memory_format=memory_format).train()
+    ema.to(device).to(memory_format=memory_format).eval()
     # Optimizer moments follow the parameters' device (load_state_dict ran before .to()).
     for s in opt.state.values():
         for k, v in s.items():
@@ -221,7 +222,8 @@ def train_diffusion(
 
     sqrt_ab = schedule.sqrt_alphas_cumprod.float().to(device)
     sqrt_1mab = schedule.sqrt_one_minus_alphas_cumprod.float().to(device)
-    params, ema_params = list(model.parameters()), list(ema.parameters())
+    params: list[Tensor] = list(model.parameters())
+    ema_params: list[Tensor] = list(ema.parameters())
     meta_data = source.describe()
     train_args = {
         "batch_size": batch_size, "lr": lr, "warmup_steps": warmup_steps, "grad_clip": grad_clip,

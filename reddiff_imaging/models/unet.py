@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, fields
+from collections.abc import Iterable
 from typing import Any
 
 import torch
@@ -161,10 +162,9 @@ def _check_int(value: object, name: str, *, minimum: int) -> None:
 
 
 def _int_tuple(value: object, name: str, *, allow_empty: bool = False) -> tuple[int, ...]:
-    try:
-        out = tuple(value)  # type: ignore[arg-type]
-    except TypeError as err:
-        raise TypeError(f"{name} must be a sequence of ints, got {value!r}") from err
+    if not isinstance(value, Iterable):
+        raise TypeError(f"{name} must be a sequence of ints, got {value!r}")
+    out = tuple(value)
     for v in out:
         if isinstance(v, bool) or not isinstance(v, int):
             raise TypeError(f"{name} must hold ints, got {out!r}")
@@ -189,6 +189,13 @@ def timestep_embedding(t: Tensor, dim: int, max_period: float = 10000.0) -> Tens
     return torch.cat([torch.cos(args), torch.sin(args)], dim=1)
 
 
+def _zero_init(conv: nn.Conv2d) -> None:
+    """Zero a convolution's weight and bias: a residual branch ending in it starts as the identity."""
+    nn.init.zeros_(conv.weight)
+    if conv.bias is not None:
+        nn.init.zeros_(conv.bias)
+
+
 class ResBlock(nn.Module):
     """GroupNorm-SiLU-Conv twice, with the time embedding added between, and a residual path."""
 
@@ -200,8 +207,7 @@ class ResBlock(nn.Module):
         self.norm2 = nn.GroupNorm(groups, out_ch)
         self.dropout = nn.Dropout(dropout)
         self.conv2 = nn.Conv2d(out_ch, out_ch, 3, padding=1)
-        nn.init.zeros_(self.conv2.weight)
-        nn.init.zeros_(self.conv2.bias)
+        _zero_init(self.conv2)
         self.skip = nn.Conv2d(in_ch, out_ch, 1) if in_ch != out_ch else nn.Identity()
 
     def forward(self, x: Tensor, temb: Tensor) -> Tensor:
@@ -220,8 +226,7 @@ class AttentionBlock(nn.Module):
         self.norm = nn.GroupNorm(groups, channels)
         self.qkv = nn.Conv2d(channels, 3 * channels, 1)
         self.proj = nn.Conv2d(channels, channels, 1)
-        nn.init.zeros_(self.proj.weight)
-        nn.init.zeros_(self.proj.bias)
+        _zero_init(self.proj)
 
     def forward(self, x: Tensor) -> Tensor:
         b, c, h, w = x.shape
@@ -252,6 +257,15 @@ class Upsample(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.conv(F.interpolate(x, scale_factor=2.0, mode="nearest"))
+
+
+class _Stage(nn.ModuleList):
+    """Layers applied in turn; a :class:`ResBlock` also receives the time embedding."""
+
+    def forward(self, h: Tensor, temb: Tensor) -> Tensor:
+        for layer in self:
+            h = layer(h, temb) if isinstance(layer, ResBlock) else layer(h)
+        return h
 
 
 class UNet(nn.Module):
@@ -287,17 +301,17 @@ class UNet(nn.Module):
         for level, mult in enumerate(cfg.channel_mults):
             out_ch = base * mult
             for _ in range(cfg.num_res_blocks):
-                layers = nn.ModuleList([ResBlock(ch, out_ch, temb_dim, groups, drop)])
+                layers = _Stage([ResBlock(ch, out_ch, temb_dim, groups, drop)])
                 if sides[level] in cfg.attention_resolutions:
                     layers.append(AttentionBlock(out_ch, groups, cfg.num_heads))
                 self.down.append(layers)
                 ch = out_ch
                 skip_channels.append(ch)
             if level < len(cfg.channel_mults) - 1:
-                self.down.append(nn.ModuleList([Downsample(ch)]))
+                self.down.append(_Stage([Downsample(ch)]))
                 skip_channels.append(ch)
 
-        self.mid = nn.ModuleList(
+        self.mid = _Stage(
             [
                 ResBlock(ch, ch, temb_dim, groups, drop),
                 AttentionBlock(ch, groups, cfg.num_heads),
@@ -309,7 +323,7 @@ class UNet(nn.Module):
         for level in reversed(range(len(cfg.channel_mults))):
             out_ch = base * cfg.channel_mults[level]
             for i in range(cfg.num_res_blocks + 1):
-                layers = nn.ModuleList([ResBlock(ch + skip_channels.pop(), out_ch, temb_dim, groups, drop)])
+                layers = _Stage([ResBlock(ch + skip_channels.pop(), out_ch, temb_dim, groups, drop)])
                 ch = out_ch
                 if sides[level] in cfg.attention_resolutions:
                     layers.append(AttentionBlock(ch, groups, cfg.num_heads))
@@ -319,8 +333,7 @@ class UNet(nn.Module):
 
         self.norm_out = nn.GroupNorm(groups, ch)
         self.conv_out = nn.Conv2d(ch, cfg.resolved_out_channels, 3, padding=1)
-        nn.init.zeros_(self.conv_out.weight)
-        nn.init.zeros_(self.conv_out.bias)
+        _zero_init(self.conv_out)
 
     def forward(self, x: Tensor, t: Tensor | int) -> Tensor:
         """Predict the noise (and, with learned variance, the variance coefficient) of ``x`` at ``t``."""
@@ -348,16 +361,12 @@ class UNet(nn.Module):
         temb = self.time_mlp(timestep_embedding(t, self.freq_dim).to(x.dtype))
         h = self.conv_in(x)
         skips = [h]
-        for layers in self.down:
-            for layer in layers:
-                h = layer(h, temb) if isinstance(layer, ResBlock) else layer(h)
+        for stage in self.down:
+            h = stage(h, temb)
             skips.append(h)
-        for layer in self.mid:
-            h = layer(h, temb) if isinstance(layer, ResBlock) else layer(h)
-        for layers in self.up:
-            h = torch.cat([h, skips.pop()], dim=1)
-            for layer in layers:
-                h = layer(h, temb) if isinstance(layer, ResBlock) else layer(h)
+        h = self.mid(h, temb)
+        for stage in self.up:
+            h = stage(torch.cat([h, skips.pop()], dim=1), temb)
         return self.conv_out(F.silu(self.norm_out(h)))
 
     def num_parameters(self) -> int:

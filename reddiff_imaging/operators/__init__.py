@@ -2,7 +2,8 @@
 
 Base classes (:class:`Operator`, :class:`LinearOperator`), the algebra (``A @ B``, ``A + B``,
 ``c * A``, :class:`Stack`), structure (:class:`SVD`, closed-form normal solves), one module per
-modality, numerical checks, and bridges to deepinv and scipy.
+modality, numerical checks, the dense matrix of a small operator (:func:`operator_matrix`), and
+bridges to deepinv and scipy.
 """
 
 from reddiff_imaging.operators import registry
@@ -32,6 +33,7 @@ from reddiff_imaging.operators.inpainting import (
     freeform_mask,
     random_mask,
 )
+from reddiff_imaging.operators.matrix import operator_matrix
 from reddiff_imaging.operators.mri import MRI, cartesian_mask
 from reddiff_imaging.operators.nonlinear import NonlinearOperator
 from reddiff_imaging.operators.phase_retrieval import PhaseRetrieval
@@ -78,6 +80,7 @@ __all__ = [
     "linearity_test",
     "jacobian_test",
     "conjugate_gradient",
+    "operator_matrix",
     "from_deepinv",
     "noise_from_deepinv",
     "noise_to_deepinv",

@@ -10,6 +10,7 @@ else becomes a generic node whose parts are registered sub-modules (they move wi
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import overload
 
 import torch
 from torch import Tensor, nn
@@ -23,7 +24,11 @@ def _conj(c: Scalar) -> Scalar:
     return c.conjugate() if isinstance(c, complex) else c
 
 
-# --- builders ----------------------------------------------------------------------------------
+# --- builders (linear operands give a LinearOperator) -------------------------------------------
+@overload
+def compose(left: LinearOperator, right: LinearOperator) -> LinearOperator: ...
+@overload
+def compose(left: Operator, right: Operator) -> Operator: ...
 def compose(left: Operator, right: Operator) -> Operator:
     """``left @ right``: apply ``right`` first, then ``left``."""
     if right.out_shape != left.in_shape:
@@ -34,11 +39,15 @@ def compose(left: Operator, right: Operator) -> Operator:
     structured = left._compose_structured(right)
     if structured is not None:
         return structured
-    if left.is_linear and right.is_linear:
+    if isinstance(left, LinearOperator) and isinstance(right, LinearOperator):
         return LinearComposition(left, right)
     return Composition(left, right)
 
 
+@overload
+def add(a: LinearOperator, b: LinearOperator) -> LinearOperator: ...
+@overload
+def add(a: Operator, b: Operator) -> Operator: ...
 def add(a: Operator, b: Operator) -> Operator:
     """``a + b`` for operators with equal input and output shapes."""
     if a.in_shape != b.in_shape or a.out_shape != b.out_shape:
@@ -49,10 +58,15 @@ def add(a: Operator, b: Operator) -> Operator:
     structured = a._add_structured(b)
     if structured is not None:
         return structured
-    parts = [*(a.parts if isinstance(a, Sum) else [a]), *(b.parts if isinstance(b, Sum) else [b])]
-    return LinearSum(parts) if all(p.is_linear for p in parts) else Sum(parts)
+    parts = [*(a.operators if isinstance(a, Sum) else [a]), *(b.operators if isinstance(b, Sum) else [b])]
+    linear_parts = [p for p in parts if isinstance(p, LinearOperator)]
+    return LinearSum(linear_parts) if len(linear_parts) == len(parts) else Sum(parts)
 
 
+@overload
+def scale(c: Scalar, op: LinearOperator) -> LinearOperator: ...
+@overload
+def scale(c: Scalar, op: Operator) -> Operator: ...
 def scale(c: Scalar, op: Operator) -> Operator:
     """``c * op`` for a real or complex scalar ``c`` (finite; a bool is refused)."""
     if isinstance(c, complex):
@@ -67,7 +81,7 @@ def scale(c: Scalar, op: Operator) -> Operator:
     structured = op._scale_structured(c)
     if structured is not None:
         return structured
-    return LinearScaled(c, op) if op.is_linear else Scaled(c, op)
+    return LinearScaled(c, op) if isinstance(op, LinearOperator) else Scaled(c, op)
 
 
 # --- composition -------------------------------------------------------------------------------
@@ -89,9 +103,9 @@ class LinearComposition(Composition, LinearOperator):
     left: LinearOperator
     right: LinearOperator
 
-    @property
-    def real_domain(self) -> bool:  # type: ignore[override]
-        return self.right.real_domain
+    def __init__(self, left: LinearOperator, right: LinearOperator) -> None:
+        super().__init__(left, right)
+        self.real_domain = right.real_domain
 
     def _adjoint(self, y: Tensor) -> Tensor:
         return self.right.apply_adjoint(self.left.apply_adjoint(y))
@@ -99,15 +113,21 @@ class LinearComposition(Composition, LinearOperator):
 
 # --- sums --------------------------------------------------------------------------------------
 class Sum(Operator):
-    """:math:`(A_1 + \\dots + A_k)(x)`."""
+    """:math:`(A_1 + \\dots + A_k)(x)`.
+
+    The terms are registered in the module list ``parts`` and kept, typed, in :attr:`operators`.
+    """
+
+    operators: tuple[Operator, ...]
 
     def __init__(self, parts: Sequence[Operator]) -> None:
         super().__init__(parts[0].in_shape, parts[0].out_shape)
         self.parts = nn.ModuleList(parts)
+        self.operators = tuple(parts)
 
     def _forward(self, x: Tensor) -> Tensor:
-        out = self.parts[0].apply_forward(x)
-        for part in self.parts[1:]:
+        out = self.operators[0].apply_forward(x)
+        for part in self.operators[1:]:
             out = out + part.apply_forward(x)
         return out
 
@@ -115,13 +135,15 @@ class Sum(Operator):
 class LinearSum(Sum, LinearOperator):
     r""":math:`\sum_i A_i` with adjoint :math:`\sum_i A_i^H`."""
 
-    @property
-    def real_domain(self) -> bool:  # type: ignore[override]
-        return any(p.real_domain for p in self.parts)
+    operators: tuple[LinearOperator, ...]
+
+    def __init__(self, parts: Sequence[LinearOperator]) -> None:
+        super().__init__(parts)
+        self.real_domain = any(p.real_domain for p in parts)
 
     def _adjoint(self, y: Tensor) -> Tensor:
-        out = self.parts[0].apply_adjoint(y)
-        for part in self.parts[1:]:
+        out = self.operators[0].apply_adjoint(y)
+        for part in self.operators[1:]:
             out = out + part.apply_adjoint(y)
         return out
 
@@ -147,9 +169,9 @@ class LinearScaled(Scaled, LinearOperator):
 
     op: LinearOperator
 
-    @property
-    def real_domain(self) -> bool:  # type: ignore[override]
-        return self.op.real_domain
+    def __init__(self, c: Scalar, op: LinearOperator) -> None:
+        super().__init__(c, op)
+        self.real_domain = op.real_domain
 
     def _adjoint(self, y: Tensor) -> Tensor:
         return self.op.apply_adjoint(_conj(self.c) * y)
@@ -198,15 +220,13 @@ class Gram(LinearOperator):
     def __init__(self, op: LinearOperator) -> None:
         super().__init__(op.in_shape, op.in_shape)
         self.op = op
-
-    @property
-    def real_domain(self) -> bool:  # type: ignore[override]
-        return self.op.real_domain
+        self.real_domain = op.real_domain
 
     def _forward(self, x: Tensor) -> Tensor:
         return self.op.apply_adjoint(self.op.apply_forward(x))
 
-    _adjoint = _forward
+    def _adjoint(self, y: Tensor) -> Tensor:
+        return self._forward(y)
 
     @property
     def svd(self) -> SVD | None:
@@ -224,15 +244,14 @@ class Linearization(LinearOperator):
     :mod:`torch.func`); inputs must have the batch size of :math:`x_0`.
     """
 
+    point: Tensor
+
     def __init__(self, op: Operator, point: Tensor) -> None:
         super().__init__(op.in_shape, op.out_shape)
         self.op = op
         self.register_buffer("point", point.detach())
         self._vjp = torch.func.vjp(op.apply_forward, self.point)[1]
-
-    @property
-    def _norm_batch_size(self) -> int:  # type: ignore[override]
-        return int(self.point.shape[0])
+        self._norm_batch_size = int(point.shape[0])
 
     def _forward(self, v: Tensor) -> Tensor:
         return torch.func.jvp(self.op.apply_forward, (self.point,), (v,))[1]
@@ -247,8 +266,11 @@ class Stack(Operator):
 
     The output is the concatenation of the flattened outputs, shape ``(B, m_1 + ... + m_k)``;
     :meth:`split` recovers the parts. Linear parts give a linear stack with adjoint
-    :math:`\sum_i A_i^H y_i`.
+    :math:`\sum_i A_i^H y_i`. The parts are registered in the module list ``parts`` and kept,
+    typed, in :attr:`operators`.
     """
+
+    operators: tuple[Operator, ...]
 
     def __new__(cls, operators: Sequence[Operator]) -> Stack:  # noqa: D102
         if cls is Stack and operators and all(getattr(op, "is_linear", False) for op in operators):
@@ -265,27 +287,30 @@ class Stack(Operator):
         sizes = [int(torch.Size(op.out_shape).numel()) for op in operators]
         super().__init__(operators[0].in_shape, (sum(sizes),))
         self.parts = nn.ModuleList(operators)
+        self.operators = tuple(operators)
         self.sizes = sizes
 
     def _forward(self, x: Tensor) -> Tensor:
-        return torch.cat([op.apply_forward(x).reshape(x.shape[0], -1) for op in self.parts], dim=1)
+        return torch.cat([op.apply_forward(x).reshape(x.shape[0], -1) for op in self.operators], dim=1)
 
     def split(self, y: Tensor) -> list[Tensor]:
         """Split a stacked measurement into the parts' measurements ``(B, *out_shape_i)``."""
         pieces = torch.split(y, self.sizes, dim=1)
-        return [p.reshape(y.shape[0], *op.out_shape) for p, op in zip(pieces, self.parts, strict=True)]
+        return [p.reshape(y.shape[0], *op.out_shape) for p, op in zip(pieces, self.operators, strict=True)]
 
 
 class LinearStack(Stack, LinearOperator):
     """A :class:`Stack` of linear operators."""
 
-    @property
-    def real_domain(self) -> bool:  # type: ignore[override]
-        return any(p.real_domain for p in self.parts)
+    operators: tuple[LinearOperator, ...]
+
+    def __init__(self, operators: Sequence[LinearOperator]) -> None:
+        super().__init__(operators)
+        self.real_domain = any(p.real_domain for p in self.operators)
 
     def _adjoint(self, y: Tensor) -> Tensor:
         pieces = self.split(y)
-        out = self.parts[0].apply_adjoint(pieces[0])
-        for op, piece in zip(self.parts[1:], pieces[1:], strict=True):
+        out = self.operators[0].apply_adjoint(pieces[0])
+        for op, piece in zip(self.operators[1:], pieces[1:], strict=True):
             out = out + op.apply_adjoint(piece)
         return out

@@ -19,7 +19,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 from numbers import Number
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, overload
 
 import torch
 from torch import Tensor, nn
@@ -29,13 +29,16 @@ from reddiff_imaging._validation import (
     as_shape,
     check_int,
     check_positive,
+    check_real,
     check_tensor,
 )
 from reddiff_imaging.operators.cg import conjugate_gradient
 
 if TYPE_CHECKING:
+    import deepinv
     import scipy.sparse.linalg
 
+    from reddiff_imaging.noise import NoiseModel
     from reddiff_imaging.operators.svd import SVD
 
 Scalar = int | float | complex
@@ -69,7 +72,8 @@ class Operator(nn.Module):
                 check_solve_options(options)
                 return pinv(self, y, *args, **options)
 
-            cls.pinv = checked_pinv  # type: ignore[attr-defined]
+            # assigned with setattr: ``Operator`` itself declares no pinv (nonlinear ones may have one)
+            setattr(cls, "pinv", checked_pinv)
 
     def __init__(self, in_shape: Sequence[int], out_shape: Sequence[int]) -> None:
         super().__init__()
@@ -119,7 +123,7 @@ class Operator(nn.Module):
 
         return Linearization(self, self.check_input(x, "x"))
 
-    # -- algebra -----------------------------------------------------------------------------
+    # -- algebra (LinearOperator narrows the result types: linear with linear is linear) -------
     def __matmul__(self, other: Operator) -> Operator:
         from reddiff_imaging.operators.algebra import compose
 
@@ -139,14 +143,11 @@ class Operator(nn.Module):
             return NotImplemented
         return self + (-1.0) * other
 
-    def __mul__(self, c: Scalar) -> Operator:
+    def __mul__(self, c: Scalar | Tensor) -> Operator:
         from reddiff_imaging.operators.algebra import scale
 
-        if isinstance(c, Tensor) and c.ndim == 0:
-            c = c.item()
-        if not isinstance(c, Number):
-            return NotImplemented
-        return scale(complex(c) if isinstance(c, complex) else c, self)  # type: ignore[arg-type]
+        factor = _as_scalar(c)
+        return NotImplemented if factor is None else scale(factor, self)
 
     __rmul__ = __mul__
 
@@ -156,7 +157,7 @@ class Operator(nn.Module):
     def extra_repr(self) -> str:
         return f"in_shape={self.in_shape}, out_shape={self.out_shape}"
 
-    def to_deepinv(self, noise=None):  # noqa: ANN001, ANN201 - deepinv is imported lazily
+    def to_deepinv(self, noise: NoiseModel | None = None) -> deepinv.physics.Physics:
         """This operator as a deepinv physics (see
         :func:`~reddiff_imaging.operators.deepinv_bridge.to_deepinv`), noise-free unless ``noise``
         (one of :mod:`reddiff_imaging.noise`) is given."""
@@ -212,6 +213,39 @@ class LinearOperator(Operator):
 
     def linearize(self, x: Tensor) -> LinearOperator:
         return self
+
+    # -- algebra: the same operations as :class:`Operator`, typed linear where the result is ------
+    @overload
+    def __matmul__(self, other: LinearOperator) -> LinearOperator: ...
+    @overload
+    def __matmul__(self, other: Operator) -> Operator: ...
+    def __matmul__(self, other: Operator) -> Operator:
+        return super().__matmul__(other)
+
+    @overload
+    def __add__(self, other: LinearOperator) -> LinearOperator: ...
+    @overload
+    def __add__(self, other: Operator) -> Operator: ...
+    def __add__(self, other: Operator) -> Operator:
+        return super().__add__(other)
+
+    @overload
+    def __sub__(self, other: LinearOperator) -> LinearOperator: ...
+    @overload
+    def __sub__(self, other: Operator) -> Operator: ...
+    def __sub__(self, other: Operator) -> Operator:
+        return super().__sub__(other)
+
+    def __mul__(self, c: Scalar | Tensor) -> LinearOperator:
+        from reddiff_imaging.operators.algebra import scale
+
+        factor = _as_scalar(c)
+        return NotImplemented if factor is None else scale(factor, self)
+
+    __rmul__ = __mul__
+
+    def __neg__(self) -> LinearOperator:
+        return (-1.0) * self
 
     # -- derived operators ----------------------------------------------------------------------
     @property
@@ -287,7 +321,7 @@ class LinearOperator(Operator):
         return estimate**0.5
 
     #: batch size of the power iteration in :meth:`norm` (operators tied to a batch override it)
-    _norm_batch_size = 1
+    _norm_batch_size: int = 1
 
     def pinv(self, y: Tensor, *, rcond: float = 1e-6, max_iter: int = 1000, tol: float | None = None) -> Tensor:
         r"""Minimum-norm least-squares solution :math:`A^+ y`.
@@ -350,11 +384,11 @@ def check_solve_options(options: dict[str, object]) -> None:
     """Check the options of a pseudo-inverse or normal solve: ``rcond`` (finite, >= 0),
     ``max_iter`` (an int >= 1) and ``tol`` (finite, > 0, or None)."""
     if "rcond" in options:
-        check_positive(options["rcond"], "rcond", allow_zero=True)  # type: ignore[arg-type]
+        check_positive(options["rcond"], "rcond", allow_zero=True)
     if "max_iter" in options:
         check_int(options["max_iter"], "max_iter")
     if options.get("tol") is not None:
-        check_positive(options["tol"], "tol")  # type: ignore[arg-type]
+        check_positive(options["tol"], "tol")
 
 
 def cg_tolerance(like: Tensor, tol: float | None) -> float:
@@ -362,6 +396,19 @@ def cg_tolerance(like: Tensor, tol: float | None) -> float:
     if tol is not None:
         return check_positive(tol, "tol")
     return 1e-10 if like.dtype in (torch.float64, torch.complex128) else 1e-6
+
+
+def _as_scalar(c: object) -> Scalar | None:
+    """The factor of ``c * A``: a complex number, or a real one checked by
+    :func:`~reddiff_imaging._validation.check_real` (a bool is refused); a 0-d tensor gives its
+    item; None (the operation is not ours) for anything that is not a number."""
+    if isinstance(c, Tensor) and c.ndim == 0:
+        c = c.item()
+    if isinstance(c, complex):
+        return complex(c)
+    if isinstance(c, Number):
+        return check_real(c, "scalar factor")
+    return None
 
 
 def _as_domain(op: LinearOperator, x: Tensor) -> Tensor:

@@ -9,7 +9,7 @@ convolution kernel; :class:`ZeroPaddedBlur` convolves with zero boundary conditi
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -38,6 +38,9 @@ class Circulant(LinearOperator):
         real_kernel: True when :math:`\hat h` is the transform of a real kernel (Hermitian
             symmetric); real images then use the faster real FFT and stay real.
     """
+
+    _transfer: Tensor
+    _gain: Tensor
 
     def __init__(self, transfer: Tensor, in_shape: Sequence[int], *, real_kernel: bool = False) -> None:
         shape = as_shape(in_shape, "in_shape")
@@ -152,6 +155,8 @@ class Blur(Circulant):
         in_shape: image shape ``(C, H, W)``; the kernel must not be larger than ``(H, W)``.
     """
 
+    kernel: Tensor
+
     def __init__(self, kernel: Tensor, in_shape: Sequence[int]) -> None:
         shape = as_shape(in_shape, "in_shape")
         kernel = _check_kernel(kernel, shape)
@@ -174,6 +179,8 @@ class ZeroPaddedBlur(LinearOperator):
         in_shape: image shape ``(C, H, W)``.
     """
 
+    weight: Tensor
+
     def __init__(self, kernel: Tensor, in_shape: Sequence[int]) -> None:
         shape = as_shape(in_shape, "in_shape")
         kernel = _check_kernel(kernel, shape)
@@ -191,7 +198,7 @@ class ZeroPaddedBlur(LinearOperator):
     def _adjoint(self, y: Tensor) -> Tensor:
         return self._conv(y, F.conv_transpose2d)
 
-    def _conv(self, x: Tensor, conv) -> Tensor:  # noqa: ANN001
+    def _conv(self, x: Tensor, conv: Callable[..., Tensor]) -> Tensor:
         if x.is_complex():
             return torch.complex(self._conv(x.real, conv), self._conv(x.imag, conv))
         return conv(x, match_dtype(self.weight, x), padding=self.padding, groups=self.in_shape[0])

@@ -21,7 +21,7 @@ adjointness test applies.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import deepinv
 import numpy as np
@@ -55,7 +55,7 @@ class DeepinvOperator(Operator):
                 return tensor.real.dtype if tensor.is_complex() else tensor.dtype
         return None
 
-    def _in_physics_precision(self, method, v: Tensor) -> Tensor:  # noqa: ANN001
+    def _in_physics_precision(self, method: Callable[[Tensor], Tensor], v: Tensor) -> Tensor:
         # deepinv's physics keep their filters in one precision and do not follow the input:
         # compute in theirs and return the input's precision (float64 checks then work too)
         real = self.compute_dtype or (v.real.dtype if v.is_complex() else v.dtype)
@@ -88,7 +88,7 @@ class DeepinvDecomposableOperator(DeepinvLinearOperator):
         phase = torch.where(magnitude > 0, mask / torch.where(magnitude > 0, magnitude, 1.0), 1.0) if mask.is_complex() else None
         phase = None if phase is None else phase.expand(1, *shape)
 
-        def along(method, factor: Tensor | None = None):  # noqa: ANN001, ANN202 - a closure
+        def along(method: Callable[[Tensor], Tensor], factor: Tensor | None = None) -> Callable[[Tensor], Tensor]:
             def apply(v: Tensor) -> Tensor:
                 if factor is not None:
                     v = match_dtype(factor, v) * v
@@ -259,10 +259,10 @@ def to_deepinv(operator: Operator, noise: NoiseModel | None = None) -> deepinv.p
     if isinstance(operator, Inpainting):
         mask = operator.mask.detach()
         physics = deepinv.physics.Inpainting(img_size=operator.in_shape, mask=mask.expand(operator.in_shape).clone())
-    elif operator.is_linear:
-        svd = operator.svd  # type: ignore[attr-defined]
+    elif isinstance(operator, LinearOperator):
+        svd = operator.svd
         complex_pairs = operator.real_domain and _has_complex_output(operator)
-        physics = _ExportedLinearPhysics(operator) if svd is None or complex_pairs else _ExportedDecomposablePhysics(operator, svd)  # type: ignore[arg-type]
+        physics = _ExportedLinearPhysics(operator) if svd is None or complex_pairs else _ExportedDecomposablePhysics(operator, svd)
     else:
         physics = _ExportedPhysics(operator)
     if noise is not None:

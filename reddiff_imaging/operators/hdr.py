@@ -62,7 +62,7 @@ class HDR(Operator):
     def _forward(self, x: Tensor) -> Tensor:
         return torch.clamp(self.scale * (x - self.center) + self.center, 0.0, 1.0)
 
-    def pinv(self, y: Tensor, *, rcond: float = 1e-6, max_iter: int = 500, tol: float = 1e-7) -> Tensor:
+    def pinv(self, y: Tensor, *, rcond: float = 1e-6, max_iter: int = 1000, tol: float | None = None) -> Tensor:
         r"""Inverse of the exposure on the unclipped range, :math:`(y - c)/s + c`.
 
         The official RED-diff code initialises its iterate with this (``HDR.H_pinv``, ``y / 2`` in

@@ -53,6 +53,8 @@ class Diagonal(LinearOperator):
     """
 
     _argument = "weights"
+    _weights: Tensor
+    _gain: Tensor
 
     def __init__(self, weights: Tensor, in_shape: Sequence[int] | None = None) -> None:
         weights, shape = _weights_and_shape(weights, in_shape, self._argument)

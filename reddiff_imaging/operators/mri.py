@@ -190,7 +190,7 @@ class MRI(LinearOperator):
         x = torch.fft.ifft2(k / (match_dtype(self.gram_weight, k) + rho_b), norm="ortho")
         return x.real if self.real_domain else x
 
-    def pinv(self, y: Tensor, *, rcond: float = 1e-6, max_iter: int = 500, tol: float = 1e-7) -> Tensor:
+    def pinv(self, y: Tensor, *, rcond: float = 1e-6, max_iter: int = 1000, tol: float | None = None) -> Tensor:
         r"""Closed-form pseudo-inverse (minimum-norm least squares).
 
         Complex images: :math:`A^+ y = F^H (M^+ \odot y)`. Real images:

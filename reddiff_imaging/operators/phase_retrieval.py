@@ -81,7 +81,7 @@ class PhaseRetrieval(Operator):
     def _forward(self, x: Tensor) -> Tensor:
         return torch.fft.fft2(self.pad(x), norm="ortho").abs()
 
-    def pinv(self, y: Tensor, *, rcond: float = 1e-6, max_iter: int = 500, tol: float = 1e-7) -> Tensor:
+    def pinv(self, y: Tensor, *, rcond: float = 1e-6, max_iter: int = 1000, tol: float | None = None) -> Tensor:
         r"""Heuristic initial guess :math:`|P^T \mathrm{shift}(F^{-1} y)|`, as ``H_pinv`` of RED-diff.
 
         Not a pseudo-inverse (the operator is nonlinear): the inverse FFT of the magnitudes is the

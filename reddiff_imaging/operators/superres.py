@@ -68,6 +68,8 @@ class BlockAverage(LinearOperator):
     spectral coefficients have shape ``(C, H/f, W/f, f²)`` with singular values ``1/f`` in slot 0.
     """
 
+    rotation: Tensor
+
     def __init__(self, factor: int, in_shape: Sequence[int]) -> None:
         factor, shape = _check_factor(factor, in_shape)
         super().__init__(shape, (shape[0], shape[1] // factor, shape[2] // factor))

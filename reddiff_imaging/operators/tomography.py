@@ -118,7 +118,7 @@ class _SparseMatmul(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(x: Tensor, pair: _SparsePair) -> Tensor:  # type: ignore[override]
+    def forward(x: Tensor, pair: _SparsePair) -> Tensor:
         return pair.matrix.tensor(x) @ x
 
     @staticmethod
@@ -126,11 +126,11 @@ class _SparseMatmul(torch.autograd.Function):
         ctx.pair = inputs[1]
 
     @staticmethod
-    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None]:  # type: ignore[override]
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None]:
         return _SparseMatmul.apply(grad, ctx.pair.flipped()), None
 
     @staticmethod
-    def jvp(ctx: Any, tangent: Tensor, _: None) -> Tensor:  # type: ignore[override]
+    def jvp(ctx: Any, tangent: Tensor, _: None) -> Tensor:
         return _SparseMatmul.apply(tangent, ctx.pair)
 
     @staticmethod
@@ -186,6 +186,7 @@ class Radon(LinearOperator):
     """
 
     angles: Tensor
+    _matrix_values: Tensor  # one of the CSR buffers registered by name in __init__
 
     def __init__(
         self,
@@ -442,8 +443,11 @@ class _Lister:
         self.filled = end
 
     def listing(self) -> Listing:
-        columns = (np.concatenate(self.counts), self.minor[: self.filled], self.values[: self.filled])
-        return tuple(torch.from_numpy(column) for column in columns)  # type: ignore[return-value]
+        return (
+            torch.from_numpy(np.concatenate(self.counts)),
+            torch.from_numpy(self.minor[: self.filled]),
+            torch.from_numpy(self.values[: self.filled]),
+        )
 
 
 def _csr_pair(listing: Listing, shape: tuple[int, int]) -> tuple[Parts, Parts]:
@@ -466,9 +470,7 @@ def _csr_pair(listing: Listing, shape: tuple[int, int]) -> tuple[Parts, Parts]:
     matrix_csr = transpose_csc.tocsr()
 
     def parts(compressed: Any) -> Parts:
-        return tuple(  # type: ignore[return-value]
-            torch.from_numpy(array) for array in (compressed.indptr, compressed.indices, compressed.data)
-        )
+        return torch.from_numpy(compressed.indptr), torch.from_numpy(compressed.indices), torch.from_numpy(compressed.data)
 
     matrix, matrix_t = parts(matrix_csr), parts(transpose_csc)
     with warnings.catch_warnings():  # torch warns once per process that sparse CSR support is beta

@@ -45,6 +45,7 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Callable
+from typing import overload
 
 import torch
 import torch.nn.functional as F
@@ -103,7 +104,7 @@ def _check_level(value: object, name: str, x: Tensor, *, allow_zero: bool = Fals
         return level
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number or a tensor, got {value!r}")
-    return check_positive(value, name, allow_zero=allow_zero)  # type: ignore[arg-type]
+    return check_positive(value, name, allow_zero=allow_zero)
 
 
 def _per_item(value: object, name: str, x: Tensor, *, allow_zero: bool = False) -> Tensor:
@@ -281,6 +282,10 @@ class MedianDenoiser(DenoiserPrior):
         super().__init__(sigma=sigma)
         self.radius_per_sigma = check_positive(radius_per_sigma, "radius_per_sigma")
 
+    @overload
+    def radius(self, sigma: Tensor) -> Tensor: ...
+    @overload
+    def radius(self, sigma: float) -> int: ...
     def radius(self, sigma: float | Tensor) -> Tensor | int:
         """Window radius for noise level ``sigma`` (a number, or a tensor of numbers)."""
         if isinstance(sigma, Tensor):
@@ -297,7 +302,7 @@ class MedianDenoiser(DenoiserPrior):
 
     def _run(self, x: Tensor, sigma: Level) -> Tensor:
         limit = min(x.shape[-2], x.shape[-1]) - 1
-        radii = self.radius(_per_item(sigma, "sigma", x)).clamp(0, limit)  # type: ignore[union-attr]
+        radii = self.radius(_per_item(sigma, "sigma", x)).clamp(0, limit)
         values = torch.unique(radii).tolist()
         if len(values) == 1:
             r = int(values[0])
@@ -455,7 +460,7 @@ class DeepinvDenoiser(DenoiserPrior):
     def _run(self, x: Tensor, sigma: Level) -> Tensor:
         model = self.denoiser
         assert isinstance(model, nn.Module)
-        reference = next(iter(model.parameters()), None)
+        reference: Tensor | None = next(iter(model.parameters()), None)
         if reference is None:
             reference = next(iter(model.buffers()), None)
         dtype = x.dtype

@@ -52,13 +52,14 @@ posterior: of the measurement ``y``).
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
 
-from reddiff_imaging._validation import as_shape, check_positive, check_tensor
+from reddiff_imaging._validation import as_shape, check_int, check_positive, check_tensor, check_unit_interval
 from reddiff_imaging.priors.base import DiffusionModel
 from reddiff_imaging.priors.schedules import VPSchedule
 
@@ -67,7 +68,7 @@ if TYPE_CHECKING:
     from reddiff_imaging.operators.base import Operator
     from reddiff_imaging.problem import InverseProblem
 
-__all__ = ["GaussianMixture", "GaussianMixturePosterior", "operator_matrix"]
+__all__ = ["GaussianMixture", "GaussianMixturePosterior"]
 
 _LOG_2PI = math.log(2.0 * math.pi)
 #: tolerance on ``sum(weights) == 1``
@@ -138,36 +139,6 @@ def _mixture_terms(
     resp = torch.softmax(joint, dim=-1)
     precision_diff = torch.einsum("kde,bke->bkd", eigenvectors, z / variances)
     return log_p, resp, precision_diff
-
-
-def operator_matrix(operator: Operator, *, dtype: torch.dtype = torch.float64) -> Tensor:
-    r"""The dense matrix ``(M, D)`` of a linear operator, built by applying it to the identity basis.
-
-    For an operator with complex output (e.g. MRI of real images) the real and imaginary parts are
-    stacked, :math:`\begin{bmatrix}\mathrm{Re}\,A \\ \mathrm{Im}\,A\end{bmatrix}`, so that a complex
-    measurement with independent :math:`\mathcal N(0, \sigma^2)` noise on both parts becomes a real one
-    of twice the length (see :func:`_flatten_measurement`). Only for small ``D``: it costs ``D``
-    applications of the operator and :math:`M D` numbers.
-
-    Args:
-        operator: a :class:`~reddiff_imaging.operators.LinearOperator` with real inputs.
-        dtype: real floating dtype of the result (float64 by default).
-    """
-    from reddiff_imaging.operators.base import LinearOperator
-
-    if not isinstance(operator, LinearOperator):
-        raise TypeError(
-            f"operator must be a LinearOperator (a dense matrix needs a linear forward model), got {type(operator).__name__}"
-        )
-    if dtype not in (torch.float32, torch.float64):
-        raise TypeError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
-    dim = math.prod(operator.in_shape)
-    device = operator.device or torch.device("cpu")
-    basis = torch.eye(dim, dtype=dtype, device=device).reshape(dim, *operator.in_shape)
-    columns = operator.apply_forward(basis).reshape(dim, -1)
-    if columns.is_complex():
-        columns = torch.cat([columns.real, columns.imag], dim=1)
-    return columns.to(dtype).T.contiguous()
 
 
 def _flatten_measurement(y: Tensor) -> Tensor:
@@ -322,7 +293,7 @@ class GaussianMixture(DiffusionModel):
         image_shape = as_shape(shape, "shape")
         if isinstance(generator, int) and not isinstance(generator, bool):
             generator = torch.Generator().manual_seed(generator)
-        _check_generator(generator)
+        generator = _check_generator(generator)
         lo, hi = (float(v) for v in mean_range)
         if not lo <= hi:
             raise ValueError(f"mean_range must be (low, high) with low <= high, got {mean_range!r}")
@@ -330,14 +301,14 @@ class GaussianMixture(DiffusionModel):
         if not 0 < s_lo <= s_hi:
             raise ValueError(f"std_range must be (low, high) with 0 < low <= high, got {std_range!r}")
         dim = math.prod(image_shape)
-        kw = {"dtype": torch.float64, "generator": generator}
-        means = lo + (hi - lo) * torch.rand(num, dim, **kw)
-        q, r = torch.linalg.qr(torch.randn(num, dim, dim, **kw))
+        f64 = torch.float64
+        means = lo + (hi - lo) * torch.rand(num, dim, dtype=f64, generator=generator)
+        q, r = torch.linalg.qr(torch.randn(num, dim, dim, dtype=f64, generator=generator))
         q = q * torch.sign(torch.diagonal(r, dim1=-2, dim2=-1))[:, None, :]  # Haar-distributed
-        stds = s_lo + (s_hi - s_lo) * torch.rand(num, dim, **kw)
+        stds = s_lo + (s_hi - s_lo) * torch.rand(num, dim, dtype=f64, generator=generator)
         cov = q @ torch.diag_embed(stds**2) @ q.mT
         cov = 0.5 * (cov + cov.mT)
-        weights = 0.5 + torch.rand(num, **kw)
+        weights = 0.5 + torch.rand(num, dtype=f64, generator=generator)
         return cls(means.reshape(num, *image_shape), cov, weights / weights.sum(), schedule=schedule)
 
     # ------------------------------------------------------------------ the data distribution
@@ -417,17 +388,40 @@ class GaussianMixture(DiffusionModel):
         return _mixture_covariance(means[None], cov, weights[None])[0]
 
     def sample(
-        self, n: int, generator: torch.Generator | None = None, *, dtype: torch.dtype | None = None
+        self,
+        n: int,
+        generator: torch.Generator | None = None,
+        *,
+        shape: Sequence[int] | None = None,
+        steps: int = 100,
+        eta: float = 0.0,
+        dtype: torch.dtype | None = None,
     ) -> Tensor:
-        """``n`` independent draws ``(n, *shape)`` in public units.
+        """``n`` independent draws ``(n, *shape)`` in public units, exact (no diffusion sampler).
+
+        The signature is that of :meth:`DiffusionModel.sample`, so code written for any diffusion
+        prior runs on the mixture: ``shape`` may be given but must be the mixture's own, and
+        ``steps`` and ``eta`` (the DDIM sampler's settings) are accepted for that common interface,
+        checked like :class:`~reddiff_imaging.solvers.DDIM` checks them, and ignored: the draws are
+        exact whatever their values.
 
         Args:
             n: number of samples.
             generator: source of randomness (on the device of the prior's buffers).
+            shape: the image shape ``(C, H, W)``; None or :attr:`shape`.
+            steps: ignored (an int >= 1).
+            eta: ignored (a number in ``[0, 1]``).
             dtype: dtype of the result (default: torch's default dtype, float32).
         """
         n = _check_count(n, "n")
         _check_generator(generator)
+        if shape is not None and as_shape(shape, "shape") != self.shape:
+            raise ValueError(
+                f"shape must be the mixture's image shape {self.shape} (or None): a GaussianMixture is a "
+                f"distribution of images of one shape, got {tuple(shape)}"
+            )
+        check_int(steps, "steps")
+        check_unit_interval(eta, "eta")
         weights, means, chol = (v.to(torch.float64) for v in (self.weights, self.means, self.cholesky))
         idx = torch.multinomial(weights, n, replacement=True, generator=generator)
         noise = torch.randn(n, self.dim, dtype=torch.float64, device=means.device, generator=generator)
@@ -487,7 +481,7 @@ class GaussianMixture(DiffusionModel):
         covariances :math:`P_k`, which do not depend on :math:`y`). Formulas in the module docstring.
 
         The operator's dense matrix is built in float64 by applying it to the identity basis
-        (:func:`operator_matrix`; ``D`` must be small). Complex measurements (e.g. MRI of real images)
+        (:func:`~reddiff_imaging.operators.operator_matrix`; ``D`` must be small). Complex measurements (e.g. MRI of real images)
         are handled by stacking real and imaginary parts, each with noise :math:`\mathcal N(0, \sigma^2)`
         as :class:`reddiff_imaging.noise.Gaussian` draws them.
 
@@ -513,6 +507,7 @@ class GaussianMixture(DiffusionModel):
         """
         from reddiff_imaging.noise import Gaussian, NoiseModel
         from reddiff_imaging.operators.base import LinearOperator, Operator
+        from reddiff_imaging.operators.matrix import operator_matrix
         from reddiff_imaging.problem import InverseProblem
 
         if isinstance(operator, InverseProblem):
@@ -867,3 +862,18 @@ class GaussianMixturePosterior:
         best = log_p.argmax(dim=1)
         x_best = x[torch.arange(self.batch_size, device=self.device), best]
         return x_best.reshape(self.batch_size, *self.shape).to(self.dtype)
+
+
+def __getattr__(name: str) -> object:
+    # deprecated alias, kept for one release: operator_matrix is an operator utility
+    if name == "operator_matrix":
+        warnings.warn(
+            "reddiff_imaging.priors.gaussian_mixture.operator_matrix is deprecated and will be removed in the next "
+            "release; use reddiff_imaging.operators.operator_matrix",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        from reddiff_imaging.operators.matrix import operator_matrix
+
+        return operator_matrix
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

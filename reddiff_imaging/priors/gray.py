@@ -53,6 +53,7 @@ class GrayFromColour(DiffusionModel):
     """
 
     channels = 1
+    colour_timestep: Tensor
 
     def __init__(self, colour: DiffusionModel, *, chroma_seed: int = 0) -> None:
         if not isinstance(colour, DiffusionModel):

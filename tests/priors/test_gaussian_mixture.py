@@ -13,9 +13,9 @@ from scipy.stats import multivariate_normal
 from reddiff_imaging import InverseProblem
 from reddiff_imaging.distribution_metrics import sliced_wasserstein
 from reddiff_imaging.noise import Gaussian, Poisson
-from reddiff_imaging.operators import MRI, BlockAverage, Identity, Inpainting, LinearOperator, NonlinearOperator
+from reddiff_imaging.operators import MRI, BlockAverage, Identity, Inpainting, LinearOperator, NonlinearOperator, operator_matrix
 from reddiff_imaging.priors.base import MissingCapabilityError
-from reddiff_imaging.priors.gaussian_mixture import GaussianMixture, GaussianMixturePosterior, operator_matrix
+from reddiff_imaging.priors.gaussian_mixture import GaussianMixture, GaussianMixturePosterior
 from reddiff_imaging.priors.schedules import VPSchedule
 
 SHAPE = (1, 4, 4)
@@ -482,3 +482,28 @@ def test_follows_device_and_dtype(device: torch.device) -> None:
     assert samples.device == x.device and samples.shape == (3, 5, *SHAPE)
     assert post.mode().device == x.device and post.log_prob(x).device == x.device
     assert sliced_wasserstein(samples[0], samples[1]).device == x.device
+
+
+def test_sample_takes_the_diffusion_model_signature(prior: GaussianMixture) -> None:
+    # the keywords of DiffusionModel.sample are accepted; steps and eta change nothing (exact draws)
+    expected = prior.sample(5, gen(3))
+    torch.testing.assert_close(prior.sample(5, gen(3), shape=SHAPE, steps=10, eta=1.0), expected, atol=0, rtol=0)
+    torch.testing.assert_close(prior.sample(5, gen(3), shape=list(SHAPE)), expected, atol=0, rtol=0)
+    with pytest.raises(ValueError, match=r"shape must be the mixture's image shape \(1, 4, 4\)"):
+        prior.sample(2, shape=(1, 8, 2))
+    with pytest.raises(ValueError, match="steps must be an int >= 1"):
+        prior.sample(2, steps=0)
+    with pytest.raises(ValueError, match=r"eta must be in \[0, 1\]"):
+        prior.sample(2, eta=1.5)
+
+
+def test_operator_matrix_alias_is_deprecated() -> None:
+    from reddiff_imaging import priors
+    from reddiff_imaging.priors import gaussian_mixture
+
+    with pytest.warns(DeprecationWarning, match="reddiff_imaging.operators.operator_matrix"):
+        alias = gaussian_mixture.operator_matrix
+    assert alias is operator_matrix
+    assert "operator_matrix" not in gaussian_mixture.__all__ and "operator_matrix" not in priors.__all__
+    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+        gaussian_mixture.nothing  # noqa: B018

@@ -9,8 +9,8 @@ import torch
 
 from reddiff_imaging import operators as ops
 from reddiff_imaging.noise import Gaussian, Poisson
+from reddiff_imaging.operators import operator_matrix
 from reddiff_imaging.priors import TV, GaussianFilterDenoiser
-from reddiff_imaging.priors.gaussian_mixture import operator_matrix
 from reddiff_imaging.problem import InverseProblem
 from reddiff_imaging.solvers import ADMM, DDRM, DPS, RED, DiffPIR, PiGDM, PnPADMM, PnPPGD, RedDiff
 from reddiff_imaging.solvers.data_term import DataTerm, GaussianDataTerm, PoissonDataTerm

@@ -24,9 +24,10 @@ from reddiff_imaging.operators import (
     NonlinearOperator,
     ZeroPaddedBlur,
     gaussian_kernel,
+    operator_matrix,
     registry,
 )
-from reddiff_imaging.priors.gaussian_mixture import GaussianMixture, operator_matrix
+from reddiff_imaging.priors.gaussian_mixture import GaussianMixture
 from reddiff_imaging.solvers.ddrm import DDRM
 from reddiff_imaging.solvers.pigdm import PiGDM
 

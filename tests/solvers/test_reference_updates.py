@@ -20,8 +20,8 @@ import torch
 
 import reddiff_imaging as ri
 from reddiff_imaging import operators as ops
+from reddiff_imaging.operators import operator_matrix
 from reddiff_imaging.priors import GaussianMixture
-from reddiff_imaging.priors.gaussian_mixture import operator_matrix
 from reddiff_imaging.solvers import DDIM, DDRM, DPS, DiffPIR, PiGDM, RedDiff
 from tests.solvers.diffusion_helpers import TinyEpsNetwork, tiny_prior
 
