@@ -88,6 +88,29 @@ def test_stack_of_nonlinear_parts_is_nonlinear(blur) -> None:
     assert stacked(_rand(1, *SHAPE)).shape == (1, 2 * 2 * 16 * 16)
 
 
+def test_linear_results_are_linear_operators_and_keep_real_domain(blur) -> None:
+    mask = ops.cartesian_mask((16, 16), 2.0, generator=torch.Generator().manual_seed(0))
+    mri = ops.MRI(mask, SHAPE)  # real images, complex measurements: real_domain
+    assert mri.real_domain and not blur.real_domain
+    identity = ops.Identity(mri.out_shape)
+    results = {
+        "composition": (2.0 * identity) @ mri,
+        "sum": mri + mri,
+        "difference": mri - mri,
+        "scaled": 2.0 * mri,
+        "negated": -mri,
+        "gram": mri.gram,
+        "stack": ops.Stack([mri, mri]),
+    }
+    for name, op in results.items():
+        assert isinstance(op, ops.LinearOperator), name
+        assert op.real_domain, name
+    assert not (blur @ blur).real_domain and not (blur + blur).real_domain
+    # the parts of sums and stacks are kept, typed, beside the registered module list
+    total = blur + ops.ZeroPaddedBlur(ops.gaussian_kernel(1.0), SHAPE) + blur
+    assert list(total.operators) == list(total.parts)
+
+
 def test_parts_move_with_to(blur, mask) -> None:
     composed = mask @ ops.ZeroPaddedBlur(ops.gaussian_kernel(1.0), SHAPE) + blur
     moved = composed.to(torch.float64)
