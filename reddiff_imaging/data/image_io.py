@@ -15,8 +15,8 @@ expanded to their colours (each said in a note). Nothing is resized, cropped or 
 asked (``channels``, ``size``); anything changed is one sentence of :attr:`ImageInfo.notes`.
 
 Decoding goes through imageio (Pillow for PNG/JPEG, tifffile for TIFF), NumPy for ``.npy`` and
-pydicom (the ``dicom`` extra) for DICOM. Pillow reads 16-bit *colour* PNGs at 8 bits only; such a
-file is read at 8 bits with a note (16-bit gray PNGs keep their 16 bits; TIFF keeps everything).
+pydicom (the ``dicom`` extra) for DICOM; 16-bit PNGs with colour or alpha go through pypng, because
+Pillow decodes (and writes) those at 8 bits only.
 
 DICOM: stored values :math:`v` are rescaled to :math:`s v + i` (RescaleSlope :math:`s`,
 RescaleIntercept :math:`i`, e.g. Hounsfield units) and the range the stored bit depth allows,
@@ -207,23 +207,22 @@ def read_image_folder(
 
 
 def output_bit_depth(
-    path: str | os.PathLike[str], info: ImageInfo, *, channels: int | None = None
+    path: str | os.PathLike[str], info: ImageInfo
 ) -> tuple[int, str | None]:
     """The bit depth (8, 16, or 32 for float32) to write ``path`` with so that it keeps the
     precision of the image ``info`` describes as far as the format allows, and a note when the
-    format holds less (e.g. a float or 16-bit colour input written as PNG).
+    format holds less (e.g. a float input written as PNG).
 
     Args:
         path: the file to write (its suffix decides).
         info: what the input file held.
-        channels: channels of the image to write, when not those of the input.
 
     Raises:
         ValueError: a suffix :func:`write_image` cannot write.
     """
     suffix = _write_suffix(path)
     wanted = 32 if info.is_float else 8 if info.bit_depth <= 8 else 16 if info.bit_depth <= 16 else 32
-    depth = max(d for d in _depths(suffix, info.channels if channels is None else channels) if d <= wanted)
+    depth = max(d for d in WRITE_FORMATS[suffix] if d <= wanted)
     if depth == wanted:
         return depth, None
     stored = "float" if info.is_float else f"{info.bit_depth}-bit"
@@ -236,7 +235,7 @@ def write_image(image: Tensor, path: str | os.PathLike[str], *, bit_depth: int =
 
     Args:
         image: the image.
-        path: ``.png`` (8 bits; 16 for gray), ``.tif``/``.tiff`` (8, 16 or 32 = float32),
+        path: ``.png`` (8 or 16), ``.tif``/``.tiff`` (8, 16 or 32 = float32),
             ``.jpg``/``.jpeg`` (8), ``.npy`` (8, 16 or 32, saved as ``(H, W)`` or ``(H, W, C)``).
         bit_depth: 8 and 16 store :math:`\\mathrm{round}(x (2^b - 1))` as unsigned integers, 32
             stores float32.
@@ -255,11 +254,8 @@ def write_image(image: Tensor, path: str | os.PathLike[str], *, bit_depth: int =
     file = Path(path)
     suffix = _write_suffix(file)
     channels = int(image.shape[0])
-    if bit_depth not in _depths(suffix, channels):
-        kind = "gray" if channels == 1 else "colour"
-        raise ValueError(
-            f"bit_depth {bit_depth!r} cannot be written to {suffix} ({kind}); possible: {list(_depths(suffix, channels))}"
-        )
+    if bit_depth not in WRITE_FORMATS[suffix]:
+        raise ValueError(f"bit_depth {bit_depth!r} cannot be written to {suffix}; possible: {list(WRITE_FORMATS[suffix])}")
     array = image.detach().to("cpu", torch.float64).clamp(0, 1).permute(1, 2, 0).numpy()
     array = array[..., 0] if channels == 1 else array
     if bit_depth == 32:
@@ -269,6 +265,8 @@ def write_image(image: Tensor, path: str | os.PathLike[str], *, bit_depth: int =
     file.parent.mkdir(parents=True, exist_ok=True)
     if suffix == ".npy":
         np.save(file, data)
+    elif suffix == ".png" and bit_depth == 16 and channels == 3:
+        _write_png16(file, data)
     else:
         iio.imwrite(file, data, extension=suffix, plugin=_PLUGINS[suffix])
     return file
@@ -313,7 +311,7 @@ def _read_raster(file: Path, max_pixels: int) -> tuple[np.ndarray, str, int | No
     if png_depth == 16 and array.dtype.kind == "i":  # older Pillow returns 16-bit gray PNGs as int32
         array = array.astype(np.uint16)
     if png_depth == 16 and array.dtype == np.uint8:
-        notes.append("16-bit colour PNG read at 8 bits (Pillow's limit; save it as 16-bit TIFF to keep 16 bits)")
+        array = _read_png16(file)
     suffix = file.suffix.lower()
     return array, _FORMAT_NAMES.get(suffix, suffix.lstrip(".") or "image"), None, notes
 
@@ -385,6 +383,27 @@ def _check_pixels(file: Path, shape: tuple[int, ...], max_pixels: int) -> None:
         raise ValueError(
             f"image file {str(file)!r} claims {h}×{w} = {int(h) * int(w):,} pixels, more than max_pixels = {max_pixels:,}"
         )
+
+
+def _read_png16(file: Path) -> np.ndarray:
+    """The ``(H, W, C)`` uint16 samples of a 16-bit PNG with colour or alpha, decoded by pypng:
+    Pillow decodes those at 8 bits."""
+    import png
+
+    try:
+        width, height, rows, info = png.Reader(filename=str(file)).asDirect()
+        samples = np.vstack([np.asarray(row, dtype=np.uint16) for row in rows])
+    except (png.Error, ValueError) as err:
+        raise ValueError(f"could not read image file {str(file)!r}: {err}") from err
+    return samples.reshape(height, width, info["planes"])
+
+
+def _write_png16(file: Path, data: np.ndarray) -> None:
+    """Write ``(H, W, 3)`` uint16 samples as a 16-bit RGB PNG with pypng (Pillow writes 16-bit PNGs
+    in gray only)."""
+    import png
+
+    png.from_array(data.reshape(data.shape[0], -1), "RGB;16").save(str(file))
 
 
 def _png_bit_depth(file: Path) -> int:
@@ -523,10 +542,6 @@ def _write_suffix(path: str | os.PathLike[str]) -> str:
     return suffix
 
 
-def _depths(suffix: str, channels: int) -> tuple[int, ...]:
-    if suffix == ".png" and channels != 1:
-        return (8,)  # Pillow, which imageio uses for PNG, writes 16-bit PNGs in gray only
-    return WRITE_FORMATS[suffix]
 
 
 def _shape_text(image: Tensor) -> str:

@@ -120,7 +120,7 @@ def restore_image(
     notes = list(info.notes)
     prior_note = the_prior.check_image_shape(tuple(x.shape), solver)
     notes += [prior_note] if prior_note else []
-    bit_depth, depth_note = output_bit_depth(output, info, channels=int(x.shape[0]))
+    bit_depth, depth_note = output_bit_depth(output, info)
     notes += [depth_note] if depth_note else []
     if save_measurement is not None:
         output_bit_depth(save_measurement, info)  # an unwritable suffix fails before the work
@@ -143,7 +143,7 @@ def restore_image(
     if save_measurement is not None:
         view, label = measurement_view(task, y[0], shape)
         view = view if view.shape[0] in (1, 3) else view[:1]
-        depth = output_bit_depth(save_measurement, info, channels=int(view.shape[0]))[0]
+        depth = output_bit_depth(save_measurement, info)[0]
         measurement_path = write_image(view, save_measurement, bit_depth=depth)
     return {
         "psnr": float(metrics.psnr(restored, x)),

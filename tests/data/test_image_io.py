@@ -84,8 +84,7 @@ def test_colour_png_tiff_jpeg(tmp_path: Path) -> None:
     assert (info16.bit_depth, info16.channels) == (16, 3)
     write_image(image16, tmp_path / "o16.tiff", bit_depth=16)
     np.testing.assert_array_equal(tifffile.imread(tmp_path / "o16.tiff"), deep)
-    assert output_bit_depth(tmp_path / "o.png", info16)[0] == 8  # Pillow writes 16-bit PNGs in gray only
-    assert "use .tif" in str(output_bit_depth(tmp_path / "o.png", info16)[1])
+    assert output_bit_depth(tmp_path / "o.png", info16) == (16, None)
     smooth = np.repeat(np.linspace(0, 255, 16, dtype=np.uint8)[None, :, None], 16, axis=0).repeat(3, axis=2)
     iio.imwrite(tmp_path / "c.jpg", smooth, quality=95)
     jpeg, info_jpeg = read_image(tmp_path / "c.jpg")
@@ -236,11 +235,33 @@ def test_folder_reads_as_they_come_and_names_disagreeing_images(tmp_path: Path) 
 
 def test_write_refuses_what_the_format_cannot_hold(tmp_path: Path) -> None:
     image = torch.rand(3, 4, 4)
-    with pytest.raises(ValueError, match=r"bit_depth 16 cannot be written to \.png \(colour\); possible: \[8\]"):
-        write_image(image, tmp_path / "o.png", bit_depth=16)
+    with pytest.raises(ValueError, match=r"bit_depth 32 cannot be written to \.png; possible: \[8, 16\]"):
+        write_image(image, tmp_path / "o.png", bit_depth=32)
     with pytest.raises(ValueError, match=r"\.bmp.*one of"):
         write_image(image, tmp_path / "o.bmp")
     with pytest.raises(ValueError, match="C = 1 or 3"):
         write_image(torch.rand(2, 4, 4), tmp_path / "o.png")
     info = ImageInfo("x.tif", "tiff", "float32", 32, 1, 4, 4)
     assert output_bit_depth("o.png", info)[0] == 16 and output_bit_depth("o.jpg", info)[0] == 8
+
+
+def test_16_bit_colour_png_round_trip(tmp_path: Path) -> None:
+    """Pillow decodes 16-bit colour PNGs at 8 bits; ours keep all 16 (written and read)."""
+    deep = RNG.integers(0, 65536, (9, 7, 3), dtype=np.uint16)
+    tifffile.imwrite(tmp_path / "c16.tif", deep)
+    image, _ = read_image(tmp_path / "c16.tif")
+    write_image(image, tmp_path / "c16.png", bit_depth=16)
+    again, info = read_image(tmp_path / "c16.png")
+    assert (info.bit_depth, info.channels, info.notes) == (16, 3, ())
+    np.testing.assert_array_equal(np.round(_as_hwc(again) * 65535).astype(np.uint16), deep)
+    assert len(np.unique(deep >> 8)) < len(np.unique(deep))  # the low byte carries information
+
+
+def test_16_bit_png_with_alpha(tmp_path: Path) -> None:
+    png = pytest.importorskip("png")
+    rgba = RNG.integers(0, 65536, (5, 4, 4), dtype=np.uint16)
+    rgba[..., 3] = 65535  # opaque: the alpha channel is dropped
+    png.from_array(rgba.reshape(5, -1), "RGBA;16").save(str(tmp_path / "a16.png"))
+    image, info = read_image(tmp_path / "a16.png")
+    assert image.shape == (3, 5, 4) and info.bit_depth == 16
+    np.testing.assert_array_equal(np.round(_as_hwc(image) * 65535).astype(np.uint16), rgba[..., :3])
