@@ -16,7 +16,7 @@ import time
 import typing
 import warnings
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -166,10 +166,14 @@ class Solver(ABC):
     Class attributes:
         name: the registry name.
         requires: prior capabilities the method needs (e.g. ``("eps",)``, ``("prox",)``); a tuple entry lists alternatives, one of which suffices (``(("eps", "denoise"),)``).
+        tuning_grid: the small default grid ``{option: values}`` that
+            :func:`~reddiff_imaging.workbench.tune.tune` sweeps when given none; empty for a method
+            without one.
     """
 
     name: ClassVar[str]
     requires: ClassVar[tuple[Requirement, ...]] = ()
+    tuning_grid: ClassVar[Mapping[str, tuple[Any, ...]]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         """Run :func:`check_fields` before the subclass's own ``__post_init__`` (range checks), so

@@ -84,6 +84,7 @@ class DPS(Solver):
 
     name: ClassVar[str] = "dps"
     requires: ClassVar[tuple[str, ...]] = ("eps",)
+    tuning_grid = {"zeta": (0.3, 1.0, 3.0)}
 
     steps: int = 1000
     zeta: float = 1.0

@@ -83,6 +83,7 @@ class PnPPGD(Solver):
 
     name: ClassVar[str] = "pnp-pgd"
     requires: ClassVar[tuple[str, ...]] = ("denoise",)
+    tuning_grid = {"sigma": (0.02, 0.05, 0.1)}
 
     iterations: int = 100
     sigma: float = 0.05

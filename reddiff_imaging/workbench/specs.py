@@ -20,10 +20,10 @@ from reddiff_imaging.priors import Prior
 from reddiff_imaging.solvers import presets
 from reddiff_imaging.solvers.capabilities import Support
 from reddiff_imaging.workbench.parts import (
-    PRIORS,
     build_operator,
     build_prior,
     build_solver,
+    deprecated_priors,
     is_reference,
     parse_value,
     parts,
@@ -32,7 +32,6 @@ from reddiff_imaging.workbench.parts import (
 __all__ = [
     "DEFAULT_SIGMA",
     "DEMO_TASKS",
-    "PRIORS",
     "Method",
     "build_prior",
     "build_task",
@@ -262,3 +261,9 @@ def _hdf5_key(path: Path) -> str:
     if not keys:
         raise ValueError(f"{str(path)!r} has none of the datasets images, x_test, x_val, x_train; name one as {path}:KEY")
     return keys[0]
+
+
+def __getattr__(name: str) -> object:
+    if name == "PRIORS":
+        return deprecated_priors(stacklevel=2)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -22,22 +22,11 @@ Measurements and solver noise use the seeds of :func:`reddiff_imaging.workbench.
 same for every configuration: the configurations are compared on the same noise, and a trial
 equals the comparison run of that configuration with the same seed on the same images.
 
-Default grids (:data:`DEFAULT_GRIDS`)
--------------------------------------
-==========  ==============================================================
-solver      grid
-==========  ==============================================================
-reddiff     lam ∈ {0.05, 0.1, 0.25, 0.5}, lr ∈ {0.1, 0.25, 0.5}   (12)
-dps         zeta ∈ {0.3, 1.0, 3.0}                                  (3)
-pigdm       guidance_scale ∈ {0.5, 1.0, 2.0}                        (3)
-ddrm        eta ∈ {0.5, 0.85, 1.0}                                  (3)
-diffpir     lam ∈ {1, 7, 20}, zeta ∈ {0.1, 0.3, 1.0}                (9)
-admm        lam ∈ {0.01, 0.03, 0.1}, rho ∈ {0.3, 1, 3}              (9)
-pnp-admm    sigma ∈ {0.02, 0.05, 0.1}, rho ∈ {0.3, 1, 3}            (9)
-pnp-pgd     sigma ∈ {0.02, 0.05, 0.1}                               (3)
-red         lam ∈ {0.05, 0.2, 0.5}, sigma ∈ {0.02, 0.05}            (6)
-==========  ==============================================================
-
+Default grids
+-------------
+Each solver declares its small default grid next to its options, as the class attribute
+:attr:`~reddiff_imaging.solvers.Solver.tuning_grid` (the table is in :doc:`/workbench`); a solver
+of your own declares one the same way, or ``tune`` takes ``grid=``.
 DDIM (unconditional) has no default grid. With 2 validation images and the solvers' default step
 counts a default sweep takes minutes on a CPU (RED-diff, the longest: 12 configurations × 2 images
 × 1000 steps); pass ``steps`` for a quicker, coarser sweep.
@@ -64,6 +53,7 @@ from reddiff_imaging._validation import check_int, check_real, check_writable
 from reddiff_imaging.data.synthetic import validation_images
 from reddiff_imaging.errors import UnsupportedProblemError
 from reddiff_imaging.problem import InverseProblem
+from reddiff_imaging.solvers import registry as solvers_registry
 from reddiff_imaging.workbench import distributed
 from reddiff_imaging.workbench.compare import (
     resolve_device,
@@ -82,20 +72,7 @@ from reddiff_imaging.workbench.specs import (
     unit_seed,
 )
 
-__all__ = ["DEFAULT_GRIDS", "METRICS", "Trial", "TuneResult", "tune"]
-
-#: the small default grid of each solver (see the module docs)
-DEFAULT_GRIDS: dict[str, dict[str, list[Any]]] = {
-    "reddiff": {"lam": [0.05, 0.1, 0.25, 0.5], "lr": [0.1, 0.25, 0.5]},
-    "dps": {"zeta": [0.3, 1.0, 3.0]},
-    "pigdm": {"guidance_scale": [0.5, 1.0, 2.0]},
-    "ddrm": {"eta": [0.5, 0.85, 1.0]},
-    "diffpir": {"lam": [1.0, 7.0, 20.0], "zeta": [0.1, 0.3, 1.0]},
-    "admm": {"lam": [0.01, 0.03, 0.1], "rho": [0.3, 1.0, 3.0]},
-    "pnp-admm": {"sigma": [0.02, 0.05, 0.1], "rho": [0.3, 1.0, 3.0]},
-    "pnp-pgd": {"sigma": [0.02, 0.05, 0.1]},
-    "red": {"lam": [0.05, 0.2, 0.5], "sigma": [0.02, 0.05]},
-}
+__all__ = ["METRICS", "Trial", "TuneResult", "tune"]
 
 #: the metrics a sweep can optimise, and whether higher is better
 METRICS: dict[str, bool] = {"psnr": True, "ssim": True, "seconds": False}
@@ -235,7 +212,8 @@ def tune(
             deepinv denoiser, factory or ``module:attribute``).
         task: a task as :func:`~reddiff_imaging.workbench.compare` takes it (name, operator,
             factory or ``module:attribute``).
-        grid: ``{option: [values]}``; default :data:`DEFAULT_GRIDS` of the solver. A best value at
+        grid: ``{option: [values]}``; default the solver's
+            :attr:`~reddiff_imaging.solvers.Solver.tuning_grid`. A best value at
             the smallest or largest number of an option's grid is reported (a warning,
             :attr:`TuneResult.at_edge` and a note in :meth:`TuneResult.to_markdown`).
         search: ``"grid"`` (every combination, in the order of :func:`itertools.product`) or
@@ -396,10 +374,9 @@ def _at_edge(grid: dict[str, list[Any]], best: dict[str, Any]) -> dict[str, str]
 
 def _check_grid(base: Any, solver: str, grid: dict[str, Sequence[Any]] | None) -> dict[str, list[Any]]:
     if grid is None:
-        name = getattr(type(base), "name", solver)
-        if name not in DEFAULT_GRIDS:
+        if not base.tuning_grid:
             raise ValueError(f"solver {solver!r} has no default grid; pass grid={{option: [values]}}")
-        return {k: list(v) for k, v in DEFAULT_GRIDS[name].items()}
+        return {k: list(v) for k, v in base.tuning_grid.items()}
     if not isinstance(grid, dict) or not grid:
         raise ValueError(f"grid must be a non-empty dict {{option: [values]}}, got {grid!r}")
     options = [f.name for f in dataclasses.fields(base)]
@@ -479,3 +456,16 @@ def _toml_value(value: Any, key: str) -> str:
     if isinstance(value, str):
         return _toml_string(value)
     raise ValueError(f"option {key!r} = {value!r} cannot be written to TOML; use ints, floats, strings or bools")
+
+
+def __getattr__(name: str) -> object:
+    if name == "DEFAULT_GRIDS":  # deprecated alias, kept for one release: the grids moved to the solver classes
+        warnings.warn(
+            "reddiff_imaging.workbench.tune.DEFAULT_GRIDS is deprecated; each solver declares its grid as "
+            "the class attribute tuning_grid (solvers.registry.solver_class(name).tuning_grid)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        classes = (solvers_registry.solver_class(solver) for solver in solvers_registry.available())
+        return {cls.name: {k: list(v) for k, v in cls.tuning_grid.items()} for cls in classes if cls.tuning_grid}
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
