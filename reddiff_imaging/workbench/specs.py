@@ -20,6 +20,7 @@ from reddiff_imaging.priors import Prior
 from reddiff_imaging.solvers import presets
 from reddiff_imaging.solvers.capabilities import Support
 from reddiff_imaging.workbench.parts import (
+    Part,
     build_operator,
     build_prior,
     build_solver,
@@ -68,6 +69,12 @@ class Method:
     overrides: dict[str, Any] = field(default_factory=dict)
     solver_value: Any = field(default=None, compare=False)
     preset: str | None = None
+
+    @classmethod
+    def of(cls, solver: Part, prior: str, overrides: Mapping[str, Any] | None = None) -> Method:
+        """The method of a solver part (a registry name, or the user's solver kept as
+        ``solver_value``) with the prior labelled ``prior`` and the option ``overrides``."""
+        return cls(solver.label, prior, dict(overrides or {}), None if solver.named else solver.value)
 
     @property
     def label(self) -> str:
@@ -155,14 +162,13 @@ def methods_for(
     for part in parts(singles, "solver"):
         if part.named:
             solvers.registry.solver_class(part.label)
-            names, value = [part.label], None
+            names = [part.label]
         else:
-            value = part.value
-            cls = value if isinstance(value, type) else type(value)
+            cls = part.value if isinstance(part.value, type) else type(part.value)
             names = [part.label, getattr(cls, "name", part.label)]
         run_solvers.extend(names)
         options = {k: v for name in reversed(names) for k, v in overrides.get(name, {}).items()}
-        methods.extend(Method(part.label, prior, options, value) for prior in prior_names)
+        methods.extend(Method.of(part, prior, options) for prior in prior_names)
     check_overrides(overrides, run_solvers)
     for method in methods:  # validate option names and values before any work is done
         try:

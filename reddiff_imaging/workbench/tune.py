@@ -40,7 +40,7 @@ import math
 import os
 import random
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,24 +51,25 @@ from tqdm.auto import tqdm
 
 from reddiff_imaging._validation import check_int, check_real, check_writable
 from reddiff_imaging.data.synthetic import validation_images
-from reddiff_imaging.errors import UnsupportedProblemError
-from reddiff_imaging.problem import InverseProblem
+from reddiff_imaging.priors.base import Prior
+from reddiff_imaging.solvers import Solver
 from reddiff_imaging.solvers import registry as solvers_registry
 from reddiff_imaging.workbench import distributed
-from reddiff_imaging.workbench.compare import (
+from reddiff_imaging.workbench.parts import build_solver
+from reddiff_imaging.workbench.plan import (
+    Measurements,
+    measure,
+    require_task_support,
     resolve_device,
-    simulate_measurements,
+    single_parts,
     solve_unit,
+    usable_prior,
 )
-from reddiff_imaging.workbench.parts import build_solver, one_part
 from reddiff_imaging.workbench.specs import (
     DEFAULT_SIGMA,
     Method,
-    build_prior,
-    build_task,
     load_dataset,
     prior_image_shape,
-    supports,
     unit_seed,
 )
 
@@ -258,13 +259,12 @@ def tune(
     check_int(seed, "seed", minimum=0)
     if output is not None:
         check_writable(output, "output")
-    solver_part, prior_part, task_part = one_part(solver, "solver"), one_part(prior, "prior"), one_part(task, "task")
+    solver_part, prior_part, task_part = single_parts(solver, prior, task)
     base = build_solver(solver_part.value, {})
     solver, prior, task = solver_part.label, prior_part.label, task_part.label
-    grid = _check_grid(base, solver, grid)
-    configs = _configurations(grid, search, num_trials, seed)
-    user_solver = None if solver_part.named else solver_part.value
-    methods = [Method(solver, prior, config, user_solver) for config in configs]
+    checked_grid = _check_grid(base, solver, grid)
+    configs = _configurations(checked_grid, search, num_trials, seed)
+    methods = [Method.of(solver_part, prior, config) for config in configs]
     for method in methods:  # invalid values fail here, before any work
         method.build(steps)
     if output is not None:
@@ -274,25 +274,20 @@ def tune(
 
     world = distributed.world(resolve_device(device))
     device = world.device
-    the_prior = build_prior(prior_part.value, device)
-    support = supports(base, the_prior)
-    if not support:
-        raise UnsupportedProblemError(f"solver {solver!r} cannot run with prior {prior!r}: {support.message}")
+    the_prior = usable_prior(prior_part, device, base, solver)
     images, notes = _images(dataset, num_images, size, channels, prior_image_shape(the_prior))
     images = images.to(device)
     shape = tuple(images.shape[1:])
     note = the_prior.check_image_shape(shape, solver)  # e.g. a channel mismatch, before any work
     for line in [*notes, *([f"prior {prior!r}: {note}"] if note else [])] if world.rank == 0 else []:
         print(f"note: {line}")
-    operator, noise = build_task(task_part.value, shape, sigma)
-    operator = operator.to(device)
-    y = simulate_measurements(operator, noise, images, seed, task)
+    measured = measure(task_part, images, sigma, seed)
 
     mine: dict[int, Trial] = {}  # under torchrun the ranks share the configurations
     bar = tqdm(total=len(methods) * len(images), desc=f"tune {solver}", disable=not progress or world.rank != 0)
     try:
         for k in world.claim(len(methods)):
-            mine[k] = _run_trial(configs[k], methods[k], methods[k].build(steps), the_prior, task, operator, noise, images, y, seed, bar)
+            mine[k] = _run_trial(methods[k], methods[k].build(steps), the_prior, measured, seed, bar)
     finally:
         bar.close()
     trials = world.gather(mine, len(methods))
@@ -316,9 +311,9 @@ def tune(
             "sigma": sigma,
             "seed": seed,
             "search": search,
-            "grid": grid,
+            "grid": checked_grid,
         },
-        at_edge=_at_edge(grid, trials[best_index].options),
+        at_edge=_at_edge(checked_grid, trials[best_index].options),
     )
     for note in result.edge_notes():
         warnings.warn(note, stacklevel=2)
@@ -332,21 +327,20 @@ def tune(
 
 
 # -- helpers -----------------------------------------------------------------------------------------
-def _run_trial(config, method, built, prior, task, operator, noise, images, y, seed, bar) -> Trial:
+def _run_trial(method: Method, built: Solver, prior: Prior, measured: Measurements, seed: int, bar: tqdm) -> Trial:
+    """Solve every image with one configuration (``method.overrides``) and collect its metrics."""
     psnr, ssim, seconds = [], [], []
-    for index in range(len(images)):
-        problem = InverseProblem(operator, y[index : index + 1], noise, images[index : index + 1])
-        support = built.check(problem, prior)
-        if not support:  # e.g. DDRM without an SVD
-            raise UnsupportedProblemError(f"solver {method.solver!r} cannot run task {task!r}: {support.message}")
-        unit = solve_unit(built, problem, prior, unit_seed(seed, task, method.label, index), metrics_every=0)
+    for index in range(len(measured)):
+        problem = measured.problem(index)
+        require_task_support(built, problem, prior, method.solver, measured.task)  # e.g. DDRM without an SVD
+        unit = solve_unit(built, problem, prior, unit_seed(seed, measured.task, method.label, index), metrics_every=0)
         if math.isnan(unit.psnr):
-            bar.write(f"{method.solver} {config} diverged on image {index}")
+            bar.write(f"{method.solver} {method.overrides} diverged on image {index}")
         psnr.append(unit.psnr)
         ssim.append(unit.ssim)
         seconds.append(unit.seconds)
         bar.update(1)
-    return Trial(dict(config), psnr, ssim, seconds)
+    return Trial(dict(method.overrides), psnr, ssim, seconds)
 
 
 def _check_metric(metric: str) -> str:
@@ -372,7 +366,7 @@ def _at_edge(grid: dict[str, list[Any]], best: dict[str, Any]) -> dict[str, str]
     return edges
 
 
-def _check_grid(base: Any, solver: str, grid: dict[str, Sequence[Any]] | None) -> dict[str, list[Any]]:
+def _check_grid(base: Solver, solver: str, grid: Mapping[str, Sequence[Any]] | None) -> dict[str, list[Any]]:
     if grid is None:
         if not base.tuning_grid:
             raise ValueError(f"solver {solver!r} has no default grid; pass grid={{option: [values]}}")
