@@ -210,8 +210,8 @@ class ADMM(_ADMMBase):
     """
 
     name: ClassVar[str] = "admm"
-    requires: ClassVar[tuple[str, ...]] = ("prox",)
     tuning_grid = {"lam": (0.01, 0.03, 0.1), "rho": (0.3, 1.0, 3.0)}
+    requires: ClassVar[tuple[str, ...]] = ("prox",)
 
     iterations: int = 100
     lam: float = 0.01
@@ -283,8 +283,8 @@ class PnPADMM(_ADMMBase):
     """
 
     name: ClassVar[str] = "pnp-admm"
-    requires: ClassVar[tuple[str, ...]] = ("denoise",)
     tuning_grid = {"sigma": (0.02, 0.05, 0.1), "rho": (0.3, 1.0, 3.0)}
+    requires: ClassVar[tuple[str, ...]] = ("denoise",)
 
     iterations: int = 100
     sigma: float = 0.05

@@ -123,8 +123,8 @@ class DDRM(Solver):
     """
 
     name: ClassVar[str] = "ddrm"
-    requires: ClassVar[tuple[str, ...]] = ("eps",)
     tuning_grid = {"eta": (0.5, 0.85, 1.0)}
+    requires: ClassVar[tuple[str, ...]] = ("eps",)
 
     steps: int = 20
     eta: float = 0.85

@@ -95,8 +95,8 @@ class DiffPIR(Solver):
     """
 
     name: ClassVar[str] = "diffpir"
-    requires: ClassVar[tuple[str, ...]] = ("eps",)
     tuning_grid = {"lam": (1.0, 7.0, 20.0), "zeta": (0.1, 0.3, 1.0)}
+    requires: ClassVar[tuple[str, ...]] = ("eps",)
 
     steps: int = 100
     lam: float = 7.0

@@ -83,8 +83,8 @@ class DPS(Solver):
     """
 
     name: ClassVar[str] = "dps"
-    requires: ClassVar[tuple[str, ...]] = ("eps",)
     tuning_grid = {"zeta": (0.3, 1.0, 3.0)}
+    requires: ClassVar[tuple[str, ...]] = ("eps",)
 
     steps: int = 1000
     zeta: float = 1.0

@@ -142,8 +142,8 @@ class PiGDM(Solver):
     """
 
     name: ClassVar[str] = "pigdm"
-    requires: ClassVar[tuple[str, ...]] = ("eps",)
     tuning_grid = {"guidance_scale": (0.5, 1.0, 2.0)}
+    requires: ClassVar[tuple[str, ...]] = ("eps",)
 
     steps: int = 100
     eta: float = 1.0

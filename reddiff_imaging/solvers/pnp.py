@@ -82,8 +82,8 @@ class PnPPGD(Solver):
     """
 
     name: ClassVar[str] = "pnp-pgd"
-    requires: ClassVar[tuple[str, ...]] = ("denoise",)
     tuning_grid = {"sigma": (0.02, 0.05, 0.1)}
+    requires: ClassVar[tuple[str, ...]] = ("denoise",)
 
     iterations: int = 100
     sigma: float = 0.05

@@ -97,8 +97,8 @@ class RED(Solver):
     """
 
     name: ClassVar[str] = "red"
-    requires: ClassVar[tuple[str, ...]] = ("denoise",)
     tuning_grid = {"lam": (0.05, 0.2, 0.5), "sigma": (0.02, 0.05)}
+    requires: ClassVar[tuple[str, ...]] = ("denoise",)
 
     iterations: int = 100
     lam: float = 0.2

@@ -102,8 +102,8 @@ class RedDiff(Solver):
     """
 
     name: ClassVar[str] = "reddiff"
-    requires: ClassVar[tuple[Requirement, ...]] = (("eps", "denoise"),)
     tuning_grid = {"lam": (0.05, 0.1, 0.25, 0.5), "lr": (0.1, 0.25, 0.5)}
+    requires: ClassVar[tuple[Requirement, ...]] = (("eps", "denoise"),)
 
     steps: int = 1000
     lr: float = 0.25

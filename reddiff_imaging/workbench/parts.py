@@ -333,7 +333,7 @@ def build_solver(value: Any, options: Mapping[str, Any], steps: int | None = Non
         value = value()
     if not isinstance(value, Solver):
         raise TypeError(f"a solver must be a solver name, a Solver or a Solver class, got {type(value).__name__}")
-    names = [f.name for f in dataclasses.fields(value)]  # type: ignore[arg-type]
+    names = [f.name for f in dataclasses.fields(value)]
     unknown = sorted(set(options) - set(names))
     if unknown:
         raise ValueError(f"unknown option(s) {unknown} for solver {shown}; its options are {names}")
@@ -343,7 +343,7 @@ def build_solver(value: Any, options: Mapping[str, Any], steps: int | None = Non
             if name in names and name not in options:
                 options[name] = steps
                 break
-    return dataclasses.replace(value, **options) if options else value  # type: ignore[type-var]
+    return dataclasses.replace(value, **options) if options else value
 
 
 def deprecated_priors(stacklevel: int = 2) -> dict[str, tuple[str, Callable[[], Prior]]]:
