@@ -201,16 +201,3 @@ def test_toml_config_takes_references(tmp_path, user_module, capsys) -> None:
     assert cli.main(["compare", "--config", str(config)]) == 0
     assert "| my_parts:blur | my_parts:fast_admm[my_parts:tv] | 1 |" in capsys.readouterr().out
     assert json.loads(_run_config(tmp_path / "toml.h5")["parts"]["solver my_parts:fast_admm"]["config"])["iterations"] == 2
-
-
-@pytest.mark.parametrize("module", ["reddiff_imaging.workbench.parts", "reddiff_imaging.workbench.specs"])
-def test_priors_table_is_a_deprecated_alias_of_the_prior_registry(module: str) -> None:
-    import importlib
-
-    from reddiff_imaging.priors import registry
-
-    with pytest.warns(DeprecationWarning, match="priors.registry"):
-        table = importlib.import_module(module).PRIORS
-    assert list(table) == registry.available()
-    description, factory = table["tv-denoiser"]
-    assert description == registry.describe("tv-denoiser") and factory().weight == 8.5

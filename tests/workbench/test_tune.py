@@ -110,15 +110,6 @@ def test_default_grids_table_of_the_docs_is_the_solvers_grids() -> None:
     assert documented == declared
 
 
-def test_default_grids_alias_is_deprecated() -> None:
-    import importlib
-
-    module = importlib.import_module("reddiff_imaging.workbench.tune")
-    with pytest.warns(DeprecationWarning, match="tuning_grid"):
-        grids = module.DEFAULT_GRIDS
-    assert grids["reddiff"] == {"lam": [0.05, 0.1, 0.25, 0.5], "lr": [0.1, 0.25, 0.5]} and "ddim" not in grids
-
-
 def test_a_user_solver_brings_its_own_default_grid() -> None:
     @dataclasses.dataclass
     class Gentle(solvers.PnPPGD):
