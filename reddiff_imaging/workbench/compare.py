@@ -99,8 +99,8 @@ def compare(
             (their ``in_shape`` must be the images' shape) or factories ``factory(shape)``.
         solvers: solver names, Solver objects or classes; each runs with every prior in ``priors``
             that it supports; ``"solver/prior"`` runs a named solver with that prior only.
-        priors: prior names (``default``, ``natural``, ``tv``, ``gaussian``, ``median``, ``wavelet``,
-            ``bm3d``), specs (``checkpoint:PATH``, ``drunet:PATH``, ``adm-ffhq256:PATH``,
+        priors: prior names (:func:`reddiff_imaging.priors.registry.available`), specs
+            (``checkpoint:PATH``, ``drunet:PATH``, ``adm-ffhq256:PATH``,
             ``adm-imagenet256:PATH``, with ``?option=value`` options; ``channelwise:NAME``,
             ``gray:NAME``), Prior objects, deepinv denoisers or factories.
         overrides: solver options, as ``{"reddiff": {"lam": 0.5}}`` or ``["reddiff.lam=0.5"]``,

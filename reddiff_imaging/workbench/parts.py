@@ -234,8 +234,8 @@ def build_operator(value: Any, shape: tuple[int, ...]) -> Operator:
 
 
 def build_prior(value: Any, device: torch.device | str = "cpu") -> Prior:
-    """A prior on ``device`` from a name (:func:`reddiff_imaging.priors.registry.available`), a spec with a path, a :class:`Prior`, a
-    deepinv denoiser, or a factory ``factory()`` returning one of those.
+    """A prior on ``device`` from a name (:func:`reddiff_imaging.priors.registry.available`), a spec
+    with a path, a :class:`Prior`, a deepinv denoiser, or a factory ``factory()`` returning one of those.
 
     Specs: ``checkpoint:PATH``, ``adm-ffhq256:PATH``, ``adm-imagenet256:PATH`` and ``drunet:PATH``
     (deepinv's DRUNet with the state dict at ``PATH``, never downloaded), each optionally followed by
