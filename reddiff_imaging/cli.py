@@ -41,18 +41,19 @@ COMPARE_KEYS = ("tasks", "solvers", "priors", "preset", "dataset", "num_images",
 
 
 def _info(_: argparse.Namespace) -> int:
-    from reddiff_imaging import operators, solvers
+    from reddiff_imaging import operators, priors, solvers
+    from reddiff_imaging.workbench.parts import PRIOR_ADAPTERS, PRIOR_SPECS
 
     cuda = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
     print(f"reddiff-imaging {__version__}")
     print(f"python {platform.python_version()}, torch {torch.__version__}, CUDA device: {cuda}")
     print(f"CPU threads: {torch.get_num_threads()} (of {available_cores()} cores; set with --threads)")
     print("operators (registry): " + ", ".join(operators.registry.available()))
+    print("priors (registry): " + ", ".join(priors.registry.available()))
     print(
-        "priors: DiffusionPrior (bundled default, own checkpoints, ADM checkpoints), TV, GaussianFilterDenoiser, "
-        "MedianDenoiser, WaveletDenoiser, BM3DDenoiser, DeepinvDenoiser, GaussianMixture; Channelwise(prior) for colour"
+        "your own parts: module:attribute (tasks, solvers, priors); priors also "
+        + ", ".join([*(f"{kind}:PATH[?options]" for kind in PRIOR_SPECS), *(f"{kind}:NAME" for kind in PRIOR_ADAPTERS)])
     )
-    print("your own parts: module:attribute (tasks, solvers, priors); priors also checkpoint:PATH, drunet:PATH[?options]")
     print("solvers: " + ", ".join(solvers.available()))
     return 0
 
@@ -243,7 +244,14 @@ def _add_channels_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _names(names: Sequence[str]) -> str:
+    # argparse expands % in help texts
+    return ", ".join(names).replace("%", "%%")
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from reddiff_imaging import operators, priors, solvers
+
     parser = argparse.ArgumentParser(prog="reddiff-imaging", description=__doc__)
     parser.add_argument("--version", action="version", version=f"reddiff-imaging {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -264,11 +272,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     comp = commands.add_parser("compare", help="run solvers × priors × tasks into an HDF5 results file")
     comp.add_argument("--config", help="TOML file with any of: " + ", ".join(COMPARE_KEYS) + " and [overrides.SOLVER] tables")
-    comp.add_argument("--tasks", nargs="+", help="task names (see `reddiff-imaging info`) or module:attribute (an operator or factory(shape))")
-    comp.add_argument("--solvers", nargs="+", help="solver names, solver/prior pairs, or module:attribute (a Solver)")
+    comp.add_argument(
+        "--tasks", nargs="+", help=f"task names ({_names(operators.registry.available())}) or module:attribute (an operator or factory(shape))"
+    )
+    comp.add_argument(
+        "--solvers", nargs="+", help=f"solver names ({_names(solvers.available())}), solver/prior pairs, or module:attribute (a Solver)"
+    )
     comp.add_argument(
         "--priors", nargs="+",
-        help="priors crossed with the solvers (default: default): names, checkpoint:PATH, drunet:PATH[?channels=3&...], module:attribute",
+        help=f"priors crossed with the solvers (default: default): names ({_names(priors.registry.available())}), "
+        "checkpoint:PATH, drunet:PATH[?channels=3&...], gray:NAME, channelwise:NAME, module:attribute",
     )
     comp.add_argument("--set", nargs="+", metavar="SOLVER.OPTION=VALUE", help="solver options, e.g. reddiff.lam=0.5")
     comp.add_argument("--preset", help="published per-task settings, e.g. 'paper' (see reddiff_imaging.solvers.presets)")
@@ -282,8 +295,8 @@ def build_parser() -> argparse.ArgumentParser:
     comp.set_defaults(run_command=_compare)
 
     tune = commands.add_parser("tune", help="hyperparameter sweep of one solver on validation images")
-    tune.add_argument("solver", help="a solver name or module:attribute")
-    tune.add_argument("--task", required=True, help="a task name or module:attribute")
+    tune.add_argument("solver", help=f"a solver name ({_names(solvers.available())}) or module:attribute")
+    tune.add_argument("--task", required=True, help=f"a task name ({_names(operators.registry.available())}) or module:attribute")
     tune.add_argument("--prior", default="default", help="as for compare --priors (default: default)")
     tune.add_argument(
         "--grid", nargs="+", action="extend", metavar="OPTION=V1,V2,...", help="values to sweep (default: the solver's default grid)"

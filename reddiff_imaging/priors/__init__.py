@@ -32,6 +32,7 @@ from reddiff_imaging.priors.gaussian_mixture import (
 )
 from reddiff_imaging.priors.schedules import VPSchedule
 from reddiff_imaging.priors.tv import TV
+from reddiff_imaging.priors import registry as registry  # re-exported: priors.registry.get(name)
 
 __all__ = [
     "Prior",

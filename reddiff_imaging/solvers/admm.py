@@ -210,6 +210,7 @@ class ADMM(_ADMMBase):
     """
 
     name: ClassVar[str] = "admm"
+    tuning_grid = {"lam": (0.01, 0.03, 0.1), "rho": (0.3, 1.0, 3.0)}
     requires: ClassVar[tuple[str, ...]] = ("prox",)
 
     iterations: int = 100
@@ -282,6 +283,7 @@ class PnPADMM(_ADMMBase):
     """
 
     name: ClassVar[str] = "pnp-admm"
+    tuning_grid = {"sigma": (0.02, 0.05, 0.1), "rho": (0.3, 1.0, 3.0)}
     requires: ClassVar[tuple[str, ...]] = ("denoise",)
 
     iterations: int = 100

@@ -165,10 +165,15 @@ class Solver(ABC):
 
     Class attributes:
         name: the registry name.
+        tuning_grid: the small default grid ``{option: values}`` that
+            :func:`~reddiff_imaging.workbench.tune.tune` sweeps when given none; empty for a method
+            without one.
         requires: prior capabilities the method needs (e.g. ``("eps",)``, ``("prox",)``); a tuple entry lists alternatives, one of which suffices (``(("eps", "denoise"),)``).
     """
 
     name: ClassVar[str]
+    __dataclass_fields__: ClassVar[dict[str, dataclasses.Field[Any]]]  # set by @dataclass on every subclass
+    tuning_grid: ClassVar[dict[str, tuple[Any, ...]]] = {}
     requires: ClassVar[tuple[Requirement, ...]] = ()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -276,7 +281,7 @@ class Solver(ABC):
             peak = cpu_memory.peak()
         seconds = time.perf_counter() - start
         history = monitor.history()
-        config = {"solver": self.name, **dataclasses.asdict(self)}  # type: ignore[call-overload]
+        config = {"solver": self.name, **dataclasses.asdict(self)}
         return Result(x=x.detach().to(problem.dtype), history=history, seconds=seconds, peak_memory_bytes=peak, config=config)
 
     def _check_problem(self, problem: InverseProblem) -> None:
@@ -295,7 +300,7 @@ def check_fields(solver: Solver) -> None:
     are converted), a ``bool`` field a bool, a ``str`` field a string; ``X | None`` also takes None.
     Ranges and choices are the solver's own ``__post_init__``."""
     hints = typing.get_type_hints(type(solver))
-    for field in dataclasses.fields(solver):  # type: ignore[arg-type]
+    for field in dataclasses.fields(solver):
         value = getattr(solver, field.name)
         kinds = typing.get_args(hints[field.name]) or (hints[field.name],)
         if value is None and type(None) in kinds:

@@ -123,6 +123,7 @@ class DDRM(Solver):
     """
 
     name: ClassVar[str] = "ddrm"
+    tuning_grid = {"eta": (0.5, 0.85, 1.0)}
     requires: ClassVar[tuple[str, ...]] = ("eps",)
 
     steps: int = 20

@@ -95,6 +95,7 @@ class DiffPIR(Solver):
     """
 
     name: ClassVar[str] = "diffpir"
+    tuning_grid = {"lam": (1.0, 7.0, 20.0), "zeta": (0.1, 0.3, 1.0)}
     requires: ClassVar[tuple[str, ...]] = ("eps",)
 
     steps: int = 100

@@ -83,6 +83,7 @@ class DPS(Solver):
     """
 
     name: ClassVar[str] = "dps"
+    tuning_grid = {"zeta": (0.3, 1.0, 3.0)}
     requires: ClassVar[tuple[str, ...]] = ("eps",)
 
     steps: int = 1000

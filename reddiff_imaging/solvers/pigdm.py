@@ -142,6 +142,7 @@ class PiGDM(Solver):
     """
 
     name: ClassVar[str] = "pigdm"
+    tuning_grid = {"guidance_scale": (0.5, 1.0, 2.0)}
     requires: ClassVar[tuple[str, ...]] = ("eps",)
 
     steps: int = 100

@@ -82,6 +82,7 @@ class PnPPGD(Solver):
     """
 
     name: ClassVar[str] = "pnp-pgd"
+    tuning_grid = {"sigma": (0.02, 0.05, 0.1)}
     requires: ClassVar[tuple[str, ...]] = ("denoise",)
 
     iterations: int = 100

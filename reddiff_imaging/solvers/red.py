@@ -97,6 +97,7 @@ class RED(Solver):
     """
 
     name: ClassVar[str] = "red"
+    tuning_grid = {"lam": (0.05, 0.2, 0.5), "sigma": (0.02, 0.05)}
     requires: ClassVar[tuple[str, ...]] = ("denoise",)
 
     iterations: int = 100

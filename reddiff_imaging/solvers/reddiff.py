@@ -102,6 +102,7 @@ class RedDiff(Solver):
     """
 
     name: ClassVar[str] = "reddiff"
+    tuning_grid = {"lam": (0.05, 0.1, 0.25, 0.5), "lr": (0.1, 0.25, 0.5)}
     requires: ClassVar[tuple[Requirement, ...]] = (("eps", "denoise"),)
 
     steps: int = 1000

@@ -12,38 +12,40 @@ end, which then holds what a single process would have written.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import os
 import platform
-import warnings
 from collections.abc import Callable, Mapping, Sequence
 from importlib.metadata import version as _installed_version
 from typing import Any
 
 import torch
-from torch import Tensor
 from tqdm.auto import tqdm
 
-from reddiff_imaging import __version__, metrics
+from reddiff_imaging import __version__
 from reddiff_imaging._validation import (
     MAX_IMAGE_SIDE,
-    check_device,
     check_int,
     check_real,
     check_writable,
 )
-from reddiff_imaging.noise import NoiseModel
-from reddiff_imaging.operators.base import Operator
-from reddiff_imaging.priors.base import ImageShapeNote, Prior
+from reddiff_imaging.priors.base import Prior
 from reddiff_imaging.problem import InverseProblem
-from reddiff_imaging.solvers import NonFiniteError, Solver, presets
+from reddiff_imaging.solvers import Solver, presets
 from reddiff_imaging.workbench import distributed
 from reddiff_imaging.workbench.parts import Part, parts
+from reddiff_imaging.workbench.plan import (
+    Measurements,
+    measure,
+    resolve_device,
+    simulate_measurements,
+    solve_unit,
+)
 from reddiff_imaging.workbench.specs import (
     DEFAULT_SIGMA,
     Method,
     build_prior,
-    build_task,
     load_dataset,
     methods_for,
     parse_overrides,
@@ -52,21 +54,17 @@ from reddiff_imaging.workbench.specs import (
 )
 from reddiff_imaging.workbench.store import (
     ResultsStore,
-    UnitResult,
     completed_units,
     merge_shards,
     shard_path,
 )
 from reddiff_imaging.workbench.table import ComparisonTable
 
+#: ``resolve_device``, ``simulate_measurements`` and ``solve_unit`` live in
+#: :mod:`reddiff_imaging.workbench.plan` (shared with tune and restore) and stay importable from here
+__all__ = ["UnitCallback", "check_options", "compare", "resolve_device", "simulate_measurements", "solve_unit"]
+
 UnitCallback = Callable[[str, str, int], None]
-
-
-def resolve_device(device: str | torch.device) -> torch.device:
-    """``"auto"`` picks CUDA when present, else CPU."""
-    if isinstance(device, str) and device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return check_device(device, "device")
 
 
 def compare(
@@ -101,8 +99,8 @@ def compare(
             (their ``in_shape`` must be the images' shape) or factories ``factory(shape)``.
         solvers: solver names, Solver objects or classes; each runs with every prior in ``priors``
             that it supports; ``"solver/prior"`` runs a named solver with that prior only.
-        priors: prior names (``default``, ``natural``, ``tv``, ``gaussian``, ``median``, ``wavelet``,
-            ``bm3d``), specs (``checkpoint:PATH``, ``drunet:PATH``, ``adm-ffhq256:PATH``,
+        priors: prior names (:func:`reddiff_imaging.priors.registry.available`), specs
+            (``checkpoint:PATH``, ``drunet:PATH``, ``adm-ffhq256:PATH``,
             ``adm-imagenet256:PATH``, with ``?option=value`` options; ``channelwise:NAME``,
             ``gray:NAME``), Prior objects, deepinv denoisers or factories.
         overrides: solver options, as ``{"reddiff": {"lam": 0.5}}`` or ``["reddiff.lam=0.5"]``,
@@ -137,7 +135,7 @@ def compare(
                   sigma=sigma, seed=seed, output=output, run=run)
     world = distributed.world(resolve_device(device))
     device = world.device
-    parsed = parse_overrides(overrides) if isinstance(overrides, (list, tuple)) else dict(overrides or {})
+    parsed = dict(overrides) if isinstance(overrides, Mapping) else parse_overrides(overrides or [])
     task_parts = parts(tasks, "task")
     prior_parts = {part.label: part for part in parts(priors, "prior")}
     methods = methods_for(solvers, list(prior_parts), parsed)
@@ -167,7 +165,7 @@ def compare(
             records[f"solver {method.solver}"] = {"spec": _solver_spec(method.solver_value), "config": _json(method.build())}
     for note in notes if world.rank == 0 else []:
         print(f"note: {note}")
-    config = {
+    config: dict[str, Any] = {
         "tasks": [part.label for part in task_parts],
         "methods": [{"solver": m.solver, "prior": m.prior, "overrides": m.overrides} for m in methods],
         "dataset": dataset,
@@ -181,13 +179,11 @@ def compare(
     if preset is not None:  # only then, so that results files written before presets still resume
         config["preset"] = preset
     versions = {"reddiff_imaging": __version__, "torch": torch.__version__, "deepinv": _installed_version("deepinv"), "python": platform.python_version()}
-    problems = {}
+    problems: dict[str, Measurements] = {}
     for part in task_parts:
-        operator, noise = build_task(part.value, shape, sigma)
-        operator = operator.to(device)
+        problems[part.label] = measure(part, images, sigma, seed)
         if not part.named:
-            records[f"task {part.label}"] = part.record(operator)
-        problems[part.label] = (operator, noise, simulate_measurements(operator, noise, images, seed, part.label))
+            records[f"task {part.label}"] = part.record(problems[part.label].operator)
     if records:  # only then, so that files of runs with registry names alone stay resumable
         config["parts"] = records
     runnable = []
@@ -204,8 +200,8 @@ def compare(
     if world.rank == 0:  # the run, the tasks and the list of units still to do
         with ResultsStore(output, "a") as store:
             store.open_run(run, config, seed=seed, device=str(device), versions=versions)
-            for task, (operator, _, y) in problems.items():
-                store.write_task(run, task, images, y, {"description": task, "sigma": sigma, "operator": repr(operator)})
+            for task, measured in problems.items():
+                store.write_task(run, task, images, measured.y, {"description": task, "sigma": sigma, "operator": repr(measured.operator)})
         done = completed_units(output, run, config)
         pending = [(task, method, index) for task, method, index in units if (task, method.label, index) not in done]
     pending = world.broadcast(pending)
@@ -216,8 +212,7 @@ def compare(
         store.open_run(run, config, seed=seed, device=str(device), versions=versions)
         for claimed in world.claim(len(pending)):
             task, method, index = pending[claimed]
-            operator, noise, y = problems[task]
-            problem = InverseProblem(operator, y[index : index + 1], noise, images[index : index + 1])
+            problem = problems[task].problem(index)
             stored = (task, method.label) not in refused and _run_unit(
                 store, run, task, method, index, problem, prior_cache[method.prior], steps, seed, bar, refused
             )
@@ -290,45 +285,6 @@ def _run_unit(
     return True
 
 
-def simulate_measurements(operator: Operator, noise: NoiseModel, images: Tensor, seed: int, task: str) -> Tensor:
-    """The noisy measurement of every image; image ``i`` uses the seed
-    ``unit_seed(seed, task, "measurement", i)``, independent of the other images."""
-    return torch.cat([
-        noise.sample(operator(images[i : i + 1]), _generator(images.device, unit_seed(seed, task, "measurement", i)))
-        for i in range(len(images))
-    ])
-
-
-def solve_unit(solver: Solver, problem: InverseProblem, prior: Prior, seed: int, *, metrics_every: int = 10) -> UnitResult:
-    """Solve one image and score it against ``problem.x_true``. A diverging solve gives NaN
-    metrics and its last finite iterate; a method that cannot run the problem raises
-    :class:`~reddiff_imaging.errors.UnsupportedProblemError` (ask ``solver.check`` first).
-    The prior's :class:`~reddiff_imaging.priors.ImageShapeNote` is not repeated here (the callers
-    print it once)."""
-    truth = problem.x_true
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ImageShapeNote)
-            result = solver.solve(problem, prior, _generator(problem.device, seed), metrics_every=metrics_every)
-    except NonFiniteError as err:
-        x = err.last_finite if err.last_finite is not None else torch.zeros_like(truth)
-        return UnitResult(x[0], [], math.nan, math.nan, math.nan, 0, seed)
-    x = result.x.clamp(0, 1)
-    return UnitResult(
-        x=x[0],
-        history=result.history,
-        psnr=float(metrics.psnr(x, truth)),
-        ssim=float(metrics.ssim(x, truth)),
-        seconds=result.seconds,
-        peak_memory_bytes=result.peak_memory_bytes,
-        seed=seed,
-    )
-
-
-def _generator(device: torch.device, seed: int) -> torch.Generator:
-    return torch.Generator(device=device).manual_seed(seed)
-
-
 def _solver_spec(value: object) -> str:
     if isinstance(value, str):
         return value
@@ -336,9 +292,6 @@ def _solver_spec(value: object) -> str:
     return f"{cls.__module__}:{cls.__qualname__}"
 
 
-def _json(solver: object) -> str:
-    import dataclasses
-    import json
-
-    return json.dumps({k: (v if isinstance(v, (int, float, str, bool, type(None))) else repr(v)) for k, v in dataclasses.asdict(solver).items()})  # type: ignore[call-overload]
-
+def _json(solver: Solver) -> str:
+    """The solver's options as JSON: numbers, strings, booleans and None as they are, the ``repr`` of the rest."""
+    return json.dumps({k: (v if isinstance(v, (int, float, str, bool, type(None))) else repr(v)) for k, v in dataclasses.asdict(solver).items()})

@@ -26,7 +26,7 @@ __all__ = ["DEMO_METHODS", "DEMO_SUITES", "DemoRun", "run_demo"]
 
 #: the phantom suite's methods, with their iteration counts on CPU and on GPU (the papers' counts
 #: are larger: RED-diff 1000, DPS 1000, ΠGDM 100, DDRM 20, DiffPIR 100)
-DEMO_METHODS = {
+DEMO_METHODS: dict[str, dict[str, dict[str, Any]]] = {
     "reddiff/default": {"cpu": {"steps": 100}, "cuda": {"steps": 1000}},
     "dps/default": {"cpu": {"steps": 100, "zeta": 3.0}, "cuda": {"steps": 1000}},
     "pigdm/default": {"cpu": {"steps": 50}, "cuda": {"steps": 100}},

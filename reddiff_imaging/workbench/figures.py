@@ -16,8 +16,9 @@ from __future__ import annotations
 import math
 import os
 from collections import defaultdict
+from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -26,10 +27,13 @@ from torch import Tensor
 
 from reddiff_imaging.workbench.store import ResultsStore
 
+if TYPE_CHECKING:  # matplotlib is imported when a figure is drawn
+    from matplotlib.typing import RcKeyType
+
 __all__ = ["convergence_plot", "figure_grid", "measurement_view", "sample_grid"]
 
 _PANEL = 2.1  # inches per image panel
-_FONT = {"font.size": 9, "axes.titlesize": 9, "axes.labelsize": 9, "legend.fontsize": 8}
+_FONT: dict[RcKeyType, Any] = {"font.size": 9, "axes.titlesize": 9, "axes.labelsize": 9, "legend.fontsize": 8}
 
 
 def _title_and_layout(fig: Any, title: str) -> None:
@@ -53,10 +57,10 @@ def _figure(**kwargs: Any) -> Any:
     return fig
 
 
-def _rc(**extra: Any) -> Any:
+def _rc() -> AbstractContextManager[None]:
     import matplotlib
 
-    return matplotlib.rc_context({**_FONT, **extra})
+    return matplotlib.rc_context(_FONT)
 
 
 # -- measurement views ------------------------------------------------------------------------------

@@ -7,7 +7,8 @@ state) — which the workbench stores with a run so that a rerun checks it uses 
 
 Accepted forms
 --------------
-* a registry name: ``"deblur-gaussian"``, ``"reddiff"``, ``"tv"``;
+* a registry name: ``"deblur-gaussian"`` (:mod:`reddiff_imaging.operators.registry`), ``"reddiff"``
+  (:mod:`reddiff_imaging.solvers.registry`), ``"tv"`` (:mod:`reddiff_imaging.priors.registry`);
 * ``"module:attribute"`` (as pytest plugins and setuptools entry points name objects): the
   attribute (dotted paths allowed) of an importable module, then treated like an object;
 * an object: an :class:`~reddiff_imaging.operators.Operator`, a
@@ -27,10 +28,12 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import functools
 import hashlib
 import importlib
 import re
 import sys
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,21 +45,17 @@ from torch import nn
 from reddiff_imaging import operators, solvers
 from reddiff_imaging.operators.base import Operator
 from reddiff_imaging.priors import (
-    TV,
-    BM3DDenoiser,
     Channelwise,
     DeepinvDenoiser,
     DiffusionPrior,
-    GaussianFilterDenoiser,
     GrayFromColour,
-    MedianDenoiser,
     Prior,
-    WaveletDenoiser,
 )
+from reddiff_imaging.priors import registry as prior_registry
 from reddiff_imaging.solvers.base import Solver
 
 __all__ = [
-    "PRIORS",
+    "PRIOR_ADAPTERS",
     "PRIOR_SPECS",
     "Part",
     "build_operator",
@@ -69,18 +68,6 @@ __all__ = [
     "parts",
     "resolve_reference",
 ]
-
-#: priors by name
-PRIORS: dict[str, tuple[str, Callable[[], Prior]]] = {
-    "default": ("the bundled phantom diffusion prior (64×64 grayscale scenes; teaching, exact tests)", DiffusionPrior.default),
-    "natural": ("the bundled natural-image diffusion prior (colour photographs; gray:natural for gray images)", DiffusionPrior.natural),
-    "tv": ("total variation, weight 1 (for ADMM, whose lam sets the strength)", TV),
-    "tv-denoiser": ("total variation as a MAP denoiser, weight 8.5 (best at sigma 0.1)", lambda: TV(weight=8.5)),
-    "gaussian": ("Gaussian filter denoiser", GaussianFilterDenoiser),
-    "median": ("median filter denoiser", MedianDenoiser),
-    "wavelet": ("Haar wavelet soft-thresholding denoiser", WaveletDenoiser),
-    "bm3d": ("BM3D (needs the bm3d package)", BM3DDenoiser),
-}
 
 #: prior specs with a path, and the options each takes after ``?``
 PRIOR_SPECS: dict[str, tuple[str, ...]] = {
@@ -247,8 +234,8 @@ def build_operator(value: Any, shape: tuple[int, ...]) -> Operator:
 
 
 def build_prior(value: Any, device: torch.device | str = "cpu") -> Prior:
-    """A prior on ``device`` from a name (:data:`PRIORS`), a spec with a path, a :class:`Prior`, a
-    deepinv denoiser, or a factory ``factory()`` returning one of those.
+    """A prior on ``device`` from a name (:func:`reddiff_imaging.priors.registry.available`), a spec
+    with a path, a :class:`Prior`, a deepinv denoiser, or a factory ``factory()`` returning one of those.
 
     Specs: ``checkpoint:PATH``, ``adm-ffhq256:PATH``, ``adm-imagenet256:PATH`` and ``drunet:PATH``
     (deepinv's DRUNet with the state dict at ``PATH``, never downloaded), each optionally followed by
@@ -283,13 +270,13 @@ def _prior_from_text(text: str, device: torch.device) -> Prior:
     if kind in PRIOR_ADAPTERS and colon:
         return PRIOR_ADAPTERS[kind](_prior_from_text(rest, device)).to(device)
     if not colon:
-        if text not in PRIORS:
+        if text not in prior_registry.available():
             raise ValueError(
-                f"unknown prior {text!r}; available: {', '.join(PRIORS)}, "
+                f"unknown prior {text!r}; available: {', '.join(prior_registry.available())}, "
                 + ", ".join(f"{k}:PATH" for k in PRIOR_SPECS) + ", " + ", ".join(f"{k}:NAME" for k in PRIOR_ADAPTERS)
                 + ", or module:attribute"
             )
-        return PRIORS[text][1]().to(device)
+        return prior_registry.get(text).to(device)
     if kind not in PRIOR_SPECS:
         raise ValueError(f"unknown prior kind {kind!r} in {text!r}; use " + ", ".join(f"{k}:PATH" for k in PRIOR_SPECS) + " or module:attribute")
     path_text, _, query = rest.partition("?")
@@ -346,7 +333,7 @@ def build_solver(value: Any, options: Mapping[str, Any], steps: int | None = Non
         value = value()
     if not isinstance(value, Solver):
         raise TypeError(f"a solver must be a solver name, a Solver or a Solver class, got {type(value).__name__}")
-    names = [f.name for f in dataclasses.fields(value)]  # type: ignore[arg-type]
+    names = [f.name for f in dataclasses.fields(value)]
     unknown = sorted(set(options) - set(names))
     if unknown:
         raise ValueError(f"unknown option(s) {unknown} for solver {shown}; its options are {names}")
@@ -356,4 +343,21 @@ def build_solver(value: Any, options: Mapping[str, Any], steps: int | None = Non
             if name in names and name not in options:
                 options[name] = steps
                 break
-    return dataclasses.replace(value, **options) if options else value  # type: ignore[type-var]
+    return dataclasses.replace(value, **options) if options else value
+
+
+def deprecated_priors(stacklevel: int = 2) -> dict[str, tuple[str, Callable[[], Prior]]]:
+    """The former ``PRIORS`` table ``{name: (description, factory)}``, built from
+    :mod:`reddiff_imaging.priors.registry`, with a DeprecationWarning (the alias stays one release)."""
+    warnings.warn(
+        "reddiff_imaging.workbench PRIORS is deprecated; use reddiff_imaging.priors.registry (available(), describe(name), get(name))",
+        DeprecationWarning,
+        stacklevel=stacklevel + 1,
+    )
+    return {key: (prior_registry.describe(key), functools.partial(prior_registry.get, key)) for key in prior_registry.available()}
+
+
+def __getattr__(name: str) -> object:
+    if name == "PRIORS":
+        return deprecated_priors(stacklevel=2)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -24,20 +24,17 @@ import torch
 from reddiff_imaging import metrics
 from reddiff_imaging._validation import check_int, check_real, check_writable
 from reddiff_imaging.data.image_io import output_bit_depth, read_image, write_image
-from reddiff_imaging.errors import UnsupportedProblemError
 from reddiff_imaging.priors.base import ImageShapeNote
-from reddiff_imaging.problem import InverseProblem
-from reddiff_imaging.workbench.compare import resolve_device, simulate_measurements
 from reddiff_imaging.workbench.figures import measurement_view
-from reddiff_imaging.workbench.parts import one_part
-from reddiff_imaging.workbench.specs import (
-    DEFAULT_SIGMA,
-    Method,
-    build_prior,
-    build_task,
-    supports,
-    unit_seed,
+from reddiff_imaging.workbench.plan import (
+    generator,
+    measure,
+    require_task_support,
+    resolve_device,
+    single_parts,
+    usable_prior,
 )
+from reddiff_imaging.workbench.specs import DEFAULT_SIGMA, Method, unit_seed
 
 __all__ = ["restore_image"]
 
@@ -104,18 +101,15 @@ def restore_image(
         check_int(steps, "steps")
     check_real(sigma, "sigma", low=0.0)
     check_int(seed, "seed", minimum=0)
-    solver_part, prior_part, task_part = one_part(solver, "solver"), one_part(prior, "prior"), one_part(task, "task")
+    solver_part, prior_part, task_part = single_parts(solver, prior, task)
     solver, prior, task = solver_part.label, prior_part.label, task_part.label
-    method = Method(solver, prior, dict(overrides or {}), None if solver_part.named else solver_part.value)
+    method = Method.of(solver_part, prior, overrides)
     built = method.build(steps)  # unknown solver or option fails before anything is read
     image_path = Path(image)
     if not image_path.is_file():
         raise FileNotFoundError(f"image file {str(image_path)!r} does not exist")
     device = resolve_device(device)
-    the_prior = build_prior(prior_part.value, device)
-    support = supports(built, the_prior)
-    if not support:
-        raise UnsupportedProblemError(f"solver {solver!r} cannot run with prior {prior!r}: {support.message}")
+    the_prior = usable_prior(prior_part, device, built, solver)
     x, info = read_image(image_path, channels=channels, size=size)
     notes = list(info.notes)
     prior_note = the_prior.check_image_shape(tuple(x.shape), solver)
@@ -126,22 +120,17 @@ def restore_image(
         output_bit_depth(save_measurement, info)  # an unwritable suffix fails before the work
     x = x[None].to(device)
     shape = tuple(x.shape[1:])
-    operator, noise = build_task(task_part.value, shape, sigma)
-    operator = operator.to(device)
-    y = simulate_measurements(operator, noise, x, seed, task)
-    problem = InverseProblem(operator, y, noise, x)
-    generator = torch.Generator(device=device).manual_seed(unit_seed(seed, task, method.label, 0))
-    support = built.check(problem, the_prior)
-    if not support:  # e.g. DDRM without an SVD
-        raise UnsupportedProblemError(f"solver {solver!r} cannot run task {task!r}: {support.message}")
+    measured = measure(task_part, x, sigma, seed)
+    problem = measured.problem(0)
+    require_task_support(built, problem, the_prior, solver, task)  # e.g. DDRM without an SVD
     with warnings.catch_warnings():  # the prior's note is in ``notes``
         warnings.simplefilter("ignore", ImageShapeNote)
-        result = built.solve(problem, the_prior, generator, progress=progress, metrics_every=0)
+        result = built.solve(problem, the_prior, generator(device, unit_seed(seed, task, method.label, 0)), progress=progress, metrics_every=0)
     restored = result.x.clamp(0, 1)
     out = write_image(restored[0], output, bit_depth=bit_depth)
     measurement_path, label = None, None
     if save_measurement is not None:
-        view, label = measurement_view(task, y[0], shape)
+        view, label = measurement_view(task, measured.y[0], shape)
         view = view if view.shape[0] in (1, 3) else view[:1]
         depth = output_bit_depth(save_measurement, info)[0]
         measurement_path = write_image(view, save_measurement, bit_depth=depth)

@@ -20,10 +20,11 @@ from reddiff_imaging.priors import Prior
 from reddiff_imaging.solvers import presets
 from reddiff_imaging.solvers.capabilities import Support
 from reddiff_imaging.workbench.parts import (
-    PRIORS,
+    Part,
     build_operator,
     build_prior,
     build_solver,
+    deprecated_priors,
     is_reference,
     parse_value,
     parts,
@@ -32,7 +33,6 @@ from reddiff_imaging.workbench.parts import (
 __all__ = [
     "DEFAULT_SIGMA",
     "DEMO_TASKS",
-    "PRIORS",
     "Method",
     "build_prior",
     "build_task",
@@ -69,6 +69,12 @@ class Method:
     overrides: dict[str, Any] = field(default_factory=dict)
     solver_value: Any = field(default=None, compare=False)
     preset: str | None = None
+
+    @classmethod
+    def of(cls, solver: Part, prior: str, overrides: Mapping[str, Any] | None = None) -> Method:
+        """The method of a solver part (a registry name, or the user's solver kept as
+        ``solver_value``) with the prior labelled ``prior`` and the option ``overrides``."""
+        return cls(solver.label, prior, dict(overrides or {}), None if solver.named else solver.value)
 
     @property
     def label(self) -> str:
@@ -156,14 +162,13 @@ def methods_for(
     for part in parts(singles, "solver"):
         if part.named:
             solvers.registry.solver_class(part.label)
-            names, value = [part.label], None
+            names = [part.label]
         else:
-            value = part.value
-            cls = value if isinstance(value, type) else type(value)
+            cls = part.value if isinstance(part.value, type) else type(part.value)
             names = [part.label, getattr(cls, "name", part.label)]
         run_solvers.extend(names)
         options = {k: v for name in reversed(names) for k, v in overrides.get(name, {}).items()}
-        methods.extend(Method(part.label, prior, options, value) for prior in prior_names)
+        methods.extend(Method.of(part, prior, options) for prior in prior_names)
     check_overrides(overrides, run_solvers)
     for method in methods:  # validate option names and values before any work is done
         try:
@@ -262,3 +267,9 @@ def _hdf5_key(path: Path) -> str:
     if not keys:
         raise ValueError(f"{str(path)!r} has none of the datasets images, x_test, x_val, x_train; name one as {path}:KEY")
     return keys[0]
+
+
+def __getattr__(name: str) -> object:
+    if name == "PRIORS":
+        return deprecated_priors(stacklevel=2)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

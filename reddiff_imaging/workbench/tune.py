@@ -22,22 +22,11 @@ Measurements and solver noise use the seeds of :func:`reddiff_imaging.workbench.
 same for every configuration: the configurations are compared on the same noise, and a trial
 equals the comparison run of that configuration with the same seed on the same images.
 
-Default grids (:data:`DEFAULT_GRIDS`)
--------------------------------------
-==========  ==============================================================
-solver      grid
-==========  ==============================================================
-reddiff     lam ∈ {0.05, 0.1, 0.25, 0.5}, lr ∈ {0.1, 0.25, 0.5}   (12)
-dps         zeta ∈ {0.3, 1.0, 3.0}                                  (3)
-pigdm       guidance_scale ∈ {0.5, 1.0, 2.0}                        (3)
-ddrm        eta ∈ {0.5, 0.85, 1.0}                                  (3)
-diffpir     lam ∈ {1, 7, 20}, zeta ∈ {0.1, 0.3, 1.0}                (9)
-admm        lam ∈ {0.01, 0.03, 0.1}, rho ∈ {0.3, 1, 3}              (9)
-pnp-admm    sigma ∈ {0.02, 0.05, 0.1}, rho ∈ {0.3, 1, 3}            (9)
-pnp-pgd     sigma ∈ {0.02, 0.05, 0.1}                               (3)
-red         lam ∈ {0.05, 0.2, 0.5}, sigma ∈ {0.02, 0.05}            (6)
-==========  ==============================================================
-
+Default grids
+-------------
+Each solver declares its small default grid next to its options, as the class attribute
+:attr:`~reddiff_imaging.solvers.Solver.tuning_grid` (the table is in :doc:`/workbench`); a solver
+of your own declares one the same way, or ``tune`` takes ``grid=``.
 DDIM (unconditional) has no default grid. With 2 validation images and the solvers' default step
 counts a default sweep takes minutes on a CPU (RED-diff, the longest: 12 configurations × 2 images
 × 1000 steps); pass ``steps`` for a quicker, coarser sweep.
@@ -51,7 +40,7 @@ import math
 import os
 import random
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -62,40 +51,29 @@ from tqdm.auto import tqdm
 
 from reddiff_imaging._validation import check_int, check_real, check_writable
 from reddiff_imaging.data.synthetic import validation_images
-from reddiff_imaging.errors import UnsupportedProblemError
-from reddiff_imaging.problem import InverseProblem
+from reddiff_imaging.priors.base import Prior
+from reddiff_imaging.solvers import Solver
+from reddiff_imaging.solvers import registry as solvers_registry
 from reddiff_imaging.workbench import distributed
-from reddiff_imaging.workbench.compare import (
+from reddiff_imaging.workbench.parts import build_solver
+from reddiff_imaging.workbench.plan import (
+    Measurements,
+    measure,
+    require_task_support,
     resolve_device,
-    simulate_measurements,
+    single_parts,
     solve_unit,
+    usable_prior,
 )
-from reddiff_imaging.workbench.parts import build_solver, one_part
 from reddiff_imaging.workbench.specs import (
     DEFAULT_SIGMA,
     Method,
-    build_prior,
-    build_task,
     load_dataset,
     prior_image_shape,
-    supports,
     unit_seed,
 )
 
-__all__ = ["DEFAULT_GRIDS", "METRICS", "Trial", "TuneResult", "tune"]
-
-#: the small default grid of each solver (see the module docs)
-DEFAULT_GRIDS: dict[str, dict[str, list[Any]]] = {
-    "reddiff": {"lam": [0.05, 0.1, 0.25, 0.5], "lr": [0.1, 0.25, 0.5]},
-    "dps": {"zeta": [0.3, 1.0, 3.0]},
-    "pigdm": {"guidance_scale": [0.5, 1.0, 2.0]},
-    "ddrm": {"eta": [0.5, 0.85, 1.0]},
-    "diffpir": {"lam": [1.0, 7.0, 20.0], "zeta": [0.1, 0.3, 1.0]},
-    "admm": {"lam": [0.01, 0.03, 0.1], "rho": [0.3, 1.0, 3.0]},
-    "pnp-admm": {"sigma": [0.02, 0.05, 0.1], "rho": [0.3, 1.0, 3.0]},
-    "pnp-pgd": {"sigma": [0.02, 0.05, 0.1]},
-    "red": {"lam": [0.05, 0.2, 0.5], "sigma": [0.02, 0.05]},
-}
+__all__ = ["METRICS", "Trial", "TuneResult", "tune"]
 
 #: the metrics a sweep can optimise, and whether higher is better
 METRICS: dict[str, bool] = {"psnr": True, "ssim": True, "seconds": False}
@@ -235,7 +213,8 @@ def tune(
             deepinv denoiser, factory or ``module:attribute``).
         task: a task as :func:`~reddiff_imaging.workbench.compare` takes it (name, operator,
             factory or ``module:attribute``).
-        grid: ``{option: [values]}``; default :data:`DEFAULT_GRIDS` of the solver. A best value at
+        grid: ``{option: [values]}``; default the solver's
+            :attr:`~reddiff_imaging.solvers.Solver.tuning_grid`. A best value at
             the smallest or largest number of an option's grid is reported (a warning,
             :attr:`TuneResult.at_edge` and a note in :meth:`TuneResult.to_markdown`).
         search: ``"grid"`` (every combination, in the order of :func:`itertools.product`) or
@@ -280,13 +259,12 @@ def tune(
     check_int(seed, "seed", minimum=0)
     if output is not None:
         check_writable(output, "output")
-    solver_part, prior_part, task_part = one_part(solver, "solver"), one_part(prior, "prior"), one_part(task, "task")
+    solver_part, prior_part, task_part = single_parts(solver, prior, task)
     base = build_solver(solver_part.value, {})
     solver, prior, task = solver_part.label, prior_part.label, task_part.label
-    grid = _check_grid(base, solver, grid)
-    configs = _configurations(grid, search, num_trials, seed)
-    user_solver = None if solver_part.named else solver_part.value
-    methods = [Method(solver, prior, config, user_solver) for config in configs]
+    checked_grid = _check_grid(base, solver, grid)
+    configs = _configurations(checked_grid, search, num_trials, seed)
+    methods = [Method.of(solver_part, prior, config) for config in configs]
     for method in methods:  # invalid values fail here, before any work
         method.build(steps)
     if output is not None:
@@ -296,25 +274,20 @@ def tune(
 
     world = distributed.world(resolve_device(device))
     device = world.device
-    the_prior = build_prior(prior_part.value, device)
-    support = supports(base, the_prior)
-    if not support:
-        raise UnsupportedProblemError(f"solver {solver!r} cannot run with prior {prior!r}: {support.message}")
+    the_prior = usable_prior(prior_part, device, base, solver)
     images, notes = _images(dataset, num_images, size, channels, prior_image_shape(the_prior))
     images = images.to(device)
     shape = tuple(images.shape[1:])
     note = the_prior.check_image_shape(shape, solver)  # e.g. a channel mismatch, before any work
     for line in [*notes, *([f"prior {prior!r}: {note}"] if note else [])] if world.rank == 0 else []:
         print(f"note: {line}")
-    operator, noise = build_task(task_part.value, shape, sigma)
-    operator = operator.to(device)
-    y = simulate_measurements(operator, noise, images, seed, task)
+    measured = measure(task_part, images, sigma, seed)
 
     mine: dict[int, Trial] = {}  # under torchrun the ranks share the configurations
     bar = tqdm(total=len(methods) * len(images), desc=f"tune {solver}", disable=not progress or world.rank != 0)
     try:
         for k in world.claim(len(methods)):
-            mine[k] = _run_trial(configs[k], methods[k], methods[k].build(steps), the_prior, task, operator, noise, images, y, seed, bar)
+            mine[k] = _run_trial(methods[k], methods[k].build(steps), the_prior, measured, seed, bar)
     finally:
         bar.close()
     trials = world.gather(mine, len(methods))
@@ -338,9 +311,9 @@ def tune(
             "sigma": sigma,
             "seed": seed,
             "search": search,
-            "grid": grid,
+            "grid": checked_grid,
         },
-        at_edge=_at_edge(grid, trials[best_index].options),
+        at_edge=_at_edge(checked_grid, trials[best_index].options),
     )
     for note in result.edge_notes():
         warnings.warn(note, stacklevel=2)
@@ -354,21 +327,20 @@ def tune(
 
 
 # -- helpers -----------------------------------------------------------------------------------------
-def _run_trial(config, method, built, prior, task, operator, noise, images, y, seed, bar) -> Trial:
+def _run_trial(method: Method, built: Solver, prior: Prior, measured: Measurements, seed: int, bar: tqdm) -> Trial:
+    """Solve every image with one configuration (``method.overrides``) and collect its metrics."""
     psnr, ssim, seconds = [], [], []
-    for index in range(len(images)):
-        problem = InverseProblem(operator, y[index : index + 1], noise, images[index : index + 1])
-        support = built.check(problem, prior)
-        if not support:  # e.g. DDRM without an SVD
-            raise UnsupportedProblemError(f"solver {method.solver!r} cannot run task {task!r}: {support.message}")
-        unit = solve_unit(built, problem, prior, unit_seed(seed, task, method.label, index), metrics_every=0)
+    for index in range(len(measured)):
+        problem = measured.problem(index)
+        require_task_support(built, problem, prior, method.solver, measured.task)  # e.g. DDRM without an SVD
+        unit = solve_unit(built, problem, prior, unit_seed(seed, measured.task, method.label, index), metrics_every=0)
         if math.isnan(unit.psnr):
-            bar.write(f"{method.solver} {config} diverged on image {index}")
+            bar.write(f"{method.solver} {method.overrides} diverged on image {index}")
         psnr.append(unit.psnr)
         ssim.append(unit.ssim)
         seconds.append(unit.seconds)
         bar.update(1)
-    return Trial(dict(config), psnr, ssim, seconds)
+    return Trial(dict(method.overrides), psnr, ssim, seconds)
 
 
 def _check_metric(metric: str) -> str:
@@ -394,12 +366,11 @@ def _at_edge(grid: dict[str, list[Any]], best: dict[str, Any]) -> dict[str, str]
     return edges
 
 
-def _check_grid(base: Any, solver: str, grid: dict[str, Sequence[Any]] | None) -> dict[str, list[Any]]:
+def _check_grid(base: Solver, solver: str, grid: Mapping[str, Sequence[Any]] | None) -> dict[str, list[Any]]:
     if grid is None:
-        name = getattr(type(base), "name", solver)
-        if name not in DEFAULT_GRIDS:
+        if not base.tuning_grid:
             raise ValueError(f"solver {solver!r} has no default grid; pass grid={{option: [values]}}")
-        return {k: list(v) for k, v in DEFAULT_GRIDS[name].items()}
+        return {k: list(v) for k, v in base.tuning_grid.items()}
     if not isinstance(grid, dict) or not grid:
         raise ValueError(f"grid must be a non-empty dict {{option: [values]}}, got {grid!r}")
     options = [f.name for f in dataclasses.fields(base)]
@@ -479,3 +450,16 @@ def _toml_value(value: Any, key: str) -> str:
     if isinstance(value, str):
         return _toml_string(value)
     raise ValueError(f"option {key!r} = {value!r} cannot be written to TOML; use ints, floats, strings or bools")
+
+
+def __getattr__(name: str) -> object:
+    if name == "DEFAULT_GRIDS":  # deprecated alias, kept for one release: the grids moved to the solver classes
+        warnings.warn(
+            "reddiff_imaging.workbench.tune.DEFAULT_GRIDS is deprecated; each solver declares its grid as "
+            "the class attribute tuning_grid (solvers.registry.solver_class(name).tuning_grid)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        classes = (solvers_registry.solver_class(solver) for solver in solvers_registry.available())
+        return {cls.name: {k: list(v) for k, v in cls.tuning_grid.items()} for cls in classes if cls.tuning_grid}
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import tomllib
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from reddiff_imaging.data.synthetic import validation_images
 from reddiff_imaging.priors import DiffusionPrior
 from reddiff_imaging.problem import InverseProblem
 from reddiff_imaging.workbench.specs import build_task, unit_seed
-from reddiff_imaging.workbench.tune import DEFAULT_GRIDS, TuneResult, tune
+from reddiff_imaging.workbench.tune import TuneResult, tune
 
 FAST = {"solver": "pnp-pgd", "prior": "gaussian", "task": "denoising", "steps": 2, "size": 32, "device": "cpu", "progress": False}
 GRID8 = {"sigma": [0.01, 0.02, 0.05, 0.1], "fista": [True, False]}
@@ -91,9 +92,31 @@ def test_bad_arguments_raise() -> None:
 
 
 def test_default_grids_name_real_options() -> None:
-    for solver, grid in DEFAULT_GRIDS.items():
-        options = {f.name for f in dataclasses.fields(solvers.registry.solver_class(solver))}
-        assert set(grid) <= options, solver
+    for solver in solvers.available():
+        cls = solvers.registry.solver_class(solver)
+        assert set(cls.tuning_grid) <= {f.name for f in dataclasses.fields(cls)}, solver
+        assert all(isinstance(values, tuple) and values for values in cls.tuning_grid.values()), solver
+    assert not solvers.DDIM.tuning_grid  # unconditional: nothing to tune
+
+
+def test_default_grids_table_of_the_docs_is_the_solvers_grids() -> None:
+    docs = Path(__file__).parents[2] / "docs" / "workbench.rst"
+    rows = re.findall(r"^([a-z-]+) +(``.*)$", docs.read_text(encoding="utf-8"), flags=re.M)
+    documented = {
+        solver: {name: tuple(float(v) for v in values.split(", ")) for name, values in re.findall(r"``(\w+)`` ∈ \{([^}]*)\}", grid)}
+        for solver, grid in rows
+    }
+    declared = {name: dict(cls.tuning_grid) for name in solvers.available() if (cls := solvers.registry.solver_class(name)).tuning_grid}
+    assert documented == declared
+
+
+def test_a_user_solver_brings_its_own_default_grid() -> None:
+    @dataclasses.dataclass
+    class Gentle(solvers.PnPPGD):
+        tuning_grid = {"sigma": (0.05,)}
+
+    result = tune(**{**FAST, "solver": Gentle}, num_images=1)
+    assert result.best == {"sigma": 0.05}
 
 
 def test_tuning_on_heldout_warns() -> None:
