@@ -34,6 +34,7 @@ from torch import Tensor, nn
 from reddiff_imaging._validation import as_image_shape, check_choice, check_device
 from reddiff_imaging.models.checkpoint import check_state_dict, load_unet_checkpoint
 from reddiff_imaging.priors.base import DiffusionModel
+from reddiff_imaging.priors.sampling import eps_from_x0
 from reddiff_imaging.priors.schedules import VPSchedule
 
 PREDICTIONS = ("eps", "x0", "v")
@@ -145,7 +146,7 @@ class DiffusionPrior(DiffusionModel):
             return out, variance
         alpha_bar = self.alpha_bar(t, x_t)
         if self.prediction == "x0":
-            return (x_t - alpha_bar.sqrt() * out) / (1 - alpha_bar).sqrt(), variance
+            return eps_from_x0(x_t, out, alpha_bar), variance
         return alpha_bar.sqrt() * out + (1 - alpha_bar).sqrt() * x_t, variance
 
     # -- loading --------------------------------------------------------------------------------

@@ -87,15 +87,11 @@ from torch import Tensor
 from reddiff_imaging._validation import check_int, check_positive, check_unit_interval
 from reddiff_imaging.operators.base import Operator
 from reddiff_imaging.priors.base import DiffusionModel, Prior
+from reddiff_imaging.priors.sampling import previous_alpha_bars, timestep_sequence, x0_from_eps
 from reddiff_imaging.problem import InverseProblem
 from reddiff_imaging.solvers.base import Monitor, Solver, randn
 from reddiff_imaging.solvers.capabilities import gaussian_reason, linear_reason
-from reddiff_imaging.solvers.diffusion_common import (
-    ModelRangeData,
-    measurement_in_model_range,
-    previous_alpha_bars,
-    timestep_sequence,
-)
+from reddiff_imaging.solvers.diffusion_common import ModelRangeData, measurement_in_model_range
 from reddiff_imaging.solvers.spectral import kept_singular_values, probe_image, spectral_kind
 
 
@@ -105,7 +101,7 @@ class DDRM(Solver):
     operators with an SVD. Update equations in the module docstring.
 
     Args:
-        steps: number of timesteps (:func:`~reddiff_imaging.solvers.diffusion_common.timestep_sequence`), visited from the largest
+        steps: number of timesteps (:func:`~reddiff_imaging.priors.sampling.timestep_sequence`), visited from the largest
             (20 in the paper's main results).
         eta: :math:`\eta`, the stochasticity of the updates on the unobserved coordinates and on
             those less noisy than the measurement (0.85 in the paper), in ``[0, 1]``.
@@ -222,7 +218,7 @@ class DDRM(Solver):
         for step, (t, alpha_t, alpha_next) in enumerate(previous_alpha_bars(timesteps, alphas)):
             sigma_next = sigma_of(alpha_next)
             eps = diffusion.eps(x, batch_t.fill_(t))
-            x0 = (x - math.sqrt(1 - alpha_t) * eps) / math.sqrt(alpha_t)
+            x0 = x0_from_eps(x, eps, alpha_t)
             x0_bar = coefficients(x0)
             eps_bar = coefficients(eps)
             z = fresh_noise()

@@ -51,6 +51,7 @@ from torch import Tensor
 
 from reddiff_imaging._validation import check_bool, check_choice, check_int, check_positive
 from reddiff_imaging.priors.base import Prior
+from reddiff_imaging.priors.sampling import eps_from_x0
 from reddiff_imaging.problem import InverseProblem
 from reddiff_imaging.solvers.base import Monitor, Solver, randn
 from reddiff_imaging.solvers.capabilities import gaussian_reason
@@ -140,7 +141,7 @@ class DiffPIR(Solver):
             else:  # the gradient of (1/2)||y - A(x)||^2 in public units of the residual
                 _, gradient = data.value_and_gradient(x0)
                 x0 = x0 - gradient / (data.scale**2 * rho)
-            eps = (x - math.sqrt(alpha_t) * x0) / math.sqrt(1 - alpha_t)
+            eps = eps_from_x0(x, x0, alpha_t)
             noise = randn(shape, generators, x)
             mixed = math.sqrt(1 - self.zeta) * eps + math.sqrt(self.zeta) * noise
             x = math.sqrt(alpha_s) * x0 + math.sqrt(1 - alpha_s) * mixed

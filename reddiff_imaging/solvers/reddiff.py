@@ -43,17 +43,12 @@ from torch import Tensor
 from reddiff_imaging._validation import check_bool, check_choice, check_init, check_int, check_positive
 from reddiff_imaging.priors.adapters import as_diffusion
 from reddiff_imaging.priors.base import Prior
+from reddiff_imaging.priors.sampling import ORDERS, timestep_sequence
 from reddiff_imaging.problem import InverseProblem
 from reddiff_imaging.solvers.base import Monitor, Solver, randn
 from reddiff_imaging.solvers.capabilities import Requirement, gaussian_reason
 from reddiff_imaging.solvers.data_term import data_term_reason
-from reddiff_imaging.solvers.diffusion_common import (
-    ORDERS,
-    ModelRangeData,
-    amplification,
-    pseudo_inverse_in_model_range,
-    timestep_sequence,
-)
+from reddiff_imaging.solvers.diffusion_common import ModelRangeData, amplification, pseudo_inverse_in_model_range
 
 #: the weightings f of the paper's ablation, applied to sigma_t / alpha_t
 WEIGHTINGS = {
