@@ -34,6 +34,7 @@ the same results as single runs (with one generator per item).
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -91,13 +92,14 @@ class RedDiff(Solver):
             (:math:`\|A\| \approx 44`) it lifted the default RED-diff from 22 to 29 dB. ``loss="sum"``
             is the exact objective and is never rescaled.
         obs_weight: :math:`v`, the weight of the data term (official: 1).
-        pinv_rcond: singular values below this fraction of the largest are dropped in the
+        rcond: singular values below this fraction of the largest are dropped in the
             pseudo-inverse initialisation (the official SVD operators drop those below 3e-2).
         clip: clip the result to ``[0, 1]`` (the official evaluation clips to the image range).
     """
 
     name: ClassVar[str] = "reddiff"
     requires: ClassVar[tuple[Requirement, ...]] = (("eps", "denoise"),)
+    renamed: ClassVar[Mapping[str, str]] = {"pinv_rcond": "rcond"}
 
     steps: int = 1000
     lr: float = 0.25
@@ -111,7 +113,7 @@ class RedDiff(Solver):
     loss: str = "mean"
     obs_weight: float = 1.0
     normalize: bool = True
-    pinv_rcond: float = 3e-2
+    rcond: float = 3e-2
     clip: bool = True
 
     def __post_init__(self) -> None:
@@ -186,7 +188,7 @@ class RedDiff(Solver):
                 raise ValueError(f"init must have shape {shape}, got {tuple(init.shape)}")
             return data.scale * init + data.shift
         if self.init == "pinv":
-            estimate = pseudo_inverse_in_model_range(problem, data, self.pinv_rcond)
+            estimate = pseudo_inverse_in_model_range(problem, data, self.rcond)
             if estimate is not None:
                 return estimate
         if self.init in ("pinv", "zeros"):
