@@ -18,7 +18,7 @@ from __future__ import annotations
 import warnings
 from abc import abstractmethod
 from collections.abc import Sequence
-from typing import Any, Self
+from typing import Any, Self, overload
 
 import torch
 from torch import Tensor, nn
@@ -69,7 +69,7 @@ class Prior(nn.Module):
         r"""Gradient :math:`\nabla R(x)` of the regularizer."""
         raise self._missing("grad")
 
-    def compile(self, *, channels_last: bool = False, **options: Any) -> Self:  # type: ignore[override]
+    def compile(self, *, channels_last: bool = False, **options: Any) -> Self:  # type: ignore[override]  # returns the prior (torch: None)
         """Opt-in: compile the networks of this prior with ``torch.compile`` (in place) and return it.
 
         Every sub-module that holds parameters (the diffusion network, a deepinv denoiser) is
@@ -178,6 +178,8 @@ class DiffusionModel(Prior):
     range_shift: float = -1.0
     #: ``(C, H, W)`` of the images the model was made for, when known (the default of :meth:`sample`)
     image_shape: tuple[int, int, int] | None = None
+    #: :math:`\bar\alpha_t`, ``(T,)`` float64: a buffer, so that it follows the prior's device
+    alphas_cumprod: Tensor
 
     def __init__(self, schedule: VPSchedule) -> None:
         super().__init__()
@@ -191,11 +193,19 @@ class DiffusionModel(Prior):
         """``T``, the number of discrete timesteps."""
         return int(self.alphas_cumprod.shape[0])
 
-    def to_model(self, x: Tensor) -> Tensor:
-        """Public range ``[0, 1]`` → model range."""
+    @overload
+    def to_model(self, x: float) -> float: ...
+    @overload
+    def to_model(self, x: Tensor) -> Tensor: ...
+    def to_model(self, x: float | Tensor) -> float | Tensor:
+        """Public range ``[0, 1]`` → model range (an image or a value, e.g. the bounds 0 and 1)."""
         return self.range_scale * x + self.range_shift
 
-    def from_model(self, x: Tensor) -> Tensor:
+    @overload
+    def from_model(self, x: float) -> float: ...
+    @overload
+    def from_model(self, x: Tensor) -> Tensor: ...
+    def from_model(self, x: float | Tensor) -> float | Tensor:
         """Model range → public range ``[0, 1]``."""
         return (x - self.range_shift) / self.range_scale
 
@@ -295,9 +305,10 @@ class DiffusionModel(Prior):
             raise ValueError(f"n must be a positive int, got {n!r}")
         check_int(steps, "steps")
         check_unit_interval(eta, "eta")
-        if shape is None and self.image_shape is None:
+        chosen = self.image_shape if shape is None else shape
+        if chosen is None:
             raise ValueError(f"{type(self).__name__} does not know its image shape: pass shape=(C, H, W)")
-        image_shape = as_image_shape(self.image_shape if shape is None else shape, "shape")
+        image_shape = as_image_shape(chosen, "shape")
         note = self.check_image_shape(image_shape, "sample")
         if note is not None:
             warnings.warn(f"sample: {note}", ImageShapeNote, stacklevel=2)

@@ -170,6 +170,7 @@ class _SolverType(ABCMeta):
         return super().__call__(*args, **options)
 
 
+@dataclass(eq=False, repr=False)  # no fields: typed as a dataclass for dataclasses.fields/asdict
 class Solver(metaclass=_SolverType):
     """Base class of all solvers; subclasses are dataclasses of their configuration.
 
@@ -223,7 +224,7 @@ class Solver(metaclass=_SolverType):
                 if inherited is not None:
                     inherited()
 
-        cls.__post_init__ = __post_init__  # type: ignore[attr-defined]
+        setattr(cls, "__post_init__", __post_init__)
 
     def check(self, problem: InverseProblem | None = None, prior: Prior | None = None) -> Support:
         """Whether this solver can run ``problem`` with ``prior``, and if not, why; either may be
@@ -313,7 +314,7 @@ class Solver(metaclass=_SolverType):
             peak = cpu_memory.peak()
         seconds = time.perf_counter() - start
         history = monitor.history()
-        config = {"solver": self.name, **dataclasses.asdict(self)}  # type: ignore[call-overload]
+        config = {"solver": self.name, **dataclasses.asdict(self)}
         return Result(x=x.detach().to(problem.dtype), history=history, seconds=seconds, peak_memory_bytes=peak, config=config)
 
     def _check_problem(self, problem: InverseProblem) -> None:
@@ -332,7 +333,7 @@ def check_fields(solver: Solver) -> None:
     are converted), a ``bool`` field a bool, a ``str`` field a string; ``X | None`` also takes None.
     Ranges and choices are the solver's own ``__post_init__``."""
     hints = typing.get_type_hints(type(solver))
-    for field in dataclasses.fields(solver):  # type: ignore[arg-type]
+    for field in dataclasses.fields(solver):
         value = getattr(solver, field.name)
         kinds = typing.get_args(hints[field.name]) or (hints[field.name],)
         if value is None and type(None) in kinds:

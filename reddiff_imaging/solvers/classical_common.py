@@ -69,10 +69,10 @@ def lipschitz(solver: str, problem: InverseProblem, x0: Tensor) -> float | Tenso
     (a tensor ``(B, 1, ..., 1)``), so that each image gets the step it would get alone."""
     operator = problem.operator
     if isinstance(operator, LinearOperator):
-        norm_sq = operator.norm() ** 2
-        if not norm_sq > 0:
+        operator_norm_sq = float(operator.norm()) ** 2
+        if not operator_norm_sq > 0:
             raise ValueError(f"{solver}: the operator {type(operator).__name__} has norm 0")
-        return float(norm_sq)
+        return operator_norm_sq
     norm_sq = _jacobian_norm_sq(operator, x0)
     if not bool((norm_sq > 0).all()):
         raise ValueError(

@@ -19,6 +19,7 @@ from functools import cached_property
 import torch
 from torch import Tensor
 
+from reddiff_imaging.operators.base import LinearOperator
 from reddiff_imaging.priors.base import DiffusionModel
 from reddiff_imaging.problem import InverseProblem
 from reddiff_imaging.solvers.data_term import DataTerm
@@ -34,9 +35,9 @@ def amplification(problem: InverseProblem) -> float:
     sums along rays: :math:`\|A\| \approx 44` for 64×64 images) to unit norm.
     """
     operator = problem.operator
-    if not operator.is_linear:
+    if not isinstance(operator, LinearOperator):
         return 1.0
-    return max(float(operator.norm(tol=1e-3)), 1.0)  # type: ignore[attr-defined]
+    return max(float(operator.norm(tol=1e-3)), 1.0)
 
 
 class ModelRangeData:

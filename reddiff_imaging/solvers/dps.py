@@ -46,6 +46,7 @@ from reddiff_imaging.priors.base import Prior
 from reddiff_imaging.priors.sampling import ddim_step, eps_from_x0, previous_alpha_bars, timestep_sequence, x0_from_eps
 from reddiff_imaging.problem import InverseProblem
 from reddiff_imaging.solvers.base import Monitor, Solver, randn
+from reddiff_imaging.solvers.capabilities import require_diffusion
 from reddiff_imaging.solvers.data_term import data_term_reason
 from reddiff_imaging.solvers.diffusion_common import ModelRangeData, amplification
 
@@ -99,6 +100,7 @@ class DPS(Solver):
         return [data_term_reason(problem)]
 
     def _run(self, problem: InverseProblem, prior: Prior, generators: list[torch.Generator], monitor: Monitor) -> Tensor:
+        prior = require_diffusion(prior, self.name)
         data = ModelRangeData(problem, prior)
         shape = (problem.batch_size, *problem.operator.in_shape)
         timesteps = timestep_sequence(prior.num_timesteps, self.steps)

@@ -41,7 +41,7 @@ def get(name: str, *, preset: str | None = None, task: str | None = None, **over
     """
     cls = solver_class(name)
     overrides = cls.current_options(overrides)
-    options = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
+    options = [f.name for f in dataclasses.fields(cls)]
     unknown = sorted(set(overrides) - set(options))
     if unknown:
         raise ValueError(f"unknown option(s) {unknown} for solver {name!r}; its options are {options}")
