@@ -1,6 +1,6 @@
 """ADMM-TV on a 512² photograph: time, inner TV iterations and warnings, warm-started against cold proxes.
 
-Gaussian deblurring of scikit-image's ``camera`` (512×512, noise 0.01), ``ADMM(iterations=N)`` with
+Gaussian deblurring of scikit-image's ``camera`` (512×512, noise 0.01), ``ADMM(steps=N)`` with
 ``TV()``: the solver's warm-started proxes with a tightening tolerance, and — with ``--cold`` — each
 prox from zero at the prior's own tolerance (the behaviour before), for ``--cold-iterations``
 iterations only (each takes seconds), from which the full run is extrapolated.
@@ -36,7 +36,7 @@ def run(problem: ri.InverseProblem, iterations: int, warm: bool) -> dict[str, ob
         return result
 
     prior._fgp = counted  # type: ignore[method-assign]
-    solver = ADMM(iterations=iterations)
+    solver = ADMM(steps=iterations)
     original = admm.TV
     if not warm:  # the solver no longer recognises TV: each prox cold, at the prior's tolerance
         admm.TV = type("NoTV", (), {})

@@ -36,8 +36,8 @@ from reddiff_imaging.distribution_metrics import sliced_wasserstein
 from reddiff_imaging.operators import Inpainting
 from reddiff_imaging.priors import GaussianMixture
 from reddiff_imaging.priors.deepinv_adapters import DiffusionDenoiser
+from reddiff_imaging.priors.sampling import timestep_sequence
 from reddiff_imaging.solvers import DDRM, DPS, DiffPIR
-from reddiff_imaging.solvers.diffusion_common import timestep_sequence
 
 SHAPE, SIGMA, N, STEPS, SEEDS = (1, 4, 4), 0.05, 400, 100, 10
 LAM, ZETA = 7.0, 0.3

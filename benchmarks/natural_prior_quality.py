@@ -135,7 +135,7 @@ def restore(prior: DiffusionPrior, test: Tensor, validation: Tensor, steps: int)
         ],
         "DDRM": [("eta=0.85, eta_b=1", lambda p: solvers.get("ddrm", steps=steps).solve(p, prior, gen(), progress=False).x)],
         "ADMM-TV": [
-            (f"lam={lam}, rho={rho}", lambda p, lam=lam, rho=rho: solvers.get("admm", iterations=150, lam=lam, rho=rho).solve(p, tv, progress=False).x)
+            (f"lam={lam}, rho={rho}", lambda p, lam=lam, rho=rho: solvers.get("admm", steps=150, lam=lam, rho=rho).solve(p, tv, progress=False).x)
             for lam, rho in itertools.product((0.001, 0.003, 0.01), (0.3, 1.0))
         ],
         "wavelet PGD (deepinv)": [(f"lambda={lam}", lambda p, lam=lam: wavelet_pgd(p, lam)) for lam in (0.001, 0.003, 0.01, 0.03)],
@@ -162,7 +162,7 @@ def hole(prior: DiffusionPrior, test: Tensor, steps: int) -> dict[str, object]:
     problem = simulate(operator, test, 0)
     inside = ~operator.mask.bool().expand_as(test)
     fill = solvers.get("diffpir", steps=steps).solve(problem, prior, torch.Generator().manual_seed(0), progress=False).x
-    tv_fill = solvers.get("admm", iterations=300, lam=0.01, rho=1.0).solve(problem, TV(), progress=False).x
+    tv_fill = solvers.get("admm", steps=300, lam=0.01, rho=1.0).solve(problem, TV(), progress=False).x
 
     def region_mean(images: Tensor) -> list[float]:
         return [round(float(img[m].mean()), 4) for img, m in zip(images, inside)]

@@ -42,7 +42,7 @@ METHODS: dict[str, tuple[Callable[..., Solver], dict[str, list[float]]]] = {
     "reddiff": (lambda **kw: RedDiff(steps=100, **kw), {"lam": [0.25, 1.0, 4.0], "lr": [0.05, 0.1, 0.25, 0.5]}),
     "dps": (lambda **kw: DPS(steps=100, **kw), {"zeta": [1.0, 2.0, 4.0, 8.0, 16.0]}),
     "pnp-pgd": (
-        lambda **kw: PnPPGD(iterations=30, **kw),
+        lambda **kw: PnPPGD(steps=30, **kw),
         {"sigma": [0.025, 0.05, 0.1, 0.2], "step_scale": [0.125, 0.25, 0.5, 1.0]},
     ),
 }

@@ -74,7 +74,7 @@ def inpainting(prior: DiffusionPrior, x: torch.Tensor, validation: torch.Tensor,
         return float(metrics.psnr(solver.solve(problem(images), p, torch.Generator().manual_seed(0)).x.clamp(0, 1), images).mean())
 
     tv = TV(weight=1.0, max_iter=300, tol=1e-4)
-    admm = max((ADMM(iterations=200, lam=lam, rho=rho) for lam in (0.01, 0.03, 0.1) for rho in (0.3, 1.0, 3.0)), key=lambda s: psnr(s, validation, tv))
+    admm = max((ADMM(steps=200, lam=lam, rho=rho) for lam in (0.01, 0.03, 0.1) for rho in (0.3, 1.0, 3.0)), key=lambda s: psnr(s, validation, tv))
     reddiff = max((RedDiff(steps=steps, lam=lam, lr=lr) for lam in (0.1, 0.25, 0.5) for lr in (0.1, 0.25)), key=lambda s: psnr(s, validation, prior))
     return {
         "pseudo-inverse": float(metrics.psnr(operator.pinv(problem(x).y).clamp(0, 1), x).mean()),

@@ -160,7 +160,7 @@ def make_cases(method: str, problem: ri.InverseProblem, physics: dinv.physics.Ph
         inner = None if method == "admm-tv" else 50
 
         def ours(lean: bool = False, counter: InnerCounter | None = None) -> torch.Tensor:
-            solver = ADMM(iterations=iterations, lam=TV_LAM, rho=TV_RHO, init="adjoint")
+            solver = ADMM(steps=iterations, lam=TV_LAM, rho=TV_RHO, init="adjoint")
             kwargs = {"metrics_every": 0, "check_every": 0} if lean else {}
             return solver.solve(problem, ours_tv(inner, counter), **kwargs).x
 
@@ -177,7 +177,7 @@ def make_cases(method: str, problem: ri.InverseProblem, physics: dinv.physics.Ph
     elif method == "pnp-admm":
 
         def ours(lean: bool = False, counter: InnerCounter | None = None) -> torch.Tensor:
-            solver = PnPADMM(iterations=iterations, sigma=PNP_SIGMA, rho=PNP_RHO, init="adjoint")
+            solver = PnPADMM(steps=iterations, sigma=PNP_SIGMA, rho=PNP_RHO, init="adjoint")
             kwargs = {"metrics_every": 0, "check_every": 0} if lean else {}
             return solver.solve(problem, gf, **kwargs).x
 

@@ -99,8 +99,8 @@ from reddiff_imaging import metrics
 from reddiff_imaging.data.synthetic import heldout_images
 from reddiff_imaging.operators import registry
 from reddiff_imaging.priors import DiffusionPrior
+from reddiff_imaging.priors.sampling import timestep_sequence
 from reddiff_imaging.solvers import DDRM, DPS, DiffPIR
-from reddiff_imaging.solvers.diffusion_common import timestep_sequence
 
 NAME = "vs_deepinv_diffusion"
 NOISE = 0.01

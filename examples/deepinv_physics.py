@@ -40,7 +40,7 @@ for name, solver, the_prior in (
     ("RED-diff, default prior", solvers.get("reddiff", steps=100, lr=0.5), prior),
     # an explicit step 1/‖A‖² = 4: the solver's own norm estimate runs in float64, which this
     # float32 deepinv filter does not accept
-    ("PnP-PGD, Gaussian filter", solvers.get("pnp-pgd", iterations=50, step=4.0), ri.priors.GaussianFilterDenoiser()),
+    ("PnP-PGD, Gaussian filter", solvers.get("pnp-pgd", steps=50, step=4.0), ri.priors.GaussianFilterDenoiser()),
 ):
     result = solver.solve(problem, the_prior, generator=torch.Generator().manual_seed(1))
     print(f"{name:<24} PSNR {metrics.psnr(result.x, x).mean():6.2f} dB   {result.seconds:5.1f} s")

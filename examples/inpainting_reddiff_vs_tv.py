@@ -41,6 +41,6 @@ report("RED-diff, default prior", result)
 curve = [(int(r["step"]), round(r["psnr"], 2)) for r in result.history if "psnr" in r]
 print(f"  {len(result.history)} history records; PSNR every 10 steps: {curve[::3]}")
 
-admm = solvers.get("admm", iterations=100, lam=0.01)
+admm = solvers.get("admm", steps=100, lam=0.01)
 report("ADMM, TV", admm.solve(problem, ri.priors.TV(max_iter=500)))
 print(f"done in {time.perf_counter() - start:.1f} s")

@@ -34,7 +34,7 @@ runs = {
     "pseudo-inverse (rcond 3e-2)": None,
     "RED-diff, TV prior": (reddiff, tv),
     "RED-diff, default prior": (reddiff, DiffusionPrior.default()),
-    "ADMM, TV": (solvers.get("admm", iterations=100), TV()),
+    "ADMM, TV": (solvers.get("admm", steps=100), TV()),
 }
 for name, run in runs.items():
     if run is None:

@@ -255,7 +255,7 @@ def test_solve_options(option, value) -> None:
 
     problem = InverseProblem(OPERATORS["denoising"], torch.rand(1, 1, 16, 16), noise.Gaussian(0.1))
     with pytest.raises(ERRORS, match=f"^{option} must"):
-        solvers.get("admm", iterations=2).solve(problem, TV(), **{option: value})
+        solvers.get("admm", steps=2).solve(problem, TV(), **{option: value})
 
 
 # -- prior constructors ----------------------------------------------------------------------------

@@ -15,20 +15,24 @@ A solver asks for what it needs with :meth:`Prior.require`; a prior that lacks a
 
 from __future__ import annotations
 
+import warnings
 from abc import abstractmethod
 from collections.abc import Sequence
-from typing import Any, Self
+from typing import Any, Self, overload
 
 import torch
 from torch import Tensor, nn
 
 from reddiff_imaging._validation import (
     as_image_shape,
+    check_int,
     check_parameter,
     check_positive,
     check_tensor,
+    check_unit_interval,
 )
 from reddiff_imaging.errors import UnsupportedProblemError
+from reddiff_imaging.priors.sampling import ddim_sampling, timestep_sequence, x0_from_eps
 from reddiff_imaging.priors.schedules import VPSchedule
 
 CAPABILITIES = ("denoise", "prox", "grad", "eps")
@@ -65,7 +69,7 @@ class Prior(nn.Module):
         r"""Gradient :math:`\nabla R(x)` of the regularizer."""
         raise self._missing("grad")
 
-    def compile(self, *, channels_last: bool = False, **options: Any) -> Self:  # type: ignore[override]
+    def compile(self, *, channels_last: bool = False, **options: Any) -> Self:  # type: ignore[override]  # returns the prior (torch: None)
         """Opt-in: compile the networks of this prior with ``torch.compile`` (in place) and return it.
 
         Every sub-module that holds parameters (the diffusion network, a deepinv denoiser) is
@@ -174,6 +178,8 @@ class DiffusionModel(Prior):
     range_shift: float = -1.0
     #: ``(C, H, W)`` of the images the model was made for, when known (the default of :meth:`sample`)
     image_shape: tuple[int, int, int] | None = None
+    #: :math:`\bar\alpha_t`, ``(T,)`` float64: a buffer, so that it follows the prior's device
+    alphas_cumprod: Tensor
 
     def __init__(self, schedule: VPSchedule) -> None:
         super().__init__()
@@ -187,11 +193,19 @@ class DiffusionModel(Prior):
         """``T``, the number of discrete timesteps."""
         return int(self.alphas_cumprod.shape[0])
 
-    def to_model(self, x: Tensor) -> Tensor:
-        """Public range ``[0, 1]`` → model range."""
+    @overload
+    def to_model(self, x: float) -> float: ...
+    @overload
+    def to_model(self, x: Tensor) -> Tensor: ...
+    def to_model(self, x: float | Tensor) -> float | Tensor:
+        """Public range ``[0, 1]`` → model range (an image or a value, e.g. the bounds 0 and 1)."""
         return self.range_scale * x + self.range_shift
 
-    def from_model(self, x: Tensor) -> Tensor:
+    @overload
+    def from_model(self, x: float) -> float: ...
+    @overload
+    def from_model(self, x: Tensor) -> Tensor: ...
+    def from_model(self, x: float | Tensor) -> float | Tensor:
         """Model range → public range ``[0, 1]``."""
         return (x - self.range_shift) / self.range_scale
 
@@ -231,7 +245,7 @@ class DiffusionModel(Prior):
         t = self._timesteps(t, x_t)
         alpha_bar = self.alpha_bar(t, x_t)
         eps = self.eps(x_t, t, differentiable=differentiable)
-        return (x_t - (1 - alpha_bar).sqrt() * eps) / alpha_bar.sqrt()
+        return x0_from_eps(x_t, eps, alpha_bar)
 
     def score(self, x_t: Tensor, t: Tensor | int, *, differentiable: bool = False) -> Tensor:
         r"""Score :math:`\nabla_{x_t}\log p_t(x_t) = -\hat\varepsilon/\sqrt{1-\bar\alpha_t}` (model range)."""
@@ -269,36 +283,59 @@ class DiffusionModel(Prior):
         eta: float = 0.0,
     ) -> Tensor:
         r"""``n`` unconditional samples in ``[0, 1]`` by DDIM from :math:`x_T \sim \mathcal N(0, I)`
-        (Song, Meng and Ermon, ICLR 2021): the same as :class:`~reddiff_imaging.solvers.DDIM` on a
-        problem that measures nothing. Priors that can sample exactly (the Gaussian mixture) override
-        this.
+        (Song, Meng and Ermon, ICLR 2021; :func:`~reddiff_imaging.priors.sampling.ddim_sampling`):
+        the same draws and the same samples as :class:`~reddiff_imaging.solvers.DDIM` with its
+        defaults on a problem that measures nothing. Priors that can sample exactly (the Gaussian
+        mixture) override this.
 
         Args:
             n: number of samples.
-            generator: source of the initial noise (and of each step's noise when ``eta > 0``), on
-                the prior's device; by default a generator seeded with 0.
+            generator: source of the initial noise and of each step's noise (drawn also when
+                ``eta = 0``), on the prior's device; by default a generator seeded with 0.
             shape: image shape ``(C, H, W)``; default :attr:`image_shape` (what the network was
                 trained on, e.g. ``(1, 64, 64)`` for the bundled prior).
-            steps: sampling steps, evenly spaced over the ``T`` timesteps.
+            steps: sampling steps, evenly spaced over the ``T`` timesteps
+                (:func:`~reddiff_imaging.priors.sampling.timestep_sequence`).
             eta: 0 for the deterministic DDIM sampler, 1 for DDPM-like ancestral sampling.
 
         Returns:
-            A ``(n, C, H, W)`` float32 tensor on the prior's device.
+            A ``(n, C, H, W)`` tensor of the default dtype (float32) on the prior's device.
         """
-        # imported here: the solvers and problems build on the priors, not the other way round
-        from reddiff_imaging.noise import Gaussian
-        from reddiff_imaging.operators.identity import Identity
-        from reddiff_imaging.problem import InverseProblem
-        from reddiff_imaging.solvers.ddim import DDIM
-
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
             raise ValueError(f"n must be a positive int, got {n!r}")
-        if shape is None and self.image_shape is None:
+        check_int(steps, "steps")
+        check_unit_interval(eta, "eta")
+        chosen = self.image_shape if shape is None else shape
+        if chosen is None:
             raise ValueError(f"{type(self).__name__} does not know its image shape: pass shape=(C, H, W)")
-        shape = as_image_shape(self.image_shape if shape is None else shape, "shape")
-        nothing = torch.zeros((n, *shape), device=self.alphas_cumprod.device)
-        problem = InverseProblem(Identity(shape), nothing, Gaussian(0.0))
-        return DDIM(steps=steps, eta=eta).solve(problem, self, generator).x
+        image_shape = as_image_shape(chosen, "shape")
+        note = self.check_image_shape(image_shape, "sample")
+        if note is not None:
+            warnings.warn(f"sample: {note}", ImageShapeNote, stacklevel=2)
+        device = self.alphas_cumprod.device
+        if generator is None:
+            generator = torch.Generator(device=device).manual_seed(0)
+        elif generator.device.type != device.type:
+            raise ValueError(f"generator is on {generator.device}, but the prior is on {device}")
+        draw = (n, *image_shape)
+
+        def noise(like: Tensor) -> Tensor:
+            return torch.randn(draw, generator=generator, device=like.device, dtype=like.dtype)
+
+        image_range = (self.to_model(0.0), self.to_model(1.0))
+        x = noise(torch.empty((), device=device))
+        trajectory = ddim_sampling(
+            self.eps,
+            x,
+            timestep_sequence(self.num_timesteps, steps),
+            self.alphas_cumprod.tolist(),
+            noise,
+            eta=eta,
+            x0_range=image_range,
+        )
+        for x, _ in trajectory:
+            pass
+        return self.from_model(x.clamp(*image_range))
 
     def _timesteps(self, t: Tensor | int, x_t: Tensor) -> Tensor:
         t = torch.as_tensor(t, device=x_t.device)

@@ -26,6 +26,7 @@ import os
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -34,7 +35,11 @@ from torch import Tensor, nn
 from reddiff_imaging._validation import as_image_shape, check_choice, check_device
 from reddiff_imaging.models.checkpoint import check_state_dict, load_unet_checkpoint
 from reddiff_imaging.priors.base import DiffusionModel
+from reddiff_imaging.priors.sampling import eps_from_x0
 from reddiff_imaging.priors.schedules import VPSchedule
+
+if TYPE_CHECKING:
+    from deepinv.models import DiffUNet
 
 PREDICTIONS = ("eps", "x0", "v")
 
@@ -145,7 +150,7 @@ class DiffusionPrior(DiffusionModel):
             return out, variance
         alpha_bar = self.alpha_bar(t, x_t)
         if self.prediction == "x0":
-            return (x_t - alpha_bar.sqrt() * out) / (1 - alpha_bar).sqrt(), variance
+            return eps_from_x0(x_t, out, alpha_bar), variance
         return alpha_bar.sqrt() * out + (1 - alpha_bar).sqrt() * x_t, variance
 
     # -- loading --------------------------------------------------------------------------------
@@ -234,7 +239,9 @@ def _padded_sides(h: int, w: int, multiple: int) -> tuple[int, int]:
 class _ADMNetwork(nn.Module):
     """deepinv's DiffUNet called with integer timesteps (its ``forward_diffusion``)."""
 
-    def __init__(self, network: nn.Module) -> None:
+    network: DiffUNet
+
+    def __init__(self, network: DiffUNet) -> None:
         super().__init__()
         self.network = network
 

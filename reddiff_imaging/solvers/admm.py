@@ -27,7 +27,7 @@ Conventions shared by the classical solvers (:mod:`~reddiff_imaging.solvers.pnp`
   ``no_grad``); the solvers are deterministic (no randomness is drawn);
 * step sizes and penalties are tied to :math:`\|A\|^2` from :meth:`LinearOperator.norm` (power
   iteration, once per solve), so that the defaults do not depend on the scale of the operator;
-* ``init``: ``"pinv"`` (the pseudo-inverse :math:`A^+ y`, singular values below ``pinv_rcond``
+* ``init``: ``"pinv"`` (the pseudo-inverse :math:`A^+ y`, singular values below ``rcond``
   times the largest dropped; for a nonlinear operator its own ``pinv`` heuristic when it has one,
   e.g. HDR and phase retrieval, else mid-gray), ``"adjoint"`` (:math:`A^H y`, linear operators),
   ``"zeros"``, or a tensor in ``[0, 1]`` of the problem's shape;
@@ -52,6 +52,7 @@ References:
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -66,6 +67,7 @@ from reddiff_imaging.solvers.base import Monitor, Solver
 from reddiff_imaging.solvers.capabilities import normal_equation_reasons, require_linear
 from reddiff_imaging.solvers.classical_common import (
     INITS,
+    RENAMED,
     call_prior,
     check_init_for,
     finish,
@@ -93,11 +95,13 @@ TV_TOL0 = 1e-2
 class _ADMMBase(Solver):
     """The ADMM loop shared by :class:`ADMM` and :class:`PnPADMM` (z-update supplied by the subclass)."""
 
+    renamed: ClassVar[Mapping[str, str]] = RENAMED
+
     if TYPE_CHECKING:  # the options both subclasses declare, each in its own field order
-        iterations: int
+        steps: int
         rho: float
         init: str | Tensor
-        pinv_rcond: float
+        rcond: float
         tol: float
         clip: bool
 
@@ -111,9 +115,9 @@ class _ADMMBase(Solver):
 
     def _check_shared_options(self) -> None:
         """Validate the options both ADMM variants have."""
-        check_int(self.iterations, "iterations")
+        check_int(self.steps, "steps")
         check_positive(self.rho, "rho")
-        check_positive(self.pinv_rcond, "pinv_rcond", allow_zero=True)
+        check_positive(self.rcond, "rcond", allow_zero=True)
         check_positive(self.tol, "tol", allow_zero=True)
         check_bool(self.clip, "clip")
         check_init(self.init, INITS)
@@ -128,15 +132,15 @@ class _ADMMBase(Solver):
         with torch.no_grad():
             operator = require_linear(problem.operator, self.name)
             term = DataTerm.from_problem(problem)
-            x = initial_iterate(self.init, problem, self.pinv_rcond)
+            x = initial_iterate(self.init, problem, self.rcond)
             rho0 = rho = self.rho * float(lipschitz(self.name, problem, x))  # rho relative to ||A||^2
             aty = real_like(operator.apply_adjoint(problem.y), x)
             z = x.clone()
             u = torch.zeros_like(x)
             growth = getattr(self, "rho_growth", 1.0)
             state: dict[str, Any] = {}
-            monitor.start(self.iterations)
-            for step in range(self.iterations):
+            monitor.start(self.steps)
+            for step in range(self.steps):
                 x = term.solve_normal(torch.add(aty, z - u, alpha=rho), rho)
                 z_prev = z
                 v = x + u
@@ -186,7 +190,7 @@ class ADMM(_ADMMBase):
     ``dual_residual`` :math:`\rho\|z_{k+1} - z_k\|` (per image, averaged over the batch), ``rho``.
 
     Args:
-        iterations: maximal number of ADMM iterations.
+        steps: maximal number of ADMM iterations.
         lam: :math:`\lambda > 0`, the weight of the prior's :math:`R` (e.g. ``TV(weight=w)`` gives
             :math:`\lambda w\,\mathrm{TV}`). Default 0.01: with ``TV(weight=1)``, the best of
             0.003–0.1 in mean PSNR over box inpainting and Gaussian deblurring of held-out 32×32
@@ -202,7 +206,7 @@ class ADMM(_ADMMBase):
             is within :math:`10^{-3}` (relative) of its minimum for :math:`0.005 \le \lambda \le 0.05`.
         init: ``pinv``, ``adjoint``, ``zeros`` or a tensor (see the module docs); ADMM converges from
             any start for a convex :math:`R`.
-        pinv_rcond: relative cut-off of the singular values in the ``pinv`` start (as RED-diff).
+        rcond: relative cut-off of the singular values in the ``pinv`` start (as RED-diff).
         tol: stop early when, for every image, :math:`\|x - z\| \le \mathrm{tol}\,\|z\|` and
             :math:`\|z_{k+1} - z_k\| \le \mathrm{tol}\,\|z\|` (Boyd et al. §3.3 with residuals
             relative to the image), checked every 10 iterations; 0 runs all iterations.
@@ -213,11 +217,11 @@ class ADMM(_ADMMBase):
     tuning_grid = {"lam": (0.01, 0.03, 0.1), "rho": (0.3, 1.0, 3.0)}
     requires: ClassVar[tuple[str, ...]] = ("prox",)
 
-    iterations: int = 100
+    steps: int = 100
     lam: float = 0.01
     rho: float = 0.1
     init: str | Tensor = "pinv"
-    pinv_rcond: float = 3e-2
+    rcond: float = 3e-2
     tol: float = 0.0
     clip: bool = True
 
@@ -268,7 +272,7 @@ class PnPADMM(_ADMMBase):
     History: as :class:`ADMM`.
 
     Args:
-        iterations: number of iterations.
+        steps: number of iterations.
         sigma: :math:`\sigma`, the denoiser level in public units (``[0, 1]`` images).
         rho: penalty relative to :math:`\|A\|^2` (as :class:`ADMM`). Larger values tie :math:`x`
             more tightly to the denoised :math:`z` (a stronger prior); for noisy data it plays the
@@ -279,19 +283,19 @@ class PnPADMM(_ADMMBase):
             0.01 and 0.05) of the best pair of a small grid (``sigma`` 0.02–0.1, ``rho`` 0.1–3),
             and the same level as :class:`~reddiff_imaging.solvers.pnp.PnPPGD`.
         rho_growth: :math:`\gamma \ge 1` (1: constant penalty, the original PnP-ADMM).
-        init, pinv_rcond, tol, clip: as :class:`ADMM`.
+        init, rcond, tol, clip: as :class:`ADMM`.
     """
 
     name: ClassVar[str] = "pnp-admm"
     tuning_grid = {"sigma": (0.02, 0.05, 0.1), "rho": (0.3, 1.0, 3.0)}
     requires: ClassVar[tuple[str, ...]] = ("denoise",)
 
-    iterations: int = 100
+    steps: int = 100
     sigma: float = 0.05
     rho: float = 0.3
     rho_growth: float = 1.0
     init: str | Tensor = "pinv"
-    pinv_rcond: float = 3e-2
+    rcond: float = 3e-2
     tol: float = 0.0
     clip: bool = True
 

@@ -15,8 +15,8 @@ import sys
 import time
 import typing
 import warnings
-from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from abc import ABCMeta, abstractmethod
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -160,7 +160,18 @@ class Monitor:
         return [{"step": step, **{k: next(values) for k in terms}} for step, terms in self.records]
 
 
-class Solver(ABC):
+class _SolverType(ABCMeta):
+    """The metaclass of :class:`Solver`: a solver built from its class takes its options through
+    :meth:`Solver.current_options` first, so that the dataclass ``__init__`` sees current names only."""
+
+    def __call__(cls, *args: Any, **options: Any) -> Any:
+        if issubclass(cls, Solver):
+            options = cls.current_options(options)
+        return super().__call__(*args, **options)
+
+
+@dataclass(eq=False, repr=False)  # no fields: typed as a dataclass for dataclasses.fields/asdict
+class Solver(metaclass=_SolverType):
     """Base class of all solvers; subclasses are dataclasses of their configuration.
 
     Class attributes:
@@ -169,12 +180,39 @@ class Solver(ABC):
             :func:`~reddiff_imaging.workbench.tune.tune` sweeps when given none; empty for a method
             without one.
         requires: prior capabilities the method needs (e.g. ``("eps",)``, ``("prox",)``); a tuple entry lists alternatives, one of which suffices (``(("eps", "denoise"),)``).
+        renamed: deprecated option names and the current ones (``{"iterations": "steps"}``); the old
+            names are accepted, with a :class:`DeprecationWarning`, for one release (see
+            :meth:`current_options`).
     """
 
     name: ClassVar[str]
     __dataclass_fields__: ClassVar[dict[str, dataclasses.Field[Any]]]  # set by @dataclass on every subclass
     tuning_grid: ClassVar[dict[str, tuple[Any, ...]]] = {}
     requires: ClassVar[tuple[Requirement, ...]] = ()
+    renamed: ClassVar[Mapping[str, str]] = {}
+
+    @classmethod
+    def current_options(cls, options: Mapping[str, Any]) -> dict[str, Any]:
+        """``options`` with the deprecated names of :attr:`renamed` replaced by the current ones, each
+        with a :class:`DeprecationWarning` naming the new one. Building a solver from its class, the
+        registry's ``get`` and the workbench's overrides go through here.
+
+        Raises:
+            TypeError: an option given under both its old and its new name.
+        """
+        current = dict(options)
+        for old, new in cls.renamed.items():
+            if old not in current:
+                continue
+            if new in current:
+                raise TypeError(f"{cls.__name__}: got both {old!r} and {new!r}; {old!r} is the deprecated name of {new!r}, pass {new!r} only")
+            warnings.warn(
+                f"{cls.__name__}: the option {old!r} is now called {new!r}; {old!r} is deprecated and will be removed in the next release",
+                DeprecationWarning,
+                stacklevel=3,
+            )
+            current[new] = current.pop(old)
+        return current
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         """Run :func:`check_fields` before the subclass's own ``__post_init__`` (range checks), so
@@ -191,7 +229,7 @@ class Solver(ABC):
                 if inherited is not None:
                     inherited()
 
-        cls.__post_init__ = __post_init__  # type: ignore[attr-defined]
+        setattr(cls, "__post_init__", __post_init__)
 
     def check(self, problem: InverseProblem | None = None, prior: Prior | None = None) -> Support:
         """Whether this solver can run ``problem`` with ``prior``, and if not, why; either may be

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from reddiff_imaging.errors import UnsupportedProblemError
 from reddiff_imaging.noise import Gaussian
 from reddiff_imaging.operators.base import LinearOperator, Operator
-from reddiff_imaging.priors.base import MissingCapabilityError, Prior
+from reddiff_imaging.priors.base import DiffusionModel, MissingCapabilityError, Prior
 from reddiff_imaging.problem import InverseProblem
 
 __all__ = [
@@ -28,6 +28,7 @@ __all__ = [
     "linear_reason",
     "missing_capabilities",
     "normal_equation_reasons",
+    "require_diffusion",
     "require_linear",
 ]
 
@@ -102,6 +103,15 @@ def require_linear(operator: Operator, solver: str) -> LinearOperator:
     if not isinstance(operator, LinearOperator):
         raise UnsupportedProblemError(f"{solver} needs a linear operator, got the nonlinear {type(operator).__name__}")
     return operator
+
+
+def require_diffusion(prior: Prior, solver: str) -> DiffusionModel:
+    """``prior`` typed as a :class:`~reddiff_imaging.priors.DiffusionModel`, or
+    :class:`~reddiff_imaging.priors.MissingCapabilityError` naming what it provides (the narrowing a
+    solver that requires ``"eps"`` uses)."""
+    if not isinstance(prior, DiffusionModel):
+        raise MissingCapabilityError(prior.missing("eps", user=solver) or f"{solver} needs a diffusion prior")
+    return prior
 
 
 def gaussian_reason(problem: InverseProblem, why: str = "") -> str | None:

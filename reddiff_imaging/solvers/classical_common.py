@@ -18,6 +18,9 @@ from reddiff_imaging.solvers.data_term import real_like
 
 INITS = ("pinv", "adjoint", "zeros")
 
+#: the options the classical solvers renamed to the names all solvers use (see :attr:`Solver.renamed`)
+RENAMED = {"iterations": "steps", "pinv_rcond": "rcond"}
+
 
 def check_init_for(solver: str, init: str | Tensor, problem: InverseProblem) -> None:
     """Early checks of ``init`` against the problem (shape; ``adjoint`` needs a linear operator)."""
@@ -37,7 +40,7 @@ def check_init_for(solver: str, init: str | Tensor, problem: InverseProblem) -> 
         )
 
 
-def initial_iterate(init: str | Tensor, problem: InverseProblem, pinv_rcond: float) -> Tensor:
+def initial_iterate(init: str | Tensor, problem: InverseProblem, rcond: float) -> Tensor:
     """The initial image ``(B, *in_shape)`` in the problem's real dtype (see the module docs)."""
     operator = problem.operator
     dtype, device = problem.dtype, problem.device
@@ -48,7 +51,7 @@ def initial_iterate(init: str | Tensor, problem: InverseProblem, pinv_rcond: flo
         return torch.zeros(shape, dtype=dtype, device=device)
     if init == "adjoint":
         return require_linear(operator, "init='adjoint'").apply_adjoint(problem.y).real.to(dtype).clone()
-    estimate = pseudo_inverse_estimate(problem, pinv_rcond)
+    estimate = pseudo_inverse_estimate(problem, rcond)
     if estimate is None:  # nonlinear operator without an inverse heuristic
         return torch.full(shape, 0.5, dtype=dtype, device=device)
     return estimate.clone()
@@ -66,10 +69,10 @@ def lipschitz(solver: str, problem: InverseProblem, x0: Tensor) -> float | Tenso
     (a tensor ``(B, 1, ..., 1)``), so that each image gets the step it would get alone."""
     operator = problem.operator
     if isinstance(operator, LinearOperator):
-        norm_sq = operator.norm() ** 2
-        if not norm_sq > 0:
+        operator_norm_sq = float(operator.norm()) ** 2
+        if not operator_norm_sq > 0:
             raise ValueError(f"{solver}: the operator {type(operator).__name__} has norm 0")
-        return float(norm_sq)
+        return operator_norm_sq
     norm_sq = _jacobian_norm_sq(operator, x0)
     if not bool((norm_sq > 0).all()):
         raise ValueError(

@@ -95,7 +95,7 @@ class DataTerm(ABC):
         operator = self.operator
         if isinstance(operator, LinearOperator):
             return operator.apply_forward(x), operator.apply_adjoint
-        out, pullback = torch.func.vjp(operator.apply_forward, x)
+        out, pullback = torch.func.vjp(operator.apply_forward, x)[:2]
         return out, lambda w: pullback(w)[0]
 
 

@@ -12,20 +12,18 @@ from torch import Tensor
 
 from reddiff_imaging._validation import check_int, check_unit_interval
 from reddiff_imaging.priors.base import Prior
+from reddiff_imaging.priors.sampling import ddim_sampling, timestep_sequence
 from reddiff_imaging.problem import InverseProblem
 from reddiff_imaging.solvers.base import Monitor, Solver, randn
-from reddiff_imaging.solvers.diffusion_common import (
-    ddim_step,
-    previous_alpha_bars,
-    timestep_sequence,
-)
+from reddiff_imaging.solvers.capabilities import require_diffusion
 
 
 @dataclass
 class DDIM(Solver):
     r"""Unconditional DDIM sampling from :math:`x_T \sim \mathcal N(0, I)`:
     :math:`\hat x_0 = (x_t - \sqrt{1-\bar\alpha_t}\hat\varepsilon)/\sqrt{\bar\alpha_t}`, then
-    :func:`~reddiff_imaging.solvers.diffusion_common.ddim_step`.
+    :func:`~reddiff_imaging.priors.sampling.ddim_step` (:func:`~reddiff_imaging.priors.sampling.ddim_sampling`,
+    the loop of :meth:`DiffusionModel.sample <reddiff_imaging.priors.base.DiffusionModel.sample>`).
 
     Args:
         steps: number of timesteps (evenly spaced).
@@ -53,15 +51,21 @@ class DDIM(Solver):
         check_unit_interval(self.eta, "eta")
 
     def _run(self, problem: InverseProblem, prior: Prior, generators: list[torch.Generator], monitor: Monitor) -> Tensor:
+        diffusion = require_diffusion(prior, self.name)
         shape = (problem.batch_size, *problem.operator.in_shape)
-        timesteps = timestep_sequence(prior.num_timesteps, self.steps)
-        monitor.start(len(timesteps), prior.from_model)
+        timesteps = timestep_sequence(diffusion.num_timesteps, self.steps)
+        monitor.start(len(timesteps), diffusion.from_model)
+        image_range = (diffusion.to_model(0.0), diffusion.to_model(1.0))
         x = randn(shape, generators, problem.y.real)
-        for step, (t, alpha_t, alpha_s) in enumerate(previous_alpha_bars(timesteps, prior.alphas_cumprod.tolist())):
-            eps = prior.eps(x, t)
-            x0 = (x - (1 - alpha_t) ** 0.5 * eps) / alpha_t**0.5
-            if self.clip_x0:
-                x0 = x0.clamp(prior.to_model(0.0), prior.to_model(1.0))
-            x = ddim_step(x0, eps, alpha_t, alpha_s, self.eta, randn(shape, generators, x))
+        trajectory = ddim_sampling(
+            diffusion.eps,
+            x,
+            timesteps,
+            diffusion.alphas_cumprod.tolist(),
+            lambda like: randn(shape, generators, like),
+            eta=self.eta,
+            x0_range=image_range if self.clip_x0 else None,
+        )
+        for step, (x, x0) in enumerate(trajectory):
             monitor.step(step, x0)
-        return x.clamp(prior.to_model(0.0), prior.to_model(1.0)) if self.clip else x
+        return x.clamp(*image_range) if self.clip else x

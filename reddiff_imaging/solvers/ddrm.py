@@ -85,17 +85,14 @@ import torch
 from torch import Tensor
 
 from reddiff_imaging._validation import check_int, check_positive, check_unit_interval
-from reddiff_imaging.operators.base import Operator
-from reddiff_imaging.priors.base import DiffusionModel, Prior
+from reddiff_imaging.errors import UnsupportedProblemError
+from reddiff_imaging.operators.base import LinearOperator, Operator
+from reddiff_imaging.priors.base import Prior
+from reddiff_imaging.priors.sampling import previous_alpha_bars, timestep_sequence, x0_from_eps
 from reddiff_imaging.problem import InverseProblem
 from reddiff_imaging.solvers.base import Monitor, Solver, randn
-from reddiff_imaging.solvers.capabilities import gaussian_reason, linear_reason
-from reddiff_imaging.solvers.diffusion_common import (
-    ModelRangeData,
-    measurement_in_model_range,
-    previous_alpha_bars,
-    timestep_sequence,
-)
+from reddiff_imaging.solvers.capabilities import gaussian_reason, linear_reason, require_diffusion, require_linear
+from reddiff_imaging.solvers.diffusion_common import ModelRangeData, measurement_in_model_range
 from reddiff_imaging.solvers.spectral import kept_singular_values, probe_image, spectral_kind
 
 
@@ -105,7 +102,7 @@ class DDRM(Solver):
     operators with an SVD. Update equations in the module docstring.
 
     Args:
-        steps: number of timesteps (:func:`~reddiff_imaging.solvers.diffusion_common.timestep_sequence`), visited from the largest
+        steps: number of timesteps (:func:`~reddiff_imaging.priors.sampling.timestep_sequence`), visited from the largest
             (20 in the paper's main results).
         eta: :math:`\eta`, the stochasticity of the updates on the unobserved coordinates and on
             those less noisy than the measurement (0.85 in the paper), in ``[0, 1]``.
@@ -147,9 +144,8 @@ class DDRM(Solver):
 
     @staticmethod
     def _operator_reason(operator: Operator, problem: InverseProblem) -> str | None:
-        linear = linear_reason(operator, "DDRM's updates are spectral", "Use 'reddiff' or 'dps' for nonlinear forward models.")
-        if linear:
-            return linear
+        if not isinstance(operator, LinearOperator):
+            return linear_reason(operator, "DDRM's updates are spectral", "Use 'reddiff' or 'dps' for nonlinear forward models.")
         svd = operator.svd
         if svd is None:
             return (
@@ -170,12 +166,12 @@ class DDRM(Solver):
         )
 
     def _run(self, problem: InverseProblem, prior: Prior, generators: list[torch.Generator], monitor: Monitor) -> Tensor:
-        assert isinstance(prior, DiffusionModel)
-        diffusion = prior
+        diffusion = require_diffusion(prior, self.name)
         data = ModelRangeData(problem, diffusion)
-        operator = problem.operator
+        operator = require_linear(problem.operator, self.name)
         svd = operator.svd
-        assert svd is not None
+        if svd is None:  # refused by check() before any work
+            raise UnsupportedProblemError(self._operator_reason(operator, problem) or "DDRM needs an operator with an SVD")
         timesteps = timestep_sequence(diffusion.num_timesteps, self.steps, "descending")
         real_basis = spectral_kind(operator, svd, problem.device) == "real"
         shape = (problem.batch_size, *operator.in_shape)
@@ -223,7 +219,7 @@ class DDRM(Solver):
         for step, (t, alpha_t, alpha_next) in enumerate(previous_alpha_bars(timesteps, alphas)):
             sigma_next = sigma_of(alpha_next)
             eps = diffusion.eps(x, batch_t.fill_(t))
-            x0 = (x - math.sqrt(1 - alpha_t) * eps) / math.sqrt(alpha_t)
+            x0 = x0_from_eps(x, eps, alpha_t)
             x0_bar = coefficients(x0)
             eps_bar = coefficients(eps)
             z = fresh_noise()

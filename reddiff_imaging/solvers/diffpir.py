@@ -50,10 +50,12 @@ import torch
 from torch import Tensor
 
 from reddiff_imaging._validation import check_bool, check_choice, check_int, check_positive
+from reddiff_imaging.operators.base import LinearOperator
 from reddiff_imaging.priors.base import Prior
+from reddiff_imaging.priors.sampling import eps_from_x0
 from reddiff_imaging.problem import InverseProblem
 from reddiff_imaging.solvers.base import Monitor, Solver, randn
-from reddiff_imaging.solvers.capabilities import gaussian_reason
+from reddiff_imaging.solvers.capabilities import gaussian_reason, require_diffusion
 from reddiff_imaging.solvers.diffusion_common import ModelRangeData
 
 SCHEDULES = ("quad", "uniform")
@@ -119,6 +121,7 @@ class DiffPIR(Solver):
         return [gaussian_reason(problem)]  # its data step weighs the prior by the noise level
 
     def _run(self, problem: InverseProblem, prior: Prior, generators: list[torch.Generator], monitor: Monitor) -> Tensor:
+        prior = require_diffusion(prior, self.name)
         data = ModelRangeData(problem, prior)
         sigma = max(problem.sigma, self.sigma_floor)
         operator = problem.operator
@@ -126,7 +129,20 @@ class DiffPIR(Solver):
         timesteps = diffpir_timesteps(prior.num_timesteps, self.steps, self.schedule)
         monitor.start(len(timesteps), prior.from_model)
         zeros = torch.zeros(shape, dtype=problem.dtype, device=problem.device)
-        adjoint_y = operator.apply_adjoint(data.residual(zeros)).real if operator.is_linear else None
+        if isinstance(operator, LinearOperator):
+            linear = operator
+            adjoint_y = linear.apply_adjoint(data.residual(zeros)).real
+
+            def data_step(x0: Tensor, rho: float) -> Tensor:
+                return linear.solve_normal(adjoint_y + rho * x0, rho, check=False).real.to(x0.dtype)
+
+        else:
+
+            def data_step(x0: Tensor, rho: float) -> Tensor:
+                # the gradient of (1/2)||y - A(x)||^2 in public units of the residual
+                _, gradient = data.value_and_gradient(x0)
+                return x0 - gradient / (data.scale**2 * rho)
+
         lo, hi = prior.to_model(0.0), prior.to_model(1.0)
         alphas = prior.alphas_cumprod.tolist()
         x = randn(shape, generators, zeros)
@@ -136,12 +152,8 @@ class DiffPIR(Solver):
             if self.clip_x0:
                 x0 = x0.clamp(lo, hi)
             rho = self.lam * sigma**2 * alpha_t / (1 - alpha_t)
-            if adjoint_y is not None:
-                x0 = operator.solve_normal(adjoint_y + rho * x0, rho, check=False).real.to(x0.dtype)
-            else:  # the gradient of (1/2)||y - A(x)||^2 in public units of the residual
-                _, gradient = data.value_and_gradient(x0)
-                x0 = x0 - gradient / (data.scale**2 * rho)
-            eps = (x - math.sqrt(alpha_t) * x0) / math.sqrt(1 - alpha_t)
+            x0 = data_step(x0, rho)
+            eps = eps_from_x0(x, x0, alpha_t)
             noise = randn(shape, generators, x)
             mixed = math.sqrt(1 - self.zeta) * eps + math.sqrt(self.zeta) * noise
             x = math.sqrt(alpha_s) * x0 + math.sqrt(1 - alpha_s) * mixed

@@ -1,4 +1,5 @@
-r"""What the diffusion solvers share: timestep sequences and the data term in the network's range.
+r"""What the diffusion solvers share: the data term in the network's range (their timestep grid and
+DDIM update are :mod:`reddiff_imaging.priors.sampling`, which priors use too).
 
 The published hyperparameters of RED-diff, DPS, ΠGDM and DDRM refer to images in the network's
 range :math:`x' = a x + b` (``[-1, 1]``: :math:`a = 2, b = -1`) and to measurements of such images.
@@ -13,41 +14,15 @@ noise level :math:`\sigma' = a\sigma`. The public API stays in ``[0, 1]``.
 
 from __future__ import annotations
 
-import math
 from functools import cached_property
 
 import torch
 from torch import Tensor
 
-from reddiff_imaging._validation import check_choice
+from reddiff_imaging.operators.base import LinearOperator
 from reddiff_imaging.priors.base import DiffusionModel
 from reddiff_imaging.problem import InverseProblem
 from reddiff_imaging.solvers.data_term import DataTerm
-
-ORDERS = ("descending", "ascending", "random")
-
-
-def timestep_sequence(num_timesteps: int, steps: int, order: str = "descending", generator: torch.Generator | None = None) -> list[int]:
-    r"""``steps`` timesteps evenly spaced over ``[0, T)``, :math:`t_i = \lfloor iT/S \rfloor`,
-    :math:`i = 0, \dots, S-1`, visited in ``order`` (``descending`` from the largest towards 0,
-    ``ascending``, or ``random``).
-
-    When ``S`` divides ``T`` this is exactly the grid of the DDIM, DDRM and RED-diff codes,
-    ``range(0, T, T // S)`` (``S = 100``: 0, 10, …, 990). When it does not, those codes' grid
-    holds more than ``S`` timesteps (``T // S = 1`` for 600 steps: all 1000), and cutting it to
-    ``S`` entries would drop the largest timesteps; the fractional stride :math:`T/S` keeps the
-    same span instead (600 steps: 0, 1, 3, …, 998).
-    """
-    check_choice(order, "order", ORDERS)
-    if not isinstance(steps, int) or not 1 <= steps <= num_timesteps:
-        raise ValueError(f"steps must be an int in [1, {num_timesteps}], got {steps!r}")
-    ts = [i * num_timesteps // steps for i in range(steps)]
-    if order == "descending":
-        return ts[::-1]
-    if order == "ascending":
-        return ts
-    permutation = torch.randperm(len(ts), generator=generator, device=generator.device if generator else "cpu").tolist()
-    return [ts[i] for i in permutation]
 
 
 def amplification(problem: InverseProblem) -> float:
@@ -60,9 +35,9 @@ def amplification(problem: InverseProblem) -> float:
     sums along rays: :math:`\|A\| \approx 44` for 64×64 images) to unit norm.
     """
     operator = problem.operator
-    if not operator.is_linear:
+    if not isinstance(operator, LinearOperator):
         return 1.0
-    return max(float(operator.norm(tol=1e-3)), 1.0)  # type: ignore[attr-defined]
+    return max(float(operator.norm(tol=1e-3)), 1.0)
 
 
 class ModelRangeData:
@@ -123,31 +98,3 @@ def pseudo_inverse_in_model_range(problem: InverseProblem, data: ModelRangeData,
         return pinv(measurement_in_model_range(problem, data), rcond=rcond, max_iter=100).real.to(problem.dtype)
     estimate = pinv(problem.y, rcond=rcond, max_iter=100).real.to(problem.dtype)
     return data.scale * estimate + data.shift
-
-
-def ddim_step(x0: Tensor, eps: Tensor, alpha_bar_t: float, alpha_bar_s: float, eta: float, noise: Tensor) -> Tensor:
-    r"""One DDIM update from time :math:`t` to the earlier time :math:`s` (Song, Meng and Ermon, ICLR 2021):
-
-    .. math::
-        x_s = \sqrt{\bar\alpha_s}\,\hat x_0 + \sqrt{1 - \bar\alpha_s - c^2}\,\hat\varepsilon + c\,z,
-        \qquad c = \eta\sqrt{\frac{1-\bar\alpha_s}{1-\bar\alpha_t}}\sqrt{1 - \frac{\bar\alpha_t}{\bar\alpha_s}},
-
-    with :math:`\eta = 1` the DDPM ancestral step and :math:`\eta = 0` deterministic. ``alpha_bar_s = 1``
-    is the final step to :math:`x_0`.
-    """
-    c, d = ddim_coefficients(alpha_bar_t, alpha_bar_s, eta)
-    return math.sqrt(alpha_bar_s) * x0 + d * eps + c * noise
-
-
-def ddim_coefficients(alpha_bar_t: float, alpha_bar_s: float, eta: float) -> tuple[float, float]:
-    r"""The noise and :math:`\hat\varepsilon` coefficients of :func:`ddim_step`,
-    :math:`c = \eta\sqrt{\frac{1-\bar\alpha_s}{1-\bar\alpha_t}}\sqrt{1 - \frac{\bar\alpha_t}{\bar\alpha_s}}` and
-    :math:`\sqrt{1 - \bar\alpha_s - c^2}`."""
-    c = eta * math.sqrt((1 - alpha_bar_s) / (1 - alpha_bar_t) * (1 - alpha_bar_t / alpha_bar_s))
-    return c, math.sqrt(max(1 - alpha_bar_s - c * c, 0.0))
-
-
-def previous_alpha_bars(timesteps: list[int], alphas_cumprod: list[float]) -> list[tuple[int, float, float]]:
-    """``(t, ᾱ_t, ᾱ_s)`` along a descending sequence, with :math:`\\bar\\alpha_s = 1` after the last step."""
-    nexts = [alphas_cumprod[s] for s in timesteps[1:]] + [1.0]
-    return [(t, alphas_cumprod[t], a_s) for t, a_s in zip(timesteps, nexts, strict=True)]

@@ -27,7 +27,7 @@ The gradient needs a network backward pass per step; the network runs once per s
 
 Differences from the official code: the norm is taken per image (the official code takes one norm of
 the whole batch's residual, which couples the images of a batch; for a batch of one they agree), and
-``steps < 1000`` uses :func:`~reddiff_imaging.solvers.diffusion_common.timestep_sequence` (the
+``steps < 1000`` uses :func:`~reddiff_imaging.priors.sampling.timestep_sequence` (the
 official code runs all 1000 steps; its respacing would place the timesteps at
 ``round(i (T-1)/(S-1))``).
 """
@@ -43,16 +43,12 @@ from torch import Tensor
 
 from reddiff_imaging._validation import check_bool, check_choice, check_int, check_positive, check_unit_interval
 from reddiff_imaging.priors.base import Prior
+from reddiff_imaging.priors.sampling import ddim_step, eps_from_x0, previous_alpha_bars, timestep_sequence, x0_from_eps
 from reddiff_imaging.problem import InverseProblem
 from reddiff_imaging.solvers.base import Monitor, Solver, randn
+from reddiff_imaging.solvers.capabilities import require_diffusion
 from reddiff_imaging.solvers.data_term import data_term_reason
-from reddiff_imaging.solvers.diffusion_common import (
-    ModelRangeData,
-    amplification,
-    ddim_step,
-    previous_alpha_bars,
-    timestep_sequence,
-)
+from reddiff_imaging.solvers.diffusion_common import ModelRangeData, amplification
 
 VARIANCES = ("auto", "learned", "fixed")
 
@@ -105,6 +101,7 @@ class DPS(Solver):
         return [data_term_reason(problem)]
 
     def _run(self, problem: InverseProblem, prior: Prior, generators: list[torch.Generator], monitor: Monitor) -> Tensor:
+        prior = require_diffusion(prior, self.name)
         data = ModelRangeData(problem, prior)
         shape = (problem.batch_size, *problem.operator.in_shape)
         timesteps = timestep_sequence(prior.num_timesteps, self.steps)
@@ -116,14 +113,14 @@ class DPS(Solver):
             x = x.detach().requires_grad_(True)
             with torch.enable_grad():
                 eps, v = prior.eps_and_variance(x, t, differentiable=True)
-                x0 = (x - (1 - alpha_t) ** 0.5 * eps) / alpha_t**0.5
+                x0 = x0_from_eps(x, eps, alpha_t)
                 if self.clip_x0:
                     x0 = x0.clamp(lo, hi)
                 norms = data.distance(x0)
                 (gradient,) = torch.autograd.grad(norms.sum(), x)
             x0, eps = x0.detach(), eps.detach()
             if self.clip_x0:
-                eps = (x.detach() - alpha_t**0.5 * x0) / (1 - alpha_t) ** 0.5
+                eps = eps_from_x0(x.detach(), x0, alpha_t)
             noise = randn(shape, generators, x)
             if v is None and self.variance == "learned":
                 raise ValueError("variance='learned' needs a prior whose network returns learned variances (2C channels)")

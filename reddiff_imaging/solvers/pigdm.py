@@ -79,6 +79,7 @@ equals a single run.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -88,17 +89,12 @@ from torch import Tensor
 from reddiff_imaging._validation import check_choice, check_init, check_int, check_positive, check_unit_interval
 from reddiff_imaging.operators.cg import conjugate_gradient
 from reddiff_imaging.operators.inpainting import Inpainting
-from reddiff_imaging.priors.base import DiffusionModel, Prior
+from reddiff_imaging.priors.base import Prior
+from reddiff_imaging.priors.sampling import ddim_coefficients, previous_alpha_bars, timestep_sequence, x0_from_eps
 from reddiff_imaging.problem import InverseProblem
 from reddiff_imaging.solvers.base import Monitor, Solver, randn
-from reddiff_imaging.solvers.capabilities import gaussian_reason, linear_reason, require_linear
-from reddiff_imaging.solvers.diffusion_common import (
-    ModelRangeData,
-    ddim_coefficients,
-    measurement_in_model_range,
-    previous_alpha_bars,
-    timestep_sequence,
-)
+from reddiff_imaging.solvers.capabilities import gaussian_reason, linear_reason, require_diffusion, require_linear
+from reddiff_imaging.solvers.diffusion_common import ModelRangeData, measurement_in_model_range
 from reddiff_imaging.solvers.spectral import kept_singular_values, spectral_kind
 
 GUIDANCES = ("x0", "score")
@@ -112,7 +108,7 @@ class PiGDM(Solver):
     operators, noisy or noise-free. Update equations in the module docstring.
 
     Args:
-        steps: number of DDIM timesteps (:func:`~reddiff_imaging.solvers.diffusion_common.timestep_sequence`), visited from the largest (100).
+        steps: number of DDIM timesteps (:func:`~reddiff_imaging.priors.sampling.timestep_sequence`), visited from the largest (100).
         eta: DDIM :math:`\eta` in ``[0, 1]`` (1 in the paper: ancestral-like sampling).
         guidance_scale: :math:`w`, multiplies the guidance (the reference code's ``grad_term_weight``, 1).
         guidance: ``x0`` (paper / reference code: the guidance corrects :math:`\hat x_0`, scaled by
@@ -180,8 +176,7 @@ class PiGDM(Solver):
         ]
 
     def _run(self, problem: InverseProblem, prior: Prior, generators: list[torch.Generator], monitor: Monitor) -> Tensor:
-        assert isinstance(prior, DiffusionModel)
-        diffusion = prior
+        diffusion = require_diffusion(prior, self.name)
         data = ModelRangeData(problem, diffusion)
         operator = require_linear(problem.operator, self.name)
         timesteps = timestep_sequence(diffusion.num_timesteps, self.steps, "descending")
@@ -210,7 +205,7 @@ class PiGDM(Solver):
             x_t = x.detach().requires_grad_(True)
             with torch.enable_grad():
                 eps = diffusion.eps(x_t, batch_t.fill_(t), differentiable=True)
-                x0 = (x_t - math.sqrt(1 - alpha_t) * eps) / math.sqrt(alpha_t)
+                x0 = x0_from_eps(x_t, eps, alpha_t)
                 residual = y_model - operator.apply_forward(x0.detach())
                 # A^H (A A^H + sigma'^2 / r_t^2 I)^{-1} (y' - A x0): r_t^2 times the measurement part of g
                 direction = guide(residual, sigma_y**2 / r2)
@@ -236,7 +231,7 @@ class PiGDM(Solver):
         x = x.detach()
         return x.clamp(diffusion.to_model(0.0), diffusion.to_model(1.0)) if self.clip else x
 
-    def _guidance_solver(self, problem: InverseProblem, like: Tensor):  # noqa: ANN202 - a closure
+    def _guidance_solver(self, problem: InverseProblem, like: Tensor) -> Callable[[Tensor, float], Tensor]:
         r"""``solve(r, c)`` :math:`= A^H (A A^H + c I)^{-1} r` as a real image; ``c = 0`` gives the
         pseudo-inverse :math:`A^+ r`."""
         operator = require_linear(problem.operator, self.name)

@@ -29,6 +29,7 @@ References:
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -41,6 +42,7 @@ from reddiff_imaging.problem import InverseProblem
 from reddiff_imaging.solvers.base import Monitor, Solver
 from reddiff_imaging.solvers.classical_common import (
     INITS,
+    RENAMED,
     call_prior,
     check_init_for,
     finish,
@@ -63,7 +65,7 @@ class PnPPGD(Solver):
     :math:`\|x_{k+1} - x_k\|` (per image, averaged over the batch).
 
     Args:
-        iterations: number of iterations.
+        steps: number of iterations.
         sigma: denoiser level in public units. Default 0.05: with the Gaussian-filter denoiser the
             best of 0.02, 0.05 and 0.1 on box inpainting and Gaussian deblurring of held-out 32×32
             images at noise 0.01 and 0.05 (0.02 leaves the pseudo-inverse almost unchanged, 0.1
@@ -77,32 +79,33 @@ class PnPPGD(Solver):
             representative). ``None`` (default): derive it from the norm.
         fista: use the FISTA momentum (Beck & Teboulle 2009).
         init: ``pinv``, ``adjoint``, ``zeros`` or a tensor (see :mod:`~reddiff_imaging.solvers.admm`).
-        pinv_rcond: relative cut-off of the singular values in the ``pinv`` start.
+        rcond: relative cut-off of the singular values in the ``pinv`` start.
         clip: clip the returned image to ``[0, 1]``.
     """
 
     name: ClassVar[str] = "pnp-pgd"
     tuning_grid = {"sigma": (0.02, 0.05, 0.1)}
     requires: ClassVar[tuple[str, ...]] = ("denoise",)
+    renamed: ClassVar[Mapping[str, str]] = RENAMED
 
-    iterations: int = 100
+    steps: int = 100
     sigma: float = 0.05
     step_scale: float = 1.0
     step: float | None = None
     fista: bool = False
     init: str | Tensor = "pinv"
-    pinv_rcond: float = 3e-2
+    rcond: float = 3e-2
     clip: bool = True
 
     def __post_init__(self) -> None:
-        check_int(self.iterations, "iterations")
+        check_int(self.steps, "steps")
         check_positive(self.sigma, "sigma")
         check_positive(self.step_scale, "step_scale")
         if self.step is not None:
             check_positive(self.step, "step")
         check_bool(self.fista, "fista")
         check_init(self.init, INITS)
-        check_positive(self.pinv_rcond, "pinv_rcond", allow_zero=True)
+        check_positive(self.rcond, "rcond", allow_zero=True)
         check_bool(self.clip, "clip")
 
     def _unsupported(self, problem: InverseProblem) -> list[str | None]:
@@ -114,12 +117,12 @@ class PnPPGD(Solver):
     def _run(self, problem: InverseProblem, prior: Prior, generators: list[torch.Generator], monitor: Monitor) -> Tensor:
         with torch.no_grad():
             term = DataTerm.from_problem(problem)
-            x = initial_iterate(self.init, problem, self.pinv_rcond)
+            x = initial_iterate(self.init, problem, self.rcond)
             gamma = self.step if self.step is not None else self.step_scale / lipschitz(self.name, problem, x)
             v = x
             t = 1.0
-            monitor.start(self.iterations)
-            for step in range(self.iterations):
+            monitor.start(self.steps)
+            for step in range(self.steps):
                 value, g = term.value_and_gradient(v)
                 x_next = call_prior(self.name, prior.denoise, v - gamma * g, self.sigma, step, monitor)
                 if self.fista:

@@ -37,6 +37,7 @@ References:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -50,6 +51,7 @@ from reddiff_imaging.solvers.base import Monitor, Solver
 from reddiff_imaging.solvers.capabilities import normal_equation_reasons, require_linear
 from reddiff_imaging.solvers.classical_common import (
     INITS,
+    RENAMED,
     call_prior,
     check_init_for,
     finish,
@@ -76,7 +78,7 @@ class RED(Solver):
     (per image, averaged over the batch).
 
     Args:
-        iterations: number of iterations.
+        steps: number of iterations.
         lam: :math:`\lambda > 0`, the weight of the RED term.
         sigma: denoiser level in public units.
 
@@ -92,26 +94,27 @@ class RED(Solver):
             inverse Lipschitz constant; the paper's :math:`2/L` is the stability limit).
         step: ``gd`` only: an absolute step :math:`\mu` replacing ``step_scale / (L + lam)``.
         init: ``pinv``, ``adjoint``, ``zeros`` or a tensor (see :mod:`~reddiff_imaging.solvers.admm`).
-        pinv_rcond: relative cut-off of the singular values in the ``pinv`` start.
+        rcond: relative cut-off of the singular values in the ``pinv`` start.
         clip: clip the returned image to ``[0, 1]``.
     """
 
     name: ClassVar[str] = "red"
     tuning_grid = {"lam": (0.05, 0.2, 0.5), "sigma": (0.02, 0.05)}
     requires: ClassVar[tuple[str, ...]] = ("denoise",)
+    renamed: ClassVar[Mapping[str, str]] = RENAMED
 
-    iterations: int = 100
+    steps: int = 100
     lam: float = 0.2
     sigma: float = 0.1
     method: str = "fixed-point"
     step_scale: float = 1.0
     step: float | None = None
     init: str | Tensor = "pinv"
-    pinv_rcond: float = 3e-2
+    rcond: float = 3e-2
     clip: bool = True
 
     def __post_init__(self) -> None:
-        check_int(self.iterations, "iterations")
+        check_int(self.steps, "steps")
         check_positive(self.lam, "lam")
         check_positive(self.sigma, "sigma")
         check_choice(self.method, "method", METHODS)
@@ -119,7 +122,7 @@ class RED(Solver):
         if self.step is not None:
             check_positive(self.step, "step")
         check_init(self.init, INITS)
-        check_positive(self.pinv_rcond, "pinv_rcond", allow_zero=True)
+        check_positive(self.rcond, "rcond", allow_zero=True)
         check_bool(self.clip, "clip")
 
     def _unsupported(self, problem: InverseProblem) -> list[str | None]:
@@ -133,14 +136,14 @@ class RED(Solver):
     def _run(self, problem: InverseProblem, prior: Prior, generators: list[torch.Generator], monitor: Monitor) -> Tensor:
         with torch.no_grad():
             term = DataTerm.from_problem(problem)
-            x = initial_iterate(self.init, problem, self.pinv_rcond)
+            x = initial_iterate(self.init, problem, self.rcond)
             lam = float(self.lam)
             if self.method == "gd":
                 mu = self.step if self.step is not None else self.step_scale / (lipschitz(self.name, problem, x) + lam)
             else:  # right-hand side A^H y of the fixed-point equation, computed once
                 aty = real_like(require_linear(problem.operator, self.name).apply_adjoint(problem.y), x)
-            monitor.start(self.iterations)
-            for step in range(self.iterations):
+            monitor.start(self.steps)
+            for step in range(self.steps):
                 d = call_prior(self.name, prior.denoise, x, self.sigma, step, monitor)
                 prior_field = x - d
                 if self.method == "gd":

@@ -34,6 +34,7 @@ the same results as single runs (with one generator per item).
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -43,17 +44,12 @@ from torch import Tensor
 from reddiff_imaging._validation import check_bool, check_choice, check_init, check_int, check_positive
 from reddiff_imaging.priors.adapters import as_diffusion
 from reddiff_imaging.priors.base import Prior
+from reddiff_imaging.priors.sampling import ORDERS, timestep_sequence
 from reddiff_imaging.problem import InverseProblem
 from reddiff_imaging.solvers.base import Monitor, Solver, randn
 from reddiff_imaging.solvers.capabilities import Requirement, gaussian_reason
 from reddiff_imaging.solvers.data_term import data_term_reason
-from reddiff_imaging.solvers.diffusion_common import (
-    ORDERS,
-    ModelRangeData,
-    amplification,
-    pseudo_inverse_in_model_range,
-    timestep_sequence,
-)
+from reddiff_imaging.solvers.diffusion_common import ModelRangeData, amplification, pseudo_inverse_in_model_range
 
 #: the weightings f of the paper's ablation, applied to sigma_t / alpha_t
 WEIGHTINGS = {
@@ -96,7 +92,7 @@ class RedDiff(Solver):
             (:math:`\|A\| \approx 44`) it lifted the default RED-diff from 22 to 29 dB. ``loss="sum"``
             is the exact objective and is never rescaled.
         obs_weight: :math:`v`, the weight of the data term (official: 1).
-        pinv_rcond: singular values below this fraction of the largest are dropped in the
+        rcond: singular values below this fraction of the largest are dropped in the
             pseudo-inverse initialisation (the official SVD operators drop those below 3e-2).
         clip: clip the result to ``[0, 1]`` (the official evaluation clips to the image range).
     """
@@ -104,6 +100,7 @@ class RedDiff(Solver):
     name: ClassVar[str] = "reddiff"
     tuning_grid = {"lam": (0.05, 0.1, 0.25, 0.5), "lr": (0.1, 0.25, 0.5)}
     requires: ClassVar[tuple[Requirement, ...]] = (("eps", "denoise"),)
+    renamed: ClassVar[Mapping[str, str]] = {"pinv_rcond": "rcond"}
 
     steps: int = 1000
     lr: float = 0.25
@@ -117,7 +114,7 @@ class RedDiff(Solver):
     loss: str = "mean"
     obs_weight: float = 1.0
     normalize: bool = True
-    pinv_rcond: float = 3e-2
+    rcond: float = 3e-2
     clip: bool = True
 
     def __post_init__(self) -> None:
@@ -192,7 +189,7 @@ class RedDiff(Solver):
                 raise ValueError(f"init must have shape {shape}, got {tuple(init.shape)}")
             return data.scale * init + data.shift
         if self.init == "pinv":
-            estimate = pseudo_inverse_in_model_range(problem, data, self.pinv_rcond)
+            estimate = pseudo_inverse_in_model_range(problem, data, self.rcond)
             if estimate is not None:
                 return estimate
         if self.init in ("pinv", "zeros"):

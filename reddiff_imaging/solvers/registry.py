@@ -32,7 +32,7 @@ def solver_class(name: str) -> type[Solver]:
 def get(name: str, *, preset: str | None = None, task: str | None = None, **overrides: Any) -> Solver:
     """Build the solver ``name`` with its defaults, overridden by the options of ``preset`` for
     ``task`` (see :mod:`reddiff_imaging.solvers.presets`, e.g. ``preset="paper"``), then by
-    ``overrides``.
+    ``overrides`` (deprecated option names, :attr:`Solver.renamed`, are accepted with a warning).
 
     Raises:
         ValueError: unknown name (the message lists the valid ones) or unknown option (the message
@@ -40,6 +40,7 @@ def get(name: str, *, preset: str | None = None, task: str | None = None, **over
             ``preset`` without a ``task`` (or the other way round).
     """
     cls = solver_class(name)
+    overrides = cls.current_options(overrides)
     options = [f.name for f in dataclasses.fields(cls)]
     unknown = sorted(set(overrides) - set(options))
     if unknown:

@@ -32,8 +32,8 @@ DEMO_METHODS: dict[str, dict[str, dict[str, Any]]] = {
     "pigdm/default": {"cpu": {"steps": 50}, "cuda": {"steps": 100}},
     "ddrm/default": {"cpu": {"steps": 20}, "cuda": {"steps": 20}},
     "diffpir/default": {"cpu": {"steps": 50, "zeta": 1.0}, "cuda": {"steps": 100, "zeta": 1.0}},
-    "admm/tv": {"cpu": {"iterations": 100}, "cuda": {"iterations": 200}},
-    "pnp-admm/default": {"cpu": {"iterations": 40}, "cuda": {"iterations": 100}},
+    "admm/tv": {"cpu": {"steps": 100}, "cuda": {"steps": 200}},
+    "pnp-admm/default": {"cpu": {"steps": 40}, "cuda": {"steps": 100}},
 }
 
 #: the photograph suite's tasks
@@ -49,7 +49,7 @@ def _photo_methods(prior: str) -> dict[str, dict[str, dict[str, Any]]]:
         f"dps/{prior}": {"cpu": {"steps": 50, "zeta": 10.0}, "cuda": {"steps": 1000}},
         f"ddrm/{prior}": {"cpu": {"steps": 20}, "cuda": {"steps": 20}},
         f"diffpir/{prior}": {"cpu": {"steps": 50}, "cuda": {"steps": 100}},
-        "admm/tv": {"cpu": {"iterations": 100}, "cuda": {"iterations": 200}},
+        "admm/tv": {"cpu": {"steps": 100}, "cuda": {"steps": 200}},
     }
 
 

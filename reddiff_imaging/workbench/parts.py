@@ -333,11 +333,11 @@ def build_solver(value: Any, options: Mapping[str, Any], steps: int | None = Non
         value = value()
     if not isinstance(value, Solver):
         raise TypeError(f"a solver must be a solver name, a Solver or a Solver class, got {type(value).__name__}")
+    options = type(value).current_options(options)  # deprecated option names, with a warning
     names = [f.name for f in dataclasses.fields(value)]
     unknown = sorted(set(options) - set(names))
     if unknown:
         raise ValueError(f"unknown option(s) {unknown} for solver {shown}; its options are {names}")
-    options = dict(options)
     if steps is not None:
         for name in ("steps", "iterations"):
             if name in names and name not in options:

@@ -84,7 +84,7 @@ def test_channelwise_equals_the_prior_on_each_channel(default_prior: DiffusionPr
 def test_channelwise_runs_every_solver_kind_on_colour(default_prior: DiffusionPrior) -> None:
     problem = _colour_problem()
     for name, prior in (("reddiff", Channelwise(default_prior)), ("admm", Channelwise(GrayTV())), ("ddrm", Channelwise(default_prior))):
-        result = solvers.get(name, **({"iterations": 2} if name == "admm" else {"steps": 2})).solve(problem, prior)
+        result = solvers.get(name, steps=2).solve(problem, prior)
         assert result.x.shape == (1, 3, 16, 16) and torch.isfinite(result.x).all()
 
 

@@ -12,8 +12,10 @@ from reddiff_imaging.image_statistics import edge_fraction, noise_level
 from reddiff_imaging.models import UNet, UNetConfig, save_unet_checkpoint
 from reddiff_imaging.noise import Gaussian
 from reddiff_imaging.operators import Identity
-from reddiff_imaging.priors import DiffusionPrior, VPSchedule
+from reddiff_imaging.priors import DiffusionPrior, GaussianMixture, VPSchedule
+from reddiff_imaging.priors.base import DiffusionModel
 from reddiff_imaging.solvers import DDIM
+from tests.solvers.diffusion_helpers import tiny_prior
 
 SCHEDULE = VPSchedule.linear()
 
@@ -98,14 +100,26 @@ def test_bundled_default_prior_denoises_heldout_images(default_prior, heldout) -
     assert float((denoised - heldout).square().mean()) < 0.5 * float(noise.square().mean())
 
 
-def test_sample_runs_ddim_on_a_problem_that_measures_nothing() -> None:
-    prior = DiffusionPrior(_Fixed(), image_shape=(1, 8, 8))
-    problem = InverseProblem(Identity((1, 8, 8)), torch.zeros(3, 1, 8, 8), Gaussian(0.0))
+@pytest.mark.parametrize("model", ["fixed", "tiny-network", "gaussian-mixture"])
+def test_sample_is_ddim_on_a_problem_that_measures_nothing_bit_for_bit(model: str) -> None:
+    shape = (1, 4, 4)
+    if model == "fixed":
+        prior: DiffusionModel = DiffusionPrior(_Fixed(), image_shape=shape)
+    elif model == "tiny-network":
+        prior = tiny_prior(shape)
+    else:
+        prior = GaussianMixture.random(3, shape, generator=torch.Generator().manual_seed(3))
+    problem = InverseProblem(Identity(shape), torch.zeros(3, *shape), Gaussian(0.0))
     for eta in (0.0, 1.0):
         expected = DDIM(steps=10, eta=eta).solve(problem, prior, torch.Generator().manual_seed(0)).x
-        torch.testing.assert_close(prior.sample(3, steps=10, eta=eta), expected)  # default generator: seed 0
-        torch.testing.assert_close(prior.sample(3, torch.Generator().manual_seed(0), steps=10, eta=eta), expected)
-    assert not torch.equal(prior.sample(3, torch.Generator().manual_seed(1), steps=10, eta=1.0), expected)
+        # DiffusionModel.sample itself: the Gaussian mixture overrides it with exact sampling
+        assert torch.equal(DiffusionModel.sample(prior, 3, shape=shape, steps=10, eta=eta), expected)  # default: seed 0
+        assert torch.equal(DiffusionModel.sample(prior, 3, torch.Generator().manual_seed(0), shape=shape, steps=10, eta=eta), expected)
+    assert not torch.equal(DiffusionModel.sample(prior, 3, torch.Generator().manual_seed(1), shape=shape, steps=10, eta=1.0), expected)
+
+
+def test_sample_takes_other_shapes() -> None:
+    prior = DiffusionPrior(_Fixed(), image_shape=(1, 8, 8))
     assert prior.sample(2, shape=(1, 4, 6), steps=3).shape == (2, 1, 4, 6)
 
 

@@ -40,8 +40,8 @@ def _objective(problem, z, lam: float) -> float:
 
 def test_admm_tv_reaches_the_exact_admm_objective(heldout) -> None:
     problem = _deblur(heldout)
-    warm = ADMM(iterations=60, clip=False).solve(problem, TV()).x
-    reference = ADMM(iterations=400, clip=False).solve(problem, TV(max_iter=3000, tol=1e-8)).x
+    warm = ADMM(steps=60, clip=False).solve(problem, TV()).x
+    reference = ADMM(steps=400, clip=False).solve(problem, TV(max_iter=3000, tol=1e-8)).x
     assert _objective(problem, warm, 0.01) <= _objective(problem, reference, 0.01) * (1 + 1e-3)
 
 
@@ -49,6 +49,6 @@ def test_admm_tv_warns_once_per_solve(heldout) -> None:
     problem = _deblur(heldout)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        ADMM(iterations=12).solve(problem, TV(max_iter=2, tol=1e-9))
+        ADMM(steps=12).solve(problem, TV(max_iter=2, tol=1e-9))
     messages = [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]
     assert len(messages) == 1 and "admm: the TV prox stopped at its max_iter before reaching its tolerance in 12 of 12" in messages[0]

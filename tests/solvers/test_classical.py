@@ -173,7 +173,7 @@ def test_admm_tv_decreases_objective_and_matches_chambolle_pock() -> None:
     prior = TV(max_iter=300, tol=1e-7)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # a few inner FGP solves stop at max_iter
-        result = ADMM(iterations=150, lam=lam, clip=False).solve(
+        result = ADMM(steps=150, lam=lam, clip=False).solve(
             problem, prior, callback=lambda step, z, terms: values.append(objective(z))
         )
     history = torch.stack(values)  # (iterations, B)
@@ -201,17 +201,17 @@ def test_admm_with_quadratic_prior_converges_to_ridge_solution() -> None:
     b = (a.T @ problem.y.reshape(2, -1).T).T
     ridge = torch.linalg.solve(a.T @ a + lam * torch.eye(256, dtype=torch.float64), b.T).T.reshape(problem.y.shape)
     for rho in (0.1, 1.0):
-        result = ADMM(iterations=300, lam=lam, rho=rho, clip=False).solve(problem, Ridge())
+        result = ADMM(steps=300, lam=lam, rho=rho, clip=False).solve(problem, Ridge())
         assert torch.allclose(result.x, ridge, atol=1e-8, rtol=0), (rho, (result.x - ridge).abs().max())
 
 
 def test_admm_early_stopping() -> None:
     problem = blur_problem(16, 2, 0.02, torch.float64)
-    result = ADMM(iterations=300, lam=0.3, tol=1e-6, clip=False).solve(problem, Ridge())
+    result = ADMM(steps=300, lam=0.3, tol=1e-6, clip=False).solve(problem, Ridge())
     last = result.history[-1]["step"]
     assert last < 299 and (last + 1) % 10 == 0  # stopped at a check (every 10 iterations)
     assert [r["step"] for r in result.history[:3]] == [0, 9, 10]  # metrics_every=10 records and the checks
-    full = ADMM(iterations=300, lam=0.3, clip=False).solve(problem, Ridge())
+    full = ADMM(steps=300, lam=0.3, clip=False).solve(problem, Ridge())
     assert float((result.x - full.x).norm() / full.x.norm()) < 1e-4
 
 
@@ -244,15 +244,15 @@ def test_denoiser_solvers_beat_pseudo_inverse(solver_name: str, task: str) -> No
     print(f"{solver_name:16s} {task:15s} pinv {MEASURED[(solver_name, task)][0]:.2f} dB -> {MEASURED[(solver_name, task)][1]:.2f} dB")
     assert bool((gain_db > 2.0).all()), gain_db
     assert result.x.min() >= 0 and result.x.max() <= 1
-    iterations = SOLVERS[solver_name]().iterations
-    assert [r["step"] for r in result.history] == [*range(0, iterations, 10), iterations - 1]
+    steps = SOLVERS[solver_name]().steps
+    assert [r["step"] for r in result.history] == [*range(0, steps, 10), steps - 1]
     assert {"psnr", "data"} <= set(result.history[0]) and "psnr" in result.history[-1]
 
 
 @pytest.mark.parametrize("solver_name", ["pnp-admm", "pnp-pgd", "red-gd", "red-fixed-point"])
 def test_diagnostics_follow_metrics_every(solver_name: str) -> None:
     problem = box_problem(16, 2, 0.01)
-    solver = dataclasses.replace(SOLVERS[solver_name](), iterations=7)
+    solver = dataclasses.replace(SOLVERS[solver_name](), steps=7)
     every = solver.solve(problem, denoiser(), metrics_every=1)
     assert [r["step"] for r in every.history] == list(range(7)) and all("data" in r for r in every.history)
     sparse = solver.solve(problem, denoiser(), metrics_every=3)
@@ -267,7 +267,7 @@ def test_admm_tv_beats_pseudo_inverse() -> None:
     baseline = problem.operator.pinv(problem.y).clamp(0, 1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        result = ADMM(iterations=40).solve(problem, TV())
+        result = ADMM(steps=40).solve(problem, TV())
     gain_db = psnr(result.x, problem.x_true) - psnr(baseline, problem.x_true)
     print(f"admm-tv box pinv {float(psnr(baseline, problem.x_true).mean()):.2f} -> {float(psnr(result.x, problem.x_true).mean()):.2f} dB")
     assert bool((gain_db > 5.0).all()), gain_db
@@ -281,8 +281,8 @@ def test_red_with_linear_denoiser_reaches_closed_form_fixed_point(method: str) -
     w = dense(circular_smoothing, 256, (1, 16, 16))
     b = a.T @ problem.y.reshape(2, -1).T
     fixed_point = torch.linalg.solve(a.T @ a + lam * (torch.eye(256, dtype=torch.float64) - w), b).T.reshape(problem.y.shape)
-    iterations = 300 if method == "fixed-point" else 1500
-    result = RED(lam=lam, method=method, iterations=iterations, clip=False).solve(problem, LinearDenoiser())
+    steps = 300 if method == "fixed-point" else 1500
+    result = RED(lam=lam, method=method, steps=steps, clip=False).solve(problem, LinearDenoiser())
     error = float((result.x - fixed_point).norm() / fixed_point.norm())
     assert error < 1e-6, error
     assert result.history[-1]["change"] < 1e-6
@@ -290,7 +290,7 @@ def test_red_with_linear_denoiser_reaches_closed_form_fixed_point(method: str) -
 
 def test_pnp_pgd_and_red_gd_handle_nonlinear_operators() -> None:
     problem = nonlinear_problem(16, 2)
-    for solver in (PnPPGD(iterations=60), PnPPGD(iterations=60, fista=True), RED(method="gd", iterations=60)):
+    for solver in (PnPPGD(steps=60), PnPPGD(steps=60, fista=True), RED(method="gd", steps=60)):
         result = solver.solve(problem, denoiser())
         assert torch.isfinite(result.x).all()
         assert result.history[-1]["data"] < 0.2 * result.history[0]["data"], solver
@@ -329,16 +329,16 @@ def test_nonlinear_operator_refused_where_a_linear_one_is_needed() -> None:
 @pytest.mark.parametrize(
     ("cls", "option", "value"),
     [
-        (ADMM, "iterations", 0),
+        (ADMM, "steps", 0),
         (ADMM, "lam", -1.0),
         (ADMM, "lam", 0.0),
         (ADMM, "rho", 0.0),
         (ADMM, "tol", -1e-3),
         (ADMM, "init", "random"),
-        (ADMM, "pinv_rcond", float("nan")),
+        (ADMM, "rcond", float("nan")),
         (PnPADMM, "sigma", 0.0),
         (PnPADMM, "rho_growth", 0.5),
-        (PnPADMM, "iterations", -3),
+        (PnPADMM, "steps", -3),
         (PnPPGD, "step_scale", 0.0),
         (PnPPGD, "step", -0.1),
         (PnPPGD, "sigma", float("inf")),
@@ -354,8 +354,8 @@ def test_bad_options_raise_value_error_naming_the_option(cls: type, option: str,
 
 
 def test_bad_option_types() -> None:
-    with pytest.raises(TypeError, match="iterations"):
-        ADMM(iterations=10.5)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="steps"):
+        ADMM(steps=10.5)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="fista"):
         PnPPGD(fista="yes")  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="init"):
@@ -367,14 +367,14 @@ def test_init_tensor_checked_against_problem() -> None:
     with pytest.raises(ValueError, match="init must have shape"):
         PnPPGD(init=torch.zeros(1, 1, 16, 16)).solve(problem, denoiser())
     start = torch.full((2, 1, 16, 16), 0.5)
-    result = PnPPGD(init=start, iterations=5).solve(problem, denoiser())
+    result = PnPPGD(init=start, steps=5).solve(problem, denoiser())
     assert result.x.shape == start.shape
 
 
 def test_divergence_raises_non_finite_error() -> None:
     problem = blur_problem(16, 1, 0.01)
     with pytest.raises(NonFiniteError) as info:
-        RED(method="gd", step=1e4, iterations=200).solve(problem, denoiser())
+        RED(method="gd", step=1e4, steps=200).solve(problem, denoiser())
     assert info.value.step < 200
 
 
@@ -382,11 +382,11 @@ def test_divergence_raises_non_finite_error() -> None:
 
 
 ALL = {  # case -> (solver factory, prior factory, registry name)
-    "admm": (lambda: ADMM(iterations=15), Ridge, "admm"),
-    "pnp-admm": (lambda: PnPADMM(iterations=15), denoiser, "pnp-admm"),
-    "pnp-fista": (lambda: PnPPGD(iterations=15, fista=True), denoiser, "pnp-pgd"),
-    "red": (lambda: RED(iterations=15), denoiser, "red"),
-    "red-gd": (lambda: RED(iterations=15, method="gd"), denoiser, "red"),
+    "admm": (lambda: ADMM(steps=15), Ridge, "admm"),
+    "pnp-admm": (lambda: PnPADMM(steps=15), denoiser, "pnp-admm"),
+    "pnp-fista": (lambda: PnPPGD(steps=15, fista=True), denoiser, "pnp-pgd"),
+    "red": (lambda: RED(steps=15), denoiser, "red"),
+    "red-gd": (lambda: RED(steps=15, method="gd"), denoiser, "red"),
 }
 
 
@@ -401,7 +401,7 @@ def test_reproducible_and_dtype_preserving(name: str, dtype: torch.dtype) -> Non
     assert first.x.dtype == dtype and first.x.device == problem.y.device
     assert first.x.requires_grad is False
     assert first.config["solver"] == registry_name
-    assert first.config["iterations"] == 15
+    assert first.config["steps"] == 15
     assert [r["step"] for r in first.history] == [0, 10, 14]
     assert all(isinstance(v, float) for record in first.history for k, v in record.items() if k != "step")
 

@@ -117,7 +117,7 @@ def test_pnp_pgd_records_the_poisson_likelihood_of_its_iterates() -> None:
         iterates.append(x.clone())
         recorded.append(float(terms["data"]))
 
-    PnPPGD(iterations=4, clip=False).solve(problem, GaussianFilterDenoiser(), callback=callback, metrics_every=1)
+    PnPPGD(steps=4, clip=False).solve(problem, GaussianFilterDenoiser(), callback=callback, metrics_every=1)
     for k in range(1, 4):  # the data term is taken at the previous iterate
         assert recorded[k] == pytest.approx(float(term.value(iterates[k - 1]).mean()), rel=1e-10)
 

@@ -11,9 +11,9 @@ import torch
 
 import reddiff_imaging as ri
 from reddiff_imaging import operators as ops
+from reddiff_imaging.priors.sampling import timestep_sequence
 from reddiff_imaging.priors.schedules import VPSchedule
 from reddiff_imaging.solvers import DDIM, DDRM, DPS, DiffPIR, PiGDM, RedDiff
-from reddiff_imaging.solvers.diffusion_common import timestep_sequence
 from tests.solvers.diffusion_helpers import RecordingPrior, tiny_prior
 
 SHAPE = (1, 4, 4)

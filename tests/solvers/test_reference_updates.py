@@ -109,7 +109,7 @@ def reddiff_reference(prior, problem, steps: int, lr: float, lam: float) -> torc
 @pytest.mark.parametrize("operator", [_inpainting(), ops.BlockAverage(2, SHAPE)], ids=["inpainting", "block-average"])
 def test_reddiff_matches_the_official_update(prior, operator) -> None:
     problem = _problem(operator, 0.05)
-    ours = RedDiff(steps=50, lr=0.25, lam=0.25, clip=False, pinv_rcond=1e-6).solve(problem, prior, gen(7)).x
+    ours = RedDiff(steps=50, lr=0.25, lam=0.25, clip=False, rcond=1e-6).solve(problem, prior, gen(7)).x
     torch.testing.assert_close(ours, reddiff_reference(prior, problem, 50, 0.25, 0.25), rtol=0, atol=TOL)
 
 

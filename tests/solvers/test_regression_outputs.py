@@ -58,11 +58,11 @@ CASES = [
     ("ddrm", {"steps": 8, "clip": False}, "tiny", ("inpainting", "deblur")),
     ("diffpir", {"steps": 8, "clip": False}, "tiny", ("inpainting", "deblur")),
     ("ddim", {"steps": 8, "clip": False}, "tiny", ("inpainting",)),
-    ("admm", {"iterations": 10}, "tv", ("inpainting", "deblur")),
-    ("pnp-admm", {"iterations": 10}, "gaussian-filter", ("inpainting", "deblur")),
-    ("pnp-pgd", {"iterations": 10}, "gaussian-filter", ("inpainting", "deblur", "hdr")),
-    ("red", {"iterations": 10}, "gaussian-filter", ("inpainting", "deblur")),
-    ("red", {"iterations": 10, "method": "gd"}, "gaussian-filter", ("deblur", "hdr")),
+    ("admm", {"steps": 10}, "tv", ("inpainting", "deblur")),
+    ("pnp-admm", {"steps": 10}, "gaussian-filter", ("inpainting", "deblur")),
+    ("pnp-pgd", {"steps": 10}, "gaussian-filter", ("inpainting", "deblur", "hdr")),
+    ("red", {"steps": 10}, "gaussian-filter", ("inpainting", "deblur")),
+    ("red", {"steps": 10, "method": "gd"}, "gaussian-filter", ("deblur", "hdr")),
 ]
 
 KEYS = [(index, task) for index, (_, _, _, tasks) in enumerate(CASES) for task in tasks]

@@ -32,8 +32,8 @@ import reddiff_imaging as ri
 from benchmarks.deepinv_adapters import ddrm_without_half_variance, public_sigmas
 from reddiff_imaging import operators as ops
 from reddiff_imaging.priors.deepinv_adapters import DiffusionDenoiser
+from reddiff_imaging.priors.sampling import timestep_sequence
 from reddiff_imaging.solvers import DDRM, DiffPIR
-from reddiff_imaging.solvers.diffusion_common import timestep_sequence
 from tests.solvers.diffusion_helpers import tiny_prior
 
 SHAPE = (1, 4, 4)

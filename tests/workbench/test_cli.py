@@ -45,7 +45,7 @@ def test_compare_from_a_toml_config_with_command_line_overrides(tmp_path, capsys
     config = tmp_path / "compare.toml"
     config.write_text(
         'tasks = ["inpainting-box"]\nsolvers = ["reddiff/default", "admm/tv"]\nnum_images = 1\ndevice = "cpu"\n'
-        f'output = "{tmp_path / "out.h5"}"\n\n[overrides.reddiff]\nsteps = 3\nlam = 0.5\n\n[overrides.admm]\niterations = 3\n'
+        f'output = "{tmp_path / "out.h5"}"\n\n[overrides.reddiff]\nsteps = 3\nlam = 0.5\n\n[overrides.admm]\nsteps = 3\n'
     )
     assert cli.main(["compare", "--config", str(config), "--set", "reddiff.lr=0.1"]) == 0
     assert "| inpainting-box | reddiff[default] | 1 |" in capsys.readouterr().out

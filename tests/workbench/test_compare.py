@@ -12,7 +12,7 @@ from reddiff_imaging.workbench.specs import load_dataset, parse_overrides
 
 TASKS = ["inpainting-box", "sr4-block"]
 SOLVERS = ["reddiff/default", "admm/tv"]
-FAST = {"reddiff": {"steps": 3}, "admm": {"iterations": 3}}
+FAST = {"reddiff": {"steps": 3}, "admm": {"steps": 3}}
 
 
 def _compare(path, **kwargs):

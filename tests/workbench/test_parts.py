@@ -44,7 +44,7 @@ def user_module(tmp_path, monkeypatch):
             return ops.Blur(ops.gaussian_kernel(1.5), shape)
 
         tv = TV(weight=0.5)
-        fast_admm = ADMM(iterations=4, lam=0.02)
+        fast_admm = ADMM(steps=4, lam=0.02)
     """))
     monkeypatch.syspath_prepend(str(tmp_path))
     yield "my_parts"
@@ -71,7 +71,7 @@ def test_compare_takes_an_operator_a_prior_object_a_deepinv_denoiser_and_a_solve
     out = tmp_path / "r.h5"
     table = compare(
         {"my-blur": _blur((1, 32, 32)), "box": "inpainting-box"},
-        {"admm": ADMM(iterations=3), "pnp": PnPPGD(iterations=3)},
+        {"admm": ADMM(steps=3), "pnp": PnPPGD(steps=3)},
         {"tv-half": TV(weight=0.5), "drunet": network},
         num_images=1, size=32, output=out, progress=False, device="cpu",
     )
@@ -82,10 +82,10 @@ def test_compare_takes_an_operator_a_prior_object_a_deepinv_denoiser_and_a_solve
     assert recorded["prior drunet"]["sha256"] == fingerprint(DeepinvDenoiser(network))
     assert recorded["task my-blur"]["sha256"] == fingerprint(_blur((1, 32, 32)))
     assert "task box" not in recorded  # registry names need no record
-    assert json.loads(recorded["solver admm"]["config"])["iterations"] == 3
+    assert json.loads(recorded["solver admm"]["config"])["steps"] == 3
     # a rerun with another prior under the same label is refused, not mixed into the results
     with pytest.raises(ValueError, match="another configuration"):
-        compare({"my-blur": _blur((1, 32, 32))}, {"admm": ADMM(iterations=3), "pnp": PnPPGD(iterations=3)},
+        compare({"my-blur": _blur((1, 32, 32))}, {"admm": ADMM(steps=3), "pnp": PnPPGD(steps=3)},
                 {"tv-half": TV(weight=0.6), "drunet": network}, num_images=1, size=32, output=out, progress=False, device="cpu")
 
 
@@ -141,8 +141,8 @@ def test_unused_and_unknown_overrides_are_errors(tmp_path) -> None:
         compare(["inpainting-box"], ["reddiff"], overrides=["admm.lam=0.1"], output=tmp_path / "r.h5", progress=False, device="cpu")
     with pytest.raises(ValueError, match=r"unknown option\(s\) \['lamb'\] for solver ADMM"):
         build_solver(ADMM(), {"lamb": 1})
-    assert build_solver(ADMM(lam=0.3), {}, steps=7) == ADMM(lam=0.3, iterations=7)
-    assert build_solver(ADMM(lam=0.3), {"iterations": 2}, steps=7).iterations == 2
+    assert build_solver(ADMM(lam=0.3), {}, steps=7) == ADMM(lam=0.3, steps=7)
+    assert build_solver(ADMM(lam=0.3), {"steps": 2}, steps=7).steps == 2
 
 
 def test_cli_compare_with_references_and_a_drunet_path(tmp_path, user_module, drunet_weights, capsys) -> None:
@@ -150,7 +150,7 @@ def test_cli_compare_with_references_and_a_drunet_path(tmp_path, user_module, dr
     out = tmp_path / "cli.h5"
     argv = [
         "compare", "--tasks", "my_parts:blur", "--solvers", "my_parts:fast_admm", "pnp-pgd",
-        "--priors", "my_parts:tv", f"drunet:{path}{QUERY}", "--set", "pnp-pgd.iterations=2",
+        "--priors", "my_parts:tv", f"drunet:{path}{QUERY}", "--set", "pnp-pgd.steps=2",
         "--num-images", "1", "--size", "32", "--device", "cpu", "--output", str(out),
     ]
     assert cli.main(argv) == 0
@@ -183,8 +183,8 @@ def test_restore_takes_objects_and_refuses_options_of_other_solvers(tmp_path, us
 
     image = tmp_path / "in.png"
     Image.fromarray((heldout_images(1, 32)[0, 0].numpy() * 255).astype("uint8")).save(image)
-    report = restore_image(image, tmp_path / "out.png", task=_blur, solver=ADMM(iterations=3), prior=TV(weight=0.5), device="cpu")
-    assert report["config"]["iterations"] == 3 and (tmp_path / "out.png").is_file()
+    report = restore_image(image, tmp_path / "out.png", task=_blur, solver=ADMM(steps=3), prior=TV(weight=0.5), device="cpu")
+    assert report["config"]["steps"] == 3 and (tmp_path / "out.png").is_file()
     argv = ["restore", str(image), "--task", "my_parts:blur", "--solver", "admm", "--prior", "my_parts:tv", "--steps", "2",
             "--output", str(tmp_path / "cli.png"), "--device", "cpu"]
     assert cli.main([*argv, "--set", "reddiff.lam=0.1"]) == 2
@@ -196,8 +196,8 @@ def test_toml_config_takes_references(tmp_path, user_module, capsys) -> None:
     config = tmp_path / "mine.toml"
     config.write_text(
         'tasks = ["my_parts:blur"]\nsolvers = ["my_parts:fast_admm"]\npriors = ["my_parts:tv"]\nnum_images = 1\nsize = 32\n'
-        f'device = "cpu"\noutput = "{tmp_path / "toml.h5"}"\n\n[overrides.admm]\niterations = 2\n'
+        f'device = "cpu"\noutput = "{tmp_path / "toml.h5"}"\n\n[overrides.admm]\nsteps = 2\n'
     )
     assert cli.main(["compare", "--config", str(config)]) == 0
     assert "| my_parts:blur | my_parts:fast_admm[my_parts:tv] | 1 |" in capsys.readouterr().out
-    assert json.loads(_run_config(tmp_path / "toml.h5")["parts"]["solver my_parts:fast_admm"]["config"])["iterations"] == 2
+    assert json.loads(_run_config(tmp_path / "toml.h5")["parts"]["solver my_parts:fast_admm"]["config"])["steps"] == 2

@@ -65,7 +65,7 @@ def test_links_are_refused_and_nothing_is_written_elsewhere(tmp_path, kind) -> N
     with pytest.raises(LayoutError, match=f"/comparison is an? {kind} link"):
         ResultsStore(path, "r")
     with pytest.raises(LayoutError, match=f"{kind} link"):
-        compare(["inpainting-box"], ["admm/tv"], overrides={"admm": {"iterations": 2}}, num_images=1, output=path,
+        compare(["inpainting-box"], ["admm/tv"], overrides={"admm": {"steps": 2}}, num_images=1, output=path,
                 progress=False, device="cpu")
     assert target.read_bytes() == before
 
@@ -115,7 +115,7 @@ def test_a_unit_without_its_data_is_reported_and_recomputed(tmp_path) -> None:
 
 def test_changed_bytes_on_disk_are_detected_and_the_unit_recomputed(tmp_path) -> None:
     path = tmp_path / "results.h5"
-    options = {"overrides": {"admm": {"iterations": 3}}, "num_images": 2, "output": path, "progress": False, "device": "cpu"}
+    options = {"overrides": {"admm": {"steps": 3}}, "num_images": 2, "output": path, "progress": False, "device": "cpu"}
     compare(["inpainting-box"], ["admm/tv"], **options)
     with h5py.File(path, "r") as f:
         dataset = f["comparison/inpainting-box/admm[tv]/1/x"]

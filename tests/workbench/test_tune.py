@@ -143,7 +143,7 @@ def test_tune_takes_user_objects() -> None:
     from reddiff_imaging.priors import GaussianFilterDenoiser
     from reddiff_imaging.solvers import PnPPGD
 
-    base = PnPPGD(iterations=2, step_scale=0.5)
+    base = PnPPGD(steps=2, step_scale=0.5)
     result = tune(
         {"my-pgd": base},
         prior={"my-gauss": GaussianFilterDenoiser()},
