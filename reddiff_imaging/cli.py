@@ -229,7 +229,7 @@ def _train_prior(args: argparse.Namespace) -> int:
 
 def _add_run_options(parser: argparse.ArgumentParser, *, defaults: bool) -> None:
     """Options shared by compare, tune and restore (compare takes its defaults from the config)."""
-    parser.add_argument("--steps", type=positive_int, default=None, help="iterations of every solver (steps or iterations)")
+    parser.add_argument("--steps", type=positive_int, default=None, help="steps of every solver (its steps option)")
     parser.add_argument(
         "--sigma", type=nonnegative_float, default=0.01 if defaults else None, help="Gaussian noise std (default 0.01)"
     )

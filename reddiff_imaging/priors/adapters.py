@@ -19,6 +19,7 @@ from torch import Tensor
 
 from reddiff_imaging.priors.base import DiffusionModel, Prior
 from reddiff_imaging.priors.schedules import VPSchedule
+from reddiff_imaging.priors.sampling import eps_from_x0
 
 
 class DenoiserDiffusion(DiffusionModel):
@@ -45,7 +46,7 @@ class DenoiserDiffusion(DiffusionModel):
         shared = bool((t == t[0]).all())
         sigma: float | Tensor = float(sigma_public[0]) if shared else sigma_public
         denoised = self.to_model(self.prior.denoise(self.from_model(x_t / alpha_bar.sqrt()), sigma))
-        return (x_t - alpha_bar.sqrt() * denoised) / (1 - alpha_bar).sqrt()
+        return eps_from_x0(x_t, denoised, alpha_bar)
 
 
 def as_diffusion(prior: Prior) -> DiffusionModel:

@@ -40,6 +40,7 @@ import torch
 from torch import Tensor
 
 from reddiff_imaging.priors.base import DiffusionModel
+from reddiff_imaging.priors.sampling import eps_from_x0
 
 __all__ = ["GrayFromColour"]
 
@@ -89,7 +90,7 @@ class GrayFromColour(DiffusionModel):
         chroma = eta - eta.mean(dim=1, keepdim=True)
         z = (alpha_bar_colour / alpha_bar).sqrt() * x_t.expand(-1, 3, -1, -1) + (1 - alpha_bar_colour).sqrt() * chroma
         gray_x0 = self.colour.x0(z, t_colour, differentiable=torch.is_grad_enabled()).mean(dim=1, keepdim=True)
-        return (x_t - alpha_bar.sqrt() * gray_x0) / (1 - alpha_bar).sqrt()
+        return eps_from_x0(x_t, gray_x0, alpha_bar)
 
     def extra_repr(self) -> str:
         return f"chroma_seed={self.chroma_seed}"

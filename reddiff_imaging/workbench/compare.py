@@ -117,7 +117,7 @@ def compare(
         channels: 1 converts colour images to gray, 3 repeats gray ones; default: as stored. A
             prior that cannot take the images' channels is an error before any work (run a
             one-channel prior on colour images with ``channelwise:NAME``).
-        steps: iteration count for every solver (its ``steps`` or ``iterations`` option) unless
+        steps: iteration count for every solver (its ``steps`` option) unless
             an override sets it.
         sigma: standard deviation of the Gaussian measurement noise (public units).
         device: ``auto``, ``cpu`` or ``cuda``.

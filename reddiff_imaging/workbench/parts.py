@@ -325,7 +325,7 @@ def parse_value(text: str) -> Any:
 
 def build_solver(value: Any, options: Mapping[str, Any], steps: int | None = None) -> Solver:
     """A solver from a registry name, a :class:`Solver` (copied with ``options`` applied) or a
-    Solver class; ``steps`` sets its ``steps``/``iterations`` option unless ``options`` does."""
+    Solver class; ``steps`` sets its ``steps`` option unless ``options`` does."""
     shown = repr(value) if isinstance(value, str) else getattr(value, "__name__", type(value).__name__)
     if isinstance(value, str):
         value = resolve_reference(value, "solver") if is_reference(value) else solvers.registry.solver_class(value)
@@ -338,11 +338,8 @@ def build_solver(value: Any, options: Mapping[str, Any], steps: int | None = Non
     unknown = sorted(set(options) - set(names))
     if unknown:
         raise ValueError(f"unknown option(s) {unknown} for solver {shown}; its options are {names}")
-    if steps is not None:
-        for name in ("steps", "iterations"):
-            if name in names and name not in options:
-                options[name] = steps
-                break
+    if steps is not None and "steps" in names and "steps" not in options:
+        options["steps"] = steps
     return dataclasses.replace(value, **options) if options else value
 
 

@@ -70,7 +70,7 @@ def restore_image(
         prior: a prior as :func:`~reddiff_imaging.workbench.compare` takes it (name, spec such as
             ``drunet:PATH``, Prior object, deepinv denoiser, factory or ``module:attribute``).
         overrides: options of the solver, e.g. ``{"lam": 0.5}``.
-        steps: iteration count (the solver's ``steps``/``iterations``) unless ``overrides`` sets it.
+        steps: iteration count (the solver's ``steps``) unless ``overrides`` sets it.
         sigma: measurement noise level (public units).
         size: crop the centred square and resize it to ``size × size``; default: the image's own size.
         channels: 1 converts a colour image to gray, 3 repeats a gray one; default: the file's.

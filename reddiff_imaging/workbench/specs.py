@@ -50,10 +50,6 @@ __all__ = [
 DEMO_TASKS = ("inpainting-box", "inpainting-random", "sr4-block", "deblur-gaussian", "ct", "mri4")
 DEFAULT_SIGMA = 0.01
 
-#: the option that counts iterations, per solver (``--steps`` sets it)
-ITERATION_FIELDS = ("steps", "iterations")
-
-
 @dataclass(frozen=True)
 class Method:
     """A solver with a prior, an optional preset (:mod:`reddiff_imaging.solvers.presets`) and option
@@ -89,7 +85,7 @@ class Method:
             if task is None:
                 raise ValueError(f"{self.label} has preset {self.preset!r}, which needs the task to build the solver")
             chosen = presets.options(self.solver, self.preset, task)
-            options = {**{k: v for k, v in chosen.items() if steps is None or k not in ITERATION_FIELDS}, **options}
+            options = {**{k: v for k, v in chosen.items() if steps is None or k != "steps"}, **options}
         return build_solver(self.solver if self.solver_value is None else self.solver_value, options, steps)
 
 

@@ -226,7 +226,7 @@ def tune(
         dataset: ``validation`` (the default, see the module docs) or any spec that
             :func:`~reddiff_imaging.workbench.specs.load_dataset` accepts.
         num_images: how many images.
-        steps: iteration count for the solver (its ``steps``/``iterations`` option) unless the grid
+        steps: iteration count for the solver (its ``steps`` option) unless the grid
             sets it; default the solver's own.
         sigma: measurement noise level (public units).
         size: side of the generated ``validation``/``heldout`` images (default: the network prior's
