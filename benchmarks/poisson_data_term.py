@@ -1,21 +1,25 @@
-"""Low-count deblurring: the Poisson data term against the Gaussian one, each at its own tuned weights.
+"""Low-count imaging: the Poisson data term against the Gaussian one, each at its own tuned weights.
 
-Gaussian blur (std 1.5 px) of 64×64 phantoms, Poisson noise with a peak of 10 and of 30 photons
-(``noise.Poisson(1 / peak)``), the bundled diffusion prior (``DiffusionPrior.default()``). Each
-measurement is solved with the problem's Poisson data term and with a Gaussian data term of the
-same measurement (noise level of the Poisson noise at the mean intensity, ``sqrt(mean(y) / peak)``).
+Two tasks on 64×64 phantoms with the bundled diffusion prior (``DiffusionPrior.default()``):
+``deblur`` (Gaussian blur of std 1.5 px; a peak of 10 and of 30 photons at intensity 1, i.e.
+``noise.Poisson(1 / peak)``) and ``ct`` (parallel-beam CT with 32 angles; a peak of 10 and of 100
+photons on the brightest ray, ``noise.Poisson(max(Ax) / peak)``). Each measurement is solved with the
+problem's Poisson data term and with a Gaussian data term of the same measurement (the noise level
+of the Poisson noise at the mean intensity, ``sqrt(gain * mean(y))``).
 
 A fair comparison tunes each data term separately: for every method, data term and peak, the
 weights are chosen from a small grid by mean PSNR on ``validation_images(2)`` (RED-diff: ``lam`` and
 ``lr``; DPS: ``zeta``; PnP-PGD: ``sigma`` and ``step_scale``), and the chosen settings are then run
-on ``heldout_images(4)``. Noise and solver seeds are fixed. Two threads, about 3.5 minutes
-(208 s on a shared 2-core machine).
-Writes ``benchmarks/results/poisson_data_term.json``. Usage:
-``PYTHONPATH=. python benchmarks/poisson_data_term.py``.
+on ``heldout_images(4)``. Noise and solver seeds are fixed. Two threads, about 3.5 minutes per
+task on a shared 2-core machine.
+Writes ``benchmarks/results/poisson_data_term.json`` (deblurring) or ``poisson_data_term_ct.json``,
+and a figure of the first held-out image at the lowest peak (``--figure PATH``). Usage:
+``PYTHONPATH=. python benchmarks/poisson_data_term.py [--task deblur|ct] [--figure PATH]``.
 """
 
 from __future__ import annotations
 
+import argparse
 import itertools
 import json
 import time
@@ -34,8 +38,8 @@ from reddiff_imaging.priors import DiffusionPrior
 from reddiff_imaging.problem import InverseProblem
 from reddiff_imaging.solvers import DPS, PnPPGD, RedDiff, Solver
 
-PEAKS = (10.0, 30.0)
-RESULT = Path(__file__).parent / "results" / "poisson_data_term.json"
+PEAKS = {"deblur": (10.0, 30.0), "ct": (10.0, 100.0)}
+RESULTS = {"deblur": "poisson_data_term.json", "ct": "poisson_data_term_ct.json"}
 
 # method -> (solver factory, grid of keyword arguments); steps fixed per method.
 METHODS: dict[str, tuple[Callable[..., Solver], dict[str, list[float]]]] = {
@@ -48,28 +52,65 @@ METHODS: dict[str, tuple[Callable[..., Solver], dict[str, list[float]]]] = {
 }
 
 
-def problems(x: Tensor, peak: float) -> dict[str, InverseProblem]:
+def problems(x: Tensor, task: str, peak: float) -> dict[str, InverseProblem]:
     """The Poisson measurement of ``x`` and the same measurement with a Gaussian noise model."""
-    operator = ops.Blur(ops.gaussian_kernel(1.5, 9), tuple(x.shape[1:]))
-    poisson = InverseProblem.simulate(operator, x, Poisson(1 / peak), torch.Generator().manual_seed(0))
-    sigma = float((poisson.y.mean() / peak) ** 0.5)
+    shape = tuple(x.shape[1:])
+    operator = ops.Blur(ops.gaussian_kernel(1.5, 9), shape) if task == "deblur" else ops.Radon(shape, num_angles=32)
+    gain = 1 / peak if task == "deblur" else float(operator(x).max()) / peak
+    poisson = InverseProblem.simulate(operator, x, Poisson(gain), torch.Generator().manual_seed(0))
+    sigma = float((poisson.y.mean() * gain) ** 0.5)
     return {"gaussian": InverseProblem(operator, poisson.y, Gaussian(sigma), x), "poisson": poisson}
 
 
+def solve(solver: Solver, problem: InverseProblem, prior: DiffusionPrior) -> Tensor:
+    return solver.solve(problem, prior, generator=torch.Generator().manual_seed(1)).x.clamp(0, 1)
+
+
 def psnrs(solver: Solver, problem: InverseProblem, prior: DiffusionPrior) -> list[float]:
-    result = solver.solve(problem, prior, generator=torch.Generator().manual_seed(1))
     assert problem.x_true is not None
-    return [float(v) for v in metrics.psnr(result.x.clamp(0, 1), problem.x_true)]
+    return [float(v) for v in metrics.psnr(solve(solver, problem, prior), problem.x_true)]
+
+
+def figure(path: Path, problem: dict[str, InverseProblem], chosen: dict[str, dict[str, dict[str, float]]], prior: DiffusionPrior, title: str) -> None:
+    """The first image: truth, then each method with the Gaussian and with the Poisson term."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    truth = problem["poisson"].x_true
+    assert truth is not None
+    panels = [("truth", truth[:1])]
+    for method, (factory, _) in METHODS.items():
+        for term in ("gaussian", "poisson"):
+            one = InverseProblem(problem[term].operator, problem[term].y[:1], problem[term].noise, truth[:1])
+            x = solve(factory(**chosen[method][term]), one, prior)
+            panels.append((f"{method}, {term}\n{float(metrics.psnr(x, truth[:1])[0]):.2f} dB", x))
+    fig, axes = plt.subplots(1, len(panels), figsize=(1.6 * len(panels), 2.0))
+    for ax, (label, image) in zip(axes, panels, strict=True):
+        ax.imshow(image[0, 0].cpu(), cmap="gray", vmin=0, vmax=1)
+        ax.set_title(label, fontsize=7)
+        ax.axis("off")
+    fig.suptitle(title, fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=150)
+    plt.close(fig)
 
 
 def main() -> None:
-    torch.set_num_threads(2)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--task", choices=sorted(PEAKS), default="deblur")
+    parser.add_argument("--figure", type=Path, default=None, help="PNG of the first held-out image at the lowest peak")
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
     start = time.perf_counter()
     prior = DiffusionPrior.default()
     validation, heldout = validation_images(2), heldout_images(4)
-    report: dict[str, Any] = {"images": {"validation": 2, "heldout": 4, "size": 64}, "peaks": {}}
-    for peak in PEAKS:
-        tune_problems, test_problems = problems(validation, peak), problems(heldout, peak)
+    report: dict[str, Any] = {"task": args.task, "images": {"validation": 2, "heldout": 4, "size": 64}, "peaks": {}}
+    chosen: dict[str, dict[str, dict[str, float]]] = {}
+    for peak in PEAKS[args.task]:
+        tune_problems, test_problems = problems(validation, args.task, peak), problems(heldout, args.task, peak)
         entry: dict[str, Any] = {"sigma_equivalent": float(test_problems["gaussian"].noise.sigma)}
         for method, (factory, grid) in METHODS.items():
             entry[method] = {}
@@ -94,8 +135,11 @@ def main() -> None:
                     flush=True,
                 )
         report["peaks"][f"{peak:g}"] = entry
+        if peak == PEAKS[args.task][0] and args.figure is not None:
+            chosen = {m: {t: entry[m][t]["settings"] for t in ("gaussian", "poisson")} for m in METHODS}
+            figure(args.figure, test_problems, chosen, prior, f"{args.task}, peak {peak:g} photons, held-out image 0")
     report["seconds"] = round(time.perf_counter() - start, 1)
-    RESULT.write_text(json.dumps(report, indent=1) + "\n")
+    (Path(__file__).parent / "results" / RESULTS[args.task]).write_text(json.dumps(report, indent=1) + "\n")
 
 
 if __name__ == "__main__":
