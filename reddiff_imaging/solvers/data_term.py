@@ -87,6 +87,13 @@ class DataTerm(ABC):
         differentiable; DPS steps along its gradient."""
         return (2 * self.value(x)).sqrt()
 
+    @property
+    @abstractmethod
+    def noise_level(self) -> float | Tensor:
+        r"""The Gaussian noise level :math:`\sigma` this term behaves like near the data (the weight
+        of solvers that balance the data against the prior by :math:`\sigma^2`): a float, or one per
+        image ``(B,)``."""
+
     def solve_normal(self, b: Tensor, rho: float) -> Tensor:
         """:math:`(A^H A + \\rho I)^{-1} b` (Gaussian noise, linear operator only)."""
         raise UnsupportedProblemError(f"the {type(self.problem.noise).__name__} data term has no normal-equation step")
@@ -103,6 +110,11 @@ class GaussianDataTerm(DataTerm):
     r""":math:`\tfrac12\|A(x) - y\|^2` (see the module docs)."""
 
     has_normal_step = True
+
+    @property
+    def noise_level(self) -> float:
+        """The noise model's :math:`\\sigma`."""
+        return self.problem.sigma
 
     def _pointwise(self, out: Tensor) -> tuple[Tensor, Tensor]:
         r = out - self.problem.y
@@ -131,6 +143,11 @@ class PoissonDataTerm(DataTerm):
         y = problem.y
         #: the mean intensity of each image's measurement, (B, 1, ..., 1)
         self.mean = y.flatten(1).mean(1).clamp_min(self.floor).view((-1,) + (1,) * (y.ndim - 1))
+
+    @property
+    def noise_level(self) -> Tensor:
+        r""":math:`\sqrt{g\bar y}` per image ``(B,)``, the noise level at the mean intensity."""
+        return (self.gain * self.mean.flatten(1)[:, 0]).sqrt()
 
     def _pointwise(self, out: Tensor) -> tuple[Tensor, Tensor]:
         y, eps = self.problem.y, self.floor

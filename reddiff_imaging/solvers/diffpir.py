@@ -19,7 +19,10 @@ As in the official code and in deepinv, :math:`\sigma` is the noise level in the
 through :meth:`~reddiff_imaging.operators.LinearOperator.solve_normal` (mask, FFT-diagonal and SVD
 operators; conjugate gradients otherwise); for a nonlinear operator it is the official code's
 gradient step :math:`\tilde x_0 = \hat x_0 - \rho_t^{-1}\nabla_{\hat x_0} \tfrac12\|y - A(\hat x_0)\|^2`
-(residual in public units).
+(residual in public units). Poisson noise takes the gradient step for every operator, with the
+Poisson data term :math:`f` (:mod:`~reddiff_imaging.solvers.data_term`) in place of
+:math:`\tfrac12\|y - A\hat x_0\|^2` and its equivalent noise level :math:`\sqrt{g\bar y}` per image as
+:math:`\sigma` (an extension of ours: the paper and the official code treat Gaussian noise).
 
 **Timesteps** (the official ``skip_type``): ``quad`` (default) visits
 :math:`t_i = T - 1 - \lfloor\sqrt{i\,T^2/(S-1)}\rfloor`, :math:`i = 0, \dots, S-1` (the last one
@@ -55,7 +58,8 @@ from reddiff_imaging.priors.base import Prior
 from reddiff_imaging.priors.sampling import eps_from_x0
 from reddiff_imaging.problem import InverseProblem
 from reddiff_imaging.solvers.base import Monitor, Solver, randn
-from reddiff_imaging.solvers.capabilities import gaussian_reason, require_diffusion
+from reddiff_imaging.solvers.capabilities import require_diffusion
+from reddiff_imaging.solvers.data_term import data_term_reason
 from reddiff_imaging.solvers.diffusion_common import ModelRangeData
 
 SCHEDULES = ("quad", "uniform")
@@ -118,28 +122,34 @@ class DiffPIR(Solver):
         check_bool(self.clip_x0, "clip_x0")
 
     def _unsupported(self, problem: InverseProblem) -> list[str | None]:
-        return [gaussian_reason(problem)]  # its data step weighs the prior by the noise level
+        return [data_term_reason(problem)]
 
     def _run(self, problem: InverseProblem, prior: Prior, generators: list[torch.Generator], monitor: Monitor) -> Tensor:
         prior = require_diffusion(prior, self.name)
         data = ModelRangeData(problem, prior)
-        sigma = max(problem.sigma, self.sigma_floor)
+        term = data.term
         operator = problem.operator
         shape = (problem.batch_size, *operator.in_shape)
+        level = term.noise_level
+        sigma = (
+            max(level, self.sigma_floor)
+            if isinstance(level, float)
+            else level.clamp_min(self.sigma_floor).view(-1, *(1,) * len(operator.in_shape))
+        )
         timesteps = diffpir_timesteps(prior.num_timesteps, self.steps, self.schedule)
         monitor.start(len(timesteps), prior.from_model)
         zeros = torch.zeros(shape, dtype=problem.dtype, device=problem.device)
-        if isinstance(operator, LinearOperator):
+        if isinstance(operator, LinearOperator) and term.has_normal_step:
             linear = operator
             adjoint_y = linear.apply_adjoint(data.residual(zeros)).real
 
-            def data_step(x0: Tensor, rho: float) -> Tensor:
-                return linear.solve_normal(adjoint_y + rho * x0, rho, check=False).real.to(x0.dtype)
+            def data_step(x0: Tensor, rho: float | Tensor) -> Tensor:  # Gaussian noise: rho is a float
+                return linear.solve_normal(adjoint_y + rho * x0, float(rho), check=False).real.to(x0.dtype)
 
         else:
 
-            def data_step(x0: Tensor, rho: float) -> Tensor:
-                # the gradient of (1/2)||y - A(x)||^2 in public units of the residual
+            def data_step(x0: Tensor, rho: float | Tensor) -> Tensor:
+                # the gradient of the data term (Gaussian: (1/2)||y - A(x)||^2) in public units
                 _, gradient = data.value_and_gradient(x0)
                 return x0 - gradient / (data.scale**2 * rho)
 

@@ -100,9 +100,9 @@ def test_poisson_continuation_is_smooth_at_the_floor() -> None:
 def test_which_solvers_take_poisson_noise() -> None:
     problem = _poisson_problem()
     prior, denoiser = tiny_prior(SHAPE), GaussianFilterDenoiser()
-    for solver, p in [(RedDiff(), prior), (DPS(), prior), (PnPPGD(), denoiser), (RED(method="gd"), denoiser)]:
+    for solver, p in [(RedDiff(), prior), (DPS(), prior), (DiffPIR(), prior), (PnPPGD(), denoiser), (RED(method="gd"), denoiser)]:
         assert solver.check(problem, p), solver.name
-    for solver, p in [(ADMM(), TV()), (PnPADMM(), denoiser), (RED(), denoiser), (DDRM(), prior), (PiGDM(), prior), (DiffPIR(), prior)]:
+    for solver, p in [(ADMM(), TV()), (PnPADMM(), denoiser), (RED(), denoiser), (DDRM(), prior), (PiGDM(), prior)]:
         support = solver.check(problem, p)
         assert not support and "Gaussian" in support.message, solver.name
 
@@ -122,7 +122,15 @@ def test_pnp_pgd_records_the_poisson_likelihood_of_its_iterates() -> None:
         assert recorded[k] == pytest.approx(float(term.value(iterates[k - 1]).mean()), rel=1e-10)
 
 
-@pytest.mark.parametrize("solver", [RedDiff(steps=10), DPS(steps=10)], ids=["reddiff", "dps"])
+def test_noise_level_of_the_terms() -> None:
+    problem = _poisson_problem()
+    expected = (GAIN * problem.y.flatten(1).mean(1)).sqrt()
+    torch.testing.assert_close(PoissonDataTerm(problem).noise_level, expected)
+    gaussian = InverseProblem(problem.operator, problem.y, Gaussian(0.07))
+    assert GaussianDataTerm(gaussian).noise_level == 0.07
+
+
+@pytest.mark.parametrize("solver", [RedDiff(steps=10), DPS(steps=10), DiffPIR(steps=10)], ids=["reddiff", "dps", "diffpir"])
 def test_diffusion_solvers_run_photon_limited_problems(solver) -> None:
     result = solver.solve(_poisson_problem(), tiny_prior(SHAPE), generator=_gen(5))
     assert result.x.shape == (2, *SHAPE) and bool(torch.isfinite(result.x).all())
