@@ -2,14 +2,14 @@
 
 Two tasks on 64×64 phantoms with the bundled diffusion prior (``DiffusionPrior.default()``):
 ``deblur`` (Gaussian blur of std 1.5 px; a peak of 10 and of 30 photons at intensity 1, i.e.
-``noise.Poisson(1 / peak)``) and ``ct`` (parallel-beam CT with 32 angles; a peak of 10 and of 100
+``noise.Poisson(1 / peak)``) and ``ct`` (parallel-beam CT with 32 angles; a peak of 30 and of 100
 photons on the brightest ray, ``noise.Poisson(max(Ax) / peak)``). Each measurement is solved with the
 problem's Poisson data term and with a Gaussian data term of the same measurement (the noise level
 of the Poisson noise at the mean intensity, ``sqrt(gain * mean(y))``).
 
 A fair comparison tunes each data term separately: for every method, data term and peak, the
 weights are chosen from a small grid by mean PSNR on ``validation_images(2)`` (RED-diff: ``lam`` and
-``lr``; DPS: ``zeta``; PnP-PGD: ``sigma`` and ``step_scale``), and the chosen settings are then run
+``lr``; DPS: ``zeta``; DiffPIR: ``lam`` and ``zeta``; PnP-PGD: ``sigma`` and ``step_scale``), and the chosen settings are then run
 on ``heldout_images(4)``. Noise and solver seeds are fixed. Two threads, about 3.5 minutes per
 task on a shared 2-core machine.
 Writes ``benchmarks/results/poisson_data_term.json`` (deblurring) or ``poisson_data_term_ct.json``,
@@ -36,15 +36,16 @@ from reddiff_imaging.data.synthetic import heldout_images, validation_images
 from reddiff_imaging.noise import Gaussian, Poisson
 from reddiff_imaging.priors import DiffusionPrior
 from reddiff_imaging.problem import InverseProblem
-from reddiff_imaging.solvers import DPS, PnPPGD, RedDiff, Solver
+from reddiff_imaging.solvers import DPS, DiffPIR, PnPPGD, RedDiff, Solver
 
-PEAKS = {"deblur": (10.0, 30.0), "ct": (10.0, 100.0)}
+PEAKS = {"deblur": (10.0, 30.0), "ct": (30.0, 100.0)}
 RESULTS = {"deblur": "poisson_data_term.json", "ct": "poisson_data_term_ct.json"}
 
 # method -> (solver factory, grid of keyword arguments); steps fixed per method.
 METHODS: dict[str, tuple[Callable[..., Solver], dict[str, list[float]]]] = {
     "reddiff": (lambda **kw: RedDiff(steps=100, **kw), {"lam": [0.25, 1.0, 4.0], "lr": [0.05, 0.1, 0.25, 0.5]}),
     "dps": (lambda **kw: DPS(steps=100, **kw), {"zeta": [1.0, 2.0, 4.0, 8.0, 16.0]}),
+    "diffpir": (lambda **kw: DiffPIR(steps=50, **kw), {"lam": [1.0, 4.0, 16.0, 64.0], "zeta": [0.3, 1.0]}),
     "pnp-pgd": (
         lambda **kw: PnPPGD(steps=30, **kw),
         {"sigma": [0.025, 0.05, 0.1, 0.2], "step_scale": [0.125, 0.25, 0.5, 1.0]},
