@@ -16,10 +16,15 @@ Parts (``--parts``):
     wavelet-prior proximal gradient descent, each with its settings tuned on the validation crops;
 ``hole``
     a 32×32 hole in the centre of each crop: DiffPIR's fill against the truth (mean of the filled
-    region) and ADMM-TV's.
+    region) and ADMM-TV's;
+``samples``
+    unconditional samples of the prior (deterministic DDIM, 100 steps) at 64×64 and 128×128.
 
-Usage: ``python benchmarks/natural_prior_quality.py [--prior PATH] [--parts denoise restore hole]
-[--steps N]``. Writes ``benchmarks/results/natural_prior_quality.json`` (merged with earlier parts).
+With ``--figures DIR`` the denoise, hole and samples parts also draw their figures there
+(``natural_denoise.png``, ``natural_hole.png``, ``natural_samples.png``).
+
+Usage: ``python benchmarks/natural_prior_quality.py [--prior PATH] [--parts denoise restore hole samples]
+[--steps N] [--size N] [--figures DIR]``. Writes ``benchmarks/results/natural_prior_quality.json`` (merged with earlier parts).
 """
 
 from __future__ import annotations
@@ -50,6 +55,28 @@ def psnr(estimate: Tensor, truth: Tensor) -> list[float]:
     return [round(float(v), 2) for v in metrics.psnr(estimate.clamp(0, 1), truth)]
 
 
+def save_panels(path: Path, rows: list[list[tuple[str, Tensor]]], title: str) -> None:
+    """A grid of ``(C, H, W)`` images in ``[0, 1]`` with their titles, one list per row."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    columns = max(len(row) for row in rows)
+    fig, axes = plt.subplots(len(rows), columns, figsize=(2.2 * columns, 2.4 * len(rows)), squeeze=False)
+    for ax_row, row in zip(axes, rows):
+        for ax, (label, image) in itertools.zip_longest(ax_row, row, fillvalue=("", None)):
+            ax.axis("off")
+            if image is not None:
+                ax.imshow(image.clamp(0, 1).permute(1, 2, 0).cpu().numpy())
+                ax.set_title(label, fontsize=8)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    print(f"wrote {path}", flush=True)
+
+
 def noisy_copy(x: Tensor, sigma: float, seed: int) -> Tensor:
     return x + sigma * torch.randn(x.shape, generator=torch.Generator().manual_seed(seed))
 
@@ -61,7 +88,7 @@ def cbm3d(noisy: Tensor, sigma: float) -> Tensor:
     return torch.stack([torch.from_numpy(o).permute(2, 0, 1).float() for o in out])
 
 
-def denoise(prior: DiffusionPrior, test: Tensor, validation: Tensor) -> dict[str, object]:
+def denoise(prior: DiffusionPrior, test: Tensor, validation: Tensor, figures: Path | None) -> dict[str, object]:
     noisy, noisy_val = noisy_copy(test, SIGMA_DENOISE, 0), noisy_copy(validation, SIGMA_DENOISE, 1)
 
     def tv(weight: float) -> TV:
@@ -71,13 +98,20 @@ def denoise(prior: DiffusionPrior, test: Tensor, validation: Tensor) -> dict[str
     tv_weight = max(weights, key=lambda w: sum(psnr(tv(w).denoise(noisy_val, SIGMA_DENOISE), validation)))
     with torch.inference_mode():
         diffusion = prior.denoise(noisy, SIGMA_DENOISE)
-    return {
-        "sigma": SIGMA_DENOISE,
-        "noisy": psnr(noisy, test),
-        "diffusion (one step)": psnr(diffusion, test),
-        "CBM3D": psnr(cbm3d(noisy, SIGMA_DENOISE), test),
-        f"TV (weight {tv_weight}, tuned)": psnr(tv(tv_weight).denoise(noisy, SIGMA_DENOISE), test),
+    outputs = {
+        "noisy": noisy,
+        f"TV (weight {tv_weight}, tuned)": tv(tv_weight).denoise(noisy, SIGMA_DENOISE),
+        "CBM3D": cbm3d(noisy, SIGMA_DENOISE),
+        "diffusion (one step)": diffusion,
     }
+    scores = {name: psnr(out, test) for name, out in outputs.items()}
+    if figures is not None:
+        rows = [
+            [(f"{name.split(' (')[0]}\n{scores[name][i]:.2f} dB", out[i]) for name, out in outputs.items()] + [("truth", test[i])]
+            for i in range(len(test))
+        ]
+        save_panels(figures / "natural_denoise.png", rows, f"one-step denoising, sigma = 25/255, held-out {test.shape[-1]}x{test.shape[-1]} crops")
+    return {"sigma": SIGMA_DENOISE, **scores}
 
 
 def tasks(shape: tuple[int, int, int]) -> dict[str, ops.LinearOperator]:
@@ -156,7 +190,7 @@ def restore(prior: DiffusionPrior, test: Tensor, validation: Tensor, steps: int)
     return report
 
 
-def hole(prior: DiffusionPrior, test: Tensor, steps: int) -> dict[str, object]:
+def hole(prior: DiffusionPrior, test: Tensor, steps: int, figures: Path | None) -> dict[str, object]:
     side = test.shape[-1]
     operator = ops.Inpainting(ops.box_mask((side, side), 32), tuple(test.shape[1:]))
     problem = simulate(operator, test, 0)
@@ -167,14 +201,35 @@ def hole(prior: DiffusionPrior, test: Tensor, steps: int) -> dict[str, object]:
     def region_mean(images: Tensor) -> list[float]:
         return [round(float(img[m].mean()), 4) for img, m in zip(images, inside)]
 
+    if figures is not None:
+        measured = problem.y * operator.mask
+        rows = [[("measured", measured[i]), ("ADMM-TV", tv_fill[i]), ("DiffPIR", fill[i]), ("truth", test[i])] for i in range(len(test))]
+        save_panels(figures / "natural_hole.png", rows, f"a 32x32 hole in {side}x{side} held-out crops")
+
     return {"truth mean": region_mean(test), "DiffPIR mean": region_mean(fill), "ADMM-TV mean": region_mean(tv_fill),
             "DiffPIR psnr": psnr(fill, test), "ADMM-TV psnr": psnr(tv_fill, test)}
+
+
+def samples(prior: DiffusionPrior, figures: Path | None) -> dict[str, object]:
+    """Eight samples at 64×64 (the training size) and four at 128×128, DDIM 100 steps, η = 0."""
+    t0 = time.perf_counter()
+    with torch.inference_mode():
+        small = prior.sample(8, torch.Generator().manual_seed(0), shape=(3, 64, 64))
+        large = prior.sample(4, torch.Generator().manual_seed(1), shape=(3, 128, 128))
+    if figures is not None:
+        save_panels(
+            figures / "natural_samples.png",
+            [[("64x64", x) for x in small[:4]], [("64x64", x) for x in small[4:]], [("128x128", x) for x in large]],
+            "unconditional samples of the natural prior (DDIM, 100 steps, eta = 0)",
+        )
+    return {"count": [8, 4], "sizes": [64, 128], "seconds": round(time.perf_counter() - t0, 1)}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--prior", default=str(ROOT / "training" / "natural_prior" / "ema.pt"))
-    parser.add_argument("--parts", nargs="+", default=["denoise", "restore", "hole"], choices=["denoise", "restore", "hole"])
+    parser.add_argument("--parts", nargs="+", default=["denoise", "restore", "hole"], choices=["denoise", "restore", "hole", "samples"])
+    parser.add_argument("--figures", type=Path, default=None, help="folder for the figures of denoise, hole and samples")
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--size", type=int, default=256)
     args = parser.parse_args()
@@ -188,12 +243,14 @@ def main() -> None:
     for part in args.parts:
         t0 = time.perf_counter()
         if part == "denoise":
-            report[part] = denoise(prior, test, validation)
+            entry = denoise(prior, test, validation, args.figures)
         elif part == "restore":
-            report[part] = restore(prior, test, validation, args.steps)
+            entry = restore(prior, test, validation, args.steps)
+        elif part == "hole":
+            entry = hole(prior, test, args.steps, args.figures)
         else:
-            report[part] = hole(prior, test, args.steps)
-        report[part]["size"] = args.size  # type: ignore[index]
+            entry = samples(prior, args.figures)
+        report[part] = {**entry, "size": args.size}
         print(part, json.dumps(report[part]), f"{time.perf_counter() - t0:.0f} s", flush=True)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(report, indent=1))
