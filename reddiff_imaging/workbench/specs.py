@@ -152,18 +152,20 @@ def methods_for(
     singles = solver_values if isinstance(solver_values, Mapping) else [v for v in solver_values if v not in pairs]
     for item in pairs:
         solver, _, prior = item.partition("/")
-        solvers.registry.solver_class(solver)  # an unknown name fails here
+        cls = solvers.registry.solver_class(solver)  # an unknown name fails here
         run_solvers.append(solver)
-        methods.append(Method(solver, prior, overrides.get(solver, {})))
+        methods.append(Method(solver, prior, cls.current_options(overrides.get(solver, {}))))
     for part in parts(singles, "solver"):
         if part.named:
-            solvers.registry.solver_class(part.label)
+            cls = solvers.registry.solver_class(part.label)
             names = [part.label]
         else:
             cls = part.value if isinstance(part.value, type) else type(part.value)
             names = [part.label, getattr(cls, "name", part.label)]
         run_solvers.extend(names)
         options = {k: v for name in reversed(names) for k, v in overrides.get(name, {}).items()}
+        if isinstance(cls, type) and issubclass(cls, solvers.Solver):  # results files record current names
+            options = cls.current_options(options)
         methods.extend(Method.of(part, prior, options) for prior in prior_names)
     check_overrides(overrides, run_solvers)
     for method in methods:  # validate option names and values before any work is done

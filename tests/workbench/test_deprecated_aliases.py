@@ -30,3 +30,17 @@ def test_unknown_module_attributes_still_raise() -> None:
     for module in ("reddiff_imaging.workbench.parts", "reddiff_imaging.workbench.specs", "reddiff_imaging.workbench.tune"):
         with pytest.raises(AttributeError, match="no attribute 'NOPE'"):
             getattr(importlib.import_module(module), "NOPE")
+
+
+def test_methods_record_current_option_names() -> None:
+    """``--set admm.iterations=50`` runs and is recorded as ``steps``, so that a results file written
+    with the old name resumes with the new one."""
+    from reddiff_imaging.workbench.specs import methods_for
+
+    with pytest.warns(DeprecationWarning) as caught:
+        methods = methods_for(["admm", "pnp-pgd/tv"], ["tv"], {"admm": {"iterations": 50}, "pnp-pgd": {"pinv_rcond": 0.1}})
+    assert [m.overrides for m in methods] == [{"rcond": 0.1}, {"steps": 50}]
+    assert sorted(str(w.message).split(":")[1].split(";")[0] for w in caught) == [
+        " the option 'iterations' is now called 'steps'",
+        " the option 'pinv_rcond' is now called 'rcond'",
+    ]
