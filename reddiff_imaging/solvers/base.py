@@ -175,14 +175,16 @@ class Solver(metaclass=_SolverType):
     """Base class of all solvers; subclasses are dataclasses of their configuration.
 
     Class attributes:
-        name: the registry name.
-        tuning_grid: the small default grid ``{option: values}`` that
-            :func:`~reddiff_imaging.workbench.tune.tune` sweeps when given none; empty for a method
-            without one.
-        requires: prior capabilities the method needs (e.g. ``("eps",)``, ``("prox",)``); a tuple entry lists alternatives, one of which suffices (``(("eps", "denoise"),)``).
-        renamed: deprecated option names and the current ones (``{"iterations": "steps"}``); the old
-            names are accepted, with a :class:`DeprecationWarning`, for one release (see
-            :meth:`current_options`).
+
+    * ``name``: the registry name;
+    * ``tuning_grid``: the small default grid ``{option: values}`` that
+      :func:`~reddiff_imaging.workbench.tune.tune` sweeps when given none (empty for a method
+      without one);
+    * ``requires``: prior capabilities the method needs (e.g. ``("eps",)``, ``("prox",)``); a tuple
+      entry lists alternatives, one of which suffices (``(("eps", "denoise"),)``);
+    * ``renamed``: deprecated option names and the current ones (``{"iterations": "steps"}``); the
+      old names are accepted, with a :class:`DeprecationWarning`, for one release (see
+      :meth:`current_options`).
     """
 
     name: ClassVar[str]
