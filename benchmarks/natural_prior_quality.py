@@ -157,22 +157,22 @@ def restore(prior: DiffusionPrior, test: Tensor, validation: Tensor, steps: int)
     candidates: dict[str, list[tuple[str, Runner]]] = {
         "RED-diff": [
             (f"lam={lam}, lr={lr}", lambda p, lam=lam, lr=lr: solvers.get("reddiff", steps=steps, lam=lam, lr=lr).solve(p, prior, gen(), progress=False).x)
-            for lam, lr in itertools.product((0.1, 0.25), (0.25, 0.5))
+            for lam, lr in itertools.product((0.03, 0.1, 0.25), (0.1, 0.25, 0.5))
         ],
         "DiffPIR": [
             (f"lam={lam}, zeta={zeta}", lambda p, lam=lam, zeta=zeta: solvers.get("diffpir", steps=steps, lam=lam, zeta=zeta).solve(p, prior, gen(), progress=False).x)
-            for lam, zeta in itertools.product((1.0, 7.0), (0.3, 1.0))
+            for lam, zeta in itertools.product((0.3, 1.0, 3.0, 7.0), (0.3, 1.0))
         ],
         "DPS": [
             (f"zeta={zeta}", lambda p, zeta=zeta: solvers.get("dps", steps=steps, zeta=zeta).solve(p, prior, gen(), progress=False).x)
-            for zeta in (3.0, 10.0)
+            for zeta in (3.0, 10.0, 30.0)
         ],
         "DDRM": [("eta=0.85, eta_b=1", lambda p: solvers.get("ddrm", steps=steps).solve(p, prior, gen(), progress=False).x)],
         "ADMM-TV": [
             (f"lam={lam}, rho={rho}", lambda p, lam=lam, rho=rho: solvers.get("admm", steps=150, lam=lam, rho=rho).solve(p, tv, progress=False).x)
-            for lam, rho in itertools.product((0.001, 0.003, 0.01), (0.3, 1.0))
+            for lam, rho in itertools.product((0.0003, 0.001, 0.003, 0.01, 0.03), (0.1, 0.3, 1.0))
         ],
-        "wavelet PGD (deepinv)": [(f"lambda={lam}", lambda p, lam=lam: wavelet_pgd(p, lam)) for lam in (0.001, 0.003, 0.01, 0.03)],
+        "wavelet PGD (deepinv)": [(f"lambda={lam}", lambda p, lam=lam: wavelet_pgd(p, lam)) for lam in (0.0003, 0.001, 0.003, 0.01, 0.03, 0.1)],
     }
     report: dict[str, object] = {"steps": steps, "sigma_y": SIGMA_Y}
     for task, operator in tasks(tuple(test.shape[1:])).items():

@@ -1,7 +1,8 @@
 """Real photographs that ship offline with installed packages, in fixed splits.
 
 The natural-image prior is trained and evaluated on photographs bundled with scikit-image
-(``skimage.data``) and matplotlib (``mpl-data/sample_data``); nothing is downloaded. The split is
+(``skimage.data``), PyWavelets (``pywt.data``, installed with ptwt) and matplotlib
+(``mpl-data/sample_data``); nothing is downloaded. The split is
 fixed and part of the project's contract:
 
 * :data:`TRAINING_PHOTOS` -- the only photographs the natural prior sees in training;
@@ -48,6 +49,15 @@ def _skimage(name: str, index: int | None = None) -> Callable[[], np.ndarray]:
 
         image = getattr(skimage.data, name)()
         return image[index] if index is not None else image
+
+    return load
+
+
+def _pywavelets(name: str) -> Callable[[], np.ndarray]:
+    def load() -> np.ndarray:
+        import pywt.data
+
+        return getattr(pywt.data, name)()
 
     return load
 
@@ -119,6 +129,8 @@ PHOTOS: dict[str, Photo] = dict(
         _photo("retina", "scikit-image", "retina fundus photograph, colour, 1411x1411", _skimage("retina")),
         _photo("motorcycle_left", "scikit-image", "motorcycle (stereo left view), colour, 500x741", _skimage("stereo_motorcycle", 0)),
         _photo("motorcycle_right", "scikit-image", "motorcycle (stereo right view), colour, 500x741", _skimage("stereo_motorcycle", 1)),
+        _photo("aero", "PyWavelets", "aerial photograph of fields, gray, 512x512", _pywavelets("aero")),
+        _photo("ascent", "PyWavelets", "people on an outdoor staircase, gray, 512x512", _pywavelets("ascent")),
         # reserved for independent evaluation (scikit-learn)
         _photo("china", "scikit-learn", "Chinese temple, colour, 427x640", _sklearn("china.jpg")),
         _photo("flower", "scikit-learn", "flower, colour, 427x640", _sklearn("flower.jpg")),
