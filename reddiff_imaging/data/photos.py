@@ -2,8 +2,8 @@
 
 The natural-image prior is trained and evaluated on photographs bundled with scikit-image
 (``skimage.data``), PyWavelets (``pywt.data``, installed with ptwt) and matplotlib
-(``mpl-data/sample_data``); nothing is downloaded. The split is
-fixed and part of the project's contract:
+(``mpl-data/sample_data``); nothing is downloaded. The split is fixed and part of the project's
+contract:
 
 * :data:`TRAINING_PHOTOS` -- the only photographs the natural prior sees in training;
 * :data:`VALIDATION_PHOTOS` -- for tuning hyper-parameters of solvers and priors (never trained on);
