@@ -29,7 +29,7 @@ def _mixtures(delta: float = 1e-6) -> tuple[GaussianMixture, GaussianMixture]:
     return gray, colour
 
 
-@pytest.mark.parametrize("t", [50, 200, 500, 900])
+@pytest.mark.parametrize("t", [50, 200, 500, 900, 999])
 def test_gray_path_matches_the_exact_gray_mixture(t: int) -> None:
     gray, colour = _mixtures()
     x0 = gray.to_model(gray.sample(64, torch.Generator().manual_seed(1)).double())
@@ -41,6 +41,25 @@ def test_gray_path_matches_the_exact_gray_mixture(t: int) -> None:
     if t <= 500:  # repeating the gray state over the channels at the same t is far off
         naive = colour.eps(x_t.expand(-1, 3, -1, -1), t).mean(dim=1, keepdim=True)
         assert float((naive - exact).norm() / exact.norm()) > 0.05
+
+
+@pytest.mark.parametrize("t", [0, 10, 300, 942, 943, 999])
+def test_the_colour_model_sees_exactly_the_noise_of_its_timestep(t: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Also beyond the colour schedule's end (t >= 943), where the colour timestep is its last."""
+    _, colour = _mixtures()
+    seen: list[tuple[torch.Tensor, torch.Tensor]] = []
+    exact_eps = colour._eps
+
+    def recording_eps(x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        seen.append((x_t, t))
+        return exact_eps(x_t, t)
+
+    monkeypatch.setattr(colour, "_eps", recording_eps)
+    alpha_bar = float(colour.alphas_cumprod[t])
+    pure_noise = (1 - alpha_bar) ** 0.5 * torch.randn(4096, 1, H, W, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    GrayFromColour(colour).eps(pure_noise, t)
+    ((z, t_colour),) = seen
+    assert abs(float(z.var()) / (1 - float(colour.alphas_cumprod[t_colour[0]])) - 1) < 0.02
 
 
 def test_gray_path_is_deterministic_differentiable_and_a_denoiser() -> None:

@@ -48,3 +48,15 @@ def test_gray_path_denoises_held_out_gray_photographs_better_than_repeating_chan
         repeated = metrics.psnr(natural.denoise(noisy.expand(-1, 3, -1, -1), SIGMA).mean(1, keepdim=True).clamp(0, 1), x)
     assert float(gray.mean()) > FLOOR_GRAY, gray
     assert float((gray - repeated).min()) > 0.5, (gray, repeated)
+
+
+def test_gray_path_predicts_the_noise_beyond_the_colour_schedule(natural: DiffusionPrior) -> None:
+    """At t = T - 1 the gray noise level is beyond every colour timestep's (see ``priors.gray``):
+    feeding the network more noise than its last timestep's raised this error 60-fold."""
+    x = natural.to_model(photo_crops(["camera"], 64, channels=1))
+    t = natural.num_timesteps - 1
+    alpha_bar = float(natural.alphas_cumprod[t])
+    noise = torch.randn(x.shape, generator=torch.Generator().manual_seed(0))
+    with torch.inference_mode():
+        eps = GrayFromColour(natural).eps(alpha_bar**0.5 * x + (1 - alpha_bar) ** 0.5 * noise, t)
+    assert float(((eps - noise) ** 2).mean()) < 0.01
