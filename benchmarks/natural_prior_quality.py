@@ -8,7 +8,8 @@ the crops of :data:`~reddiff_imaging.data.photos.VALIDATION_PHOTOS`.
 Parts (``--parts``):
 
 ``denoise``
-    one-step denoising at σ = 25/255: the prior's Tweedie denoiser against colour BM3D (CBM3D, the
+    one-step denoising at σ = 25/255: the prior's Tweedie denoiser, alone and as its eightfold
+    self-ensemble (:class:`~reddiff_imaging.priors.SelfEnsemble`), against colour BM3D (CBM3D, the
     ``bm3d`` package's ``bm3d_rgb``) and total variation (weight tuned on the validation crops);
 ``restore``
     Gaussian deblurring (1.5 px, σ = 0.01), 4× super-resolution (block average, σ = 0.01) and
@@ -43,7 +44,7 @@ import reddiff_imaging as ri
 from reddiff_imaging import metrics, solvers
 from reddiff_imaging import operators as ops
 from reddiff_imaging.data.photos import HELDOUT_PHOTOS, VALIDATION_PHOTOS, heldout_photos, validation_photos
-from reddiff_imaging.priors import TV, DiffusionPrior
+from reddiff_imaging.priors import TV, DiffusionPrior, SelfEnsemble
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "natural_prior_quality.json"
@@ -98,11 +99,13 @@ def denoise(prior: DiffusionPrior, test: Tensor, validation: Tensor, figures: Pa
     tv_weight = max(weights, key=lambda w: sum(psnr(tv(w).denoise(noisy_val, SIGMA_DENOISE), validation)))
     with torch.inference_mode():
         diffusion = prior.denoise(noisy, SIGMA_DENOISE)
+        ensemble = SelfEnsemble(prior).denoise(noisy, SIGMA_DENOISE)
     outputs = {
         "noisy": noisy,
         f"TV (weight {tv_weight}, tuned)": tv(tv_weight).denoise(noisy, SIGMA_DENOISE),
         "CBM3D": cbm3d(noisy, SIGMA_DENOISE),
         "diffusion (one step)": diffusion,
+        "diffusion x8 (self-ensemble)": ensemble,
     }
     scores = {name: psnr(out, test) for name, out in outputs.items()}
     if figures is not None:

@@ -7,7 +7,8 @@ trained prior), total variation (:class:`TV`), classical denoisers, and an analy
 mixture with exact scores and posteriors (:class:`GaussianMixture`). A prior declares the image
 channels it works on (:attr:`Prior.channels`, ``None`` for any); :class:`Channelwise` runs a
 one-channel prior on each channel of a colour image when asked to, and :class:`GrayFromColour` a
-colour diffusion prior on gray images.
+colour diffusion prior on gray images; :class:`SelfEnsemble` averages a diffusion prior over the
+rotations and flips of the grid.
 
 Adapters for deepinv (:mod:`reddiff_imaging.priors.deepinv_adapters`, loaded on first use since
 they import deepinv): :class:`DiffusionDenoiser`, :class:`PriorDenoiser`, :class:`DeepinvTV`.
@@ -17,6 +18,7 @@ from reddiff_imaging.priors.adapters import DenoiserDiffusion, as_diffusion
 from reddiff_imaging.priors.base import DiffusionModel, ImageShapeNote, MissingCapabilityError, Prior
 from reddiff_imaging.priors.channelwise import Channelwise
 from reddiff_imaging.priors.gray import GrayFromColour
+from reddiff_imaging.priors.ensemble import SelfEnsemble
 from reddiff_imaging.priors.denoisers import (
     BM3DDenoiser,
     DeepinvDenoiser,
@@ -45,6 +47,7 @@ __all__ = [
     "as_diffusion",
     "Channelwise",
     "GrayFromColour",
+    "SelfEnsemble",
     "TV",
     "DenoiserPrior",
     "GaussianFilterDenoiser",

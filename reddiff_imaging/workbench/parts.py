@@ -50,6 +50,7 @@ from reddiff_imaging.priors import (
     DiffusionPrior,
     GrayFromColour,
     Prior,
+    SelfEnsemble,
 )
 from reddiff_imaging.priors import registry as prior_registry
 from reddiff_imaging.solvers.base import Solver
@@ -83,8 +84,10 @@ _REFERENCE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 # -- module:attribute ----------------------------------------------------------------------------------
 #: prefixes that adapt the prior named after them: ``channelwise:NAME`` runs a one-channel prior on
 #: each channel (:class:`~reddiff_imaging.priors.Channelwise`), ``gray:NAME`` a colour diffusion
-#: prior on gray images (:class:`~reddiff_imaging.priors.GrayFromColour`)
-PRIOR_ADAPTERS: dict[str, Callable[[Any], Prior]] = {"channelwise": Channelwise, "gray": GrayFromColour}
+#: prior on gray images (:class:`~reddiff_imaging.priors.GrayFromColour`), ``ensemble:NAME`` averages a
+#: diffusion prior over the eight rotations and flips (:class:`~reddiff_imaging.priors.SelfEnsemble`);
+#: they nest (``ensemble:gray:natural``)
+PRIOR_ADAPTERS: dict[str, Callable[[Any], Prior]] = {"channelwise": Channelwise, "gray": GrayFromColour, "ensemble": SelfEnsemble}
 
 
 def is_reference(text: object) -> bool:
@@ -268,7 +271,11 @@ def _is_deepinv_denoiser(obj: object) -> bool:
 def _prior_from_text(text: str, device: torch.device) -> Prior:
     kind, colon, rest = text.partition(":")
     if kind in PRIOR_ADAPTERS and colon:
-        return PRIOR_ADAPTERS[kind](_prior_from_text(rest, device)).to(device)
+        inner = _prior_from_text(rest, device)
+        try:
+            return PRIOR_ADAPTERS[kind](inner).to(device)
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"prior {text!r}: {err}") from err
     if not colon:
         if text not in prior_registry.available():
             raise ValueError(

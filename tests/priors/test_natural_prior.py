@@ -8,7 +8,7 @@ import torch
 
 from reddiff_imaging import metrics
 from reddiff_imaging.data.photos import HELDOUT_PHOTOS, photo_crops
-from reddiff_imaging.priors import DiffusionPrior, GrayFromColour
+from reddiff_imaging.priors import DiffusionPrior, GrayFromColour, SelfEnsemble
 
 SIGMA = 25 / 255
 # measured with the shipped prior minus 0.5 dB (see docs/results.rst)
@@ -60,3 +60,13 @@ def test_gray_path_predicts_the_noise_beyond_the_colour_schedule(natural: Diffus
     with torch.inference_mode():
         eps = GrayFromColour(natural).eps(alpha_bar**0.5 * x + (1 - alpha_bar) ** 0.5 * noise, t)
     assert float(((eps - noise) ** 2).mean()) < 0.01
+
+
+def test_self_ensemble_denoises_held_out_photographs_better(natural: DiffusionPrior) -> None:
+    """Measured +0.17 and +0.25 dB at 19,072 training steps."""
+    x = photo_crops(["astronaut", "coffee"], 96)
+    noisy = _noisy(x)
+    with torch.inference_mode():
+        plain = metrics.psnr(natural.denoise(noisy, SIGMA).clamp(0, 1), x)
+        ensemble = metrics.psnr(SelfEnsemble(natural).denoise(noisy, SIGMA).clamp(0, 1), x)
+    assert float((ensemble - plain).min()) > 0.08, (ensemble, plain)

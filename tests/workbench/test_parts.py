@@ -12,7 +12,7 @@ import torch
 
 from reddiff_imaging import cli
 from reddiff_imaging import operators as ops
-from reddiff_imaging.priors import TV, DeepinvDenoiser
+from reddiff_imaging.priors import TV, DeepinvDenoiser, GrayFromColour, SelfEnsemble
 from reddiff_imaging.solvers import ADMM, PnPPGD
 from reddiff_imaging.workbench import compare
 from reddiff_imaging.workbench.parts import (
@@ -134,6 +134,15 @@ def test_prior_specs_with_paths_and_options(drunet_weights, tmp_path) -> None:
         build_prior(f"drunet:{path}?channels=3&nc=(8,8,8,8)&nb=1")
     with pytest.raises(ValueError, match="unknown prior kind 'drunett'"):
         build_prior(f"drunett:{path}")
+
+
+def test_prior_adapters_nest_and_their_errors_name_the_spec() -> None:
+    prior = build_prior("ensemble:gray:natural")
+    assert isinstance(prior, SelfEnsemble) and isinstance(prior.model, GrayFromColour) and prior.channels == 1
+    with pytest.raises(ValueError, match="prior 'ensemble:tv': model must be a DiffusionModel, got TV"):
+        build_prior("ensemble:tv")
+    with pytest.raises(ValueError, match="prior 'gray:default': colour must be a 3-channel prior, got a 1-channel one"):
+        build_prior("gray:default")
 
 
 def test_unused_and_unknown_overrides_are_errors(tmp_path) -> None:
