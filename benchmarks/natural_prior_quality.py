@@ -14,7 +14,9 @@ Parts (``--parts``):
 ``restore``
     Gaussian deblurring (1.5 px, σ = 0.01), 4× super-resolution (block average, σ = 0.01) and
     50 % random inpainting (σ = 0.01): diffusion solvers with the prior against ADMM-TV and deepinv's
-    wavelet-prior proximal gradient descent, each with its settings tuned on the validation crops;
+    wavelet-prior proximal gradient descent, each with its settings tuned on the validation crops
+    (``--tune-size`` makes those smaller than the test crops, to save CPU time: the settings are
+    per-pixel weights and step sizes);
 ``hole``
     a 32×32 hole in the centre of each crop: DiffPIR's fill against the truth (mean of the filled
     region) and ADMM-TV's;
@@ -25,7 +27,7 @@ With ``--figures DIR`` the denoise, hole and samples parts also draw their figur
 (``natural_denoise.png``, ``natural_hole.png``, ``natural_samples.png``).
 
 Usage: ``python benchmarks/natural_prior_quality.py [--prior PATH] [--parts denoise restore hole samples]
-[--steps N] [--size N] [--figures DIR]``. Writes ``benchmarks/results/natural_prior_quality.json`` (merged with earlier parts).
+[--steps N] [--size N] [--tune-size N] [--figures DIR]``. Writes ``benchmarks/results/natural_prior_quality.json`` (merged with earlier parts).
 """
 
 from __future__ import annotations
@@ -235,6 +237,7 @@ def main() -> None:
     parser.add_argument("--figures", type=Path, default=None, help="folder for the figures of denoise, hole and samples")
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--size", type=int, default=256)
+    parser.add_argument("--tune-size", type=int, default=None, help="size of the validation crops the restore part tunes on (default: --size)")
     args = parser.parse_args()
     prior = DiffusionPrior.from_checkpoint(args.prior)
     test, validation = heldout_photos(args.size), validation_photos(args.size)
@@ -248,7 +251,8 @@ def main() -> None:
         if part == "denoise":
             entry = denoise(prior, test, validation, args.figures)
         elif part == "restore":
-            entry = restore(prior, test, validation, args.steps)
+            tune_size = args.tune_size or args.size
+            entry = {**restore(prior, test, validation_photos(tune_size), args.steps), "tune_size": tune_size}
         elif part == "hole":
             entry = hole(prior, test, args.steps, args.figures)
         else:
