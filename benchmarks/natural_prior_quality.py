@@ -16,7 +16,8 @@ Parts (``--parts``):
     50 % random inpainting (σ = 0.01): diffusion solvers with the prior against ADMM-TV and deepinv's
     wavelet-prior proximal gradient descent, each with its settings tuned on the validation crops
     (``--tune-size`` makes those smaller than the test crops, to save CPU time: the settings are
-    per-pixel weights and step sizes);
+    per-pixel weights and step sizes, and DPS's ζ is quoted for 128×128 and scaled with the square
+    root of the pixel count, see :func:`dps_scale`);
 ``hole``
     a 32×32 hole in the centre of each crop: DiffPIR's fill against the truth (mean of the filled
     region) and ADMM-TV's;
@@ -156,6 +157,14 @@ def tuned(grid: list[Runner], problems: list[ri.InverseProblem], truths: list[Te
     return max(grid, key=lambda run: sum(sum(psnr(run(p), x)) for p, x in zip(problems, truths)))
 
 
+def dps_scale(problem: ri.InverseProblem) -> float:
+    """DPS steps by zeta times the gradient of the residual norm, whose entries shrink as 1/sqrt(n)
+    for n pixels: zeta grows with sqrt(n), quoted for 128x128 images, so that settings tuned on
+    crops of one size carry over to another."""
+    height, width = problem.operator.in_shape[-2:]
+    return (height * width) ** 0.5 / 128
+
+
 def restore(prior: DiffusionPrior, test: Tensor, validation: Tensor, steps: int) -> dict[str, object]:
     gen = lambda: torch.Generator().manual_seed(0)  # noqa: E731
     tv = TV(weight=1.0, max_iter=200, tol=1e-4)
@@ -169,7 +178,7 @@ def restore(prior: DiffusionPrior, test: Tensor, validation: Tensor, steps: int)
             for lam, zeta in itertools.product((0.3, 1.0, 3.0, 7.0), (0.3, 1.0))
         ],
         "DPS": [
-            (f"zeta={zeta}", lambda p, zeta=zeta: solvers.get("dps", steps=steps, zeta=zeta).solve(p, prior, gen(), progress=False).x)
+            (f"zeta={zeta} at 128x128", lambda p, zeta=zeta: solvers.get("dps", steps=steps, zeta=zeta * dps_scale(p)).solve(p, prior, gen(), progress=False).x)
             for zeta in (3.0, 10.0, 30.0)
         ],
         "DDRM": [("eta=0.85, eta_b=1", lambda p: solvers.get("ddrm", steps=steps).solve(p, prior, gen(), progress=False).x)],
