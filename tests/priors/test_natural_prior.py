@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from reddiff_imaging import metrics
+from reddiff_imaging import InverseProblem, metrics, noise, operators, solvers
 from reddiff_imaging.data.photos import HELDOUT_PHOTOS, photo_crops
 from reddiff_imaging.priors import DiffusionPrior, GrayFromColour, SelfEnsemble
 
@@ -70,3 +70,13 @@ def test_self_ensemble_denoises_held_out_photographs_better(natural: DiffusionPr
         plain = metrics.psnr(natural.denoise(noisy, SIGMA).clamp(0, 1), x)
         ensemble = metrics.psnr(SelfEnsemble(natural).denoise(noisy, SIGMA).clamp(0, 1), x)
     assert float((ensemble - plain).min()) > 0.08, (ensemble, plain)
+
+
+def test_reddiff_restores_held_out_gray_photographs_through_the_gray_path(natural: DiffusionPrior) -> None:
+    """Measured 26.80 and 25.29 dB; 21.52 and 19.40 when the gray path overloaded the network at
+    the first timesteps (the RED-diff output was covered in pixel noise)."""
+    x = photo_crops(["camera", "grace_hopper"], 64, channels=1)
+    operator = operators.Blur(operators.gaussian_kernel(1.5), (1, 64, 64))
+    problem = InverseProblem.simulate(operator, x, noise.Gaussian(0.01), torch.Generator().manual_seed(0))
+    result = solvers.get("reddiff", steps=50, lr=0.1).solve(problem, GrayFromColour(natural), torch.Generator().manual_seed(0))
+    assert float(metrics.psnr(result.x, x).mean()) > 24.5
