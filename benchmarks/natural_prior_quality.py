@@ -189,8 +189,9 @@ def restore(prior: DiffusionPrior, test: Tensor, validation: Tensor, steps: int)
         "wavelet PGD (deepinv)": [(f"lambda={lam}", lambda p, lam=lam: wavelet_pgd(p, lam)) for lam in (0.0003, 0.001, 0.003, 0.01, 0.03, 0.1)],
     }
     report: dict[str, object] = {"steps": steps, "sigma_y": SIGMA_Y}
+    validation_operators = tasks(tuple(validation.shape[1:]))
     for task, operator in tasks(tuple(test.shape[1:])).items():
-        val_problems = [simulate(operator, validation, 1)]
+        val_problems = [simulate(validation_operators[task], validation, 1)]
         problem = simulate(operator, test, 0)
         rows: dict[str, object] = {"pseudo-inverse": psnr(operator.pinv(problem.y), test)}
         for method, grid in candidates.items():
