@@ -262,7 +262,8 @@ def main() -> None:
             entry = denoise(prior, test, validation, args.figures)
         elif part == "restore":
             tune_size = args.tune_size or args.size
-            entry = {**restore(prior, test, validation_photos(tune_size), args.steps), "tune_size": tune_size}
+            tuning = validation if tune_size == args.size else validation_photos(tune_size)
+            entry = {**restore(prior, test, tuning, args.steps), "tune_size": tune_size}
         elif part == "hole":
             entry = hole(prior, test, args.steps, args.figures)
         else:
