@@ -236,12 +236,18 @@ class PhotoCropSource:
         photos = [load_photo(name, channels=channels) for name in TRAINING_PHOTOS]
         return cls(photos, TRAINING_PHOTOS, size, max_downscale=max_downscale)
 
+    def to(self, device: str | torch.device) -> PhotoCropSource:
+        """The same source with its photographs on ``device``, where it then builds its batches: on
+        a GPU the crops are cut and resized there instead of by a CPU loop that would starve it. The
+        random draws stay on the CPU generator, so the data stream is the same on every device."""
+        return PhotoCropSource([p.to(device) for p in self.photos], self.names, self.size, max_downscale=self.max_downscale)
+
     def sample(self, batch_size: int, generator: torch.Generator) -> Tensor:
         which = torch.randint(len(self.photos), (batch_size,), generator=generator)
         uniforms = torch.rand(batch_size, 3, generator=generator, dtype=torch.float64)
         symmetry = torch.randint(8, (batch_size,), generator=generator)
         permutation = torch.argsort(torch.rand(batch_size, self.channels, generator=generator), dim=1)
-        batch = torch.empty(batch_size, self.channels, self.size, self.size)
+        batch = torch.empty(batch_size, self.channels, self.size, self.size, device=self.photos[0].device)
         for i in range(batch_size):
             photo = self.photos[int(which[i])]
             h, w = photo.shape[-2:]

@@ -75,6 +75,18 @@ def test_photo_crop_source_draws_reproducible_augmented_crops() -> None:
     assert source.describe() == {"kind": "photo-crops", "photos": ["ramp"], "size": 16, "channels": 3, "max_downscale": 4.0}
 
 
+def test_photo_crop_source_on_a_device_draws_the_same_crops_there(device: torch.device) -> None:
+    photo = torch.rand(3, 48, 40, generator=torch.Generator().manual_seed(0))
+    source = PhotoCropSource([photo], ["noise"], size=16)
+    moved = source.to(device)
+    assert moved.photos[0].device.type == device.type and source.photos[0].device.type == "cpu"
+    a = source.sample(32, torch.Generator().manual_seed(5))
+    b = moved.sample(32, torch.Generator().manual_seed(5))
+    assert b.device.type == device.type and b.shape == a.shape
+    torch.testing.assert_close(b.cpu(), a, atol=1e-5, rtol=0)  # the same draws; resizing may round differently on a GPU
+    assert moved.describe() == source.describe()
+
+
 def test_photo_crop_source_symmetries_and_permutations_are_all_used() -> None:
     photo = torch.rand(3, 16, 16, generator=torch.Generator().manual_seed(0))
     source = PhotoCropSource([photo], ["noise"], size=16)

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Continue training the natural-image prior on a GPU for a fixed time, in one call of the device
+# tool, and hand back its training state and EMA network under $OUT.
+#
+# The run resumes training/natural_prior/state.pt with the same network and data stream, at a
+# larger batch than the CPU affords (a GPU idles at batch 16), is stopped by SIGTERM after MINUTES
+# (the trainer saves its state on the signal), and leaves in $OUT:
+#   state.pt.part-00, -01  the training state, split below the device tool's 16 MiB file limit
+#   ema.pt                 the EMA network (the float16 export that ships as natural_prior.pt)
+#   train.log              the trainer's log
+# Back on the development machine:
+#   cat FILES_AT/state.pt.part-* > training/natural_prior/state.pt
+#   cp FILES_AT/ema.pt reddiff_imaging/data/assets/natural_prior.pt
+#
+# The GPU machine has torch, scikit-image and the rest but not PyWavelets, whose two photographs
+# (aero, ascent) are in the training set: carry its wheel for CPython 3.12 in .whl (git-ignored):
+#   python -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+#       --platform manylinux_2_17_x86_64 -d .whl PyWavelets==1.8.0
+# and run (device tool): command "MINUTES=7 bash scripts/gpu_train.sh", carry [".whl"], timeout 600.
+#
+# Usage: OUT=folder [MINUTES=7] [BATCH=256] [LR=1e-4] bash scripts/gpu_train.sh [--dry-run]
+#   --dry-run  on the CPU, for 20 seconds at batch 4, on a copy of the state in a temporary folder:
+#              checks every step of the script here (the committed state is left untouched).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY="${PYTHON:-python3}"
+OUT="${OUT:-gpu-train-results}"
+mkdir -p "$OUT"
+STATE=training/natural_prior
+if [ "${1:-}" = "--dry-run" ]; then
+    DEVICE=cpu LIMIT=20s BATCH=4
+    WORK="$(mktemp -d)"
+    trap 'rm -rf "$WORK"' EXIT
+    cp "$STATE/state.pt" "$STATE/config.json" "$WORK/"
+else
+    DEVICE=cuda LIMIT="${MINUTES:-7}m" BATCH="${BATCH:-256}"
+    WORK="$STATE"
+    if compgen -G ".whl/*.whl" > /dev/null; then
+        "$PY" -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .whl/*.whl
+        export PYTHONPATH="/tmp/site"
+    fi
+fi
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
+
+# --steps is an upper bound: the time limit ends the run
+timeout --signal=TERM --kill-after=60 "$LIMIT" "$PY" -m reddiff_imaging train-prior \
+    --out "$WORK" --data photos --rgb --size 64 --steps 100000000 --batch-size "$BATCH" \
+    --lr "${LR:-1e-4}" --warmup-steps 500 --checkpoint-every 1000 --log-every 200 \
+    --device "$DEVICE" --half-export --config "$STATE/config.json" 2>&1 | tee "$OUT/train.log" || true
+
+split --bytes=15M --numeric-suffixes "$WORK/state.pt" "$OUT/state.pt.part-"
+cp "$WORK/ema.pt" "$OUT/ema.pt"
+ls -l "$OUT"
