@@ -391,8 +391,9 @@ def _read_png16(file: Path) -> np.ndarray:
     import png
 
     try:
-        width, height, rows, info = png.Reader(filename=str(file)).asDirect()
-        samples = np.vstack([np.asarray(row, dtype=np.uint16) for row in rows])
+        with open(file, "rb") as handle:  # pypng leaves a file it opened itself unclosed
+            width, height, rows, info = png.Reader(file=handle).asDirect()
+            samples = np.vstack([np.asarray(row, dtype=np.uint16) for row in rows])
     except (png.Error, ValueError) as err:
         raise ValueError(f"could not read image file {str(file)!r}: {err}") from err
     return samples.reshape(height, width, info["planes"])

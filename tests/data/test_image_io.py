@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+import warnings
 import struct
 import zlib
 from pathlib import Path
@@ -251,7 +253,11 @@ def test_16_bit_colour_png_round_trip(tmp_path: Path) -> None:
     tifffile.imwrite(tmp_path / "c16.tif", deep)
     image, _ = read_image(tmp_path / "c16.tif")
     write_image(image, tmp_path / "c16.png", bit_depth=16)
-    again, info = read_image(tmp_path / "c16.png")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        again, info = read_image(tmp_path / "c16.png")
+        gc.collect()
+    assert not [w for w in caught if issubclass(w.category, ResourceWarning)]  # the decoder's file is closed
     assert (info.bit_depth, info.channels, info.notes) == (16, 3, ())
     np.testing.assert_array_equal(np.round(_as_hwc(again) * 65535).astype(np.uint16), deep)
     assert len(np.unique(deep >> 8)) < len(np.unique(deep))  # the low byte carries information
