@@ -197,6 +197,7 @@ def _restore(args: argparse.Namespace) -> int:
         sigma=args.sigma,
         size=args.size,
         channels=args.channels,
+        rescale=args.rescale,
         device=args.device,
         seed=args.seed,
         save_measurement=args.measurement,
@@ -321,6 +322,11 @@ def build_parser() -> argparse.ArgumentParser:
     restore.add_argument("--output", default="restored.png", help=".png, .tif, .jpg or .npy (default restored.png)")
     restore.add_argument("--size", type=int, default=None, help="crop the centred square and resize to SIZE × SIZE")
     _add_channels_option(restore)
+    restore.add_argument(
+        "--rescale", action="store_true",
+        help="stretch the image's own value range onto [0, 1] (a 12-bit scan in 16-bit samples, a float image in physical "
+        "units); the result is written back in the input's values",
+    )
     restore.add_argument("--measurement", default=None, help="also write a PNG of the measurement")
     _add_run_options(restore, defaults=True)
     restore.set_defaults(run=_restore)

@@ -10,6 +10,13 @@ holds every 8- and 16-bit level exactly):
     x = v \ \text{(float, which must lie in } [0, 1]\text{)}, \qquad
     x = [v] \ \text{(bool)}.
 
+With ``rescale=True`` the image's own range :math:`[x_{\min}, x_{\max}]` (after the scaling above;
+for floats, the raw values, which may then lie anywhere) is stretched onto ``[0, 1]``: for a
+12-bit scan stored in 16-bit samples, or a float image in physical units such as Hounsfield units.
+:attr:`ImageInfo.value_range` keeps :math:`(x_{\min}, x_{\max})`, and :func:`write_image` maps a
+result back with it. Without it, an integer image that spans less than an eighth of its dtype's
+range gets a note saying so.
+
 Gray files give ``C = 1``, colour files ``C = 3``; an alpha channel is dropped and palette images are
 expanded to their colours (each said in a note). Nothing is resized, cropped or turned gray unless
 asked (``channels``, ``size``); anything changed is one sentence of :attr:`ImageInfo.notes`.
@@ -49,6 +56,7 @@ __all__ = [
     "WRITE_FORMATS",
     "ImageInfo",
     "adjust_image",
+    "fits_bit_depth",
     "image_from_array",
     "output_bit_depth",
     "read_image",
@@ -89,6 +97,9 @@ class ImageInfo:
         height, width: the file's image size.
         notes: one sentence per change made while reading (alpha dropped, palette expanded, gray
             conversion, crop/resize, DICOM rescaling), empty when the image is as stored.
+        value_range: with ``rescale=True``, the values that 0 and 1 of the image stand for, on the
+            scale of the file's samples as read (integers divided by their dtype's maximum, floats
+            as stored); ``None`` when nothing was stretched.
     """
 
     path: str
@@ -99,6 +110,7 @@ class ImageInfo:
     height: int
     width: int
     notes: tuple[str, ...] = ()
+    value_range: tuple[float, float] | None = None
 
     @property
     def is_float(self) -> bool:
@@ -116,6 +128,7 @@ def read_image(
     *,
     channels: int | None = None,
     size: int | None = None,
+    rescale: bool = False,
     max_pixels: int = MAX_PIXELS,
 ) -> tuple[Tensor, ImageInfo]:
     """Read an image file as a float32 tensor ``(C, H, W)`` in ``[0, 1]`` at its own size and bit depth.
@@ -128,6 +141,9 @@ def read_image(
             repeats a gray image into three channels; ``None`` keeps the file's channels.
         size: crop the centred square and resize it to ``size × size`` (bicubic, antialiased);
             ``None`` keeps the file's size.
+        rescale: stretch the image's own range onto ``[0, 1]`` (see the module docstring); its
+            :attr:`ImageInfo.value_range` says what 0 and 1 stand for. Float images outside
+            ``[0, 1]`` need it.
         max_pixels: refuse files whose header claims more than this many pixels (height × width).
 
     Returns:
@@ -135,11 +151,14 @@ def read_image(
 
     Raises:
         FileNotFoundError: no file at ``path``.
-        ValueError: not a readable image, too many pixels, float samples outside ``[0, 1]``, an
-            array shape that is not an image, or a bad ``channels``/``size``.
+        ValueError: not a readable image, too many pixels, float samples outside ``[0, 1]`` without
+            ``rescale``, a constant image with ``rescale``, an array shape that is not an image, or a
+            bad ``channels``/``size``/``rescale``.
         ImportError: a DICOM file without pydicom installed.
     """
     _check_request(channels, size)
+    if not isinstance(rescale, bool):
+        raise ValueError(f"rescale must be True or False, got {rescale!r}")
     file = Path(path)
     if not file.is_file():
         what = " (it is a directory)" if file.is_dir() else ""
@@ -152,7 +171,7 @@ def read_image(
         array, fmt, bits, notes, stored_dtype = _read_dicom(file, max_pixels)
     else:
         array, fmt, bits, notes = _read_raster(file, max_pixels)
-    image, info = _to_tensor(array, file, fmt, bits, notes)
+    image, info = _to_tensor(array, file, fmt, bits, notes, rescale)
     if fmt == "dicom":  # the stored samples' dtype, not that of the rescaled values
         info = replace(info, dtype=str(stored_dtype))
     image, changes = adjust_image(image, channels=channels, size=size)
@@ -167,6 +186,7 @@ def read_image_folder(
     channels: int | None = None,
     size: int | None = None,
     limit: int | None = None,
+    rescale: bool = False,
     max_pixels: int = MAX_PIXELS,
 ) -> tuple[Tensor, list[ImageInfo]]:
     """Read the images of a folder (not recursive, sorted by name; suffixes in
@@ -177,6 +197,7 @@ def read_image_folder(
     Args:
         path: the folder.
         channels, size, max_pixels: as for :func:`read_image`.
+        rescale: stretch each image's own range onto ``[0, 1]`` (as for :func:`read_image`).
         limit: read at most this many images (the first by name).
 
     Raises:
@@ -193,7 +214,7 @@ def read_image_folder(
     images: list[Tensor] = []
     infos: list[ImageInfo] = []
     for file in files[:limit]:
-        image, info = read_image(file, channels=channels, size=size, max_pixels=max_pixels)
+        image, info = read_image(file, channels=channels, size=size, rescale=rescale, max_pixels=max_pixels)
         if images and image.shape != images[0].shape:
             first = infos[0]
             option = "channels" if image.shape[0] != images[0].shape[0] else "size"
@@ -229,7 +250,9 @@ def output_bit_depth(
     return depth, f"{suffix} cannot hold the input's {stored} samples here: wrote {depth}-bit (use .tif to keep them)"
 
 
-def write_image(image: Tensor, path: str | os.PathLike[str], *, bit_depth: int = 8) -> Path:
+def write_image(
+    image: Tensor, path: str | os.PathLike[str], *, bit_depth: int = 8, value_range: tuple[float, float] | None = None
+) -> Path:
     """Write an image ``(C, H, W)`` or ``(1, C, H, W)`` in ``[0, 1]`` (C = 1 or 3; clipped to
     ``[0, 1]``) with ``bit_depth`` bits per sample.
 
@@ -239,9 +262,15 @@ def write_image(image: Tensor, path: str | os.PathLike[str], *, bit_depth: int =
             ``.jpg``/``.jpeg`` (8), ``.npy`` (8, 16 or 32, saved as ``(H, W)`` or ``(H, W, C)``).
         bit_depth: 8 and 16 store :math:`\\mathrm{round}(x (2^b - 1))` as unsigned integers, 32
             stores float32.
+        value_range: the values that 0 and 1 of ``image`` stand for (the
+            :attr:`ImageInfo.value_range` of a rescaled input): :math:`x` becomes
+            :math:`x_{\\min} + x\\,(x_{\\max} - x_{\\min})` before it is stored, so a result goes
+            back to the input's own values. With 8 or 16 bits that range must lie in ``[0, 1]``
+            (:func:`fits_bit_depth`).
 
     Raises:
-        ValueError: a bad shape, an unknown suffix or a bit depth the format cannot hold.
+        ValueError: a bad shape, an unknown suffix, a bit depth the format cannot hold, or a
+            ``value_range`` outside ``[0, 1]`` with integer samples.
     """
     import imageio.v3 as iio
 
@@ -258,6 +287,14 @@ def write_image(image: Tensor, path: str | os.PathLike[str], *, bit_depth: int =
         raise ValueError(f"bit_depth {bit_depth!r} cannot be written to {suffix}; possible: {list(WRITE_FORMATS[suffix])}")
     array = image.detach().to("cpu", torch.float64).clamp(0, 1).permute(1, 2, 0).numpy()
     array = array[..., 0] if channels == 1 else array
+    if value_range is not None:
+        lo, hi = _check_value_range(value_range)
+        if not fits_bit_depth(value_range, bit_depth):
+            raise ValueError(
+                f"value_range [{lo:g}, {hi:g}] cannot be stored as {bit_depth}-bit integers, which hold [0, 1]; "
+                "write float32 (bit_depth=32, .tif or .npy)"
+            )
+        array = lo + array * (hi - lo)
     if bit_depth == 32:
         data: np.ndarray = array.astype(np.float32)
     else:
@@ -270,6 +307,22 @@ def write_image(image: Tensor, path: str | os.PathLike[str], *, bit_depth: int =
     else:
         iio.imwrite(file, data, extension=suffix, plugin=_PLUGINS[suffix])
     return file
+
+
+def fits_bit_depth(value_range: tuple[float, float] | None, bit_depth: int) -> bool:
+    """Whether :func:`write_image` can store an image with ``value_range`` at ``bit_depth``: float32
+    holds any range, integer samples the range ``[0, 1]`` of their scale."""
+    return value_range is None or bit_depth == 32 or (0.0 <= value_range[0] and value_range[1] <= 1.0)
+
+
+def _check_value_range(value_range: Any) -> tuple[float, float]:
+    try:
+        lo, hi = (float(v) for v in value_range)
+    except (TypeError, ValueError):
+        raise ValueError(f"value_range must be a pair of numbers (low, high), got {value_range!r}") from None
+    if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
+        raise ValueError(f"value_range must be finite with low < high, got {value_range!r}")
+    return lo, hi
 
 
 # -- reading ------------------------------------------------------------------------------------
@@ -415,7 +468,7 @@ def _png_bit_depth(file: Path) -> int:
 
 
 def _to_tensor(
-    array: np.ndarray, file: Path, fmt: str, bits: int | None, notes: list[str]
+    array: np.ndarray, file: Path, fmt: str, bits: int | None, notes: list[str], rescale: bool = False
 ) -> tuple[Tensor, ImageInfo]:
     """Samples ``(H, W)``, ``(H, W, C)`` or ``(C, H, W)`` → ``(C, H, W)`` float32 in ``[0, 1]``."""
     dtype = array.dtype
@@ -432,9 +485,15 @@ def _to_tensor(
         opaque = _is_opaque(array[..., -1])
         notes = [*notes, "alpha channel dropped" + (" (it was fully opaque)" if opaque else " (transparent pixels keep their colour)")]
         array = array[..., :-1]
-    unit, bit_depth, scale_note = _unit_range(array, file)
+    unit, bit_depth, scale_note = _unit_range(array, file, allow_any_float=rescale)
     if scale_note:
         notes = [*notes, scale_note]
+    value_range = None
+    if rescale:
+        unit, value_range, stretch_note = _stretch(unit, array, file)
+        notes = [*notes, stretch_note]
+    elif array.dtype.kind in "iu" and np.ptp(unit) < 1 / 8:
+        notes = [*notes, _narrow_note(array, unit)]
     image = torch.from_numpy(np.ascontiguousarray(np.moveaxis(unit, -1, 0), dtype=np.float32))
     info = ImageInfo(
         path=str(file),
@@ -445,6 +504,7 @@ def _to_tensor(
         height=int(image.shape[1]),
         width=int(image.shape[2]),
         notes=tuple(notes),
+        value_range=value_range,
     )
     return image, info
 
@@ -462,9 +522,10 @@ def _is_opaque(alpha: np.ndarray) -> bool:
     return bool(np.all(alpha == full))
 
 
-def _unit_range(array: np.ndarray, file: Path) -> tuple[np.ndarray, int, str | None]:
+def _unit_range(array: np.ndarray, file: Path, *, allow_any_float: bool = False) -> tuple[np.ndarray, int, str | None]:
     """Samples scaled to ``[0, 1]``: unsigned by the dtype's max, signed by the dtype's range,
-    float kept (checked), bool as 0/1. Returns the array, the bits per sample and a note."""
+    float kept (checked to lie in ``[0, 1]`` unless ``allow_any_float``), bool as 0/1. Returns the
+    array, the bits per sample and a note."""
     kind = array.dtype.kind
     if kind == "b":
         return array.astype(np.float64), 1, None
@@ -478,13 +539,37 @@ def _unit_range(array: np.ndarray, file: Path) -> tuple[np.ndarray, int, str | N
         if not np.all(np.isfinite(array)):
             raise ValueError(f"image file {str(file)!r} holds NaN or infinite values")
         lo, hi = float(array.min()), float(array.max())
+        if allow_any_float:
+            return array.astype(np.float64), array.dtype.itemsize * 8, None
         if lo < -1e-6 or hi > 1 + 1e-6:
             raise ValueError(
                 f"image file {str(file)!r} holds float samples in [{lo:.6g}, {hi:.6g}]; float images must lie in [0, 1] "
-                "(rescale it, or store integers)"
+                "(read it with rescale=True, --rescale on the command line, to stretch its range onto [0, 1])"
             )
         return np.clip(array, 0.0, 1.0), array.dtype.itemsize * 8, None
     raise ValueError(f"image file {str(file)!r} holds samples of dtype {array.dtype}, not an image type")
+
+
+def _stretch(unit: np.ndarray, stored: np.ndarray, file: Path) -> tuple[np.ndarray, tuple[float, float], str]:
+    """``unit`` stretched from its own range onto ``[0, 1]``, that range, and the note (in the
+    stored samples' values)."""
+    lo, hi = float(unit.min()), float(unit.max())
+    if not hi > lo:
+        raise ValueError(f"image file {str(file)!r} cannot be rescaled: all its samples equal {_sample_text(stored.flat[0])}")
+    return (unit - lo) / (hi - lo), (lo, hi), f"samples rescaled from their range [{_sample_text(stored.min())}, {_sample_text(stored.max())}] to [0, 1]"
+
+
+def _narrow_note(stored: np.ndarray, unit: np.ndarray) -> str:
+    info = np.iinfo(stored.dtype)
+    return (
+        f"samples span [{stored.min()}, {stored.max()}], {100 * float(np.ptp(unit)):.1f} % of the {stored.dtype} range "
+        f"[{info.min}, {info.max}], so the image lies in [{float(unit.min()):.3g}, {float(unit.max()):.3g}] "
+        "(rescale=True, --rescale on the command line, stretches it onto [0, 1])"
+    )
+
+
+def _sample_text(value: Any) -> str:
+    return f"{float(value):.6g}" if np.asarray(value).dtype.kind == "f" else str(value)
 
 
 # -- changes on request ---------------------------------------------------------------------------

@@ -1,12 +1,14 @@
 """Restore one image file: simulate a task's measurement of it, solve, and write the result.
 
 The image is read with :func:`reddiff_imaging.data.image_io.read_image` as it comes: its own size,
-channels and bit depth. It is converted only on request (``channels``, ``size``), and every change
+channels and bit depth. It is converted only on request (``channels``, ``size``, ``rescale``), and every change
 is listed in the report's ``notes``. A prior that cannot take the image (a one-channel prior on a
 colour image) is an error before any work, which names
 :class:`~reddiff_imaging.priors.Channelwise` (``channelwise:NAME``) and ``channels=1``. The result
 keeps the input's bit depth where the output format holds it (16-bit PNG or TIFF for 16-bit input,
-float32 TIFF for float input; see :func:`~reddiff_imaging.data.image_io.output_bit_depth`).
+float32 TIFF for float input; see :func:`~reddiff_imaging.data.image_io.output_bit_depth`) and, when
+the input was rescaled, its values (a 12-bit scan comes back in its 12-bit values, a float image in
+its own units) wherever the output's samples can hold them.
 
 The measurement is simulated with the seeds a comparison uses, so ``restore_image`` and
 :func:`~reddiff_imaging.workbench.compare` agree on the same image and seed.
@@ -23,7 +25,7 @@ import torch
 
 from reddiff_imaging import metrics
 from reddiff_imaging._validation import check_int, check_real, check_writable
-from reddiff_imaging.data.image_io import output_bit_depth, read_image, write_image
+from reddiff_imaging.data.image_io import fits_bit_depth, output_bit_depth, read_image, write_image
 from reddiff_imaging.priors.base import ImageShapeNote
 from reddiff_imaging.workbench.figures import measurement_view
 from reddiff_imaging.workbench.plan import (
@@ -51,6 +53,7 @@ def restore_image(
     sigma: float = DEFAULT_SIGMA,
     size: int | None = None,
     channels: int | None = None,
+    rescale: bool = False,
     device: str | torch.device = "auto",
     seed: int = 0,
     save_measurement: str | os.PathLike[str] | None = None,
@@ -74,6 +77,10 @@ def restore_image(
         sigma: measurement noise level (public units).
         size: crop the centred square and resize it to ``size × size``; default: the image's own size.
         channels: 1 converts a colour image to gray, 3 repeats a gray one; default: the file's.
+        rescale: stretch the image's own range onto ``[0, 1]`` before the simulation (for an image
+            that uses a small part of its dtype's range, or a float image in physical units); the
+            noise level and the PSNR then refer to that range, and the result is written back in
+            the input's values.
         device: ``auto``, ``cpu`` or ``cuda``.
         seed: seed of the measurement and of the solver.
         save_measurement: also write an image of the measurement's view
@@ -110,12 +117,15 @@ def restore_image(
         raise FileNotFoundError(f"image file {str(image_path)!r} does not exist")
     device = resolve_device(device)
     the_prior = usable_prior(prior_part, device, built, solver)
-    x, info = read_image(image_path, channels=channels, size=size)
+    x, info = read_image(image_path, channels=channels, size=size, rescale=rescale)
     notes = list(info.notes)
     prior_note = the_prior.check_image_shape(tuple(x.shape), solver)
     notes += [prior_note] if prior_note else []
     bit_depth, depth_note = output_bit_depth(output, info)
     notes += [depth_note] if depth_note else []
+    value_range = info.value_range if fits_bit_depth(info.value_range, bit_depth) else None
+    if info.value_range is not None and value_range is None:
+        notes.append(f"{bit_depth}-bit samples cannot hold the input's own values: the output is written rescaled, as the solver saw it")
     if save_measurement is not None:
         output_bit_depth(save_measurement, info)  # an unwritable suffix fails before the work
     x = x[None].to(device)
@@ -127,7 +137,7 @@ def restore_image(
         warnings.simplefilter("ignore", ImageShapeNote)
         result = built.solve(problem, the_prior, generator(device, unit_seed(seed, task, method.label, 0)), progress=progress, metrics_every=0)
     restored = result.x.clamp(0, 1)
-    out = write_image(restored[0], output, bit_depth=bit_depth)
+    out = write_image(restored[0], output, bit_depth=bit_depth, value_range=value_range)
     measurement_path, label = None, None
     if save_measurement is not None:
         view, label = measurement_view(task, measured.y[0], shape)

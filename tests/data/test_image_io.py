@@ -16,6 +16,7 @@ import torch
 from PIL import Image
 
 from reddiff_imaging.data.image_io import (
+    fits_bit_depth,
     ImageInfo,
     adjust_image,
     output_bit_depth,
@@ -271,3 +272,45 @@ def test_16_bit_png_with_alpha(tmp_path: Path) -> None:
     image, info = read_image(tmp_path / "a16.png")
     assert image.shape == (3, 5, 4) and info.bit_depth == 16
     np.testing.assert_array_equal(np.round(_as_hwc(image) * 65535).astype(np.uint16), rgba[..., :3])
+
+
+def test_rescale_stretches_the_image_range_and_write_image_maps_it_back(tmp_path: Path) -> None:
+    scan = RNG.integers(100, 4001, (12, 10), dtype=np.uint16)
+    iio.imwrite(tmp_path / "scan.png", scan)
+    plain, info = read_image(tmp_path / "scan.png")
+    assert info.value_range is None and float(plain.max()) <= 4000 / 65535
+    assert info.notes == (
+        f"samples span [{scan.min()}, {scan.max()}], {100 * (int(scan.max()) - int(scan.min())) / 65535:.1f} % of the uint16 range "
+        f"[0, 65535], so the image lies in [{scan.min() / 65535:.3g}, {scan.max() / 65535:.3g}] "
+        "(rescale=True, --rescale on the command line, stretches it onto [0, 1])",
+    )
+    image, info = read_image(tmp_path / "scan.png", rescale=True)
+    assert float(image.min()) == 0.0 and float(image.max()) == pytest.approx(1.0)
+    assert info.value_range == pytest.approx((scan.min() / 65535, scan.max() / 65535))
+    assert info.notes == (f"samples rescaled from their range [{scan.min()}, {scan.max()}] to [0, 1]",)
+    write_image(image, tmp_path / "back.png", bit_depth=16, value_range=info.value_range)
+    np.testing.assert_array_equal(iio.imread(tmp_path / "back.png"), scan)  # the scan's own values, exactly
+
+    units = RNG.uniform(-1000, 3000, (6, 5)).astype(np.float32)
+    tifffile.imwrite(tmp_path / "hu.tif", units)
+    with pytest.raises(ValueError, match=r"float images must lie in \[0, 1\] \(read it with rescale=True"):
+        read_image(tmp_path / "hu.tif")
+    image, info = read_image(tmp_path / "hu.tif", rescale=True)
+    assert info.value_range == (float(units.min()), float(units.max()))
+    write_image(image, tmp_path / "back.tif", bit_depth=32, value_range=info.value_range)
+    np.testing.assert_allclose(tifffile.imread(tmp_path / "back.tif"), units, rtol=0, atol=1e-3)
+    assert fits_bit_depth(info.value_range, 32) and not fits_bit_depth(info.value_range, 16) and fits_bit_depth(None, 8)
+    with pytest.raises(ValueError, match=r"value_range \[-\d+.*cannot be stored as 16-bit integers"):
+        write_image(image, tmp_path / "units.png", bit_depth=16, value_range=info.value_range)
+    assert not (tmp_path / "units.png").exists()
+
+
+def test_rescale_errors(tmp_path: Path) -> None:
+    np.save(tmp_path / "flat.npy", np.full((4, 4), 7, dtype=np.uint16))
+    with pytest.raises(ValueError, match="cannot be rescaled: all its samples equal 7"):
+        read_image(tmp_path / "flat.npy", rescale=True)
+    with pytest.raises(ValueError, match="rescale must be True or False, got 'yes'"):
+        read_image(tmp_path / "flat.npy", rescale="yes")  # type: ignore[arg-type]
+    for bad in ((1.0, 0.0), (0.0, float("nan")), (0.5,), "ab"):
+        with pytest.raises(ValueError, match="value_range must be"):
+            write_image(torch.zeros(1, 2, 2), tmp_path / "o.tif", bit_depth=32, value_range=bad)  # type: ignore[arg-type]

@@ -83,6 +83,38 @@ def test_a_float_tiff_is_written_as_float(tmp_path: Path) -> None:
     assert info["bit_depth"] == 16 and "cannot hold the input's float samples" in info["notes"][-1]
 
 
+def test_rescale_stretches_a_12_bit_scan_and_writes_it_back_in_its_values(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from skimage.data import camera
+
+    scan = np.round(camera()[200:240, 220:260] / 255 * 4000 + 60).astype(np.uint16)  # 12-bit values in 16-bit samples
+    iio.imwrite(tmp_path / "scan.png", scan)
+    plain = restore_image(tmp_path / "scan.png", tmp_path / "plain.png", task="denoising", solver="pnp-pgd", prior="gaussian",
+                          steps=2, device="cpu")
+    assert plain["notes"][0].startswith(f"samples span [{scan.min()}, {scan.max()}], 5.1 % of the uint16 range [0, 65535]")
+    out = tmp_path / "stretched.png"
+    assert main(["restore", str(tmp_path / "scan.png"), "--task", "denoising", "--solver", "pnp-pgd", "--prior", "gaussian",
+                 "--steps", "2", "--rescale", "--output", str(out), "--device", "cpu"]) == 0
+    assert f"note: samples rescaled from their range [{scan.min()}, {scan.max()}] to [0, 1]" in capsys.readouterr().out
+    written = iio.imread(out)
+    assert written.dtype == np.uint16 and scan.min() <= written.min() and written.max() <= scan.max()  # the scan's own values
+    assert written.max() - written.min() > 0.75 * (scan.max() - scan.min())
+
+
+def test_rescale_reads_a_float_image_in_physical_units(tmp_path: Path) -> None:
+    units = heldout_images(1)[0, 0].numpy() * 3000 - 1000  # e.g. Hounsfield units
+    tifffile.imwrite(tmp_path / "hu.tif", units)
+    with pytest.raises(ValueError, match=r"holds float samples in \[-74.4553, 1940.38\].*rescale=True, --rescale"):
+        restore_image(tmp_path / "hu.tif", tmp_path / "o.tif", task="denoising", solver="pnp-pgd", prior="gaussian", steps=2)
+    info = restore_image(tmp_path / "hu.tif", tmp_path / "o.tif", task="denoising", solver="pnp-pgd", prior="gaussian",
+                         steps=2, rescale=True, device="cpu")
+    back = tifffile.imread(tmp_path / "o.tif")
+    assert info["bit_depth"] == 32 and back.dtype == np.float32 and -1000 <= back.min() < 0 and 1000 < back.max() <= 2000
+    info = restore_image(tmp_path / "hu.tif", tmp_path / "o.png", task="denoising", solver="pnp-pgd", prior="gaussian",
+                         steps=2, rescale=True, device="cpu")
+    assert info["notes"][-1] == "16-bit samples cannot hold the input's own values: the output is written rescaled, as the solver saw it"
+    assert iio.imread(tmp_path / "o.png").dtype == np.uint16
+
+
 def test_restore_crops_and_resizes_on_request(tmp_path: Path) -> None:
     path = tmp_path / "wide.jpg"
     rng = np.random.default_rng(0)
