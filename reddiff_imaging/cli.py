@@ -26,6 +26,7 @@ from reddiff_imaging._cli_types import (
 from reddiff_imaging._threads import available_cores, configure_threads
 from reddiff_imaging._validation import (
     MAX_IMAGE_SIDE,
+    check_bool,
     check_device,
     check_int,
     check_real,
@@ -37,7 +38,7 @@ USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, TypeError, OSError, 
 TRACEBACK_VARIABLE = "REDDIFF_IMAGING_TRACEBACK"
 
 #: options of ``compare`` that a TOML configuration file may set (flags given on the command line win)
-COMPARE_KEYS = ("tasks", "solvers", "priors", "preset", "dataset", "num_images", "size", "channels", "steps", "sigma", "device", "seed", "output", "run")
+COMPARE_KEYS = ("tasks", "solvers", "priors", "preset", "dataset", "num_images", "size", "channels", "rescale", "steps", "sigma", "device", "seed", "output", "run")
 
 
 def _info(_: argparse.Namespace) -> int:
@@ -97,6 +98,8 @@ def _check_config_value(key: str, value: Any, name: str) -> None:
         check_int(value, name, minimum=0)
     elif key == "sigma":
         check_real(value, name, low=0.0)
+    elif key == "rescale":
+        check_bool(value, name)
     elif key == "device":
         if value != "auto":
             check_device(value, name)
@@ -155,6 +158,7 @@ def _tune(args: argparse.Namespace) -> int:
         num_images=args.images,
         size=args.size,
         channels=args.channels,
+        rescale=bool(args.rescale),
         steps=args.steps,
         sigma=args.sigma,
         device=args.device,
@@ -197,7 +201,7 @@ def _restore(args: argparse.Namespace) -> int:
         sigma=args.sigma,
         size=args.size,
         channels=args.channels,
-        rescale=args.rescale,
+        rescale=bool(args.rescale),
         device=args.device,
         seed=args.seed,
         save_measurement=args.measurement,
@@ -238,10 +242,15 @@ def _add_run_options(parser: argparse.ArgumentParser, *, defaults: bool) -> None
     parser.add_argument("--seed", type=nonnegative_int, default=0 if defaults else None, help="run seed (default 0)")
 
 
-def _add_channels_option(parser: argparse.ArgumentParser) -> None:
+def _add_image_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--channels", type=int, choices=(1, 3), default=None,
         help="1: convert colour images to gray, 3: repeat gray ones (default: as stored)",
+    )
+    parser.add_argument(  # None when absent, so that a compare --config file can set it
+        "--rescale", action="store_true", default=None,
+        help="stretch each image file's own value range onto [0, 1] (a 12-bit scan in 16-bit samples, a float image in "
+        "physical units); restore writes its result back in the input's values",
     )
 
 
@@ -289,7 +298,7 @@ def build_parser() -> argparse.ArgumentParser:
     comp.add_argument("--dataset", help="heldout (default), an HDF5 file[:key] or a folder of images")
     comp.add_argument("--num-images", dest="num_images", type=positive_int, help="images from the dataset (default 4)")
     comp.add_argument("--size", type=image_side, help="crop the centred square and resize images to SIZE × SIZE (heldout: 64)")
-    _add_channels_option(comp)
+    _add_image_options(comp)
     comp.add_argument("--output", help="results file (default results.h5); rerunning resumes it")
     comp.add_argument("--run", help="run name inside the results file (default comparison)")
     _add_run_options(comp, defaults=False)
@@ -308,7 +317,7 @@ def build_parser() -> argparse.ArgumentParser:
     tune.add_argument("--dataset", default="validation")
     tune.add_argument("--images", type=positive_int, default=2)
     tune.add_argument("--size", type=image_side, default=None, help="crop the centred square and resize images to SIZE × SIZE")
-    _add_channels_option(tune)
+    _add_image_options(tune)
     tune.add_argument("--output", default=None, help="TOML file for the chosen configuration (usable by compare --config)")
     _add_run_options(tune, defaults=True)
     tune.set_defaults(run=_tune)
@@ -321,12 +330,7 @@ def build_parser() -> argparse.ArgumentParser:
     restore.add_argument("--set", nargs="+", metavar="SOLVER.OPTION=VALUE")
     restore.add_argument("--output", default="restored.png", help=".png, .tif, .jpg or .npy (default restored.png)")
     restore.add_argument("--size", type=int, default=None, help="crop the centred square and resize to SIZE × SIZE")
-    _add_channels_option(restore)
-    restore.add_argument(
-        "--rescale", action="store_true",
-        help="stretch the image's own value range onto [0, 1] (a 12-bit scan in 16-bit samples, a float image in physical "
-        "units); the result is written back in the input's values",
-    )
+    _add_image_options(restore)
     restore.add_argument("--measurement", default=None, help="also write a PNG of the measurement")
     _add_run_options(restore, defaults=True)
     restore.set_defaults(run=_restore)

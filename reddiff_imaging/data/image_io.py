@@ -48,7 +48,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from reddiff_imaging._validation import MAX_IMAGE_PIXELS
+from reddiff_imaging._validation import MAX_IMAGE_PIXELS, check_bool
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -153,12 +153,12 @@ def read_image(
         FileNotFoundError: no file at ``path``.
         ValueError: not a readable image, too many pixels, float samples outside ``[0, 1]`` without
             ``rescale``, a constant image with ``rescale``, an array shape that is not an image, or a
-            bad ``channels``/``size``/``rescale``.
+            bad ``channels``/``size``.
+        TypeError: ``rescale`` not a bool.
         ImportError: a DICOM file without pydicom installed.
     """
     _check_request(channels, size)
-    if not isinstance(rescale, bool):
-        raise ValueError(f"rescale must be True or False, got {rescale!r}")
+    check_bool(rescale, "rescale")
     file = Path(path)
     if not file.is_file():
         what = " (it is a directory)" if file.is_dir() else ""

@@ -26,6 +26,7 @@ from tqdm.auto import tqdm
 from reddiff_imaging import __version__
 from reddiff_imaging._validation import (
     MAX_IMAGE_SIDE,
+    check_bool,
     check_int,
     check_real,
     check_writable,
@@ -78,6 +79,7 @@ def compare(
     num_images: int = 4,
     size: int | None = None,
     channels: int | None = None,
+    rescale: bool = False,
     steps: int | None = None,
     sigma: float = DEFAULT_SIGMA,
     device: str | torch.device = "auto",
@@ -117,6 +119,9 @@ def compare(
         channels: 1 converts colour images to gray, 3 repeats gray ones; default: as stored. A
             prior that cannot take the images' channels is an error before any work (run a
             one-channel prior on colour images with ``channelwise:NAME``).
+        rescale: stretch each image of a folder dataset from its own range onto ``[0, 1]`` (for
+            scans that use part of their type's range, or float images in physical units); σ and
+            the metrics then refer to that range.
         steps: iteration count for every solver (its ``steps`` option) unless
             an override sets it.
         sigma: standard deviation of the Gaussian measurement noise (public units).
@@ -144,7 +149,8 @@ def compare(
         for method in methods:
             for part in task_parts:
                 method.build(steps, part.label)  # an unknown preset or a task without a setting fails here
-    images, notes = load_dataset(dataset, num_images, size, channels)
+    check_bool(rescale, "rescale")
+    images, notes = load_dataset(dataset, num_images, size, channels, rescale)
     images = images.to(device)
     if len(images) < num_images and world.rank == 0:
         print(f"dataset {dataset!r} holds {len(images)} images; using all of them")
@@ -172,6 +178,7 @@ def compare(
         "num_images": len(images),
         "size": size,
         **({"channels": channels} if channels is not None else {}),  # files written before the option stay resumable
+        **({"rescale": True} if rescale else {}),
         "steps": steps,
         "sigma": sigma,
         "seed": seed,

@@ -194,7 +194,7 @@ def unit_seed(seed: int, *parts: object) -> int:
 
 
 def load_dataset(
-    spec: str, num_images: int, size: int | None, channels: int | None = None
+    spec: str, num_images: int, size: int | None, channels: int | None = None, rescale: bool = False
 ) -> tuple[torch.Tensor, list[str]]:
     """Images ``(N, C, H, W)`` in ``[0, 1]`` from ``spec``, and one note per change made to them.
 
@@ -205,7 +205,10 @@ def load_dataset(
     ``x_val`` or ``x_train``), or a folder of images read as they come
     (:func:`~reddiff_imaging.data.image_io.read_image_folder`: own size, channels and bit depth;
     the images must agree unless ``size``/``channels`` make them). ``size`` crops the centred square
-    and resizes it to ``size × size``; ``channels`` (1 or 3) converts colour to gray or gray to colour.
+    and resizes it to ``size × size``; ``channels`` (1 or 3) converts colour to gray or gray to colour;
+    ``rescale`` stretches each image of a folder from its own range onto ``[0, 1]`` (see
+    :func:`~reddiff_imaging.data.image_io.read_image`; the other datasets are already in ``[0, 1]``,
+    and asking it of them is an error).
     """
     from reddiff_imaging.data.image_io import adjust_image, read_image_folder
     from reddiff_imaging.data.synthetic import heldout_images
@@ -214,12 +217,14 @@ def load_dataset(
     notes: list[str] = []
     path_text, _, key = spec.partition(":") if spec.count(":") == 1 and not Path(spec).exists() else (spec, "", "")
     path = Path(path_text)
+    if rescale and not path.is_dir():
+        raise ValueError(f"rescale stretches image files by their own range; dataset {spec!r} is not a folder of image files")
     if spec == "heldout":
         images = heldout_images(num_images, size or 64)
     elif spec == "photos" or spec.startswith("photos:"):
         images, notes = _bundled_photos(spec, num_images, size or 256, channels)
     elif path.is_dir():
-        images, infos = read_image_folder(path, channels=channels, size=size, limit=num_images)
+        images, infos = read_image_folder(path, channels=channels, size=size, limit=num_images, rescale=rescale)
         notes = [f"{Path(info.path).name}: {note}" for info in infos for note in info.notes]
     elif path.is_file():
         source = hdf5_source(path, key or _hdf5_key(path), size)

@@ -49,7 +49,7 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from reddiff_imaging._validation import check_int, check_real, check_writable
+from reddiff_imaging._validation import check_bool, check_int, check_real, check_writable
 from reddiff_imaging.data.synthetic import validation_images
 from reddiff_imaging.priors.base import Prior
 from reddiff_imaging.solvers import Solver
@@ -199,6 +199,7 @@ def tune(
     sigma: float = DEFAULT_SIGMA,
     size: int | None = None,
     channels: int | None = None,
+    rescale: bool = False,
     device: str | torch.device = "auto",
     seed: int = 0,
     output: str | os.PathLike[str] | None = None,
@@ -234,6 +235,7 @@ def tune(
             ``size × size`` (default: their own size).
         channels: 1 converts colour images to gray, 3 repeats gray ones (see
             :func:`~reddiff_imaging.workbench.specs.load_dataset`).
+        rescale: stretch each image of a folder dataset from its own range onto ``[0, 1]``.
         device: ``auto``, ``cpu`` or ``cuda``.
         seed: seed of the measurements, the solvers and the random search.
         output: write the chosen options to this TOML file (``[overrides.<solver>]``).
@@ -275,7 +277,7 @@ def tune(
     world = distributed.world(resolve_device(device))
     device = world.device
     the_prior = usable_prior(prior_part, device, base, solver)
-    images, notes = _images(dataset, num_images, size, channels, prior_image_shape(the_prior))
+    images, notes = _images(dataset, num_images, size, channels, check_bool(rescale, "rescale"), prior_image_shape(the_prior))
     images = images.to(device)
     shape = tuple(images.shape[1:])
     note = the_prior.check_image_shape(shape, solver)  # e.g. a channel mismatch, before any work
@@ -398,10 +400,10 @@ def _configurations(grid: dict[str, list[Any]], search: str, num_trials: int | N
 
 
 def _images(
-    dataset: str, num_images: int, size: int | None, channels: int | None, expected: tuple[int, ...] | None
+    dataset: str, num_images: int, size: int | None, channels: int | None, rescale: bool, expected: tuple[int, ...] | None
 ) -> tuple[Tensor, list[str]]:
     side = size or (expected[-1] if expected is not None else 64)
-    if dataset == "validation":
+    if dataset == "validation" and not rescale:
         images = validation_images(num_images, side)
         wanted = channels or (expected[0] if expected is not None else 1)
         if wanted != images.shape[1]:  # grayscale scenes for an RGB prior
@@ -413,7 +415,7 @@ def _images(
             "it was tuned on; use dataset='validation'",
             stacklevel=3,
         )
-    return load_dataset(dataset, num_images, side if dataset == "heldout" else size, channels)
+    return load_dataset(dataset, num_images, side if dataset == "heldout" else size, channels, rescale)
 
 
 def _toml_key(key: str) -> str:

@@ -309,7 +309,7 @@ def test_rescale_errors(tmp_path: Path) -> None:
     np.save(tmp_path / "flat.npy", np.full((4, 4), 7, dtype=np.uint16))
     with pytest.raises(ValueError, match="cannot be rescaled: all its samples equal 7"):
         read_image(tmp_path / "flat.npy", rescale=True)
-    with pytest.raises(ValueError, match="rescale must be True or False, got 'yes'"):
+    with pytest.raises(TypeError, match="rescale must be a bool, got 'yes'"):
         read_image(tmp_path / "flat.npy", rescale="yes")  # type: ignore[arg-type]
     for bad in ((1.0, 0.0), (0.0, float("nan")), (0.5,), "ab"):
         with pytest.raises(ValueError, match="value_range must be"):

@@ -96,6 +96,15 @@ def test_compare_and_tune_take_size_and_channels(tmp_path, capsys) -> None:
     tune = ["tune", "pnp-pgd", "--task", "denoising", "--prior", "gaussian", "--dataset", str(folder), "--images", "1"]
     assert cli.main([*tune, "--steps", "2", "--device", "cpu", "--size", "16", "--channels", "1"]) == 0
     assert "note: a.png: 24×24 image resized to 16×16 (bicubic)" in capsys.readouterr().out
+    assert cli.main([*tune, "--steps", "2", "--device", "cpu", "--channels", "1", "--rescale"]) == 0
+    assert "note: a.png: samples rescaled from their range [" in capsys.readouterr().out
+    toml = tmp_path / "rescale.toml"
+    toml.write_text(f"tasks = ['inpainting-box']\nsolvers = ['admm/tv']\ndataset = '{folder}'\nrescale = 'yes'\n")
+    assert cli.main(["compare", "--config", str(toml), "--output", str(tmp_path / "t.h5")]) == 2
+    assert "'rescale' in " in (err := capsys.readouterr().err) and "must be a bool, got 'yes'" in err
+    toml.write_text(f"tasks = ['inpainting-box']\nsolvers = ['admm/tv']\ndataset = '{folder}'\nrescale = true\nnum_images = 1\nsteps = 2\n")
+    assert cli.main(["compare", "--config", str(toml), "--output", str(tmp_path / "t.h5"), "--device", "cpu"]) == 0
+    assert "note: a.png: samples rescaled from their range [" in capsys.readouterr().out
 
 
 def test_compare_with_the_paper_preset(tmp_path, capsys) -> None:

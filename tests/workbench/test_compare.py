@@ -116,6 +116,33 @@ def test_image_folder_dataset(tmp_path) -> None:
     assert notes == [f"{i}.png: {change}" for i in range(2) for change in ("gray repeated into 3 channels", "64×64 image resized to 32×32 (bicubic)")]
 
 
+def test_rescale_stretches_each_scan_of_a_folder(tmp_path) -> None:
+    import imageio.v3 as iio
+
+    from reddiff_imaging.data.synthetic import heldout_images
+
+    folder = tmp_path / "scans"
+    folder.mkdir()
+    scans = [np.round(image[0].numpy() * 3000 + 500).astype(np.uint16) for image in heldout_images(2)]  # 12-bit values
+    for i, scan in enumerate(scans):
+        iio.imwrite(folder / f"{i}.png", scan)
+    dark, notes = load_dataset(str(folder), 2, None)
+    assert float(dark.max()) < 0.06 and all("of the uint16 range" in note for note in notes)
+    images, notes = load_dataset(str(folder), 2, None, rescale=True)
+    assert images.amin(dim=(1, 2, 3)).tolist() == [0.0, 0.0] and images.amax(dim=(1, 2, 3)).tolist() == pytest.approx([1.0, 1.0])
+    assert notes == [f"{i}.png: samples rescaled from their range [{scan.min()}, {scan.max()}] to [0, 1]" for i, scan in enumerate(scans)]
+    _compare(tmp_path / "r.h5", tasks=["inpainting-box"], solvers=["admm/tv"], dataset=str(folder), rescale=True)
+    with h5py.File(tmp_path / "r.h5", "r") as f:
+        torch.testing.assert_close(torch.from_numpy(f["comparison/inpainting-box/x_true"][:]), images)
+    with pytest.raises(ValueError, match="was made with another configuration"):  # the stretched run is not the plain one
+        _compare(tmp_path / "r.h5", tasks=["inpainting-box"], solvers=["admm/tv"], dataset=str(folder))
+    with pytest.raises(ValueError, match="rescale stretches image files by their own range; dataset 'heldout' is not a folder"):
+        _compare(tmp_path / "other.h5", tasks=["inpainting-box"], solvers=["admm/tv"], rescale=True)
+    with pytest.raises(TypeError, match="rescale must be a bool, got 'yes'"):
+        _compare(tmp_path / "other.h5", tasks=["inpainting-box"], solvers=["admm/tv"], dataset=str(folder), rescale="yes")
+    assert not (tmp_path / "other.h5").exists()
+
+
 def test_colour_folder_at_its_own_size(tmp_path, capsys) -> None:
     rng = np.random.default_rng(0)
     folder = tmp_path / "photos"
