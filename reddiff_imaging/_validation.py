@@ -9,7 +9,7 @@ import math
 import numbers
 import os
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
@@ -180,6 +180,19 @@ def check_writable(path: str | os.PathLike[str], name: str) -> Path:
     except OSError as err:
         raise PermissionError(f"{name} {str(target)!r} is not writable ({err.strerror} in {str(folder)!r})") from err
     return target
+
+
+def check_distinct_files(paths: Mapping[str, str | os.PathLike[str] | None]) -> None:
+    """Refuse two of the named paths (``None``: not given) that are one file, links resolved: writing
+    one would destroy the other (an input image, or another output)."""
+    seen: dict[Path, str] = {}
+    for name, path in paths.items():
+        if path is None:
+            continue
+        key = Path(path).resolve()
+        if key in seen:
+            raise ValueError(f"{name} {str(path)!r} is the same file as {seen[key]}; writing it would destroy that file: choose another name")
+        seen[key] = f"{name} {str(path)!r}"
 
 
 def check_dataset_size(shape: Sequence[int], name: str, *, max_elements: int = MAX_DATASET_ELEMENTS) -> None:

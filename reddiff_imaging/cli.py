@@ -28,8 +28,10 @@ from reddiff_imaging._validation import (
     MAX_IMAGE_SIDE,
     check_bool,
     check_device,
+    check_distinct_files,
     check_int,
     check_real,
+    check_writable,
 )
 
 #: errors that mean bad input (reported in one line, exit code 2); anything else is a bug
@@ -190,6 +192,10 @@ def _restore(args: argparse.Namespace) -> int:
 
     overrides = parse_overrides(args.set or [])
     check_overrides(overrides, [args.solver])
+    check_distinct_files({"image": args.image, "--output": args.output, "--measurement": args.measurement})  # as written here
+    for path, option in ((args.output, "--output"), (args.measurement, "--measurement")):
+        if path is not None:
+            check_writable(path, option)
     report = restore_image(
         args.image,
         args.output,

@@ -24,7 +24,7 @@ from typing import Any
 import torch
 
 from reddiff_imaging import metrics
-from reddiff_imaging._validation import check_int, check_real, check_writable
+from reddiff_imaging._validation import check_distinct_files, check_int, check_real, check_writable
 from reddiff_imaging.data.image_io import fits_bit_depth, output_bit_depth, read_image, write_image
 from reddiff_imaging.priors.base import ImageShapeNote
 from reddiff_imaging.workbench.figures import measurement_view
@@ -115,6 +115,7 @@ def restore_image(
     image_path = Path(image)
     if not image_path.is_file():
         raise FileNotFoundError(f"image file {str(image_path)!r} does not exist")
+    check_distinct_files({"image": image_path, "output": output, "save_measurement": save_measurement})
     device = resolve_device(device)
     the_prior = usable_prior(prior_part, device, built, solver)
     x, info = read_image(image_path, channels=channels, size=size, rescale=rescale)
@@ -157,3 +158,4 @@ def restore_image(
         "bit_depth": bit_depth,
         "notes": notes,
     }
+

@@ -39,6 +39,8 @@ import itertools
 import math
 import os
 import random
+import re
+import tomllib
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -238,7 +240,10 @@ def tune(
         rescale: stretch each image of a folder dataset from its own range onto ``[0, 1]``.
         device: ``auto``, ``cpu`` or ``cuda``.
         seed: seed of the measurements, the solvers and the random search.
-        output: write the chosen options to this TOML file (``[overrides.<solver>]``).
+        output: write the chosen options to this TOML file (``[overrides.<solver>]``). An existing
+            file written by ``tune`` keeps the tables of the other solvers (a table of this solver
+            is replaced), so several tunes can fill one file; any other existing file is an error
+            before any work, never overwritten.
         progress: show a progress bar.
 
     Under ``torchrun`` the ranks share the configurations (see
@@ -262,6 +267,7 @@ def tune(
     if output is not None:
         check_writable(output, "output")
     solver_part, prior_part, task_part = single_parts(solver, prior, task)
+    kept_tables = _other_solvers_tables(Path(output), solver_part.label) if output is not None else ""
     base = build_solver(solver_part.value, {})
     solver, prior, task = solver_part.label, prior_part.label, task_part.label
     checked_grid = _check_grid(base, solver, grid)
@@ -323,7 +329,7 @@ def tune(
         path = Path(output)
         if world.rank == 0:
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(result.to_toml(), encoding="utf-8")
+            path.write_text(kept_tables + result.to_toml(), encoding="utf-8")
         result.output = path
     return result
 
@@ -416,6 +422,37 @@ def _images(
             stacklevel=3,
         )
     return load_dataset(dataset, num_images, side if dataset == "heldout" else size, channels, rescale)
+
+
+def _other_solvers_tables(path: Path, solver: str) -> str:
+    """The text of the tables of other solvers than ``solver`` in an earlier output of ``tune`` at
+    ``path`` (empty when there is none), or a ValueError when ``path`` holds anything else."""
+    if not path.is_file():
+        return ""
+    refuse = f"output {str(path)!r} exists and"
+    try:
+        text = path.read_text(encoding="utf-8")
+        keys = set(tomllib.loads(text))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError):
+        raise ValueError(f"{refuse} is not a TOML file; tune would replace it: choose another file") from None
+    if keys - {"overrides"}:
+        raise ValueError(
+            f"{refuse} holds {', '.join(sorted(keys - {'overrides'}))} besides [overrides] tables (a compare configuration?); "
+            "tune writes [overrides.<solver>] tables only: choose another file"
+        )
+    kept = []
+    for block in re.split(r"(?m)^(?=# reddiff-imaging tune: )", text):  # one block per earlier tune
+        if not block.strip():
+            continue
+        try:
+            tables = tomllib.loads(block).get("overrides") if block.startswith("# reddiff-imaging tune: ") else None
+        except tomllib.TOMLDecodeError:
+            tables = None
+        if not isinstance(tables, dict) or len(tables) != 1:
+            raise ValueError(f"{refuse} was not written by tune (one commented [overrides.<solver>] table per run): choose another file")
+        if solver not in tables:
+            kept.append(block.rstrip("\n") + "\n\n")
+    return "".join(kept)
 
 
 def _toml_key(key: str) -> str:

@@ -127,6 +127,24 @@ def test_restore_crops_and_resizes_on_request(tmp_path: Path) -> None:
     assert info["notes"] == ["40×56 image cropped to the centred 40×40 square and resized to 24×24 (bicubic)"]
 
 
+def test_restore_never_writes_over_its_input_or_its_other_output(tmp_path: Path, gray_png: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    original = gray_png.read_bytes()
+    (tmp_path / "link.png").symlink_to(gray_png)
+    for image, output in ((gray_png, gray_png), (tmp_path / "link.png", gray_png), (gray_png, tmp_path / "." / "link.png")):
+        with pytest.raises(ValueError, match=r"output '.*' is the same file as image '.*'; writing it would destroy that file"):
+            restore_image(image, output, task="denoising", solver="admm", prior="tv", steps=2, device="cpu")
+    with pytest.raises(ValueError, match="save_measurement 'o.png' is the same file as output 'o.png'"):
+        restore_image(gray_png, "o.png", task="denoising", solver="admm", prior="tv", steps=2, save_measurement="o.png")
+    common = ["restore", str(gray_png), "--task", "denoising", "--solver", "admm", "--prior", "tv", "--steps", "2"]
+    assert main([*common, "--output", str(gray_png)]) == 2
+    assert f"error: --output '{gray_png}' is the same file as image '{gray_png}'" in capsys.readouterr().err
+    out = str(tmp_path / "o.png")
+    assert main([*common, "--output", out, "--measurement", out]) == 2
+    assert f"error: --measurement '{out}' is the same file as --output '{out}'" in capsys.readouterr().err
+    assert main([*common, "--output", out, "--measurement", str(tmp_path / "no" / "such" / "dir" / "file.xyz")]) == 2
+    assert gray_png.read_bytes() == original and not (tmp_path / "o.png").exists()
+
+
 def test_missing_and_unreadable_files(tmp_path: Path, gray_png: Path) -> None:
     missing = tmp_path / "missing.png"
     with pytest.raises(FileNotFoundError, match="missing.png"):

@@ -161,3 +161,28 @@ def test_tune_takes_user_objects() -> None:
     solver = dataclasses.replace(base, sigma=result.trials[0].options["sigma"])
     x = solver.solve(InverseProblem(operator, y, noise, truth), GaussianFilterDenoiser(), torch.Generator().manual_seed(unit_seed(0, "my-blur", "my-pgd[my-gauss]", 0))).x
     assert result.trials[0].psnr[0] == pytest.approx(float(metrics.psnr(x.clamp(0, 1), truth)), abs=1e-4)
+
+
+def test_tunes_of_several_solvers_share_one_file_and_other_files_are_never_overwritten(tmp_path: Path) -> None:
+    out = tmp_path / "tuned.toml"
+    pgd = tune(**FAST, grid={"sigma": [0.02, 0.05]}, output=out)
+    red = tune(**{**FAST, "solver": "red"}, grid={"lam": [0.05, 0.1]}, output=out)
+    assert tomllib.loads(out.read_text()) == {"overrides": {"pnp-pgd": pgd.best, "red": red.best}}
+    again = tune(**FAST, grid={"sigma": [0.1, 0.2]}, output=out)  # the same solver's table is replaced
+    assert tomllib.loads(out.read_text()) == {"overrides": {"red": red.best, "pnp-pgd": again.best}}
+    assert out.read_text().count("# reddiff-imaging tune: ") == 2
+
+    config = tmp_path / "compare.toml"
+    config.write_text("tasks = ['denoising']\nsolvers = ['pnp-pgd']\n\n[overrides.pnp-pgd]\nsigma = 0.05\n")
+    with pytest.raises(ValueError, match=r"compare.toml' exists and holds solvers, tasks besides \[overrides\] tables"):
+        tune(**FAST, output=config)
+    edited = tmp_path / "edited.toml"
+    edited.write_text("# my own settings\n[overrides.pnp-pgd]\nsigma = 0.05\n")
+    with pytest.raises(ValueError, match="edited.toml' exists and was not written by tune"):
+        tune(**FAST, output=edited)
+    image = tmp_path / "photo.png"
+    image.write_bytes(b"\x89PNG\r\n\x1a\n\x00\xff binary")
+    with pytest.raises(ValueError, match="photo.png' exists and is not a TOML file; tune would replace it"):
+        tune(**FAST, output=image)
+    assert config.read_text().startswith("tasks = ") and edited.read_text().startswith("# my own")
+    assert image.read_bytes().startswith(b"\x89PNG")
