@@ -8,6 +8,7 @@
 #   state.pt.part-00, -01  the training state, split below the device tool's 16 MiB file limit
 #   ema.pt                 the EMA network (the float16 export that ships as natural_prior.pt)
 #   train.log              the trainer's log
+#   validation.txt         one-step denoising of the validation photographs, shipped EMA against new
 # Back on the development machine:
 #   cat FILES_AT/state.pt.part-* > training/natural_prior/state.pt
 #   cp FILES_AT/ema.pt reddiff_imaging/data/assets/natural_prior.pt
@@ -50,4 +51,7 @@ timeout --signal=TERM --kill-after=60 "$LIMIT" "$PY" -m reddiff_imaging train-pr
 
 split --bytes=15M --numeric-suffixes "$WORK/state.pt" "$OUT/state.pt.part-"
 cp "$WORK/ema.pt" "$OUT/ema.pt"
+# the new EMA against the shipped one, on the validation photographs only
+"$PY" scripts/validation_denoise.py reddiff_imaging/data/assets/natural_prior.pt "$WORK/ema.pt" --device "$DEVICE" \
+    2>&1 | tee "$OUT/validation.txt" || true
 ls -l "$OUT"
