@@ -183,15 +183,17 @@ def check_writable(path: str | os.PathLike[str], name: str) -> Path:
 
 
 def check_distinct_files(paths: Mapping[str, str | os.PathLike[str] | None]) -> None:
-    """Refuse two of the named paths (``None``: not given) that are one file, links resolved: writing
+    """Refuse two of the named paths (``None``: not given) that are one file — links resolved, and
+    for existing files also hard links and case-insensitive names (``os.path.samefile``): writing
     one would destroy the other (an input image, or another output)."""
     seen: dict[Path, str] = {}
     for name, path in paths.items():
         if path is None:
             continue
         key = Path(path).resolve()
-        if key in seen:
-            raise ValueError(f"{name} {str(path)!r} is the same file as {seen[key]}; writing it would destroy that file: choose another name")
+        same = next((k for k in seen if k == key or (k.exists() and key.exists() and os.path.samefile(k, key))), None)
+        if same is not None:
+            raise ValueError(f"{name} {str(path)!r} is the same file as {seen[same]}; writing it would destroy that file: choose another name")
         seen[key] = f"{name} {str(path)!r}"
 
 

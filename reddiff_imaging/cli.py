@@ -148,6 +148,8 @@ def _tune(args: argparse.Namespace) -> int:
     from reddiff_imaging.workbench.distributed import is_main_process
     from reddiff_imaging.workbench.tune import tune
 
+    if args.output is not None:
+        check_writable(args.output, "--output")  # named as written here
     result = tune(
         args.solver,
         prior=args.prior,
@@ -256,7 +258,7 @@ def _add_image_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(  # None when absent, so that a compare --config file can set it
         "--rescale", action="store_true", default=None,
         help="stretch each image file's own value range onto [0, 1] (a 12-bit scan in 16-bit samples, a float image in "
-        "physical units); restore writes its result back in the input's values",
+        "physical units); restore writes its result back on the input's scale",
     )
 
 

@@ -9,19 +9,22 @@
 #   ema.pt                 the EMA network (the float16 export that ships as natural_prior.pt)
 #   train.log              the trainer's log
 #   validation.txt         one-step denoising of the validation photographs, shipped EMA against new
-# Back on the development machine:
+# A run that fails (anything but the time limit ending it) stops here with its log and returns no
+# state. Back on the development machine:
 #   cat FILES_AT/state.pt.part-* > training/natural_prior/state.pt
 #   cp FILES_AT/ema.pt reddiff_imaging/data/assets/natural_prior.pt
 #
 # The GPU machine has torch, scikit-image and the rest but not PyWavelets, whose two photographs
-# (aero, ascent) are in the training set: carry its wheel for CPython 3.12 in .whl (git-ignored):
+# (aero, ascent) are in the training set: carry its wheel for that machine's CPython 3.12 in .whl
+# (git-ignored); it is unpacked only when PyWavelets is missing:
 #   python -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
 #       --platform manylinux_2_17_x86_64 -d .whl PyWavelets==1.8.0
 # and run (device tool): command "MINUTES=7 bash scripts/gpu_train.sh", carry [".whl"], timeout 600.
 #
-# Usage: OUT=folder [MINUTES=7] [BATCH=256] [LR=1e-4] bash scripts/gpu_train.sh [--dry-run]
+# Usage: OUT=folder [MINUTES=7] [BATCH=256] [LR=1e-4] [PYTHON=python3] bash scripts/gpu_train.sh [--dry-run]
 #   --dry-run  on the CPU, for 20 seconds at batch 4, on a copy of the state in a temporary folder:
-#              checks every step of the script here (the committed state is left untouched).
+#              checks the script's steps here (PYTHON=.venv/bin/python: the python that has torch);
+#              the committed state is left untouched.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY="${PYTHON:-python3}"
@@ -36,18 +39,28 @@ if [ "${1:-}" = "--dry-run" ]; then
 else
     DEVICE=cuda LIMIT="${MINUTES:-7}m" BATCH="${BATCH:-256}"
     WORK="$STATE"
-    if compgen -G ".whl/*.whl" > /dev/null; then
-        "$PY" -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .whl/*.whl
-        export PYTHONPATH="/tmp/site"
-    fi
+fi
+if ! "$PY" -c "import pywt" 2> /dev/null; then  # a wheel is a zip of what goes into site-packages
+    compgen -G ".whl/*.whl" > /dev/null || { echo "PyWavelets is missing: carry its wheel in .whl (see the header)"; exit 1; }
+    mkdir -p /tmp/site
+    for wheel in .whl/*.whl; do "$PY" -m zipfile -e "$wheel" /tmp/site; done
+    export PYTHONPATH="/tmp/site"
+    "$PY" -c "import pywt" || { echo "PyWavelets is missing: carry its wheel in .whl (see the header)"; exit 1; }
 fi
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 
-# --steps is an upper bound: the time limit ends the run
+# --steps is an upper bound: the time limit ends the run (timeout's status 124)
+set +e
 timeout --signal=TERM --kill-after=60 "$LIMIT" "$PY" -m reddiff_imaging train-prior \
     --out "$WORK" --data photos --rgb --size 64 --steps 100000000 --batch-size "$BATCH" \
-    --lr "${LR:-1e-4}" --warmup-steps 500 --checkpoint-every 1000 --log-every 200 \
-    --device "$DEVICE" --half-export --config "$STATE/config.json" 2>&1 | tee "$OUT/train.log" || true
+    --lr "${LR:-1e-4}" --checkpoint-every 1000 --log-every 200 \
+    --device "$DEVICE" --half-export --config "$STATE/config.json" 2>&1 | tee "$OUT/train.log"
+status=${PIPESTATUS[0]}
+set -e
+if [ "$status" != 124 ] && [ "$status" != 0 ]; then
+    echo "training failed (status $status): no state returned; see $OUT/train.log"
+    exit 1
+fi
 
 split --bytes=15M --numeric-suffixes "$WORK/state.pt" "$OUT/state.pt.part-"
 cp "$WORK/ema.pt" "$OUT/ema.pt"

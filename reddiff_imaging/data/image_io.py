@@ -98,8 +98,9 @@ class ImageInfo:
         notes: one sentence per change made while reading (alpha dropped, palette expanded, gray
             conversion, crop/resize, DICOM rescaling), empty when the image is as stored.
         value_range: with ``rescale=True``, the values that 0 and 1 of the image stand for, on the
-            scale of the file's samples as read (integers divided by their dtype's maximum, floats
-            as stored); ``None`` when nothing was stretched.
+            scale the file is read at without it (unsigned integers divided by their dtype's
+            maximum, signed ones mapped from their dtype's range, DICOM from its window, floats as
+            stored); ``None`` when nothing was stretched.
     """
 
     path: str
@@ -490,7 +491,7 @@ def _to_tensor(
         notes = [*notes, scale_note]
     value_range = None
     if rescale:
-        unit, value_range, stretch_note = _stretch(unit, array, file)
+        unit, value_range, stretch_note = _stretch(unit, array, file, of_window=fmt == "dicom")
         notes = [*notes, stretch_note]
     elif array.dtype.kind in "iu" and np.ptp(unit) < 1 / 8:
         notes = [*notes, _narrow_note(array, unit)]
@@ -550,13 +551,15 @@ def _unit_range(array: np.ndarray, file: Path, *, allow_any_float: bool = False)
     raise ValueError(f"image file {str(file)!r} holds samples of dtype {array.dtype}, not an image type")
 
 
-def _stretch(unit: np.ndarray, stored: np.ndarray, file: Path) -> tuple[np.ndarray, tuple[float, float], str]:
+def _stretch(unit: np.ndarray, stored: np.ndarray, file: Path, *, of_window: bool = False) -> tuple[np.ndarray, tuple[float, float], str]:
     """``unit`` stretched from its own range onto ``[0, 1]``, that range, and the note (in the
-    stored samples' values)."""
+    stored samples' values; for DICOM, ``of_window``, in fractions of the window read)."""
     lo, hi = float(unit.min()), float(unit.max())
     if not hi > lo:
         raise ValueError(f"image file {str(file)!r} cannot be rescaled: all its samples equal {_sample_text(stored.flat[0])}")
-    return (unit - lo) / (hi - lo), (lo, hi), f"samples rescaled from their range [{_sample_text(stored.min())}, {_sample_text(stored.max())}] to [0, 1]"
+    where = " (fractions of the DICOM window)" if of_window else ""
+    note = f"samples rescaled from their range [{_sample_text(stored.min())}, {_sample_text(stored.max())}]{where} to [0, 1]"
+    return (unit - lo) / (hi - lo), (lo, hi), note
 
 
 def _narrow_note(stored: np.ndarray, unit: np.ndarray) -> str:

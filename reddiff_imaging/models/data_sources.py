@@ -239,8 +239,9 @@ class PhotoCropSource:
     def to(self, device: str | torch.device) -> PhotoCropSource:
         """The same source with its photographs on ``device``, where it then builds its batches: on
         a GPU the crops are cut and resized there instead of by a CPU loop that would starve it. The
-        random draws stay on the CPU generator, so the data stream is the same on every device."""
-        return PhotoCropSource([p.to(device) for p in self.photos], self.names, self.size, max_downscale=self.max_downscale)
+        random draws stay on the CPU generator, so every device draws the same crops (a GPU's
+        resizing may round differently in the last bits)."""
+        return type(self)([p.to(device) for p in self.photos], self.names, self.size, max_downscale=self.max_downscale)
 
     def sample(self, batch_size: int, generator: torch.Generator) -> Tensor:
         which = torch.randint(len(self.photos), (batch_size,), generator=generator)

@@ -7,8 +7,9 @@ colour image) is an error before any work, which names
 :class:`~reddiff_imaging.priors.Channelwise` (``channelwise:NAME``) and ``channels=1``. The result
 keeps the input's bit depth where the output format holds it (16-bit PNG or TIFF for 16-bit input,
 float32 TIFF for float input; see :func:`~reddiff_imaging.data.image_io.output_bit_depth`) and, when
-the input was rescaled, its values (a 12-bit scan comes back in its 12-bit values, a float image in
-its own units) wherever the output's samples can hold them.
+the input was rescaled, the scale it is read at without rescaling (a 12-bit scan comes back in its
+12-bit values, a float image in its own units; signed integers and DICOM in the ``[0, 1]`` mapping
+of their type's range or window) wherever the output's samples can hold it.
 
 The measurement is simulated with the seeds a comparison uses, so ``restore_image`` and
 :func:`~reddiff_imaging.workbench.compare` agree on the same image and seed.
@@ -80,7 +81,7 @@ def restore_image(
         rescale: stretch the image's own range onto ``[0, 1]`` before the simulation (for an image
             that uses a small part of its dtype's range, or a float image in physical units); the
             noise level and the PSNR then refer to that range, and the result is written back in
-            the input's values.
+            the input's scale (see the module docstring).
         device: ``auto``, ``cpu`` or ``cuda``.
         seed: seed of the measurement and of the solver.
         save_measurement: also write an image of the measurement's view

@@ -217,8 +217,12 @@ def load_dataset(
     notes: list[str] = []
     path_text, _, key = spec.partition(":") if spec.count(":") == 1 and not Path(spec).exists() else (spec, "", "")
     path = Path(path_text)
-    if rescale and not path.is_dir():
-        raise ValueError(f"rescale stretches image files by their own range; dataset {spec!r} is not a folder of image files")
+    named = spec == "heldout" or spec == "photos" or spec.startswith("photos:")  # before any folder of that name
+    if rescale and (named or not path.is_dir()):
+        raise ValueError(
+            f"rescale (--rescale) stretches image files by their own range; dataset (--dataset) {spec!r} is not a folder of "
+            "image files"
+        )
     if spec == "heldout":
         images = heldout_images(num_images, size or 64)
     elif spec == "photos" or spec.startswith("photos:"):

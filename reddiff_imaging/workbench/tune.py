@@ -431,7 +431,7 @@ def _other_solvers_tables(path: Path, solver: str) -> str:
         return ""
     refuse = f"output {str(path)!r} exists and"
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a byte-order mark, as some editors write
         keys = set(tomllib.loads(text))
     except (UnicodeDecodeError, tomllib.TOMLDecodeError):
         raise ValueError(f"{refuse} is not a TOML file; tune would replace it: choose another file") from None

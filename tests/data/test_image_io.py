@@ -167,6 +167,12 @@ def test_dicom_rescale_and_window(tmp_path: Path) -> None:
     assert output_bit_depth(tmp_path / "o.png", info) == (16, None)
     (tmp_path / "no_suffix").write_bytes((tmp_path / "slice.dcm").read_bytes())  # found by its preamble
     torch.testing.assert_close(read_image(tmp_path / "no_suffix")[0], image)
+    stretched, info = read_image(tmp_path / "slice.dcm", rescale=True)
+    assert info.value_range == pytest.approx((stored.min() / 4095, stored.max() / 4095))  # fractions of the window
+    assert info.notes[-1] == (
+        f"samples rescaled from their range [{stored.min() / 4095:.6g}, {stored.max() / 4095:.6g}] (fractions of the DICOM window) to [0, 1]"
+    )
+    torch.testing.assert_close(stretched[0], torch.from_numpy((stored - stored.min()) / float(np.ptp(stored))).float())
 
 
 def test_missing_unreadable_and_oversized_files(tmp_path: Path) -> None:

@@ -116,7 +116,7 @@ def test_image_folder_dataset(tmp_path) -> None:
     assert notes == [f"{i}.png: {change}" for i in range(2) for change in ("gray repeated into 3 channels", "64×64 image resized to 32×32 (bicubic)")]
 
 
-def test_rescale_stretches_each_scan_of_a_folder(tmp_path) -> None:
+def test_rescale_stretches_each_scan_of_a_folder(tmp_path, monkeypatch) -> None:
     import imageio.v3 as iio
 
     from reddiff_imaging.data.synthetic import heldout_images
@@ -136,8 +136,12 @@ def test_rescale_stretches_each_scan_of_a_folder(tmp_path) -> None:
         torch.testing.assert_close(torch.from_numpy(f["comparison/inpainting-box/x_true"][:]), images)
     with pytest.raises(ValueError, match="was made with another configuration"):  # the stretched run is not the plain one
         _compare(tmp_path / "r.h5", tasks=["inpainting-box"], solvers=["admm/tv"], dataset=str(folder))
-    with pytest.raises(ValueError, match="rescale stretches image files by their own range; dataset 'heldout' is not a folder"):
+    with pytest.raises(ValueError, match=r"rescale \(--rescale\) stretches image files by their own range; dataset \(--dataset\) 'heldout' is not"):
         _compare(tmp_path / "other.h5", tasks=["inpainting-box"], solvers=["admm/tv"], rescale=True)
+    (tmp_path / "heldout").mkdir()  # a folder named like a bundled dataset does not make rescale apply to it
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ValueError, match=r"dataset \(--dataset\) 'heldout' is not a folder of image files"):
+        load_dataset("heldout", 2, None, rescale=True)
     with pytest.raises(TypeError, match="rescale must be a bool, got 'yes'"):
         _compare(tmp_path / "other.h5", tasks=["inpainting-box"], solvers=["admm/tv"], dataset=str(folder), rescale="yes")
     assert not (tmp_path / "other.h5").exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 
 import imageio.v3 as iio
@@ -130,7 +131,9 @@ def test_restore_crops_and_resizes_on_request(tmp_path: Path) -> None:
 def test_restore_never_writes_over_its_input_or_its_other_output(tmp_path: Path, gray_png: Path, capsys: pytest.CaptureFixture[str]) -> None:
     original = gray_png.read_bytes()
     (tmp_path / "link.png").symlink_to(gray_png)
-    for image, output in ((gray_png, gray_png), (tmp_path / "link.png", gray_png), (gray_png, tmp_path / "." / "link.png")):
+    os.link(gray_png, tmp_path / "hard.png")
+    pairs = ((gray_png, gray_png), (tmp_path / "link.png", gray_png), (gray_png, tmp_path / "." / "link.png"), (tmp_path / "hard.png", gray_png))
+    for image, output in pairs:
         with pytest.raises(ValueError, match=r"output '.*' is the same file as image '.*'; writing it would destroy that file"):
             restore_image(image, output, task="denoising", solver="admm", prior="tv", steps=2, device="cpu")
     with pytest.raises(ValueError, match="save_measurement 'o.png' is the same file as output 'o.png'"):

@@ -171,6 +171,9 @@ def test_tunes_of_several_solvers_share_one_file_and_other_files_are_never_overw
     again = tune(**FAST, grid={"sigma": [0.1, 0.2]}, output=out)  # the same solver's table is replaced
     assert tomllib.loads(out.read_text()) == {"overrides": {"red": red.best, "pnp-pgd": again.best}}
     assert out.read_text().count("# reddiff-imaging tune: ") == 2
+    out.write_bytes(b"\xef\xbb\xbf" + out.read_bytes().replace(b"\n", b"\r\n"))  # as a Windows editor saves it
+    tune(**{**FAST, "solver": "red"}, grid={"lam": [0.05, 0.1]}, output=out)
+    assert tomllib.loads(out.read_text()) == {"overrides": {"pnp-pgd": again.best, "red": red.best}}
 
     config = tmp_path / "compare.toml"
     config.write_text("tasks = ['denoising']\nsolvers = ['pnp-pgd']\n\n[overrides.pnp-pgd]\nsigma = 0.05\n")
