@@ -10,7 +10,7 @@
 #   train.log              the trainer's log
 #   validation.txt         one-step denoising of the validation photographs, shipped EMA against new
 # A run that fails (anything but the time limit ending it) stops here with its log and returns no
-# state. Back on the development machine:
+# state. Back on the development machine (STATE, below, for another network):
 #   cat FILES_AT/state.pt.part-* > training/natural_prior/state.pt
 #   cp FILES_AT/ema.pt reddiff_imaging/data/assets/natural_prior.pt
 #
@@ -21,7 +21,12 @@
 #       --platform manylinux_2_17_x86_64 -d .whl PyWavelets==1.8.0
 # and run (device tool): command "MINUTES=7 bash scripts/gpu_train.sh", carry [".whl"], timeout 600.
 #
-# Usage: OUT=folder [MINUTES=7] [BATCH=256] [LR=1e-4] [PYTHON=python3] bash scripts/gpu_train.sh [--dry-run]
+# Usage: OUT=folder [MINUTES=7] [BATCH=256] [LR=1e-4] [PYTHON=python3] [STATE=dir CONFIG=json] bash scripts/gpu_train.sh [--dry-run]
+#   STATE, CONFIG  another training folder and network (a UNetConfig JSON string or file), e.g. a
+#              wider network started from scratch: STATE=training/natural_prior_48
+#              CONFIG='{"in_channels": 3, "base_channels": 48, "channel_mults": [1, 2, 2, 2],
+#              "num_res_blocks": 1, "attention_resolutions": [], "num_groups": 8, "time_embed_dim": 128}'
+#              (its first 500 steps warm the learning rate up).
 #   --dry-run  on the CPU, for 20 seconds at batch 4, on a copy of the state in a temporary folder:
 #              checks the script's steps here (PYTHON=.venv/bin/python: the python that has torch);
 #              the committed state is left untouched.
@@ -30,12 +35,13 @@ cd "$(dirname "$0")/.."
 PY="${PYTHON:-python3}"
 OUT="${OUT:-gpu-train-results}"
 mkdir -p "$OUT"
-STATE=training/natural_prior
+STATE="${STATE:-training/natural_prior}"
+CONFIG="${CONFIG:-$STATE/config.json}"
 if [ "${1:-}" = "--dry-run" ]; then
     DEVICE=cpu LIMIT=20s BATCH=4
     WORK="$(mktemp -d)"
     trap 'rm -rf "$WORK"' EXIT
-    cp "$STATE/state.pt" "$STATE/config.json" "$WORK/"
+    if [ -f "$STATE/state.pt" ]; then cp "$STATE/state.pt" "$WORK/"; fi
 else
     DEVICE=cuda LIMIT="${MINUTES:-7}m" BATCH="${BATCH:-256}"
     WORK="$STATE"
@@ -53,8 +59,8 @@ export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 set +e
 timeout --signal=TERM --kill-after=60 "$LIMIT" "$PY" -m reddiff_imaging train-prior \
     --out "$WORK" --data photos --rgb --size 64 --steps 100000000 --batch-size "$BATCH" \
-    --lr "${LR:-1e-4}" --checkpoint-every 1000 --log-every 200 \
-    --device "$DEVICE" --half-export --config "$STATE/config.json" 2>&1 | tee "$OUT/train.log"
+    --lr "${LR:-1e-4}" --warmup-steps 500 --checkpoint-every 1000 --log-every 200 \
+    --device "$DEVICE" --half-export --config "$CONFIG" 2>&1 | tee "$OUT/train.log"
 status=${PIPESTATUS[0]}
 set -e
 if [ "$status" != 124 ] && [ "$status" != 0 ]; then
