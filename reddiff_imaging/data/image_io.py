@@ -266,7 +266,7 @@ def write_image(
         value_range: the values that 0 and 1 of ``image`` stand for (the
             :attr:`ImageInfo.value_range` of a rescaled input): :math:`x` becomes
             :math:`x_{\\min} + x\\,(x_{\\max} - x_{\\min})` before it is stored, so a result goes
-            back to the input's own values. With 8 or 16 bits that range must lie in ``[0, 1]``
+            back to the scale the input is read at without rescaling. With 8 or 16 bits that range must lie in ``[0, 1]``
             (:func:`fits_bit_depth`).
 
     Raises:
