@@ -68,6 +68,10 @@ if [ "$status" != 124 ] && [ "$status" != 0 ]; then
     exit 1
 fi
 
+if [ ! -f "$WORK/ema.pt" ]; then
+    echo "no training step finished before the time limit: no state returned; see $OUT/train.log"
+    exit 1
+fi
 split --bytes=15M --numeric-suffixes "$WORK/state.pt" "$OUT/state.pt.part-"
 cp "$WORK/ema.pt" "$OUT/ema.pt"
 # the new EMA against the shipped one, on the validation photographs only
