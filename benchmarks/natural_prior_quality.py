@@ -155,9 +155,14 @@ def wavelet_pgd(problem: ri.InverseProblem, lam: float, iterations: int = 100) -
 Runner = Callable[[ri.InverseProblem], Tensor]
 
 
-def tuned(grid: list[Runner], problems: list[ri.InverseProblem], truths: list[Tensor], score: Callable[[Tensor, Tensor], list[float]] = psnr) -> Runner:
-    """The runner of ``grid`` with the highest total ``score`` (PSNR per image by default) on ``problems``."""
-    return max(grid, key=lambda run: sum(sum(score(run(p), x)) for p, x in zip(problems, truths)))
+def tuned(
+    grid: list[tuple[str, Runner]], problems: list[ri.InverseProblem], truths: list[Tensor], score: Callable[[Tensor, Tensor], list[float]] = psnr
+) -> tuple[str, Runner]:
+    """The labelled runner of ``grid`` with the highest total ``score`` (PSNR per image by default)
+    on ``problems``; a grid of one is returned without running it."""
+    if len(grid) == 1:
+        return grid[0]
+    return max(grid, key=lambda item: sum(sum(score(item[1](p), x)) for p, x in zip(problems, truths)))
 
 
 def dps_scale(problem: ri.InverseProblem) -> float:
@@ -199,10 +204,9 @@ def restore(prior: DiffusionPrior, test: Tensor, validation: Tensor, steps: int)
         rows: dict[str, object] = {"pseudo-inverse": psnr(operator.pinv(problem.y), test)}
         for method, grid in candidates.items():
             t0 = time.perf_counter()
-            labels = dict((id(run), label) for label, run in grid)
-            run = tuned([r for _, r in grid], val_problems, [validation]) if len(grid) > 1 else grid[0][1]
+            setting, run = tuned(grid, val_problems, [validation])
             out = run(problem)
-            rows[method] = {"psnr": psnr(out, test), "setting": labels[id(run)], "seconds": round(time.perf_counter() - t0, 1)}
+            rows[method] = {"psnr": psnr(out, test), "setting": setting, "seconds": round(time.perf_counter() - t0, 1)}
             print(task, method, rows[method], flush=True)
         report[task] = rows
     return report
@@ -243,10 +247,8 @@ def hole(prior: DiffusionPrior, test: Tensor, validation: Tensor, steps: int, fi
     settings: dict[str, str] = {}
     report: dict[str, object] = {"truth mean": region_mean(test)}
     for method, grid in candidates.items():
-        labels = {id(run): label for label, run in grid}
-        run = tuned([r for _, r in grid], [val_problem], [validation], score=lambda e, x: region_psnr(e, x, val_inside))
+        settings[method], run = tuned(grid, [val_problem], [validation], score=lambda e, x: region_psnr(e, x, val_inside))
         fill = fills[method] = run(problem)
-        settings[method] = labels[id(run)]
         report[method] = {"setting": settings[method], "mean": region_mean(fill), "hole psnr": region_psnr(fill, test, inside), "psnr": psnr(fill, test)}
         print("hole", method, report[method], flush=True)
     # one fill is one posterior sample: three more seeds show how far its mean strays

@@ -49,7 +49,11 @@ __all__ = [
 
 @runtime_checkable
 class ImageSource(Protocol):
-    """What :func:`~reddiff_imaging.models.training.train_diffusion` needs from a data source."""
+    """What :func:`~reddiff_imaging.models.training.train_diffusion` needs from a data source.
+
+    A source may also have a method ``to(device)`` that returns the source building its batches on
+    ``device`` (as :meth:`PhotoCropSource.to` does); ``train_diffusion`` calls it with its device.
+    """
 
     channels: int
     size: int

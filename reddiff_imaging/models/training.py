@@ -212,8 +212,9 @@ def train_diffusion(
         step, seconds = int(state["step"]), float(state["seconds"])
         smoothed = state["smoothed_loss"]
         loss_log = [tuple(entry) for entry in state["loss_log"]]
-    if isinstance(source, PhotoCropSource):  # cut the crops where the network trains
-        source = source.to(device)
+    move = getattr(source, "to", None)
+    if callable(move):  # a source that can build its batches where the network trains
+        source = move(device)
     model.to(device).to(memory_format=memory_format).train()
     ema.to(device).to(memory_format=memory_format).eval()
     # Optimizer moments follow the parameters' device (load_state_dict ran before .to()).

@@ -159,4 +159,3 @@ def restore_image(
         "bit_depth": bit_depth,
         "notes": notes,
     }
-

@@ -217,15 +217,15 @@ def load_dataset(
     notes: list[str] = []
     path_text, _, key = spec.partition(":") if spec.count(":") == 1 and not Path(spec).exists() else (spec, "", "")
     path = Path(path_text)
-    named = spec == "heldout" or spec == "photos" or spec.startswith("photos:")  # before any folder of that name
-    if rescale and (named or not path.is_dir()):
+    bundled_photos = spec == "photos" or spec.startswith("photos:")
+    if rescale and (spec == "heldout" or bundled_photos or not path.is_dir()):  # names win over folders of that name
         raise ValueError(
             f"rescale (--rescale) stretches image files by their own range; dataset (--dataset) {spec!r} is not a folder of "
             "image files"
         )
     if spec == "heldout":
         images = heldout_images(num_images, size or 64)
-    elif spec == "photos" or spec.startswith("photos:"):
+    elif bundled_photos:
         images, notes = _bundled_photos(spec, num_images, size or 256, channels)
     elif path.is_dir():
         images, infos = read_image_folder(path, channels=channels, size=size, limit=num_images, rescale=rescale)

@@ -264,6 +264,7 @@ def tune(
         check_int(steps, "steps")
     check_real(sigma, "sigma", low=0.0)
     check_int(seed, "seed", minimum=0)
+    check_bool(rescale, "rescale")
     if output is not None:
         check_writable(output, "output")
     solver_part, prior_part, task_part = single_parts(solver, prior, task)
@@ -283,7 +284,7 @@ def tune(
     world = distributed.world(resolve_device(device))
     device = world.device
     the_prior = usable_prior(prior_part, device, base, solver)
-    images, notes = _images(dataset, num_images, size, channels, check_bool(rescale, "rescale"), prior_image_shape(the_prior))
+    images, notes = _images(dataset, num_images, size, channels, rescale, prior_image_shape(the_prior))
     images = images.to(device)
     shape = tuple(images.shape[1:])
     note = the_prior.check_image_shape(shape, solver)  # e.g. a channel mismatch, before any work
