@@ -312,8 +312,15 @@ def write_image(
 
 def fits_bit_depth(value_range: tuple[float, float] | None, bit_depth: int) -> bool:
     """Whether :func:`write_image` can store an image with ``value_range`` at ``bit_depth``: float32
-    holds any range, integer samples the range ``[0, 1]`` of their scale."""
-    return value_range is None or bit_depth == 32 or (0.0 <= value_range[0] and value_range[1] <= 1.0)
+    holds any range, integer samples the range ``[0, 1]`` of their scale.
+
+    Raises:
+        ValueError: a ``value_range`` that is not a finite pair (low, high) with low < high.
+    """
+    if value_range is None:
+        return True
+    lo, hi = _check_value_range(value_range)
+    return bit_depth == 32 or (0.0 <= lo and hi <= 1.0)
 
 
 def _check_value_range(value_range: Any) -> tuple[float, float]:

@@ -320,3 +320,5 @@ def test_rescale_errors(tmp_path: Path) -> None:
     for bad in ((1.0, 0.0), (0.0, float("nan")), (0.5,), "ab"):
         with pytest.raises(ValueError, match="value_range must be"):
             write_image(torch.zeros(1, 2, 2), tmp_path / "o.tif", bit_depth=32, value_range=bad)  # type: ignore[arg-type]
+        with pytest.raises(ValueError, match="value_range must be"):
+            fits_bit_depth(bad, 16)  # type: ignore[arg-type]
