@@ -34,11 +34,21 @@ code and deepinv do; the network evaluation the official code spends at that tim
 on its result and is skipped here (``S - 1`` network evaluations for ``quad``; the history's last
 record is that of the result).
 
+**Repetitions** (the official ``iter_num_U``, ``repeats`` here): each step from :math:`t` to
+:math:`s` is run :math:`U` times; between two runs the new :math:`x_s` is noised forward to
+:math:`t` again,
+
+.. math::
+    x_t = \sqrt{\bar\alpha_t/\bar\alpha_s}\;x_s + \sqrt{1 - \bar\alpha_t/\bar\alpha_s}\;z,
+
+the resampling of RePaint (Lugmayr et al., CVPR 2022) that lets the sampler harmonise what the
+data step imposes with what the prior fills in (``(S - 1) U`` network evaluations).
+
 Differences from the official code (``main_ddpir_*.py``): the chain starts from
 :math:`x_T \sim \mathcal N(0, I)` (the official deblurring and super-resolution scripts start from
 :math:`\sqrt{\bar\alpha_T}` times the measurement or its bicubic upsampling plus noise; with
-:math:`\sqrt{\bar\alpha_{999}} = 0.0064` the measurement's share is below 1 %); the inner repetitions
-``iter_num_U`` and the ``eta`` of the re-noising are not offered (official defaults 1 and 0, as here).
+:math:`\sqrt{\bar\alpha_{999}} = 0.0064` the measurement's share is below 1 %); the ``eta`` of the
+re-noising is not offered (official default 0, as here).
 """
 
 from __future__ import annotations
@@ -93,6 +103,8 @@ class DiffPIR(Solver):
             super-resolution sweeps :math:`\lambda \in \{2, \dots, 12\}` with :math:`\zeta = 0.25`;
             see :mod:`reddiff_imaging.solvers.presets`).
         zeta: :math:`\zeta \in [0, 1]`, the share of fresh noise when re-noising (0.3 by default).
+        repeats: :math:`U`, the runs of each step (official ``iter_num_U``, default 1; see the
+            module docstring).
         sigma_floor: lower bound of :math:`\sigma` (public units) in :math:`\rho_t`, so that
             noise-free problems keep a finite data weight (official: 0.001).
         schedule: timestep grid, ``quad`` (official default) or ``uniform``.
@@ -107,6 +119,7 @@ class DiffPIR(Solver):
     steps: int = 100
     lam: float = 7.0
     zeta: float = 0.3
+    repeats: int = 1
     sigma_floor: float = 1e-3
     schedule: str = "quad"
     clip_x0: bool = True
@@ -114,6 +127,7 @@ class DiffPIR(Solver):
 
     def __post_init__(self) -> None:
         check_int(self.steps, "steps")
+        check_int(self.repeats, "repeats")
         check_positive(self.lam, "lam")
         check_positive(self.sigma_floor, "sigma_floor")
         if not 0.0 <= float(self.zeta) <= 1.0:
@@ -158,15 +172,18 @@ class DiffPIR(Solver):
         x = randn(shape, generators, zeros)
         for step, (t, s) in enumerate(itertools.pairwise(timesteps)):
             alpha_t, alpha_s = alphas[t], alphas[s]
-            x0 = prior.x0(x, t)
-            if self.clip_x0:
-                x0 = x0.clamp(lo, hi)
             rho = self.lam * sigma**2 * alpha_t / (1 - alpha_t)
-            x0 = data_step(x0, rho)
-            eps = eps_from_x0(x, x0, alpha_t)
-            noise = randn(shape, generators, x)
-            mixed = math.sqrt(1 - self.zeta) * eps + math.sqrt(self.zeta) * noise
-            x = math.sqrt(alpha_s) * x0 + math.sqrt(1 - alpha_s) * mixed
+            for repeat in range(self.repeats):
+                if repeat:  # back from s to t: x_t ~ q(x_t | x_s)
+                    x = math.sqrt(alpha_t / alpha_s) * x + math.sqrt(1 - alpha_t / alpha_s) * randn(shape, generators, x)
+                x0 = prior.x0(x, t)
+                if self.clip_x0:
+                    x0 = x0.clamp(lo, hi)
+                x0 = data_step(x0, rho)
+                eps = eps_from_x0(x, x0, alpha_t)
+                noise = randn(shape, generators, x)
+                mixed = math.sqrt(1 - self.zeta) * eps + math.sqrt(self.zeta) * noise
+                x = math.sqrt(alpha_s) * x0 + math.sqrt(1 - alpha_s) * mixed
             monitor.step(step, x0)
         monitor.step(len(timesteps) - 1, x)  # the last timestep: x_0 itself, no network evaluation
         return x.clamp(lo, hi) if self.clip else x

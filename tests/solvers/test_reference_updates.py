@@ -325,9 +325,9 @@ def test_ddrm_matches_the_official_update(prior, operator) -> None:
 # ------------------------------------------------------------------------------------ DiffPIR
 
 
-def diffpir_reference(prior, problem, steps: int, lam: float, zeta: float) -> torch.Tensor:
+def diffpir_reference(prior, problem, steps: int, lam: float, zeta: float, repeats: int = 1) -> torch.Tensor:
     """yuanzhi-zhu/DiffPIR ``main_ddpir_deblur.py`` (``pred_xstart``, ``sub_1_analytic``, ``quad``,
-    eta = 0, iter_num_U = 1), its data step in [0, 1] solved densely. Compensated: x_T ~ N(0, I)
+    eta = 0, iter_num_U = ``repeats``), its data step in [0, 1] solved densely. Compensated: x_T ~ N(0, I)
     (the script starts from the measurement plus noise), and the noise the script multiplies by
     eta_sigma = 0 is not drawn."""
     A, _ = _dense(problem)
@@ -345,14 +345,18 @@ def diffpir_reference(prior, problem, steps: int, lam: float, zeta: float) -> to
     x = randn(g)
     for i in range(len(seq)):
         t_i = int((reduced - sigmas[seq[i]]).abs().argmin())  # find_nearest
-        x0 = prior.x0(x, t_i).clamp(-1, 1)  # model_fn(pred_xstart), clip_denoised
-        if seq[i] != seq[-1]:
-            x0_p = (x0 / 2 + 0.5).reshape(-1)
-            x0_p = torch.linalg.solve(A.T @ A + rhos[t_i] * torch.eye(DIM, dtype=torch.float64), A.T @ y01 + rhos[t_i] * x0_p)
-            x0 = (x0_p * 2 - 1).reshape(1, *SHAPE)
-            t_im1 = int((reduced - sigmas[seq[i + 1]]).abs().argmin())
-            eps = (x - sqrt_ac[t_i] * x0) / sqrt_1m_ac[t_i]
-            x = sqrt_ac[t_im1] * x0 + math.sqrt(1 - zeta) * sqrt_1m_ac[t_im1] * eps + math.sqrt(zeta) * sqrt_1m_ac[t_im1] * randn(g)
+        for u in range(repeats):
+            x0 = prior.x0(x, t_i).clamp(-1, 1)  # model_fn(pred_xstart), clip_denoised
+            if seq[i] != seq[-1]:
+                x0_p = (x0 / 2 + 0.5).reshape(-1)
+                x0_p = torch.linalg.solve(A.T @ A + rhos[t_i] * torch.eye(DIM, dtype=torch.float64), A.T @ y01 + rhos[t_i] * x0_p)
+                x0 = (x0_p * 2 - 1).reshape(1, *SHAPE)
+                t_im1 = int((reduced - sigmas[seq[i + 1]]).abs().argmin())
+                eps = (x - sqrt_ac[t_i] * x0) / sqrt_1m_ac[t_i]
+                x = sqrt_ac[t_im1] * x0 + math.sqrt(1 - zeta) * sqrt_1m_ac[t_im1] * eps + math.sqrt(zeta) * sqrt_1m_ac[t_im1] * randn(g)
+            if u < repeats - 1 and seq[i] != seq[-1]:  # set back to x_t from x_{t-1}
+                a_eff = sqrt_ac[t_i] / sqrt_ac[t_im1]
+                x = a_eff * x + (sqrt_1m_ac[t_i] ** 2 - a_eff**2 * sqrt_1m_ac[t_im1] ** 2).sqrt() * randn(g)
     return x / 2 + 0.5
 
 
@@ -361,3 +365,9 @@ def test_diffpir_matches_the_official_update(prior, operator) -> None:
     problem = _problem(operator, 0.05)
     ours = DiffPIR(steps=100, lam=7.0, zeta=0.3, clip=False).solve(problem, prior, gen(12)).x
     torch.testing.assert_close(ours, diffpir_reference(prior, problem, 100, 7.0, 0.3), rtol=0, atol=TOL)
+
+
+def test_diffpir_repeats_match_the_official_inner_iterations(prior) -> None:
+    problem = _problem(_inpainting(), 0.05)
+    ours = DiffPIR(steps=20, lam=1.0, zeta=1.0, repeats=3, clip=False).solve(problem, prior, gen(12)).x
+    torch.testing.assert_close(ours, diffpir_reference(prior, problem, 20, 1.0, 1.0, repeats=3), rtol=0, atol=TOL)
