@@ -164,6 +164,8 @@ def read_image(
     if not file.is_file():
         what = " (it is a directory)" if file.is_dir() else ""
         raise FileNotFoundError(f"image file {str(file)!r} does not exist{what}")
+    if file.stat().st_size == 0:
+        raise ValueError(f"image file {str(file)!r} is empty (0 bytes); expected an image ({', '.join(IMAGE_SUFFIXES)})")
     suffix = file.suffix.lower()
     notes: list[str] = []
     if suffix == ".npy":
@@ -355,7 +357,7 @@ def _read_raster(file: Path, max_pixels: int) -> tuple[np.ndarray, str, int | No
             bomb = next((e for e in _chain(err) if isinstance(e, Image.DecompressionBombError)), None)
             if bomb is not None:  # Pillow refuses to open it (more than twice its own limit)
                 raise ValueError(f"image file {str(file)!r} claims too many pixels ({bomb}); max_pixels is {max_pixels:,}") from err
-            raise ValueError(f"could not read image file {str(file)!r}: {err}") from err
+            raise ValueError(f"could not read image file {str(file)!r} ({file.stat().st_size:,} bytes) as {_FORMAT_NAMES.get(file.suffix.lower(), file.suffix.lstrip('.') or 'an image').upper()}: {err}") from err
         _check_pixels(file, shape, max_pixels)
         try:
             mode = iio.immeta(file, index=0, **choice).get("mode") if plugin == "pillow" else None
@@ -579,7 +581,8 @@ def _narrow_note(stored: np.ndarray, unit: np.ndarray) -> str:
 
 
 def _sample_text(value: Any) -> str:
-    return f"{float(value):.6g}" if np.asarray(value).dtype.kind == "f" else str(value)
+    kind = np.asarray(value).dtype.kind
+    return f"{float(value):.6g}" if kind == "f" else str(int(value)) if kind == "b" else str(value)
 
 
 # -- changes on request ---------------------------------------------------------------------------

@@ -181,8 +181,11 @@ def test_missing_unreadable_and_oversized_files(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="directory"):
         read_image(tmp_path)
     (tmp_path / "broken.png").write_text("not an image")
-    with pytest.raises(ValueError, match="broken.png"):
+    with pytest.raises(ValueError, match=r"broken\.png' \(12 bytes\) as PNG"):
         read_image(tmp_path / "broken.png")
+    (tmp_path / "empty.tif").write_bytes(b"")
+    with pytest.raises(ValueError, match=r"empty\.tif' is empty \(0 bytes\)"):
+        read_image(tmp_path / "empty.tif")
     (tmp_path / "broken.npy").write_text("not an array")
     with pytest.raises(ValueError, match="broken.npy"):
         read_image(tmp_path / "broken.npy")
