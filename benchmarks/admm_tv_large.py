@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import time
 import warnings
+from typing import Any
 
 import skimage.data
 import torch
@@ -22,6 +23,7 @@ from common import setup, write_json
 import reddiff_imaging as ri
 from reddiff_imaging import operators as ops
 from reddiff_imaging.priors import TV
+from reddiff_imaging.priors.tv import TVProxResult
 from reddiff_imaging.solvers import ADMM, admm
 
 
@@ -30,7 +32,7 @@ def run(problem: ri.InverseProblem, iterations: int, warm: bool) -> dict[str, ob
     inner: list[int] = []
     fgp = prior._fgp
 
-    def counted(x: torch.Tensor, tau: torch.Tensor, **options: object):
+    def counted(x: torch.Tensor, tau: torch.Tensor, **options: Any) -> TVProxResult:
         result = fgp(x, tau, **options)
         inner.append(int(result.iterations.max()))
         return result
@@ -39,7 +41,7 @@ def run(problem: ri.InverseProblem, iterations: int, warm: bool) -> dict[str, ob
     solver = ADMM(steps=iterations)
     original = admm.TV
     if not warm:  # the solver no longer recognises TV: each prox cold, at the prior's tolerance
-        admm.TV = type("NoTV", (), {})
+        setattr(admm, "TV", type("NoTV", (), {}))  # setattr: mypy refuses to assign to a class name
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -48,7 +50,8 @@ def run(problem: ri.InverseProblem, iterations: int, warm: bool) -> dict[str, ob
             seconds = time.perf_counter() - start
     finally:
         if not warm:
-            admm.TV = original
+            setattr(admm, "TV", original)
+    assert problem.x_true is not None
     return {
         "iterations": iterations, "seconds": seconds, "inner_iterations": sum(inner),
         "psnr": float(ri.metrics.psnr(x, problem.x_true)), "warnings": len(caught),

@@ -28,7 +28,7 @@ import pstats
 import statistics
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -140,11 +140,11 @@ def primary_key() -> str:
 
 
 def interleaved(
-    cases: dict[str, Callable[[], Any]],
+    cases: Mapping[str, Callable[[], Any]],
     *,
     repeats: int,
     warmup: int = 1,
-    warmup_cases: dict[str, Callable[[], Any]] | None = None,
+    warmup_cases: Mapping[str, Callable[[], Any]] | None = None,
     log: Callable[[str], None] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Time ``cases`` round-robin within one run.

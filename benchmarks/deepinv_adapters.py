@@ -78,7 +78,7 @@ class _NumpyWithoutHalfVariance:
 @contextlib.contextmanager
 def ddrm_without_half_variance() -> Iterator[None]:
     """Within the block, deepinv's DDRM draws its noise with the paper's variance (no 1/√2)."""
-    module = sys.modules["deepinv.sampling.diffusion"]
+    module: Any = sys.modules["deepinv.sampling.diffusion"]  # a ModuleType: its `np` global is not typed
     original = module.np
     module.np = _NumpyWithoutHalfVariance()
     try:

@@ -21,7 +21,7 @@ Parts (``--parts``):
 ``hole``
     a 32×32 hole in the centre of each crop: DiffPIR's fill and ADMM-TV's against the truth (mean and
     PSNR of the filled region), each method's setting chosen on the validation crops by the PSNR
-    inside the hole (DiffPIR: ζ; ADMM-TV: λ and ρ, at 300 iterations);
+    inside the hole (DiffPIR: ζ and its resampling ``repeats``; ADMM-TV: λ and ρ, at 300 iterations);
 ``samples``
     unconditional samples of the prior (deterministic DDIM, 100 steps) at 64×64 and 128×128.
 
@@ -35,12 +35,14 @@ Usage: ``python benchmarks/natural_prior_quality.py [--prior PATH] [--parts deno
 from __future__ import annotations
 
 import argparse
+import functools
 import itertools
 import json
 import math
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -71,11 +73,11 @@ def save_panels(path: Path, rows: list[list[tuple[str, Tensor]]], title: str) ->
     columns = max(len(row) for row in rows)
     fig, axes = plt.subplots(len(rows), columns, figsize=(2.2 * columns, 2.4 * len(rows)), squeeze=False)
     for ax_row, row in zip(axes, rows):
-        for ax, (label, image) in itertools.zip_longest(ax_row, row, fillvalue=("", None)):
+        for ax in ax_row:
             ax.axis("off")
-            if image is not None:
-                ax.imshow(image.clamp(0, 1).permute(1, 2, 0).cpu().numpy())
-                ax.set_title(label, fontsize=8)
+        for ax, (label, image) in zip(ax_row, row):
+            ax.imshow(image.clamp(0, 1).permute(1, 2, 0).cpu().numpy())
+            ax.set_title(label, fontsize=8)
     fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -122,7 +124,7 @@ def denoise(prior: DiffusionPrior, test: Tensor, validation: Tensor, figures: Pa
     return {"sigma": SIGMA_DENOISE, **scores}
 
 
-def tasks(shape: tuple[int, int, int]) -> dict[str, ops.LinearOperator]:
+def tasks(shape: tuple[int, ...]) -> dict[str, ops.LinearOperator]:
     return {
         "deblur-gaussian": ops.Blur(ops.gaussian_kernel(1.5), shape),
         "sr4-block": ops.BlockAverage(4, shape),
@@ -138,8 +140,10 @@ def wavelet_pgd(problem: ri.InverseProblem, lam: float, iterations: int = 100) -
     """deepinv's proximal gradient descent with its wavelet (db8, 3 levels, l1) prior."""
     import deepinv as dinv
 
-    physics = problem.operator.to_deepinv()
-    step = 1.0 / float(problem.operator.norm()) ** 2
+    operator = problem.operator
+    assert isinstance(operator, ops.LinearOperator)
+    physics = operator.to_deepinv()
+    step = 1.0 / float(operator.norm()) ** 2
     model = dinv.optim.optim_builder(
         iteration="PGD",
         prior=dinv.optim.WaveletPrior(level=3, wv="db8", p=1),
@@ -153,6 +157,22 @@ def wavelet_pgd(problem: ri.InverseProblem, lam: float, iterations: int = 100) -
 
 
 Runner = Callable[[ri.InverseProblem], Tensor]
+
+
+def diffusion_runner(prior: DiffusionPrior, name: str, **options: Any) -> Runner:
+    """The diffusion solver ``name`` with ``options``, seed 0."""
+    solver = solvers.get(name, **options)
+    return lambda p: solver.solve(p, prior, torch.Generator().manual_seed(0), progress=False).x
+
+
+def dps_runner(prior: DiffusionPrior, steps: int, zeta_128: float) -> Runner:
+    """DPS with ζ quoted at 128×128, scaled to the problem's size (:func:`dps_scale`), seed 0."""
+    return lambda p: solvers.get("dps", steps=steps, zeta=zeta_128 * dps_scale(p)).solve(p, prior, torch.Generator().manual_seed(0), progress=False).x
+
+
+def admm_tv_runner(tv: TV, steps: int, lam: float, rho: float) -> Runner:
+    solver = solvers.get("admm", steps=steps, lam=lam, rho=rho)
+    return lambda p: solver.solve(p, tv, progress=False).x
 
 
 def tuned(
@@ -174,27 +194,23 @@ def dps_scale(problem: ri.InverseProblem) -> float:
 
 
 def restore(prior: DiffusionPrior, test: Tensor, validation: Tensor, steps: int) -> dict[str, object]:
-    gen = lambda: torch.Generator().manual_seed(0)  # noqa: E731
     tv = TV(weight=1.0, max_iter=200, tol=1e-4)
     candidates: dict[str, list[tuple[str, Runner]]] = {
         "RED-diff": [
-            (f"lam={lam}, lr={lr}", lambda p, lam=lam, lr=lr: solvers.get("reddiff", steps=steps, lam=lam, lr=lr).solve(p, prior, gen(), progress=False).x)
+            (f"lam={lam}, lr={lr}", diffusion_runner(prior, "reddiff", steps=steps, lam=lam, lr=lr))
             for lam, lr in itertools.product((0.03, 0.1, 0.25), (0.1, 0.25, 0.5))
         ],
         "DiffPIR": [
-            (f"lam={lam}, zeta={zeta}", lambda p, lam=lam, zeta=zeta: solvers.get("diffpir", steps=steps, lam=lam, zeta=zeta).solve(p, prior, gen(), progress=False).x)
+            (f"lam={lam}, zeta={zeta}", diffusion_runner(prior, "diffpir", steps=steps, lam=lam, zeta=zeta))
             for lam, zeta in itertools.product((0.3, 1.0, 3.0, 7.0), (0.3, 1.0))
         ],
-        "DPS": [
-            (f"zeta={zeta} at 128x128", lambda p, zeta=zeta: solvers.get("dps", steps=steps, zeta=zeta * dps_scale(p)).solve(p, prior, gen(), progress=False).x)
-            for zeta in (3.0, 10.0, 30.0)
-        ],
-        "DDRM": [("eta=0.85, eta_b=1", lambda p: solvers.get("ddrm", steps=steps).solve(p, prior, gen(), progress=False).x)],
+        "DPS": [(f"zeta={zeta} at 128x128", dps_runner(prior, steps, zeta)) for zeta in (3.0, 10.0, 30.0)],
+        "DDRM": [("eta=0.85, eta_b=1", diffusion_runner(prior, "ddrm", steps=steps))],
         "ADMM-TV": [
-            (f"lam={lam}, rho={rho}", lambda p, lam=lam, rho=rho: solvers.get("admm", steps=150, lam=lam, rho=rho).solve(p, tv, progress=False).x)
+            (f"lam={lam}, rho={rho}", admm_tv_runner(tv, 150, lam, rho))
             for lam, rho in itertools.product((0.0003, 0.001, 0.003, 0.01, 0.03), (0.1, 0.3, 1.0))
         ],
-        "wavelet PGD (deepinv)": [(f"lambda={lam}", lambda p, lam=lam: wavelet_pgd(p, lam)) for lam in (0.0003, 0.001, 0.003, 0.01, 0.03, 0.1)],
+        "wavelet PGD (deepinv)": [(f"lambda={lam}", functools.partial(wavelet_pgd, lam=lam)) for lam in (0.0003, 0.001, 0.003, 0.01, 0.03, 0.1)],
     }
     report: dict[str, object] = {"steps": steps, "sigma_y": SIGMA_Y}
     validation_operators = tasks(tuple(validation.shape[1:]))
@@ -229,31 +245,31 @@ def hole(prior: DiffusionPrior, test: Tensor, validation: Tensor, steps: int, fi
     problem, inside = hole_problem(test, 0)
     val_problem, val_inside = hole_problem(validation, 1)
 
-    def diffpir(zeta: float, seed: int) -> Runner:
-        return lambda p: solvers.get("diffpir", steps=steps, lam=1.0, zeta=zeta).solve(p, prior, torch.Generator().manual_seed(seed), progress=False).x
+    def diffpir(zeta: float, repeats: int, seed: int) -> Runner:
+        solver = solvers.get("diffpir", steps=steps, lam=1.0, zeta=zeta, repeats=repeats)
+        return lambda p: solver.solve(p, prior, torch.Generator().manual_seed(seed), progress=False).x
+
+    def in_hole(estimate: Tensor, truth: Tensor) -> list[float]:
+        return region_psnr(estimate, truth, val_inside)
 
     def region_mean(images: Tensor) -> list[float]:
         return [round(float(img[m].mean()), 4) for img, m in zip(images, inside)]
 
-    zetas = {f"lam=1, zeta={zeta}": zeta for zeta in (0.3, 1.0)}
+    diffpir_settings = {f"lam=1, zeta={zeta}, repeats={repeats}": (zeta, repeats) for zeta, repeats in itertools.product((0.3, 1.0), (1, 4))}
     candidates: dict[str, list[tuple[str, Runner]]] = {
-        "DiffPIR": [(label, diffpir(zeta, 0)) for label, zeta in zetas.items()],
-        "ADMM-TV": [
-            (f"lam={lam}, rho={rho}", lambda p, lam=lam, rho=rho: solvers.get("admm", steps=300, lam=lam, rho=rho).solve(p, TV(), progress=False).x)
-            for lam, rho in itertools.product((0.001, 0.01), (0.01, 0.1, 1.0))
-        ],
+        "DiffPIR": [(label, diffpir(*setting, 0)) for label, setting in diffpir_settings.items()],
+        "ADMM-TV": [(f"lam={lam}, rho={rho}", admm_tv_runner(TV(), 300, lam, rho)) for lam, rho in itertools.product((0.001, 0.01), (0.01, 0.1, 1.0))],
     }
     fills: dict[str, Tensor] = {}
     settings: dict[str, str] = {}
     report: dict[str, object] = {"truth mean": region_mean(test)}
     for method, grid in candidates.items():
-        settings[method], run = tuned(grid, [val_problem], [validation], score=lambda e, x: region_psnr(e, x, val_inside))
+        settings[method], run = tuned(grid, [val_problem], [validation], score=in_hole)
         fill = fills[method] = run(problem)
         report[method] = {"setting": settings[method], "mean": region_mean(fill), "hole psnr": region_psnr(fill, test, inside), "psnr": psnr(fill, test)}
         print("hole", method, report[method], flush=True)
     # one fill is one posterior sample: three more seeds show how far its mean strays
-    zeta = zetas[settings["DiffPIR"]]
-    more = [region_mean(diffpir(zeta, seed)(problem)) for seed in (1, 2, 3)]
+    more = [region_mean(diffpir(*diffpir_settings[settings["DiffPIR"]], seed)(problem)) for seed in (1, 2, 3)]
     report["DiffPIR, seeds 1-3"] = {"mean": more}
 
     if figures is not None:
@@ -280,7 +296,7 @@ def samples(prior: DiffusionPrior, figures: Path | None) -> dict[str, object]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--prior", default=str(ROOT / "training" / "natural_prior" / "ema.pt"))
+    parser.add_argument("--prior", default=str(ROOT / "reddiff_imaging" / "data" / "assets" / "natural_prior.pt"), help="checkpoint (default: the shipped natural prior)")
     parser.add_argument("--parts", nargs="+", default=["denoise", "restore", "hole"], choices=["denoise", "restore", "hole", "samples"])
     parser.add_argument("--figures", type=Path, default=None, help="folder for the figures of denoise, hole and samples")
     parser.add_argument("--steps", type=int, default=50)

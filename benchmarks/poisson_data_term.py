@@ -112,11 +112,13 @@ def main() -> None:
     chosen: dict[str, dict[str, dict[str, float]]] = {}
     for peak in PEAKS[args.task]:
         tune_problems, test_problems = problems(validation, args.task, peak), problems(heldout, args.task, peak)
-        entry: dict[str, Any] = {"sigma_equivalent": float(test_problems["gaussian"].noise.sigma)}
+        gaussian_noise = test_problems["gaussian"].noise
+        assert isinstance(gaussian_noise, Gaussian)
+        entry: dict[str, Any] = {"sigma_equivalent": float(gaussian_noise.sigma)}
         for method, (factory, grid) in METHODS.items():
             entry[method] = {}
             for term in ("gaussian", "poisson"):
-                scores = []
+                scores: list[dict[str, Any]] = []
                 for values in itertools.product(*grid.values()):
                     kwargs = dict(zip(grid, values))
                     mean = sum(psnrs(factory(**kwargs), tune_problems[term], prior)) / 2

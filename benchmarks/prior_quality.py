@@ -22,6 +22,7 @@ import argparse
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -34,9 +35,10 @@ from reddiff_imaging.priors import (
     DiffusionPrior,
     GaussianFilterDenoiser,
     MedianDenoiser,
+    Prior,
     WaveletDenoiser,
 )
-from reddiff_imaging.solvers import ADMM, RedDiff
+from reddiff_imaging.solvers import ADMM, RedDiff, Solver
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
@@ -66,11 +68,12 @@ def denoising(prior: DiffusionPrior, x: torch.Tensor, sigma: float) -> dict[str,
 
 def inpainting(prior: DiffusionPrior, x: torch.Tensor, validation: torch.Tensor, steps: int) -> dict[str, object]:
     operator = ops.registry.build("inpainting-box", x.shape[1:])
+    assert isinstance(operator, ops.LinearOperator)  # box inpainting: a mask, with its pinv
 
     def problem(images: torch.Tensor) -> ri.InverseProblem:
         return ri.InverseProblem.simulate(operator, images, ri.noise.Gaussian(0.01), torch.Generator().manual_seed(1))
 
-    def psnr(solver, images, p) -> float:  # noqa: ANN001
+    def psnr(solver: Solver, images: torch.Tensor, p: Prior) -> float:
         return float(metrics.psnr(solver.solve(problem(images), p, torch.Generator().manual_seed(0)).x.clamp(0, 1), images).mean())
 
     tv = TV(weight=1.0, max_iter=300, tol=1e-4)
@@ -152,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     validation = validation_images(2 if args.quick else 4)
     STATIC.mkdir(parents=True, exist_ok=True)
     RESULTS.mkdir(exist_ok=True)
-    report = {
+    report: dict[str, Any] = {
         "images": n,
         "denoising_sigma_0.1": denoising(prior, x, 0.1),
         "box_inpainting_20x20": inpainting(prior, x[: 4 if args.quick else 8], validation, 30 if args.quick else 100),

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -41,6 +42,7 @@ SETTINGS = {
 
 def network_seconds(prior: DiffusionPrior, side: int, repeats: int) -> float:
     """Median wall time of one network call on a (1, C, side, side) input (after one warm-up)."""
+    assert prior.channels is not None  # the bundled priors' networks give their channel count
     x = torch.zeros(1, prior.channels, side, side)
     t = torch.tensor([100])
     times = []
@@ -52,7 +54,7 @@ def network_seconds(prior: DiffusionPrior, side: int, repeats: int) -> float:
     return float(np.median(times[1:]))
 
 
-def tiled(fn, image: torch.Tensor) -> torch.Tensor:
+def tiled(fn: Callable[[torch.Tensor], torch.Tensor], image: torch.Tensor) -> torch.Tensor:
     """``fn`` applied to each TILE×TILE tile of ``image`` (1, C, H, W), as one batch."""
     _, c, h, w = image.shape
     tiles = image.unfold(2, TILE, TILE).unfold(3, TILE, TILE)  # (1, C, h/T, w/T, T, T)

@@ -52,6 +52,7 @@ from vs_deepinv_classical import (
     zero_dual_init,
 )
 
+from reddiff_imaging.operators import Blur, Inpainting
 from reddiff_imaging.priors import GaussianFilterDenoiser
 from reddiff_imaging.solvers.classical_common import item_norm
 
@@ -154,6 +155,7 @@ def profile_problem(task: str, batch: int, calls: int, rounds: int, profiles: di
     """The component timings of one problem (see the module docs)."""
     problem, physics, norm2 = build_problem(task, batch)
     op = problem.operator
+    assert isinstance(op, (Blur, Inpainting))  # what the registry builds for the two tasks
     y = problem.y
     x = op.apply_adjoint(y).real.clone()
     rho = PNP_RHO * norm2
@@ -166,8 +168,10 @@ def profile_problem(task: str, batch: int, calls: int, rounds: int, profiles: di
         entry["norm_us"] = cpu_us(lambda: op.norm(), max(calls // 50, 2), rounds)
         entry["norm_power_iterations"] = power_iterations(op)
         if task == "deblur-gaussian":
+            assert isinstance(op, Blur)
             closed = lambda: float(op.transfer.abs().max()) ** 2
         else:
+            assert isinstance(op, Inpainting)
             closed = lambda: float(op.weights.abs().max()) ** 2
         entry["norm_closed_form_us"] = cpu_us(closed, calls, rounds)
         entry["norm_closed_form_value"] = closed()
@@ -176,6 +180,7 @@ def profile_problem(task: str, batch: int, calls: int, rounds: int, profiles: di
         entry["xupdate_ours_us"] = cpu_us(lambda: op.solve_normal(aty + rho * x, rho, check=False), calls, rounds)
         entry["xupdate_deepinv_us"] = cpu_us(lambda: physics.prox_l2(x, y, 1.0 / rho), calls, rounds)
         if task == "deblur-gaussian":
+            assert isinstance(op, Blur)
             half = (op.transfer.abs() ** 2)[..., : x.shape[-1] // 2 + 1].to(torch.float32)
 
             def candidate_solve() -> torch.Tensor:
@@ -183,6 +188,7 @@ def profile_problem(task: str, batch: int, calls: int, rounds: int, profiles: di
                 return torch.fft.irfft2(torch.fft.rfft2(b) / (half + rho), s=x.shape[-2:])
 
         else:
+            assert isinstance(op, Inpainting)
             w2 = op.weights.abs() ** 2
 
             def candidate_solve() -> torch.Tensor:

@@ -20,6 +20,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from common import load_average, machine_info, markdown_table, write_json
 
@@ -75,7 +76,7 @@ def _reddiff_seconds(threads: int) -> float:
 
 
 def threads_effect() -> list[dict[str, object]]:
-    rows = []
+    rows: list[dict[str, object]] = []
     for busy in (False, True):
         spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if busy else None
         try:
@@ -93,7 +94,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-    result = {"machine": machine_info(), "startup": startup(args.repeats), "threads": threads_effect()}
+    result: dict[str, Any] = {"machine": machine_info(), "startup": startup(args.repeats), "threads": threads_effect()}
     write_json("startup_threads", result)
     for rows in (result["startup"], result["threads"]):
         headers = list(rows[0])

@@ -13,6 +13,7 @@ writes ``benchmarks/results/step_scaling[-cuda].json``.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 
 import torch
 from common import interleaved, machine_line, setup, write_json
@@ -37,7 +38,7 @@ def main() -> None:
     info = setup(args.threads)
     device = torch.device(args.device)
     prior = DiffusionPrior.default(map_location=device)
-    timed_cases = {}
+    timed_cases: dict[str, Callable[[], None]] = {}
     for size, batch in CASES:
         x = heldout_images(batch, size).to(device)
         operator = ops.registry.build("inpainting-box", tuple(x.shape[1:])).to(device)

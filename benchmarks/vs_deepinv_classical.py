@@ -43,9 +43,11 @@ Results: ``benchmarks/results/vs_deepinv_classical.json``.
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -70,7 +72,9 @@ from common import (
 import reddiff_imaging as ri
 from reddiff_imaging.data.synthetic import heldout_images
 from reddiff_imaging.operators import registry
-from reddiff_imaging.priors import TV, GaussianFilterDenoiser, PriorDenoiser
+from reddiff_imaging.priors import TV, GaussianFilterDenoiser
+from reddiff_imaging.priors.deepinv_adapters import PriorDenoiser
+from reddiff_imaging.priors.tv import TVProxResult
 from reddiff_imaging.solvers import ADMM, PnPADMM
 
 NAME = "vs_deepinv_classical"
@@ -113,7 +117,7 @@ def ours_tv(max_iter: int | None, counter: InnerCounter | None = None) -> TV:
     if counter is not None or max_iter is not None:
         fgp = tv._fgp
 
-        def counted(x: torch.Tensor, tau: torch.Tensor, **options: Any):
+        def counted(x: torch.Tensor, tau: torch.Tensor, **options: Any) -> TVProxResult:
             if max_iter is not None:
                 options["tol"] = 1e-30
             result = fgp(x, tau, **options)
@@ -140,8 +144,8 @@ def deepinv_tv(max_iter: int | None, counter: InnerCounter | None = None) -> din
             counter.calls += 1
             return forward(*args, **kwargs)
 
-        model.nabla = counted_nabla  # type: ignore[method-assign]
-        model.forward = counted_forward  # type: ignore[method-assign]
+        model.nabla = counted_nabla
+        model.forward = counted_forward
     return prior
 
 
@@ -152,7 +156,9 @@ def zero_dual_init(y: torch.Tensor, physics: dinv.physics.Physics) -> tuple[torc
     return x, torch.zeros_like(x)
 
 
-def make_cases(method: str, problem: ri.InverseProblem, physics: dinv.physics.Physics, norm2: float, iterations: int):
+def make_cases(
+    method: str, problem: ri.InverseProblem, physics: dinv.physics.Physics, norm2: float, iterations: int
+) -> tuple[Callable[..., torch.Tensor], Callable[..., torch.Tensor]]:
     """The timed callables (each returns the reconstruction) and their inner-iteration diagnostics."""
     y = problem.y
     gf = GaussianFilterDenoiser()
@@ -161,7 +167,7 @@ def make_cases(method: str, problem: ri.InverseProblem, physics: dinv.physics.Ph
 
         def ours(lean: bool = False, counter: InnerCounter | None = None) -> torch.Tensor:
             solver = ADMM(steps=iterations, lam=TV_LAM, rho=TV_RHO, init="adjoint")
-            kwargs = {"metrics_every": 0, "check_every": 0} if lean else {}
+            kwargs: dict[str, Any] = {"metrics_every": 0, "check_every": 0} if lean else {}
             return solver.solve(problem, ours_tv(inner, counter), **kwargs).x
 
         def theirs(counter: InnerCounter | None = None) -> torch.Tensor:
@@ -178,7 +184,7 @@ def make_cases(method: str, problem: ri.InverseProblem, physics: dinv.physics.Ph
 
         def ours(lean: bool = False, counter: InnerCounter | None = None) -> torch.Tensor:
             solver = PnPADMM(steps=iterations, sigma=PNP_SIGMA, rho=PNP_RHO, init="adjoint")
-            kwargs = {"metrics_every": 0, "check_every": 0} if lean else {}
+            kwargs: dict[str, Any] = {"metrics_every": 0, "check_every": 0} if lean else {}
             return solver.solve(problem, gf, **kwargs).x
 
         def theirs(counter: InnerCounter | None = None) -> torch.Tensor:
@@ -245,8 +251,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                         repeats=repeats,
                         warmup=1,
                         warmup_cases={
-                            "ours": lambda o=ours, c=ours_counter: o(counter=c),
-                            "deepinv": lambda t=theirs, c=theirs_counter: t(counter=c),
+                            "ours": functools.partial(ours, counter=ours_counter),
+                            "deepinv": functools.partial(theirs, counter=theirs_counter),
                         },
                     )
                 t_ours, t_theirs = timed["ours"]["median"], timed["deepinv"]["median"]

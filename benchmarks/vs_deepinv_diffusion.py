@@ -341,6 +341,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             ours, theirs, _ = make_runs(method, problem, physics, prior, steps)
             x_ours = ours().clamp(0, 1)
             truth = problem.x_true
+            assert truth is not None  # simulated problems carry their ground truth
             p_ours = metrics.psnr(x_ours, truth)
             p_theirs = metrics.psnr(theirs().float().clamp(0, 1), truth)
             entry = {
