@@ -216,6 +216,8 @@ def _restore(args: argparse.Namespace) -> int:
         progress=True,
     )
     print(f"read {report['input'].describe()}")
+    if args.prior == "auto":
+        print(f"prior: {report['prior']} (auto: the natural-image prior for a {report['shape'][0]}-channel image; --prior to choose another)")
     for note in report["notes"]:
         print(f"note: {note}")
     measurement = f"; measurement ({report['measurement_label']}) in {report['measurement']}" if report["measurement"] else ""
@@ -334,7 +336,9 @@ def build_parser() -> argparse.ArgumentParser:
     restore.add_argument("image")
     restore.add_argument("--task", required=True)
     restore.add_argument("--solver", default="reddiff")
-    restore.add_argument("--prior", default="default")
+    restore.add_argument(
+        "--prior", default="auto", help="as for compare --priors (default auto: natural for a colour image, gray:natural for a gray one)"
+    )
     restore.add_argument("--set", nargs="+", metavar="SOLVER.OPTION=VALUE")
     restore.add_argument("--output", default="restored.png", help=".png, .tif, .jpg or .npy (default restored.png)")
     restore.add_argument("--size", type=int, default=None, help="crop the centred square and resize to SIZE × SIZE")

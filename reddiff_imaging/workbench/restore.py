@@ -11,6 +11,10 @@ the input was rescaled, the scale it is read at without rescaling (a 12-bit scan
 12-bit values, a float image in its own units; signed integers and DICOM in the ``[0, 1]`` mapping
 of their type's range or window) wherever the output's samples can hold it.
 
+The default prior, ``auto``, is the natural-image prior (``natural``) for a colour image and the same
+network through its gray adapter (``gray:natural``) for a gray one: a user's own photograph or scan
+gets the prior made for real images; the phantom prior (``default``) is there for its 64×64 scenes.
+
 The measurement is simulated with the seeds a comparison uses, so ``restore_image`` and
 :func:`~reddiff_imaging.workbench.compare` agree on the same image and seed.
 """
@@ -29,6 +33,7 @@ from reddiff_imaging._validation import check_distinct_files, check_int, check_r
 from reddiff_imaging.data.image_io import fits_bit_depth, output_bit_depth, read_image, write_image
 from reddiff_imaging.priors.base import ImageShapeNote
 from reddiff_imaging.workbench.figures import measurement_view
+from reddiff_imaging.workbench.parts import one_part
 from reddiff_imaging.workbench.plan import (
     generator,
     measure,
@@ -39,7 +44,15 @@ from reddiff_imaging.workbench.plan import (
 )
 from reddiff_imaging.workbench.specs import DEFAULT_SIGMA, Method, unit_seed
 
-__all__ = ["restore_image"]
+__all__ = ["AUTO_PRIOR", "restore_image"]
+
+#: the default prior of :func:`restore_image`: chosen by the image's channels (:func:`auto_prior`)
+AUTO_PRIOR = "auto"
+
+
+def auto_prior(channels: int) -> str:
+    """The prior ``auto`` stands for: ``natural`` for a colour image, ``gray:natural`` for a gray one."""
+    return "natural" if channels == 3 else "gray:natural"
 
 
 def restore_image(
@@ -48,7 +61,7 @@ def restore_image(
     *,
     task: Any,
     solver: Any = "reddiff",
-    prior: Any = "default",
+    prior: Any = AUTO_PRIOR,
     overrides: dict[str, Any] | None = None,
     steps: int | None = None,
     sigma: float = DEFAULT_SIGMA,
@@ -72,7 +85,8 @@ def restore_image(
             factory(shape) or ``module:attribute``).
         solver: a solver name, Solver object or class, or ``module:attribute``.
         prior: a prior as :func:`~reddiff_imaging.workbench.compare` takes it (name, spec such as
-            ``drunet:PATH``, Prior object, deepinv denoiser, factory or ``module:attribute``).
+            ``drunet:PATH``, Prior object, deepinv denoiser, factory or ``module:attribute``), or
+            ``auto`` (default): ``natural`` for a colour image, ``gray:natural`` for a gray one.
         overrides: options of the solver, e.g. ``{"lam": 0.5}``.
         steps: iteration count (the solver's ``steps``) unless ``overrides`` sets it.
         sigma: measurement noise level (public units).
@@ -90,9 +104,9 @@ def restore_image(
 
     Returns:
         ``{"psnr", "ssim", "seconds", "output", "measurement", "measurement_label", "shape", "config",
-        "input", "bit_depth", "notes"}``: PSNR (dB) and SSIM of the reconstruction against the
+        "prior", "input", "bit_depth", "notes"}``: PSNR (dB) and SSIM of the reconstruction against the
         processed input, the solve time, the written paths, the image shape ``(C, H, W)``, the
-        solver's configuration, the input's :class:`~reddiff_imaging.data.image_io.ImageInfo`, the
+        solver's configuration, the prior's label (what ``auto`` chose), the input's :class:`~reddiff_imaging.data.image_io.ImageInfo`, the
         bit depth written (32: float) and one line per change made to the image (reading,
         conversion, the prior's padding, a bit depth the output format cannot hold).
 
@@ -109,17 +123,20 @@ def restore_image(
         check_int(steps, "steps")
     check_real(sigma, "sigma", low=0.0)
     check_int(seed, "seed", minimum=0)
-    solver_part, prior_part, task_part = single_parts(solver, prior, task)
-    solver, prior, task = solver_part.label, prior_part.label, task_part.label
-    method = Method.of(solver_part, prior, overrides)
-    built = method.build(steps)  # unknown solver or option fails before anything is read
+    auto = isinstance(prior, str) and prior == AUTO_PRIOR
+    solver_part, prior_part, task_part = single_parts(solver, auto_prior(3) if auto else prior, task)
+    solver, task = solver_part.label, task_part.label
+    built = Method.of(solver_part, prior_part.label, overrides).build(steps)  # unknown solver or option fails before anything is read
     image_path = Path(image)
     if not image_path.is_file():
         raise FileNotFoundError(f"image file {str(image_path)!r} does not exist")
     check_distinct_files({"image": image_path, "output": output, "save_measurement": save_measurement})
     device = resolve_device(device)
-    the_prior = usable_prior(prior_part, device, built, solver)
     x, info = read_image(image_path, channels=channels, size=size, rescale=rescale)
+    if auto:
+        prior_part = one_part(auto_prior(x.shape[0]), "prior")
+    method = Method.of(solver_part, prior_part.label, overrides)
+    the_prior = usable_prior(prior_part, device, built, solver)
     notes = list(info.notes)
     prior_note = the_prior.check_image_shape(tuple(x.shape), solver)
     notes += [prior_note] if prior_note else []
@@ -155,6 +172,7 @@ def restore_image(
         "measurement_label": label,
         "shape": shape,
         "config": result.config,
+        "prior": prior_part.label,
         "input": info,
         "bit_depth": bit_depth,
         "notes": notes,

@@ -25,7 +25,7 @@ def gray_png(tmp_path: Path) -> Path:
     return path
 
 
-def test_restore_with_the_default_prior(gray_png: Path, tmp_path: Path) -> None:
+def test_restore_with_the_auto_prior(gray_png: Path, tmp_path: Path) -> None:
     out = tmp_path / "out" / "restored.png"
     info = restore_image(
         gray_png, out, task="inpainting-box", steps=3, device="cpu", save_measurement=tmp_path / "measurement.png"
@@ -38,6 +38,7 @@ def test_restore_with_the_default_prior(gray_png: Path, tmp_path: Path) -> None:
     assert math.isfinite(info["psnr"]) and 0 <= info["ssim"] <= 1 and info["seconds"] > 0
     assert info["measurement_label"] == "masked image y"
     assert info["notes"] == [] and info["bit_depth"] == 8
+    assert info["prior"] == "gray:natural"  # auto: the natural prior through its gray adapter
 
 
 def test_a_16bit_gray_png_keeps_its_size_and_bit_depth(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -54,14 +55,17 @@ def test_a_16bit_gray_png_keeps_its_size_and_bit_depth(tmp_path: Path, capsys: p
     printed = capsys.readouterr().out
     assert "note: the network takes sides divisible by 8: 36×52 images are reflect-padded to 40×56" in printed
     assert "(16-bit)" in printed
+    assert "prior: gray:natural (auto: the natural-image prior for a 1-channel image; --prior to choose another)" in printed
 
 
 def test_an_8bit_colour_image_stays_colour(tmp_path: Path) -> None:
     rng = np.random.default_rng(1)
     iio.imwrite(tmp_path / "photo.png", rng.integers(0, 256, (24, 32, 3), dtype=np.uint8))
     with pytest.raises(ValueError, match=r"1-channel images, but the images have 3 channels.*Channelwise.*--channels 1"):
-        restore_image(tmp_path / "photo.png", tmp_path / "o.png", task="inpainting-random", steps=2, device="cpu")
+        restore_image(tmp_path / "photo.png", tmp_path / "o.png", task="inpainting-random", prior="default", steps=2, device="cpu")
     assert not (tmp_path / "o.png").exists()
+    auto = restore_image(tmp_path / "photo.png", tmp_path / "auto.png", task="inpainting-random", steps=2, device="cpu")
+    assert auto["prior"] == "natural" and auto["shape"] == (3, 24, 32)
     for prior in ("channelwise:default", "gaussian"):
         solver = "reddiff" if prior.startswith("channelwise") else "pnp-pgd"
         info = restore_image(tmp_path / "photo.png", tmp_path / f"{solver}.png", task="inpainting-random", solver=solver,
@@ -72,6 +76,7 @@ def test_an_8bit_colour_image_stays_colour(tmp_path: Path) -> None:
     gray = restore_image(tmp_path / "photo.png", tmp_path / "gray.png", task="inpainting-random", steps=2, channels=1,
                          device="cpu")
     assert gray["shape"] == (1, 24, 32) and gray["notes"] == ["colour converted to gray (luminance, skimage.color.rgb2gray)"]
+    assert gray["prior"] == "gray:natural"
 
 
 def test_a_float_tiff_is_written_as_float(tmp_path: Path) -> None:
