@@ -46,11 +46,11 @@ from reddiff_imaging.workbench.specs import DEFAULT_SIGMA, Method, unit_seed
 
 __all__ = ["AUTO_PRIOR", "restore_image"]
 
-#: the default prior of :func:`restore_image`: chosen by the image's channels (:func:`auto_prior`)
+#: the default prior of :func:`restore_image`: natural for a colour image, gray:natural for a gray one
 AUTO_PRIOR = "auto"
 
 
-def auto_prior(channels: int) -> str:
+def _auto_prior(channels: int) -> str:
     """The prior ``auto`` stands for: ``natural`` for a colour image, ``gray:natural`` for a gray one."""
     return "natural" if channels == 3 else "gray:natural"
 
@@ -124,7 +124,7 @@ def restore_image(
     check_real(sigma, "sigma", low=0.0)
     check_int(seed, "seed", minimum=0)
     auto = isinstance(prior, str) and prior == AUTO_PRIOR
-    solver_part, prior_part, task_part = single_parts(solver, auto_prior(3) if auto else prior, task)
+    solver_part, prior_part, task_part = single_parts(solver, _auto_prior(3) if auto else prior, task)
     solver, task = solver_part.label, task_part.label
     built = Method.of(solver_part, prior_part.label, overrides).build(steps)  # unknown solver or option fails before anything is read
     image_path = Path(image)
@@ -134,7 +134,7 @@ def restore_image(
     device = resolve_device(device)
     x, info = read_image(image_path, channels=channels, size=size, rescale=rescale)
     if auto:
-        prior_part = one_part(auto_prior(x.shape[0]), "prior")
+        prior_part = one_part(_auto_prior(x.shape[0]), "prior")
     method = Method.of(solver_part, prior_part.label, overrides)
     the_prior = usable_prior(prior_part, device, built, solver)
     notes = list(info.notes)
