@@ -125,7 +125,8 @@ class Prior(nn.Module):
         if self.channels is not None and channels is not None and channels != self.channels:
             who = f"{user}: " if user else ""
             hints = {
-                1: "; run it on each channel with priors.Channelwise(prior) (command line: --prior channelwise:NAME) "
+                1: "; use a colour prior (the natural-image prior: DiffusionPrior.natural(), --prior natural), "
+                "run it on each channel with priors.Channelwise(prior) (command line: --prior channelwise:NAME) "
                 "or convert the image to gray (--channels 1)",
                 3: "; run it on gray images with priors.GrayFromColour(prior) (command line: --prior gray:NAME) "
                 "or repeat the image into 3 channels (--channels 3)",
