@@ -308,7 +308,9 @@ def main() -> None:
     report = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     from reddiff_imaging.models import load_unet_checkpoint
 
-    report["prior"] = {"path": args.prior, "steps": load_unet_checkpoint(args.prior)[1]["meta"]["steps"]}
+    path = Path(args.prior).resolve()
+    shown = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+    report["prior"] = {"path": str(shown), "steps": load_unet_checkpoint(path)[1]["meta"]["steps"]}
     report["images"] = {"test": list(HELDOUT_PHOTOS), "validation": list(VALIDATION_PHOTOS)}
     for part in args.parts:
         t0 = time.perf_counter()
