@@ -13,8 +13,9 @@ Parts (``--parts``):
     ``bm3d`` package's ``bm3d_rgb``) and total variation (weight tuned on the validation crops);
 ``restore``
     Gaussian deblurring (1.5 px, σ = 0.01), 4× super-resolution (block average, σ = 0.01) and
-    50 % random inpainting (σ = 0.01): diffusion solvers with the prior against ADMM-TV and deepinv's
-    wavelet-prior proximal gradient descent, each with its settings tuned on the validation crops
+    50 % random inpainting (σ = 0.01): diffusion solvers with the prior, and PnP-ADMM with the
+    prior's one-step denoiser (DPIR's continuation: 40 steps, the denoiser's level falling to σ),
+    against ADMM-TV and deepinv's wavelet-prior proximal gradient descent, each with its settings tuned on the validation crops
     (``--tune-size`` makes those smaller than the test crops, to save CPU time: the settings are
     per-pixel weights and step sizes, and DPS's ζ is quoted for 128×128 and scaled with the square
     root of the pixel count, see :func:`dps_scale`);
@@ -170,6 +171,13 @@ def dps_runner(prior: DiffusionPrior, steps: int, zeta_128: float) -> Runner:
     return lambda p: solvers.get("dps", steps=steps, zeta=zeta_128 * dps_scale(p)).solve(p, prior, torch.Generator().manual_seed(0), progress=False).x
 
 
+def pnp_runner(prior: DiffusionPrior, steps: int, sigma: float, rho: float) -> Runner:
+    """PnP-ADMM with the prior's one-step denoiser, its level falling from ``sigma`` to the
+    measurement's noise level over the steps (the continuation of DPIR, Zhang et al. 2021)."""
+    solver = solvers.get("pnp-admm", steps=steps, sigma=sigma, rho=rho, rho_growth=(sigma / SIGMA_Y) ** (2 / steps))
+    return lambda p: solver.solve(p, prior, progress=False).x
+
+
 def admm_tv_runner(tv: TV, steps: int, lam: float, rho: float) -> Runner:
     solver = solvers.get("admm", steps=steps, lam=lam, rho=rho)
     return lambda p: solver.solve(p, tv, progress=False).x
@@ -206,6 +214,9 @@ def restore(prior: DiffusionPrior, test: Tensor, validation: Tensor, steps: int)
         ],
         "DPS": [(f"zeta={zeta} at 128x128", dps_runner(prior, steps, zeta)) for zeta in (3.0, 10.0, 30.0)],
         "DDRM": [("eta=0.85, eta_b=1", diffusion_runner(prior, "ddrm", steps=steps))],
+        "PnP-ADMM (the prior's denoiser)": [
+            (f"sigma={sigma}, rho={rho}", pnp_runner(prior, 40, sigma, rho)) for sigma, rho in itertools.product((0.1, 0.2, 0.3), (0.0003, 0.001, 0.003))
+        ],
         "ADMM-TV": [
             (f"lam={lam}, rho={rho}", admm_tv_runner(tv, 150, lam, rho))
             for lam, rho in itertools.product((0.0003, 0.001, 0.003, 0.01, 0.03), (0.1, 0.3, 1.0))
