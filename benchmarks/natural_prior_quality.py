@@ -160,10 +160,10 @@ def wavelet_pgd(problem: ri.InverseProblem, lam: float, iterations: int = 100) -
 Runner = Callable[[ri.InverseProblem], Tensor]
 
 
-def diffusion_runner(prior: DiffusionPrior, name: str, **options: Any) -> Runner:
-    """The diffusion solver ``name`` with ``options``, seed 0."""
+def diffusion_runner(prior: DiffusionPrior, name: str, seed: int = 0, **options: Any) -> Runner:
+    """The diffusion solver ``name`` with ``options``, run with ``seed``."""
     solver = solvers.get(name, **options)
-    return lambda p: solver.solve(p, prior, torch.Generator().manual_seed(0), progress=False).x
+    return lambda p: solver.solve(p, prior, torch.Generator().manual_seed(seed), progress=False).x
 
 
 def dps_runner(prior: DiffusionPrior, steps: int, zeta_128: float) -> Runner:
@@ -257,8 +257,7 @@ def hole(prior: DiffusionPrior, test: Tensor, validation: Tensor, steps: int, fi
     val_problem, val_inside = hole_problem(validation, 1)
 
     def diffpir(zeta: float, repeats: int, seed: int) -> Runner:
-        solver = solvers.get("diffpir", steps=steps, lam=1.0, zeta=zeta, repeats=repeats)
-        return lambda p: solver.solve(p, prior, torch.Generator().manual_seed(seed), progress=False).x
+        return diffusion_runner(prior, "diffpir", seed, steps=steps, lam=1.0, zeta=zeta, repeats=repeats)
 
     def in_hole(estimate: Tensor, truth: Tensor) -> list[float]:
         return region_psnr(estimate, truth, val_inside)

@@ -347,7 +347,9 @@ def _read_raster(file: Path, max_pixels: int) -> tuple[np.ndarray, str, int | No
     import imageio.v3 as iio
     from PIL import Image
 
-    plugin = _PLUGINS.get(file.suffix.lower())
+    suffix = file.suffix.lower()
+    fmt = _FORMAT_NAMES.get(suffix, suffix.lstrip(".") or "image")
+    plugin = _PLUGINS.get(suffix)
     choice: dict[str, Any] = {"plugin": plugin} if plugin else {}  # else imageio picks one
     with warnings.catch_warnings():  # our own bound replaces Pillow's warning below its hard limit
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -357,7 +359,7 @@ def _read_raster(file: Path, max_pixels: int) -> tuple[np.ndarray, str, int | No
             bomb = next((e for e in _chain(err) if isinstance(e, Image.DecompressionBombError)), None)
             if bomb is not None:  # Pillow refuses to open it (more than twice its own limit)
                 raise ValueError(f"image file {str(file)!r} claims too many pixels ({bomb}); max_pixels is {max_pixels:,}") from err
-            raise ValueError(f"could not read image file {str(file)!r} ({file.stat().st_size:,} bytes) as {_FORMAT_NAMES.get(file.suffix.lower(), file.suffix.lstrip('.') or 'an image').upper()}: {err}") from err
+            raise ValueError(f"could not read image file {str(file)!r} ({file.stat().st_size:,} bytes) as {fmt.upper()}: {err}") from err
         _check_pixels(file, shape, max_pixels)
         try:
             mode = iio.immeta(file, index=0, **choice).get("mode") if plugin == "pillow" else None
@@ -370,13 +372,12 @@ def _read_raster(file: Path, max_pixels: int) -> tuple[np.ndarray, str, int | No
         notes.append("palette expanded to its colours")
     if to_rgb:
         notes.append(f"{mode} colours converted to RGB (Pillow)")
-    png_depth = _png_bit_depth(file) if file.suffix.lower() == ".png" else 0
+    png_depth = _png_bit_depth(file) if suffix == ".png" else 0
     if png_depth == 16 and array.dtype.kind == "i":  # older Pillow returns 16-bit gray PNGs as int32
         array = array.astype(np.uint16)
     if png_depth == 16 and array.dtype == np.uint8:
         array = _read_png16(file)
-    suffix = file.suffix.lower()
-    return array, _FORMAT_NAMES.get(suffix, suffix.lstrip(".") or "image"), None, notes
+    return array, fmt, None, notes
 
 
 def _chain(err: BaseException | None) -> list[BaseException]:
