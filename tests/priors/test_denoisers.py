@@ -92,6 +92,30 @@ def test_bm3d_per_item_sigma_and_dtype(noisy: tuple[torch.Tensor, torch.Tensor])
     torch.testing.assert_close(batch[1:], prior.denoise(y[1:], 0.2))
 
 
+def test_bm3d_runs_cbm3d_on_colour_images() -> None:
+    """Three channels go through bm3d_rgb (CBM3D), which beats the gray BM3D run on the RGB stack."""
+    bm3d = pytest.importorskip("bm3d")
+    import skimage.data
+
+    prior = BM3DDenoiser()
+    clean = torch.from_numpy(skimage.data.astronaut()[100:164, 180:244]).permute(2, 0, 1)[None].double() / 255
+    y = clean + 0.1 * torch.randn(clean.shape, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    out = prior.denoise(y, 0.1)
+    expected = bm3d.bm3d_rgb(y[0].permute(1, 2, 0).numpy(), 0.1)
+    torch.testing.assert_close(out[0], torch.from_numpy(expected).permute(2, 0, 1), rtol=0, atol=1e-5)  # bm3d works in float32
+    gray_stack = prior.model(y, torch.tensor([0.1], dtype=torch.float64))
+    assert float(psnr(out, clean)) > float(psnr(gray_stack, clean)) + 0.3
+
+
+def test_bm3d_refuses_other_channel_counts() -> None:
+    pytest.importorskip("bm3d")
+    with pytest.raises(
+        ValueError,
+        match=r"pnp-admm: prior BM3DDenoiser works on 1-channel \(BM3D\) or 3-channel \(CBM3D\) images, but the images have 2 channels",
+    ):
+        BM3DDenoiser().check_image_shape((2, 8, 8), "pnp-admm")
+
+
 def test_small_sigma_is_near_identity(noisy: tuple[torch.Tensor, torch.Tensor]) -> None:
     _, y = noisy
     assert torch.equal(MedianDenoiser().denoise(y, 0.01), y)  # radius 0
