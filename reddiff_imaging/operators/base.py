@@ -110,11 +110,25 @@ class Operator(nn.Module):
 
     # -- derivatives -------------------------------------------------------------------------
     def jvp(self, x: Tensor, v: Tensor) -> Tensor:
-        r"""Jacobian-vector product :math:`J_A(x)\,v`."""
-        return torch.func.jvp(self.apply_forward, (x,), (v,))[1]
+        r"""Jacobian-vector product :math:`J_A(x)\,v`, ``v`` of ``x``'s shape ``(B, *in_shape)``."""
+        self._check_direction(x, self.check_input(v, "v"))
+        return self._jvp(x, v)
 
     def vjp(self, x: Tensor, w: Tensor) -> Tensor:
-        r"""Vector-Jacobian product :math:`J_A(x)^H w`."""
+        r"""Vector-Jacobian product :math:`J_A(x)^H w`, ``w`` of shape ``(B, *out_shape)``."""
+        self._check_direction(x, self.check_output(w, "w"))
+        return self._vjp(x, w)
+
+    def _check_direction(self, x: Tensor, direction: Tensor) -> None:
+        """Check the point ``x`` of a Jacobian product and that its direction has ``x``'s batch size."""
+        self.check_input(x, "x")
+        if direction.shape[0] != x.shape[0]:
+            raise ValueError(f"x and the direction of a Jacobian product need one batch size, got {x.shape[0]} and {direction.shape[0]}")
+
+    def _jvp(self, x: Tensor, v: Tensor) -> Tensor:
+        return torch.func.jvp(self.apply_forward, (x,), (v,))[1]
+
+    def _vjp(self, x: Tensor, w: Tensor) -> Tensor:
         return torch.func.vjp(self.apply_forward, x)[1](w)[0]
 
     def linearize(self, x: Tensor) -> LinearOperator:
@@ -205,10 +219,10 @@ class LinearOperator(Operator):
         return self.apply_adjoint(y)
 
     # -- derivatives of a linear map ------------------------------------------------------------
-    def jvp(self, x: Tensor, v: Tensor) -> Tensor:
+    def _jvp(self, x: Tensor, v: Tensor) -> Tensor:
         return self.apply_forward(v)
 
-    def vjp(self, x: Tensor, w: Tensor) -> Tensor:
+    def _vjp(self, x: Tensor, w: Tensor) -> Tensor:
         return self.apply_adjoint(w)
 
     def linearize(self, x: Tensor) -> LinearOperator:

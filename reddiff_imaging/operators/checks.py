@@ -53,6 +53,9 @@ def _random_input(
 
 
 def _generator(op: Operator, seed: int) -> torch.Generator:
+    """The checks' random generator on the operator's device; refuses an ``op`` that is not an Operator."""
+    if not isinstance(op, Operator):
+        raise TypeError(f"op must be a reddiff_imaging Operator, got {type(op).__name__}")
     return torch.Generator(device=op.device or torch.device("cpu")).manual_seed(check_int(seed, "seed", minimum=None))
 
 
@@ -86,9 +89,9 @@ def dot_test(
         tolerance: defaults to :data:`TOLERANCES` for ``dtype``, or for the operator's compute
             precision when it is coarser (:func:`default_tolerance`).
     """
+    generator = _generator(op, seed)
     if not op.is_linear:
         raise TypeError(f"dot_test needs a linear operator, got {type(op).__name__}")
-    generator = _generator(op, seed)
     x = _random_input(op, batch, dtype, complex_input, generator)
     ax = op.apply_forward(x)
     y = torch.randn(ax.shape, dtype=dtype, device=ax.device, generator=generator)

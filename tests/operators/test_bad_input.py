@@ -79,6 +79,26 @@ def test_dot_test_needs_linear_operator() -> None:
         ops.dot_test(ops.HDR(SHAPE))
 
 
+def test_checks_refuse_what_is_not_an_operator() -> None:
+    for check in (ops.dot_test, ops.linearity_test, ops.jacobian_test):
+        with pytest.raises(TypeError, match="op must be a reddiff_imaging Operator, got int"):
+            check(3)
+
+
+@pytest.mark.parametrize("op", [ops.PhaseRetrieval(SHAPE), ops.Blur(ops.gaussian_kernel(1.0), SHAPE)], ids=["nonlinear", "linear"])
+def test_jacobian_products_check_their_direction(op: ops.Operator) -> None:
+    x = torch.rand(2, *SHAPE)
+    with pytest.raises(ValueError, match=r"v must have shape \(B, 1, 16, 16\), got \(2, 1, 8, 8\)"):
+        op.jvp(x, torch.rand(2, 1, 8, 8))
+    with pytest.raises(ValueError, match=r"w must have shape \(B, [0-9, ]+\), got \(2, 1, 3, 3\)"):
+        op.vjp(x, torch.rand(2, 1, 3, 3))
+    with pytest.raises(ValueError, match="need one batch size, got 2 and 3"):
+        op.jvp(x, torch.rand(3, *SHAPE))
+    with pytest.raises(ValueError, match=r"x must have shape \(B, 1, 16, 16\)"):
+        op.vjp(torch.rand(2, 1, 4, 4), torch.rand(2, *op.out_shape))
+    assert op.jvp(x, x).shape == (2, *op.out_shape) and op.vjp(x, torch.rand(2, *op.out_shape)).shape == x.shape
+
+
 def test_failing_adjoint_is_caught_by_dot_test() -> None:
     class WrongAdjoint(ops.LinearOperator):
         def __init__(self) -> None:
