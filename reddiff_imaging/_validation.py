@@ -20,6 +20,8 @@ import torch
 from torch import Tensor
 
 Shape = tuple[int, ...]
+#: a noise level or step size: one number, or a tensor of one value per batch item
+Level = float | Tensor
 
 #: dtypes our operators, priors and solvers compute in (FFTs and sparse products refuse half precision)
 SUPPORTED_DTYPES = (torch.float32, torch.float64, torch.complex64, torch.complex128)
@@ -297,6 +299,34 @@ def check_bool(value: object, name: str) -> bool:
 def check_positive(value: object, name: str, *, allow_zero: bool = False) -> float:
     """Return ``value`` as a float, or raise when it is not (strictly) positive and finite."""
     return check_real(value, name, low=0.0, open_low=not allow_zero)
+
+
+def check_level(value: object, name: str, x: Tensor, *, allow_zero: bool = False) -> Level:
+    """Validate a noise level / step for the batch ``x``: a finite number (> 0, or >= 0 with
+    ``allow_zero``) or a real tensor of one or ``B`` values.
+
+    Returns a float, or a tensor of shape ``(B,)`` in ``x``'s dtype and device.
+    """
+    if isinstance(value, Tensor):
+        if value.is_complex() or not value.is_floating_point():
+            raise TypeError(f"{name} must be a real floating-point tensor, got dtype {value.dtype}")
+        batch = x.shape[0]
+        if value.numel() == 1:
+            level = value.reshape(1).expand(batch)
+        elif value.ndim == 1 and value.shape[0] == batch:
+            level = value
+        else:
+            raise ValueError(f"{name} must be a number or a tensor of shape ({batch},) (one per item), got shape {tuple(value.shape)}")
+        level = level.to(device=x.device, dtype=x.dtype)
+        ok = torch.isfinite(level) & ((level >= 0) if allow_zero else (level > 0))
+        if not bool(ok.all()):
+            bound = ">= 0" if allow_zero else "> 0"
+            bad = level.detach()[~ok][:4].tolist()
+            raise ValueError(f"{name} must be finite and {bound}, got values such as {bad}")
+        return level
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number or a tensor, got {value!r}")
+    return check_positive(value, name, allow_zero=allow_zero)
 
 
 def match_dtype(buffer: Tensor, like: Tensor) -> Tensor:

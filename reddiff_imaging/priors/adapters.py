@@ -31,6 +31,8 @@ class DenoiserDiffusion(DiffusionModel):
     """
 
     def __init__(self, prior: Prior, schedule: VPSchedule | None = None) -> None:
+        if not isinstance(prior, Prior):
+            raise TypeError(f"prior must be a reddiff_imaging Prior, got {type(prior).__name__}")
         super().__init__(VPSchedule.linear() if schedule is None else schedule)
         prior.require("denoise", "DenoiserDiffusion")
         self.prior = prior

@@ -26,8 +26,7 @@ from torch import Tensor, nn
 from reddiff_imaging._validation import (
     as_image_shape,
     check_int,
-    check_parameter,
-    check_positive,
+    check_level,
     check_tensor,
     check_unit_interval,
 )
@@ -264,11 +263,7 @@ class DiffusionModel(Prior):
         :math:`x_t = \sqrt{\bar\alpha_t}\,x'` is distributed as the diffused data at time :math:`t`,
         and the result is :math:`\hat x_0(x_t, t)` mapped back to ``[0, 1]``."""
         check_tensor(x, "x", allow_complex=False)
-        if isinstance(sigma, Tensor):
-            check_parameter(sigma, "sigma")
-        else:
-            check_positive(sigma, "sigma", allow_zero=True)
-        t = self.timestep_for_sigma(sigma).to(x.device)
+        t = self.timestep_for_sigma(check_level(sigma, "sigma", x, allow_zero=True)).to(x.device)
         if t.numel() == 1:
             t = t.expand(x.shape[0])
         alpha_bar = self.alpha_bar(t, x)

@@ -43,7 +43,6 @@ References:
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Callable, Sequence
 from typing import overload
 
@@ -51,7 +50,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from reddiff_imaging._validation import check_positive, check_tensor
+from reddiff_imaging._validation import Level, check_level, check_positive, check_tensor
 from reddiff_imaging.priors.base import Prior
 
 __all__ = [
@@ -62,8 +61,6 @@ __all__ = [
     "BM3DDenoiser",
     "DeepinvDenoiser",
 ]
-
-Level = float | Tensor
 
 
 # ---------------------------------------------------------------------------- input checks
@@ -80,36 +77,9 @@ def _check_image(x: object, name: str = "x") -> Tensor:
     return x
 
 
-def _check_level(value: object, name: str, x: Tensor, *, allow_zero: bool = False) -> Level:
-    """Validate a noise level / step: a finite number (> 0, or >= 0) or a tensor of one or ``B`` values.
-
-    Returns a float, or a tensor of shape ``(B,)`` in ``x``'s dtype and device.
-    """
-    if isinstance(value, Tensor):
-        if value.is_complex() or not value.is_floating_point():
-            raise TypeError(f"{name} must be a real floating-point tensor, got dtype {value.dtype}")
-        batch = x.shape[0]
-        if value.numel() == 1:
-            level = value.reshape(1).expand(batch)
-        elif value.ndim == 1 and value.shape[0] == batch:
-            level = value
-        else:
-            raise ValueError(f"{name} must be a number or a tensor of shape ({batch},) (one per item), got shape {tuple(value.shape)}")
-        level = level.to(device=x.device, dtype=x.dtype)
-        ok = torch.isfinite(level) & ((level >= 0) if allow_zero else (level > 0))
-        if not bool(ok.all()):
-            bound = ">= 0" if allow_zero else "> 0"
-            bad = level.detach()[~ok][:4].tolist()
-            raise ValueError(f"{name} must be finite and {bound}, got values such as {bad}")
-        return level
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number or a tensor, got {value!r}")
-    return check_positive(value, name, allow_zero=allow_zero)
-
-
 def _per_item(value: object, name: str, x: Tensor, *, allow_zero: bool = False) -> Tensor:
-    """:func:`_check_level`, always as a tensor ``(B,)`` in ``x``'s dtype and device."""
-    level = _check_level(value, name, x, allow_zero=allow_zero)
+    """:func:`~reddiff_imaging._validation.check_level`, always as a tensor ``(B,)`` in ``x``'s dtype and device."""
+    level = check_level(value, name, x, allow_zero=allow_zero)
     if isinstance(level, Tensor):
         return level
     return torch.full((x.shape[0],), level, dtype=x.dtype, device=x.device)
@@ -156,7 +126,7 @@ class DenoiserPrior(Prior):
     def denoise(self, x: Tensor, sigma: float | Tensor) -> Tensor:
         r""":math:`D(x, \sigma)` for ``x`` ``(B, C, H, W)`` and ``sigma`` a number or a tensor ``(B,)``."""
         _check_image(x)
-        level = _check_level(sigma, "sigma", x)
+        level = check_level(sigma, "sigma", x)
         return self._finish(self._run(x, level), x)
 
     def grad(self, x: Tensor) -> Tensor:
@@ -166,7 +136,7 @@ class DenoiserPrior(Prior):
     def prox(self, x: Tensor, tau: float | Tensor) -> Tensor:
         r"""Plug-and-play prox :math:`D(x, \sqrt\tau)`, ``tau > 0`` a number or a tensor ``(B,)``."""
         _check_image(x)
-        level = _check_level(tau, "tau", x)
+        level = check_level(tau, "tau", x)
         return self._finish(self._run(x, _sqrt_level(level)), x)
 
     @staticmethod

@@ -12,7 +12,7 @@ from reddiff_imaging.image_statistics import edge_fraction, noise_level
 from reddiff_imaging.models import UNet, UNetConfig, save_unet_checkpoint
 from reddiff_imaging.noise import Gaussian
 from reddiff_imaging.operators import Identity
-from reddiff_imaging.priors import DiffusionPrior, GaussianMixture, VPSchedule
+from reddiff_imaging.priors import DiffusionPrior, GaussianMixture, VPSchedule, as_diffusion
 from reddiff_imaging.priors.base import DiffusionModel
 from reddiff_imaging.solvers import DDIM
 from tests.solvers.diffusion_helpers import tiny_prior
@@ -92,6 +92,25 @@ def test_denoise_maps_sigma_to_the_matching_timestep() -> None:
     t = prior.timestep_for_sigma(0.1)
     a = float(prior.alphas_cumprod[t])
     assert abs(((1 - a) / a) ** 0.5 - 0.2) < 0.01  # sigma 0.1 in [0, 1] is 0.2 in [-1, 1]
+
+
+def test_denoise_checks_sigma_against_the_batch() -> None:
+    prior = DiffusionPrior(_Fixed())
+    x = torch.rand(2, 1, 8, 8)
+    with pytest.raises(ValueError, match=r"sigma must be a number or a tensor of shape \(2,\) \(one per item\), got shape \(3,\)"):
+        prior.denoise(x, torch.tensor([0.1, 0.2, 0.3]))
+    with pytest.raises(ValueError, match=r"sigma must be a number or a tensor of shape \(2,\) \(one per item\), got shape \(0,\)"):
+        prior.denoise(x, torch.tensor([]))
+    with pytest.raises(ValueError, match="sigma must be finite and >= 0"):
+        prior.denoise(x, torch.tensor([0.1, -0.2]))
+    with pytest.raises(TypeError, match="sigma must be a real floating-point tensor"):
+        prior.denoise(x, torch.tensor([1, 2]))
+    assert prior.denoise(x, torch.tensor([0.1, 0.2])).shape == x.shape
+
+
+def test_denoiser_diffusion_refuses_what_is_not_a_prior() -> None:
+    with pytest.raises(TypeError, match="prior must be a reddiff_imaging Prior, got int"):
+        as_diffusion(3)  # type: ignore[arg-type]
 
 
 def test_bundled_default_prior_denoises_heldout_images(default_prior, heldout) -> None:
