@@ -341,7 +341,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     restore.add_argument("--set", nargs="+", metavar="SOLVER.OPTION=VALUE")
     restore.add_argument("--output", default="restored.png", help=".png, .tif, .jpg or .npy (default restored.png)")
-    restore.add_argument("--size", type=int, default=None, help="crop the centred square and resize to SIZE × SIZE")
+    restore.add_argument("--size", type=image_side, default=None, help="crop the centred square and resize to SIZE × SIZE")
     _add_image_options(restore)
     restore.add_argument("--measurement", default=None, help="also write a PNG of the measurement")
     _add_run_options(restore, defaults=True)

@@ -48,7 +48,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from reddiff_imaging._validation import MAX_IMAGE_PIXELS, check_bool
+from reddiff_imaging._validation import MAX_IMAGE_PIXELS, MAX_IMAGE_SIDE, check_bool, check_int
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -630,8 +630,8 @@ def adjust_image(image: Tensor, *, channels: int | None = None, size: int | None
 def _check_request(channels: int | None, size: int | None) -> None:
     if channels not in (None, 1, 3):
         raise ValueError(f"channels must be 1, 3 or None, got {channels!r}")
-    if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
-        raise ValueError(f"size must be a positive int, got {size!r}")
+    if size is not None:  # a side beyond the bound on any image would exhaust memory when resized to
+        check_int(size, "size", maximum=MAX_IMAGE_SIDE)
 
 
 # -- writing ------------------------------------------------------------------------------------

@@ -227,8 +227,10 @@ def test_conversions_on_request_are_noted(tmp_path: Path) -> None:
     assert colour.shape == (3, 16, 16) and notes == ["gray repeated into 3 channels"]
     with pytest.raises(ValueError, match="channels must be 1, 3 or None, got 2"):
         read_image(tmp_path / "c.png", channels=2)
-    with pytest.raises(ValueError, match="size must be a positive int"):
+    with pytest.raises(ValueError, match="size must be an int >= 1 and <= 10000, got 0"):
         read_image(tmp_path / "c.png", size=0)
+    with pytest.raises(ValueError, match="size must be an int >= 1 and <= 10000, got 100000000"):  # not a crash allocating the resize
+        read_image(tmp_path / "c.png", size=100_000_000)
 
 
 def test_folder_reads_as_they_come_and_names_disagreeing_images(tmp_path: Path) -> None:

@@ -170,3 +170,14 @@ def test_missing_and_unreadable_files(tmp_path: Path, gray_png: Path) -> None:
     with pytest.raises(ValueError, match=r"o\.gif.*suffix must be one of"):
         restore_image(gray_png, tmp_path / "o.gif", task="inpainting-box", steps=1)
     assert not (tmp_path / "o.png").exists()
+
+
+def test_size_is_checked_before_any_work(tmp_path: Path, gray_png: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(ValueError, match="size must be an int >= 1 and <= 10000, got 100000000"):  # not a failed allocation
+        restore_image(gray_png, tmp_path / "o.png", task="denoising", solver="admm", prior="tv", steps=2, size=100_000_000, device="cpu")
+    for size in ("0", "100000000"):
+        with pytest.raises(SystemExit) as exit_info:  # checked when parsed, as compare and tune do
+            main(["restore", str(gray_png), "--task", "denoising", "--output", str(tmp_path / "o.png"), "--size", size])
+        assert exit_info.value.code == 2
+        assert f"argument --size: must be an int >= 1 and <= 10000, got {size}" in capsys.readouterr().err
+    assert not (tmp_path / "o.png").exists()
