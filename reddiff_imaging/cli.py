@@ -102,6 +102,9 @@ def _check_config_value(key: str, value: Any, name: str) -> None:
         check_real(value, name, low=0.0)
     elif key == "rescale":
         check_bool(value, name)
+    elif key == "channels":  # as --channels takes it
+        if isinstance(value, bool) or value not in (1, 3):
+            raise ValueError(f"{name} must be 1 (gray) or 3 (colour), got {value!r}")
     elif key == "device":
         if value != "auto":
             check_device(value, name)

@@ -105,6 +105,13 @@ def test_compare_and_tune_take_size_and_channels(tmp_path, capsys) -> None:
     toml.write_text(f"tasks = ['inpainting-box']\nsolvers = ['admm/tv']\ndataset = '{folder}'\nrescale = true\nnum_images = 1\nsteps = 2\n")
     assert cli.main(["compare", "--config", str(toml), "--output", str(tmp_path / "t.h5"), "--device", "cpu"]) == 0
     assert "note: a.png: samples rescaled from their range [" in capsys.readouterr().out
+    for channels, expected in (("2", "must be 1 (gray) or 3 (colour), got 2"), ("'1'", "must be 1 (gray) or 3 (colour), got '1'")):
+        toml.write_text(f"tasks = ['inpainting-box']\nsolvers = ['admm/tv']\ndataset = '{folder}'\nchannels = {channels}\n")
+        assert cli.main(["compare", "--config", str(toml), "--output", str(tmp_path / "ch.h5")]) == 2
+        assert f"'channels' in '{toml}' {expected}" in capsys.readouterr().err
+    toml.write_text(f"tasks = ['inpainting-box']\nsolvers = ['admm/tv']\ndataset = '{folder}'\nchannels = 1\nnum_images = 1\nsteps = 2\n")
+    assert cli.main(["compare", "--config", str(toml), "--output", str(tmp_path / "ch.h5"), "--device", "cpu"]) == 0  # was refused
+    assert "note: a.png: colour converted to gray" in capsys.readouterr().out
 
 
 def test_compare_with_the_paper_preset(tmp_path, capsys) -> None:
