@@ -83,6 +83,11 @@ def available(solver: str) -> list[str]:
     return sorted(PRESETS.get(solver, {}))
 
 
+def names() -> list[str]:
+    """Every preset name that some solver has."""
+    return sorted({name for table in PRESETS.values() for name in table})
+
+
 def options(solver: str, preset: str, task: str) -> dict[str, Any]:
     """The options of ``solver`` under ``preset`` for ``task`` (a copy).
 

@@ -27,6 +27,7 @@ from reddiff_imaging import __version__
 from reddiff_imaging._validation import (
     MAX_IMAGE_SIDE,
     check_bool,
+    check_choice,
     check_int,
     check_real,
     check_writable,
@@ -145,6 +146,7 @@ def compare(
     prior_parts = {part.label: part for part in parts(priors, "prior")}
     methods = methods_for(solvers, list(prior_parts), parsed)
     if preset is not None:
+        check_choice(preset, "preset", presets.names())  # a name no solver has would be ignored by every one
         methods = [dataclasses.replace(m, preset=preset) if m.solver_value is None and preset in presets.available(m.solver) else m for m in methods]
         for method in methods:
             for part in task_parts:

@@ -201,6 +201,15 @@ def test_bad_input(tmp_path) -> None:
         _compare(tmp_path / "same.h5", tasks=["inpainting-box"], solvers=["admm/tv"], num_images=1, sigma=0.05)
 
 
+def test_a_method_given_twice_or_an_unknown_preset_fails_before_any_work(tmp_path) -> None:
+    for solvers, priors in ((["admm/tv", "admm/tv"], ["default"]), (["admm", "admm/tv"], ["tv"])):
+        with pytest.raises(ValueError, match=r"methods \['admm\[tv\]'\] appear more than once"):
+            _compare(tmp_path / "twice.h5", tasks=["inpainting-box"], solvers=solvers, priors=priors, num_images=1)
+    with pytest.raises(ValueError, match=r"preset must be one of \['paper'\], got 'papr'"):
+        _compare(tmp_path / "preset.h5", tasks=["inpainting-box"], solvers=["admm/tv"], preset="papr", num_images=1)
+    assert not (tmp_path / "twice.h5").exists() and not (tmp_path / "preset.h5").exists()
+
+
 def _folder(tmp_path):
     from PIL import Image
 
