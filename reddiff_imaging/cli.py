@@ -187,6 +187,8 @@ def parse_grid(items: Sequence[str]) -> dict[str, list[Any]]:
         name, sep, values = item.partition("=")
         if not sep or not name.strip() or not values.strip():
             raise ValueError(f"--grid {item!r} must look like option=v1,v2,..., e.g. lam=0.1,0.25,0.5")
+        if name.strip() in grid:  # the later item would silently replace the earlier one's values
+            raise ValueError(f"--grid sets {name.strip()!r} twice; give all its values once: {name.strip()}=v1,v2,...")
         grid[name.strip()] = [parse_value(v) for v in values.split(",")]
     return grid
 

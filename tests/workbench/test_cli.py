@@ -129,3 +129,8 @@ def test_compare_with_the_paper_preset(tmp_path, capsys) -> None:
     bad = ["compare", "--tasks", "sr4-block", "--solvers", "diffpir/default", "--preset", "paper", "--output", str(tmp_path / "b.h5")]
     assert cli.main(bad) == 2
     assert "no published setting for task 'sr4-block'" in capsys.readouterr().err
+
+
+def test_a_grid_option_given_twice_is_refused(capsys) -> None:
+    assert cli.main(["tune", "admm", "--task", "denoising", "--prior", "tv", "--grid", "rho=0.1", "rho=1", "--steps", "1"]) == 2
+    assert "error: --grid sets 'rho' twice; give all its values once: rho=v1,v2,..." in capsys.readouterr().err
