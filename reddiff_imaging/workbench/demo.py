@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from reddiff_imaging._validation import check_choice
+from reddiff_imaging._validation import check_choice, check_int
 from reddiff_imaging.workbench.compare import ComparisonTable, compare, resolve_device
 from reddiff_imaging.workbench.distributed import is_main_process
 from reddiff_imaging.workbench.specs import DEMO_TASKS
@@ -103,9 +103,13 @@ def run_demo(
     from reddiff_imaging.workbench.figures import convergence_plot, figure_grid
 
     check_choice(suite, "suite", tuple(DEMO_SUITES))
+    check_int(num_images, "num_images")
+    check_int(seed, "seed", minimum=0)
     folder = Path(output_dir)
-    folder.mkdir(parents=True, exist_ok=True)
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(f"output_dir {str(folder)!r} is a file, not a folder; give a folder for the results")
     target = resolve_device(device)
+    folder.mkdir(parents=True, exist_ok=True)
     kind = "cuda" if target.type == "cuda" else "cpu"
     results = folder / "results.h5"
     for demo in DEMO_SUITES[suite]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
+import pytest
+
 from reddiff_imaging import cli
 from reddiff_imaging.workbench import demo
 
@@ -134,3 +136,13 @@ def test_compare_with_the_paper_preset(tmp_path, capsys) -> None:
 def test_a_grid_option_given_twice_is_refused(capsys) -> None:
     assert cli.main(["tune", "admm", "--task", "denoising", "--prior", "tv", "--grid", "rho=0.1", "rho=1", "--steps", "1"]) == 2
     assert "error: --grid sets 'rho' twice; give all its values once: rho=v1,v2,..." in capsys.readouterr().err
+
+
+def test_demo_checks_its_arguments_before_making_its_folder(tmp_path, capsys) -> None:
+    file = tmp_path / "taken.png"
+    file.write_bytes(b"keep")
+    assert cli.main(["demo", "--output-dir", str(file), "--images", "1", "--device", "cpu"]) == 2
+    assert f"error: output_dir '{file}' is a file, not a folder" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="num_images must be an int >= 1, got 0"):
+        demo.run_demo(tmp_path / "new", num_images=0)
+    assert file.read_bytes() == b"keep" and not (tmp_path / "new").exists()
