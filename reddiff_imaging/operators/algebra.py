@@ -250,14 +250,14 @@ class Linearization(LinearOperator):
         super().__init__(op.in_shape, op.out_shape)
         self.op = op
         self.register_buffer("point", point.detach())
-        self._vjp = torch.func.vjp(op.apply_forward, self.point)[1]
+        self._pullback = torch.func.vjp(op.apply_forward, self.point)[1]
         self._norm_batch_size = int(point.shape[0])
 
     def _forward(self, v: Tensor) -> Tensor:
         return torch.func.jvp(self.op.apply_forward, (self.point,), (v,))[1]
 
     def _adjoint(self, w: Tensor) -> Tensor:
-        return self._vjp(w)[0]
+        return self._pullback(w)[0]
 
 
 # --- vertical stacking -------------------------------------------------------------------------

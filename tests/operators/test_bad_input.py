@@ -112,3 +112,11 @@ def test_failing_adjoint_is_caught_by_dot_test() -> None:
 
     result = ops.dot_test(WrongAdjoint())
     assert not result.passed and result.error > 1e-3
+
+
+def test_jacobian_products_of_a_linearization() -> None:
+    op = ops.PhaseRetrieval(SHAPE)
+    x, w = torch.rand(2, *SHAPE, dtype=torch.float64), torch.rand(2, *op.out_shape, dtype=torch.float64)
+    jacobian = op.linearize(x)
+    torch.testing.assert_close(jacobian.vjp(x, w), op.vjp(x, w))
+    torch.testing.assert_close(jacobian.jvp(x, x), op.jvp(x, x))
