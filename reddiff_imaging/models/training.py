@@ -64,9 +64,37 @@ from .data_sources import (
 )
 from .unet import UNet, UNetConfig
 
-__all__ = ["train_diffusion", "main", "STATE_FORMAT"]
+__all__ = ["train_diffusion", "default_config", "main", "STATE_FORMAT"]
 
 STATE_FORMAT = "reddiff-imaging/training-state"
+HDF5_SUFFIXES = (".h5", ".hdf5", ".hdf")
+
+
+def default_config(channels: int, size: int, *, name: str = "size", config_name: str = "config") -> UNetConfig:
+    """The network trained when no configuration is given: :class:`UNetConfig`'s defaults for
+    ``channels`` and ``size``. A size they cannot take is refused naming ``name`` (the argument
+    as the user wrote it), the sizes they take and ``config_name``, which can change the network."""
+    try:
+        return UNetConfig(in_channels=channels, image_size=size)
+    except ValueError:
+        pass
+    defaults = UNetConfig()
+    levels = len(defaults.channel_mults)
+    candidates = {r * 2**i for r in defaults.attention_resolutions for i in range(levels)}
+    sizes = [str(s) for s in sorted(candidates) if _is_default_size(s)]
+    raise ValueError(
+        f"{name} must be one of {', '.join(sizes)} for the default network ({levels} levels, attention at side "
+        f"{', '.join(map(str, defaults.attention_resolutions))}); got {size}: give one of those sizes or another "
+        f"network with {config_name}"
+    )
+
+
+def _is_default_size(size: int) -> bool:
+    try:
+        UNetConfig(image_size=size)
+    except ValueError:
+        return False
+    return True
 
 
 def _check_int(value: object, name: str, minimum: int) -> int:
@@ -176,7 +204,7 @@ def train_diffusion(
         if stored_schedule != schedule:
             raise ValueError(f"schedule differs from the stored one in {str(state_path)!r}: expected {stored_schedule}, got {schedule}")
     if config is None:
-        config = UNetConfig(in_channels=source.channels, image_size=source.size)
+        config = default_config(source.channels, source.size, name="the source's image size")
     if not isinstance(config, UNetConfig):
         raise TypeError(f"config must be a UNetConfig, got {type(config).__name__}")
     if config.in_channels != source.channels or config.image_size != source.size:
@@ -322,16 +350,24 @@ def _to_cpu(obj: Any) -> Any:
     return obj
 
 
-def _build_source(data: str, size: int, key: str, rgb: bool) -> ImageSource:
+def _build_source(data: str, size: int, key: str | None, rgb: bool) -> ImageSource:
+    """The source ``--data`` names; ``--h5-key`` (``key``, ``None`` when not given) and ``--rgb``
+    are refused where they would be ignored, before any data is read."""
+    path = Path(data)
+    hdf5 = data not in ("synthetic", "photos") and not path.is_dir() and path.suffix.lower() in HDF5_SUFFIXES
+    if key is not None and not hdf5:
+        raise ValueError(f"--h5-key names a dataset inside an HDF5 file ({', '.join(HDF5_SUFFIXES)}); --data {data!r} is not one")
+    if rgb and (data == "synthetic" or hdf5):
+        kept = "synthetic images are gray" if data == "synthetic" else "an HDF5 dataset keeps the channels it stores"
+        raise ValueError(f"--rgb applies to --data photos or an image folder; {kept}")
     if data == "synthetic":
         return SyntheticSource(size)
     if data == "photos":
         return PhotoCropSource.bundled(size, channels=3 if rgb else 1)
-    path = Path(data)
     if path.is_dir():
         return folder_source(path, size, grayscale=not rgb)
-    if path.suffix.lower() in (".h5", ".hdf5", ".hdf"):
-        return hdf5_source(path, key=key, size=size)
+    if hdf5:
+        return hdf5_source(path, key="images" if key is None else key, size=size)
     if not path.exists():
         raise FileNotFoundError(f"--data {data!r}: expected 'synthetic', 'photos', an HDF5 file or an image folder; nothing at that path")
     raise ValueError(f"--data {data!r}: expected 'synthetic', 'photos', an .h5/.hdf5 file or an image folder")
@@ -343,8 +379,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="reddiff-imaging train-prior", description=__doc__.split("\n\n")[0])
     p.add_argument("--out", required=True, help="output folder (state.pt, ema.pt); resumes if state.pt exists")
     p.add_argument("--data", default="synthetic", help="'synthetic', 'photos' (the bundled training photographs), an HDF5 file, or a folder of images")
-    p.add_argument("--h5-key", default="images", help="HDF5 dataset key (deepinv's generate_dataset: x_train)")
-    p.add_argument("--rgb", action="store_true", help="colour: keep colour when reading an image folder; 3-channel crops of the bundled photographs")
+    p.add_argument("--h5-key", default=None, help="HDF5 dataset key (default images; deepinv's generate_dataset: x_train); HDF5 data only")
+    p.add_argument(
+        "--rgb", action="store_true",
+        help="colour: keep colour when reading an image folder; 3-channel crops of the bundled photographs (not for synthetic or HDF5 data)",
+    )
     p.add_argument("--size", type=image_side, default=64, help="image side in pixels")
     p.add_argument("--steps", type=positive_int, default=200_000)
     p.add_argument("--batch-size", type=positive_int, default=32)
@@ -368,7 +407,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point: ``python -m reddiff_imaging.models.training --out DIR [...]``."""
     p = build_parser()
     args = p.parse_args(argv)
-    check_writable(Path(args.out) / "state.pt", "--out")  # before any data is read
+    state = check_writable(Path(args.out) / "state.pt", "--out")  # before any data is read
+    if args.config is None and not state.exists():  # the default network (a resumed run keeps its stored one)
+        default_config(1, args.size, name="--size", config_name="--config")
 
     source = _build_source(args.data, args.size, args.h5_key, args.rgb)
     config = None
@@ -382,7 +423,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise TypeError(f"--config must be a JSON object of UNetConfig fields, got {fields!r}")
         fields.setdefault("in_channels", source.channels)
         fields.setdefault("image_size", source.size)
-        config = UNetConfig.from_dict(fields)
+        try:
+            config = UNetConfig.from_dict(fields)
+        except ValueError as err:  # a default field may not suit --size, which the user typed instead
+            raise ValueError(f"--config with --size {args.size}: {err}") from err
         check_network_size(config, "--config")
 
     def on_sigterm(signum: int, frame: Any) -> None:

@@ -167,3 +167,29 @@ def test_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
     assert main(argv) == 0
     assert "step 2/2" in capsys.readouterr().out
     assert (tmp_path / "state.pt").exists() and (tmp_path / "ema.pt").exists()
+
+
+def test_command_line_refuses_a_size_the_default_network_cannot_take(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "run"
+    with pytest.raises(ValueError, match=r"--size must be one of 16, 32, 64, 128 .* got 8: .* --config"):
+        main(["--out", str(out), "--size", "8", "--steps", "1"])
+    assert capsys.readouterr().out == "" and not out.exists()  # before any output or work
+    with pytest.raises(ValueError, match="source's image size must be one of 16, 32, 64, 128"):
+        train_diffusion(SyntheticSource(8), out, steps=1, **FAST)
+    with pytest.raises(ValueError, match=r"--config with --size 8: attention_resolutions"):
+        main(["--out", str(out), "--size", "8", "--steps", "1", "--config", '{"base_channels": 8}'])
+
+
+def test_command_line_refuses_options_the_data_would_ignore(tmp_path: Path) -> None:
+    with h5py.File(tmp_path / "d.h5", "w") as f:
+        f["images"] = np.zeros((2, 16, 16), dtype=np.uint8)
+    (tmp_path / "folder").mkdir()
+    out = ["--out", str(tmp_path / "run"), "--size", "16", "--steps", "1"]
+    with pytest.raises(ValueError, match="--rgb applies to .* synthetic images are gray"):
+        main([*out, "--rgb"])
+    with pytest.raises(ValueError, match="--rgb applies to .* HDF5 dataset keeps the channels it stores"):
+        main([*out, "--rgb", "--data", str(tmp_path / "d.h5")])
+    for data in ("synthetic", "photos", str(tmp_path / "folder")):
+        with pytest.raises(ValueError, match=f"--h5-key names a dataset inside an HDF5 file .* --data '{data}'"):
+            main([*out, "--h5-key", "x_train", "--data", data])
+    assert not (tmp_path / "run").exists()
