@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from reddiff_imaging._validation import as_shape
+from reddiff_imaging._validation import as_shape, check_image_size
 from reddiff_imaging.operators.base import Operator
 
 
@@ -62,6 +62,7 @@ class PhaseRetrieval(Operator):
         factors = _check_oversampling(oversampling)
         height, width = shape[-2:]
         padded = (round(factors[0] * height), round(factors[1] * width))
+        check_image_size(*padded, f"oversampling={oversampling!r} of the {height} × {width} image (its padded frame)")
         super().__init__(shape, (*shape[:-2], *padded))
         self.oversampling = factors
         top, left = (padded[0] - height) // 2, (padded[1] - width) // 2

@@ -71,7 +71,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from reddiff_imaging._validation import as_shape, check_choice, match_dtype
+from reddiff_imaging._validation import as_shape, check_choice, check_image_size, match_dtype
 from reddiff_imaging.operators.base import LinearOperator
 
 #: filters of :meth:`Radon.fbp` (the ramp |ω| multiplied by a window, as in ``skimage.transform.iradon``)
@@ -200,11 +200,11 @@ class Radon(LinearOperator):
         if len(shape) != 3:
             raise ValueError(f"in_shape must be (C, H, W), got {shape}")
         _, height, width = shape
-        theta = _check_angles(angles, num_angles)
         if detector_size is None:
             detector_size = math.ceil(math.sqrt(height**2 + width**2))
         elif isinstance(detector_size, bool) or not isinstance(detector_size, int) or detector_size < 1:
             raise ValueError(f"detector_size must be a positive int, got {detector_size!r}")
+        theta = _check_angles(angles, num_angles, detector_size)
         check_choice(projector, "projector", PROJECTORS)
         num = int(theta.numel())
         super().__init__(shape, (shape[0], num, detector_size))
@@ -308,12 +308,15 @@ class Radon(LinearOperator):
         )
 
 
-def _check_angles(angles: Tensor | Sequence[float] | None, num_angles: int | None) -> Tensor:
+def _check_angles(angles: Tensor | Sequence[float] | None, num_angles: int | None, detector_size: int) -> Tensor:
+    """The projection angles, checked with the sinogram they make (angles × ``detector_size``) before
+    anything of that size is allocated."""
     bad_count = isinstance(num_angles, bool) or not isinstance(num_angles, int) or num_angles < 1
     if num_angles is not None and bad_count:
         raise ValueError(f"num_angles must be a positive int, got {num_angles!r}")
     if angles is None:
         count = 180 if num_angles is None else num_angles
+        check_image_size(count, detector_size, f"the sinogram of num_angles={count} × detector_size={detector_size}")
         return torch.arange(count, dtype=torch.float64) * (math.pi / count)
     try:
         theta = torch.as_tensor(angles, dtype=torch.float64)
@@ -325,6 +328,7 @@ def _check_angles(angles: Tensor | Sequence[float] | None, num_angles: int | Non
         raise ValueError("angles contains NaN or Inf")
     if num_angles is not None and num_angles != theta.numel():
         raise ValueError(f"num_angles={num_angles} does not match the {theta.numel()} angles given")
+    check_image_size(theta.numel(), detector_size, f"the sinogram of {theta.numel()} angles × detector_size={detector_size}")
     return theta.detach().cpu().clone()
 
 

@@ -111,6 +111,9 @@ def test_pinv_initial_guess() -> None:
         ({"oversampling": True}, TypeError, "oversampling"),
         ({"in_shape": (8,)}, ValueError, "in_shape"),
         ({"in_shape": (1, -8, 8)}, ValueError, "in_shape"),
+        # the padded frame is bounded at construction, not when the operator is first applied
+        ({"oversampling": 1e9}, ValueError, r"oversampling=1000000000.0 .* 8000000000 × 8000000000 pixels; the limit"),
+        ({"oversampling": (1.0, 2e7)}, ValueError, "oversampling=.* the limit is 100,000,000 pixels"),
     ],
 )
 def test_rejects_bad_arguments(kwargs: dict, error: type, match: str) -> None:

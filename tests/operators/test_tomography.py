@@ -241,6 +241,10 @@ def test_forward_of_a_batch_of_8_is_fast() -> None:
         ({"detector_size": 0}, ValueError, "detector_size"),
         ({"detector_size": 12.0}, ValueError, "detector_size"),
         ({"projector": "siddon"}, ValueError, "projector"),
+        # the sinogram is bounded before the angles or the matrix are allocated
+        ({"detector_size": 10**9}, ValueError, "num_angles=180 × detector_size=1000000000 .* the limit"),
+        ({"num_angles": 10**12}, ValueError, "num_angles=1000000000000 × detector_size=12 .* the limit"),
+        ({"angles": [0.0, 1.0], "detector_size": 10**8}, ValueError, "2 angles × detector_size=100000000 .* the limit"),
     ],
 )
 def test_rejects_bad_arguments(kwargs: dict, error: type, match: str) -> None:
