@@ -140,10 +140,11 @@ def check_device(value: object, name: str = "device") -> torch.device:
     return device
 
 
-def check_parameter(value: object, name: str) -> Tensor:
-    """An operator parameter (transfer function, kernel, mask...) as a finite tensor.
+def check_parameter(value: object, name: str, *, allow_bool: bool = False) -> Tensor:
+    """An operator parameter (transfer function, kernel, mask...) as a non-empty finite tensor.
 
-    NumPy arrays and nested sequences are converted; NaN or Inf entries are refused.
+    NumPy arrays and nested sequences are converted; empty arrays, NaN or Inf entries are refused,
+    and so are bool arrays unless ``allow_bool`` (returned as they are).
     """
     if isinstance(value, np.ndarray) or (isinstance(value, Sequence) and not isinstance(value, (str, bytes))):
         try:
@@ -152,9 +153,11 @@ def check_parameter(value: object, name: str) -> Tensor:
             raise TypeError(f"{name} must be a tensor or an array of numbers, got {type(value).__name__}") from err
     if not isinstance(value, Tensor):
         raise TypeError(f"{name} must be a torch.Tensor or a NumPy array, got {type(value).__name__}")
-    if value.dtype == torch.bool:
+    if value.dtype == torch.bool and not allow_bool:
         raise TypeError(f"{name} must hold numbers, got dtype {value.dtype}")
-    if value.numel() and not bool(torch.isfinite(value).all()):
+    if value.numel() == 0:
+        raise ValueError(f"{name} must not be empty, got shape {tuple(value.shape)}")
+    if not bool(torch.isfinite(value).all()):
         bad = int((~torch.isfinite(value)).sum())
         raise ValueError(f"{name} contains NaN or Inf ({bad} of {value.numel()} entries)")
     return value

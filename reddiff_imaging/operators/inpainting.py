@@ -38,8 +38,6 @@ def _weights_and_shape(weights: Tensor, in_shape: Sequence[int] | None, name: st
         weights = weights.unsqueeze(0)
     if len(shape) != 3 or tuple(weights.shape[-2:]) != shape[-2:] or weights.shape[0] not in (1, shape[0]):
         raise ValueError(f"{name} must have shape (H, W), (1, H, W) or (C, H, W) matching in_shape {shape}, got {given}")
-    if not bool(torch.isfinite(weights).all()):
-        raise ValueError(f"{name} contains NaN or Inf")
     return weights, shape
 
 

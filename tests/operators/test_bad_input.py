@@ -54,6 +54,30 @@ def test_mask_of_wrong_shape() -> None:
         ops.Inpainting(torch.full((16, 16), 0.5))
 
 
+@pytest.mark.parametrize(
+    "build,name",
+    [
+        (lambda: ops.Blur(torch.ones(0, 3), SHAPE), "kernel"),
+        (lambda: ops.ZeroPaddedBlur(torch.ones(3, 0), SHAPE), "kernel"),
+        (lambda: ops.Circulant(torch.ones(0, 16), SHAPE), "transfer"),
+        (lambda: ops.Inpainting(torch.ones(1, 0, 16), SHAPE), "mask"),
+        (lambda: ops.Diagonal([], SHAPE), "weights"),
+        (lambda: ops.MRI(torch.ones(0, 16), SHAPE), "mask"),
+    ],
+)
+def test_empty_parameters_are_refused(build, name: str) -> None:
+    with pytest.raises(ValueError, match=rf"^{name} must not be empty, got shape \("):
+        build()
+
+
+def test_mri_mask_goes_through_the_shared_parameter_check() -> None:
+    mask = torch.ones(16, 16)
+    mask[0, 0] = float("nan")
+    with pytest.raises(ValueError, match=r"^mask contains NaN or Inf \(1 of 256 entries\)"):
+        ops.MRI(mask, SHAPE)
+    assert ops.MRI(torch.ones(16, 16, dtype=torch.bool), SHAPE).mask.dtype == torch.float32  # bool masks stay accepted
+
+
 def test_kernel_larger_than_image() -> None:
     with pytest.raises(ValueError, match=r"kernel of size \(19, 19\) is larger than the image \(16, 16\)"):
         ops.Blur(ops.gaussian_kernel(3.0), SHAPE)
