@@ -31,6 +31,8 @@ MAX_IMAGE_PIXELS = 100_000_000
 MAX_DATASET_ELEMENTS = 2**32
 #: the largest side of a square image within that bound (``--size``)
 MAX_IMAGE_SIDE = math.isqrt(MAX_IMAGE_PIXELS)
+#: file name suffixes of HDF5 files (results files, data sets)
+HDF5_SUFFIXES = (".h5", ".hdf5", ".hdf")
 
 _FINITE_SCANS: ContextVar[bool] = ContextVar("reddiff_imaging_finite_scans", default=True)
 
@@ -184,6 +186,17 @@ def check_writable(path: str | os.PathLike[str], name: str) -> Path:
             os.unlink(probe)
     except OSError as err:
         raise PermissionError(f"{name} {str(target)!r} is not writable ({err.strerror} in {str(folder)!r})") from err
+    return target
+
+
+def check_output_file(path: str | os.PathLike[str], name: str, suffixes: Sequence[str], written: str) -> Path:
+    """:func:`check_writable`, and refuse a name whose suffix (in any case) is not one of
+    ``suffixes``: ``written`` (what goes there, e.g. "an HDF5 results file") would otherwise land in
+    a file its name calls something else."""
+    target = check_writable(path, name)
+    if target.suffix.lower() not in suffixes:
+        got = f"ends in {target.suffix!r}" if target.suffix else "has no suffix"
+        raise ValueError(f"{name} {str(path)!r} {got}, but {written} is written there: give a name ending in {' or '.join(suffixes)}")
     return target
 
 

@@ -120,6 +120,7 @@ def _compare(args: argparse.Namespace) -> int:
     from reddiff_imaging.workbench.distributed import is_main_process
     from reddiff_imaging.workbench.figures import convergence_plot, figure_grid
     from reddiff_imaging.workbench.specs import parse_overrides
+    from reddiff_imaging.workbench.store import check_results_file
 
     config = load_compare_config(args.config)
     options = {key: config[key] for key in COMPARE_KEYS if key in config}
@@ -131,6 +132,7 @@ def _compare(args: argparse.Namespace) -> int:
         if not options.get(required):
             raise ValueError(f"give --{required} or set {required} in the --config file")
     output = Path(options.pop("output", "results.h5"))
+    check_results_file(output, "--output" if args.output is not None else "output")  # named as written
     table = compare(options.pop("tasks"), options.pop("solvers"), overrides=overrides, output=output, **options)
     if not is_main_process():  # under torchrun, rank 0 writes the table and figures
         return 0
@@ -149,10 +151,10 @@ def _compare(args: argparse.Namespace) -> int:
 
 def _tune(args: argparse.Namespace) -> int:
     from reddiff_imaging.workbench.distributed import is_main_process
-    from reddiff_imaging.workbench.tune import tune
+    from reddiff_imaging.workbench.tune import check_tune_output, tune
 
     if args.output is not None:
-        check_writable(args.output, "--output")  # named as written here
+        check_tune_output(args.output, "--output")  # named as written here
     result = tune(
         args.solver,
         prior=args.prior,
@@ -314,7 +316,7 @@ def build_parser() -> argparse.ArgumentParser:
     comp.add_argument("--num-images", dest="num_images", type=positive_int, help="images from the dataset (default 4)")
     comp.add_argument("--size", type=image_side, help="crop the centred square and resize images to SIZE × SIZE (heldout: 64)")
     _add_image_options(comp)
-    comp.add_argument("--output", help="results file (default results.h5); rerunning resumes it")
+    comp.add_argument("--output", help="HDF5 results file, .h5/.hdf5/.hdf (default results.h5); rerunning resumes it")
     comp.add_argument("--run", help="run name inside the results file (default comparison)")
     _add_run_options(comp, defaults=False)
     comp.set_defaults(run_command=_compare)
@@ -333,7 +335,7 @@ def build_parser() -> argparse.ArgumentParser:
     tune.add_argument("--images", type=positive_int, default=2)
     tune.add_argument("--size", type=image_side, default=None, help="crop the centred square and resize images to SIZE × SIZE")
     _add_image_options(tune)
-    tune.add_argument("--output", default=None, help="TOML file for the chosen configuration (usable by compare --config)")
+    tune.add_argument("--output", default=None, help=".toml file for the chosen configuration (usable by compare --config)")
     _add_run_options(tune, defaults=True)
     tune.set_defaults(run=_tune)
 

@@ -51,7 +51,7 @@ from .._cli_types import (
     positive_int,
     unit_float,
 )
-from .._validation import check_writable
+from .._validation import HDF5_SUFFIXES, check_writable
 from ..data.synthetic import MAX_TRAINING_SEED
 from ..priors.schedules import VPSchedule
 from .checkpoint import check_network_size, save_unet_checkpoint
@@ -67,7 +67,6 @@ from .unet import UNet, UNetConfig
 __all__ = ["train_diffusion", "default_config", "main", "STATE_FORMAT"]
 
 STATE_FORMAT = "reddiff-imaging/training-state"
-HDF5_SUFFIXES = (".h5", ".hdf5", ".hdf")
 
 
 def default_config(channels: int, size: int, *, name: str = "size", config_name: str = "config") -> UNetConfig:

@@ -30,7 +30,6 @@ from reddiff_imaging._validation import (
     check_choice,
     check_int,
     check_real,
-    check_writable,
 )
 from reddiff_imaging.priors.base import Prior
 from reddiff_imaging.problem import InverseProblem
@@ -56,6 +55,7 @@ from reddiff_imaging.workbench.specs import (
 )
 from reddiff_imaging.workbench.store import (
     ResultsStore,
+    check_results_file,
     completed_units,
     merge_shards,
     shard_path,
@@ -128,7 +128,8 @@ def compare(
         sigma: standard deviation of the Gaussian measurement noise (public units).
         device: ``auto``, ``cpu`` or ``cuda``.
         seed: run seed; every unit's seed derives from it and the unit's identity.
-        output: the HDF5 results file (created, or resumed when it holds this run).
+        output: the HDF5 results file, named ``.h5``, ``.hdf5`` or ``.hdf`` (created, or resumed when it
+            holds this run).
         run: name of the run inside the file.
         progress: show a progress bar.
         unit_callback: called as ``unit_callback(task, method, index)`` after each unit is stored
@@ -263,7 +264,7 @@ def check_options(
     check_int(seed, "seed", minimum=0)
     if not isinstance(run, str) or not run or "/" in run or run in (".", ".."):
         raise ValueError(f"run must be a non-empty name without '/', got {run!r}")
-    check_writable(output, "output")
+    check_results_file(output, "output")
 
 
 def _run_unit(

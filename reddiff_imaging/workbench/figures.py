@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from reddiff_imaging._validation import check_output_file
 from reddiff_imaging.workbench.store import ResultsStore
 
 if TYPE_CHECKING:  # matplotlib is imported when a figure is drawn
@@ -181,6 +182,11 @@ def _check_run(store: ResultsStore, run: str, tasks: list[str] | None) -> list[s
     return list(tasks)
 
 
+def _check_png(path: str | os.PathLike[str]) -> None:
+    """Refuse, before any drawing, a figure ``path`` that cannot be written or does not end in ``.png``."""
+    check_output_file(path, "path", (".png",), "a PNG figure")
+
+
 def _save(fig: Any, path: str | os.PathLike[str], dpi: int = 110) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -213,6 +219,7 @@ def figure_grid(
     Returns:
         ``path`` as a :class:`~pathlib.Path`.
     """
+    _check_png(path)
     with ResultsStore(results, "r") as store:
         tasks = _check_run(store, run, tasks)
         if not tasks:
@@ -263,6 +270,7 @@ def convergence_plot(
     """
     import matplotlib
 
+    _check_png(path)
     with ResultsStore(results, "r") as store:
         tasks = _check_run(store, run, None)
         methods = _method_order(store, run, tasks)
@@ -322,6 +330,7 @@ def sample_grid(images: Tensor, path: str | os.PathLike[str], *, ncols: int = 8)
         raise ValueError(f"images must have shape (N, C, H, W) with N >= 1 and C = 1 or 3, got {tuple(images.shape)}")
     if isinstance(ncols, bool) or not isinstance(ncols, int) or ncols < 1:
         raise ValueError(f"ncols must be a positive int, got {ncols!r}")
+    _check_png(path)
     data = images.detach().cpu().float()
     if not bool(torch.isfinite(data).all()):
         raise ValueError("images contain NaN or Inf")

@@ -50,7 +50,7 @@ import torch
 from torch import Tensor
 
 from reddiff_imaging._hdf5 import LayoutError, dataset_member, group_member
-from reddiff_imaging._validation import check_choice, check_writable
+from reddiff_imaging._validation import HDF5_SUFFIXES, check_choice, check_output_file
 
 FORMAT = "reddiff-imaging/results"
 FORMAT_VERSION = 2
@@ -77,6 +77,12 @@ class UnitResult:
     seconds: float
     peak_memory_bytes: int
     seed: int
+
+
+def check_results_file(path: str | os.PathLike[str], name: str) -> Path:
+    """Refuse, naming ``name``, a results file that cannot be written or whose name does not end in
+    an HDF5 suffix (``.h5``, ``.hdf5``, ``.hdf``): the results would land in a ``.txt`` or ``.json``."""
+    return check_output_file(path, name, HDF5_SUFFIXES, "an HDF5 results file")
 
 
 class ResultsStore:
@@ -110,7 +116,7 @@ class ResultsStore:
             )
         self.lock: _Lock | None = None
         if mode != "r":
-            check_writable(self.path, "results file")
+            check_results_file(self.path, "results file")
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.lock = _Lock.acquire(self.path)
         else:

@@ -51,7 +51,7 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from reddiff_imaging._validation import check_bool, check_int, check_real, check_writable
+from reddiff_imaging._validation import check_bool, check_int, check_output_file, check_real
 from reddiff_imaging.data.synthetic import validation_images
 from reddiff_imaging.priors.base import Prior
 from reddiff_imaging.solvers import Solver
@@ -240,7 +240,7 @@ def tune(
         rescale: stretch each image of a folder dataset from its own range onto ``[0, 1]``.
         device: ``auto``, ``cpu`` or ``cuda``.
         seed: seed of the measurements, the solvers and the random search.
-        output: write the chosen options to this TOML file (``[overrides.<solver>]``). An existing
+        output: write the chosen options to this ``.toml`` file (``[overrides.<solver>]``). An existing
             file written by ``tune`` keeps the tables of the other solvers (a table of this solver
             is replaced), so several tunes can fill one file; any other existing file is an error
             before any work, never overwritten.
@@ -266,7 +266,7 @@ def tune(
     check_int(seed, "seed", minimum=0)
     check_bool(rescale, "rescale")
     if output is not None:
-        check_writable(output, "output")
+        check_tune_output(output, "output")
     solver_part, prior_part, task_part = single_parts(solver, prior, task)
     kept_tables = _other_solvers_tables(Path(output), solver_part.label) if output is not None else ""
     base = build_solver(solver_part.value, {})
@@ -423,6 +423,12 @@ def _images(
             stacklevel=3,
         )
     return load_dataset(dataset, num_images, side if dataset == "heldout" else size, channels, rescale)
+
+
+def check_tune_output(path: str | os.PathLike[str], name: str) -> Path:
+    """Refuse, naming ``name``, an output of :func:`tune` that cannot be written or whose name does
+    not end in ``.toml`` (the TOML it writes would land in a ``.json`` or ``.h5``)."""
+    return check_output_file(path, name, (".toml",), "a TOML configuration")
 
 
 def _other_solvers_tables(path: Path, solver: str) -> str:

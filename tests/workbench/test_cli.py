@@ -138,6 +138,16 @@ def test_a_grid_option_given_twice_is_refused(capsys) -> None:
     assert "error: --grid sets 'rho' twice; give all its values once: rho=v1,v2,..." in capsys.readouterr().err
 
 
+def test_outputs_named_for_another_format_are_refused_before_any_work(tmp_path, capsys) -> None:
+    results, tuned = tmp_path / "r.txt", tmp_path / "t.json"
+    assert cli.main(["compare", "--tasks", "denoising", "--solvers", "admm/tv", "--output", str(results), "--device", "cpu"]) == 2
+    assert f"error: --output '{results}' ends in '.txt', but an HDF5 results file is written there: give a name ending in .h5" in capsys.readouterr().err
+    assert cli.main(["tune", "admm", "--task", "denoising", "--prior", "tv", "--output", str(tuned), "--device", "cpu"]) == 2
+    captured = capsys.readouterr()
+    assert f"error: --output '{tuned}' ends in '.json', but a TOML configuration is written there: give a name ending in .toml" in captured.err
+    assert captured.out == "" and list(tmp_path.iterdir()) == []
+
+
 def test_demo_checks_its_arguments_before_making_its_folder(tmp_path, capsys) -> None:
     file = tmp_path / "taken.png"
     file.write_bytes(b"keep")

@@ -54,6 +54,10 @@ def test_figure_grid_rejects_bad_arguments(results: Path, tmp_path: Path) -> Non
         figure_grid(results, "tiny", tmp_path / "g.png", tasks=["deblur-gaussian"])
     with pytest.raises(ValueError, match="nope"):
         figure_grid(results, "nope", tmp_path / "g.png")
+    for draw in (lambda p: figure_grid(results, "tiny", p), lambda p: convergence_plot(results, "tiny", p), lambda p: sample_grid(torch.rand(1, 1, 4, 4), p)):
+        with pytest.raises(ValueError, match=r"path '.*g.pdf' ends in '.pdf', but a PNG figure is written there: give a name ending in .png"):
+            draw(tmp_path / "g.pdf")
+    assert not (tmp_path / "g.pdf").exists()
 
 
 def test_convergence_plot(results: Path, tmp_path: Path) -> None:

@@ -180,6 +180,17 @@ def test_an_unwritable_output_fails_before_any_work(tmp_path) -> None:
     assert time.perf_counter() - start < 5
 
 
+def test_a_results_file_must_be_named_as_hdf5(tmp_path) -> None:
+    for name, got in (("r.txt", "ends in '.txt'"), ("r.json", "ends in '.json'"), ("results", "has no suffix")):
+        with pytest.raises(ValueError, match=rf"output '.*{name}' {got}, but an HDF5 results file is written there: give a name ending in .h5 or .hdf5 or .hdf"):
+            compare(["inpainting-box"], ["admm/tv"], output=tmp_path / name, progress=False, device="cpu")
+        with pytest.raises(ValueError, match=rf"results file '.*{name}' {got}"):
+            ResultsStore(tmp_path / name, "a")
+    assert list(tmp_path.iterdir()) == []  # nothing written
+    with ResultsStore(tmp_path / "upper.H5", "a"), ResultsStore(tmp_path / "r.hdf5", "w"):  # any case, any HDF5 suffix
+        pass
+
+
 @pytest.mark.parametrize("kind", ["external", "soft"])
 def test_dataset_files_refuse_links(tmp_path, kind) -> None:
     other = tmp_path / "other.h5"

@@ -185,7 +185,12 @@ def test_tunes_of_several_solvers_share_one_file_and_other_files_are_never_overw
         tune(**FAST, output=edited)
     image = tmp_path / "photo.png"
     image.write_bytes(b"\x89PNG\r\n\x1a\n\x00\xff binary")
-    with pytest.raises(ValueError, match="photo.png' exists and is not a TOML file; tune would replace it"):
+    with pytest.raises(ValueError, match=r"photo.png' ends in '.png', but a TOML configuration is written there"):
         tune(**FAST, output=image)
+    garbled = tmp_path / "garbled.toml"
+    garbled.write_bytes(b"\x89PNG\r\n\x1a\n\x00\xff binary")
+    with pytest.raises(ValueError, match="garbled.toml' exists and is not a TOML file; tune would replace it"):
+        tune(**FAST, output=garbled)
+    assert garbled.read_bytes().startswith(b"\x89PNG")
     assert config.read_text().startswith("tasks = ") and edited.read_text().startswith("# my own")
     assert image.read_bytes().startswith(b"\x89PNG")
