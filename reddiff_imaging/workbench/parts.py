@@ -216,6 +216,41 @@ def one_part(value: Any, what: str) -> Part:
     return found[0]
 
 
+def check_names(solver: Part, prior: Part, task: Part) -> None:
+    """Refuse an unknown solver, prior or task name, in this order, before anything is built: a
+    name is checked before what the parts can do together (an unknown task is named as such, not
+    reported as a prior the solver cannot use)."""
+    if isinstance(solver.value, str):
+        solvers.registry.solver_class(solver.value)
+    if isinstance(prior.value, str):
+        check_prior_name(prior.value)
+    if isinstance(task.value, str) and not is_reference(task.value):
+        check_task_name(task.value)
+
+
+def check_task_name(name: str) -> None:
+    """Refuse a task name the operator registry does not have (the message lists those it has)."""
+    if name not in operators.registry.available():
+        raise ValueError(f"unknown task {name!r}; available: {', '.join(operators.registry.available())}, or module:attribute")
+
+
+def check_prior_name(text: str) -> None:
+    """Refuse a prior name or spec kind that :func:`build_prior` does not know, without building it."""
+    if is_reference(text):
+        return
+    kind, colon, rest = text.partition(":")
+    if kind in PRIOR_ADAPTERS and colon:
+        check_prior_name(rest)
+    elif not colon and text not in prior_registry.available():
+        raise ValueError(
+            f"unknown prior {text!r}; available: {', '.join(prior_registry.available())}, "
+            + ", ".join(f"{k}:PATH" for k in PRIOR_SPECS) + ", " + ", ".join(f"{k}:NAME" for k in PRIOR_ADAPTERS)
+            + ", or module:attribute"
+        )
+    elif colon and kind not in PRIOR_SPECS:
+        raise ValueError(f"unknown prior kind {kind!r} in {text!r}; use " + ", ".join(f"{k}:PATH" for k in PRIOR_SPECS) + " or module:attribute")
+
+
 # -- builders ------------------------------------------------------------------------------------------
 def build_operator(value: Any, shape: tuple[int, ...]) -> Operator:
     """The operator of a task: a registry name, an :class:`Operator` (its ``in_shape`` must be
@@ -223,8 +258,7 @@ def build_operator(value: Any, shape: tuple[int, ...]) -> Operator:
     if isinstance(value, str):
         if is_reference(value):
             return build_operator(resolve_reference(value, "task"), shape)
-        if value not in operators.registry.available():
-            raise ValueError(f"unknown task {value!r}; available: {', '.join(operators.registry.available())}, or module:attribute")
+        check_task_name(value)
         return operators.registry.build(value, shape)
     operator = value
     if not isinstance(value, Operator) and callable(value):
@@ -269,6 +303,7 @@ def _is_deepinv_denoiser(obj: object) -> bool:
 
 
 def _prior_from_text(text: str, device: torch.device) -> Prior:
+    check_prior_name(text)
     kind, colon, rest = text.partition(":")
     if kind in PRIOR_ADAPTERS and colon:
         inner = _prior_from_text(rest, device)
@@ -277,15 +312,7 @@ def _prior_from_text(text: str, device: torch.device) -> Prior:
         except (TypeError, ValueError) as err:
             raise ValueError(f"prior {text!r}: {err}") from err
     if not colon:
-        if text not in prior_registry.available():
-            raise ValueError(
-                f"unknown prior {text!r}; available: {', '.join(prior_registry.available())}, "
-                + ", ".join(f"{k}:PATH" for k in PRIOR_SPECS) + ", " + ", ".join(f"{k}:NAME" for k in PRIOR_ADAPTERS)
-                + ", or module:attribute"
-            )
         return prior_registry.get(text).to(device)
-    if kind not in PRIOR_SPECS:
-        raise ValueError(f"unknown prior kind {kind!r} in {text!r}; use " + ", ".join(f"{k}:PATH" for k in PRIOR_SPECS) + " or module:attribute")
     path_text, _, query = rest.partition("?")
     options = _options(query, text, PRIOR_SPECS[kind])
     path = Path(path_text)

@@ -36,7 +36,7 @@ from reddiff_imaging.operators.base import Operator
 from reddiff_imaging.priors.base import ImageShapeNote, Prior
 from reddiff_imaging.problem import InverseProblem
 from reddiff_imaging.solvers import NonFiniteError, Solver
-from reddiff_imaging.workbench.parts import Part, build_prior, one_part
+from reddiff_imaging.workbench.parts import Part, build_prior, check_names, one_part
 from reddiff_imaging.workbench.specs import build_task, supports, unit_seed
 from reddiff_imaging.workbench.store import UnitResult
 
@@ -68,8 +68,11 @@ def generator(device: torch.device, seed: int) -> torch.Generator:
 
 def single_parts(solver: Any, prior: Any, task: Any) -> tuple[Part, Part, Part]:
     """The one solver, prior and task of a sweep or a restore, each a name, an object, a factory,
-    ``module:attribute`` or a one-entry mapping ``{label: part}``."""
-    return one_part(solver, "solver"), one_part(prior, "prior"), one_part(task, "task")
+    ``module:attribute`` or a one-entry mapping ``{label: part}``; their names are checked first
+    (:func:`~reddiff_imaging.workbench.parts.check_names`)."""
+    found = one_part(solver, "solver"), one_part(prior, "prior"), one_part(task, "task")
+    check_names(*found)
+    return found
 
 
 # -- the prior -----------------------------------------------------------------------------------------

@@ -148,6 +148,18 @@ def test_outputs_named_for_another_format_are_refused_before_any_work(tmp_path, 
     assert captured.out == "" and list(tmp_path.iterdir()) == []
 
 
+def test_names_are_checked_before_what_the_parts_can_do_together(tmp_path, capsys) -> None:
+    image = tmp_path / "x.png"
+    image.write_bytes(b"not read: the task name fails first")
+    # the default prior has no prox, which admm needs: the unknown task is still what is reported
+    for argv in (["tune", "admm", "--task", "nosuch"], ["restore", str(image), "--task", "nosuch", "--solver", "admm", "--prior", "default"]):
+        assert cli.main([*argv, "--device", "cpu", "--output", str(tmp_path / "o.png" if argv[0] == "restore" else tmp_path / "o.toml")]) == 2
+        assert "error: unknown task 'nosuch'; available: denoising," in capsys.readouterr().err
+    assert cli.main(["tune", "admm", "--task", "nosuch", "--prior", "nosuch", "--device", "cpu"]) == 2
+    assert "error: unknown prior 'nosuch'; available: default," in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.png"]
+
+
 def test_demo_checks_its_arguments_before_making_its_folder(tmp_path, capsys) -> None:
     file = tmp_path / "taken.png"
     file.write_bytes(b"keep")
