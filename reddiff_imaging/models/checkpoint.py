@@ -110,10 +110,7 @@ def load_unet_checkpoint(
     map_location = check_device(map_location, "map_location")
     if not path.is_file():
         raise FileNotFoundError(f"no UNet checkpoint at {str(path)!r} (path does not exist or is not a file)")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001 - re-raised with the path
-        raise ValueError(f"could not read {str(path)!r} as a torch checkpoint: {err}") from err
+    payload = read_torch_file(path, f"a checkpoint with format {CHECKPOINT_FORMAT!r}")
     if not isinstance(payload, dict):
         raise ValueError(f"{str(path)!r} holds a {type(payload).__name__}, expected a dict with format {CHECKPOINT_FORMAT!r}")
     if payload.get("format") != CHECKPOINT_FORMAT:
@@ -157,6 +154,21 @@ def load_unet_checkpoint(
         "meta": payload["meta"],
     }
     return model, info
+
+
+def read_torch_file(path: Path, expected: str) -> Any:
+    """What ``torch.save`` wrote at ``path`` (tensors and plain containers only: ``weights_only``),
+    or a ValueError that says why the file is not such a file and what was ``expected``."""
+    size = path.stat().st_size
+    if size == 0:
+        raise ValueError(f"{str(path)!r} is empty (0 bytes); expected {expected}")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - any unreadable content; re-raised with the path
+        raise ValueError(
+            f"{str(path)!r} ({size:,} bytes) is not a file written by torch.save, or holds objects other than tensors "
+            f"and plain containers, which are never unpickled ({type(err).__name__}); expected {expected}"
+        ) from err
 
 
 def check_network_size(config: UNetConfig, where: str) -> None:

@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from reddiff_imaging._validation import as_image_shape, check_choice, check_device
-from reddiff_imaging.models.checkpoint import check_state_dict, load_unet_checkpoint
+from reddiff_imaging.models.checkpoint import check_state_dict, load_unet_checkpoint, read_torch_file
 from reddiff_imaging.priors.base import DiffusionModel
 from reddiff_imaging.priors.sampling import eps_from_x0
 from reddiff_imaging.priors.schedules import VPSchedule
@@ -216,10 +216,7 @@ class DiffusionPrior(DiffusionModel):
             raise FileNotFoundError(
                 f"no checkpoint at {str(path)!r}: download {spec['file']} ({spec['source']}) yourself and pass its path"
             )
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as err:  # noqa: BLE001 - re-raised with the path
-            raise ValueError(f"could not read {str(path)!r} as a torch checkpoint: {err}") from err
+        state = read_torch_file(path, f"a state dict of {spec['file']}")
         if not isinstance(state, dict):
             raise ValueError(f"{str(path)!r} holds a {type(state).__name__}, expected a state dict of {spec['file']}")
         with torch.device("meta"):

@@ -43,6 +43,7 @@ import torch
 from torch import nn
 
 from reddiff_imaging import operators, solvers
+from reddiff_imaging.models.checkpoint import read_torch_file
 from reddiff_imaging.operators.base import Operator
 from reddiff_imaging.priors import (
     Channelwise,
@@ -327,10 +328,15 @@ def _prior_from_text(text: str, device: torch.device) -> Prior:
         channels = options.pop("channels", 1)
         sigma = options.pop("sigma", 0.05)
         architecture = {k: tuple(v) if k == "nc" else v for k, v in options.items()}
+        state = read_torch_file(path, "a DRUNet state dict")  # read here: deepinv's own reading names no file
+        if not isinstance(state, dict):
+            raise ValueError(f"prior {text!r}: {str(path)!r} holds a {type(state).__name__}, expected a DRUNet state dict")
+        network = DRUNet(in_channels=channels, out_channels=channels, pretrained=None, **architecture)
         try:
-            network = DRUNet(in_channels=channels, out_channels=channels, pretrained=str(path), **architecture)
+            network.load_state_dict(state, strict=True)
         except RuntimeError as err:  # the state dict does not fit the architecture
-            raise ValueError(f"prior {text!r}: the weights do not fit DRUNet({channels} channels, {architecture}): {err}") from err
+            detail = " ".join(str(err).split())  # torch's message spans lines; the command line shows one
+            raise ValueError(f"prior {text!r}: the weights do not fit DRUNet({channels} channels, {architecture}): {detail}") from err
         prior = DeepinvDenoiser(network.eval(), sigma=sigma)
     else:
         prior = DiffusionPrior.from_adm(path, kind.removeprefix("adm-"), map_location=device)

@@ -73,8 +73,11 @@ def test_missing_file(tmp_path: Path) -> None:
 
 def test_not_a_checkpoint(tmp_path: Path) -> None:
     (tmp_path / "junk.pt").write_bytes(b"not a torch file")
-    with pytest.raises(ValueError, match="could not read"):
+    with pytest.raises(ValueError, match=r"junk.pt' \(16 bytes\) is not a file written by torch.save, .* \(UnpicklingError\); expected a checkpoint with format"):
         load_unet_checkpoint(tmp_path / "junk.pt")
+    (tmp_path / "empty.pt").touch()  # torch's own message was empty
+    with pytest.raises(ValueError, match=r"empty.pt' is empty \(0 bytes\); expected a checkpoint with format 'reddiff-imaging/unet'"):
+        load_unet_checkpoint(tmp_path / "empty.pt")
     torch.save([1, 2], tmp_path / "list.pt")
     with pytest.raises(ValueError, match="expected a dict"):
         load_unet_checkpoint(tmp_path / "list.pt")

@@ -203,5 +203,8 @@ def test_adm_checkpoint_round_trip_and_errors(tmp_path) -> None:
     with pytest.raises(ValueError, match="expected the imagenet256 model 256x256_diffusion_uncond.pt"):
         DiffusionPrior.from_adm(path, "imagenet256")
     (tmp_path / "garbage.pt").write_bytes(b"not a checkpoint")
-    with pytest.raises(ValueError, match="could not read"):
+    with pytest.raises(ValueError, match="garbage.pt' .* is not a file written by torch.save, .*; expected a state dict of ffhq_10m.pt"):
         DiffusionPrior.from_adm(tmp_path / "garbage.pt", "ffhq256")
+    (tmp_path / "empty.pt").touch()
+    with pytest.raises(ValueError, match=r"empty.pt' is empty \(0 bytes\); expected a state dict of ffhq_10m.pt"):
+        DiffusionPrior.from_adm(tmp_path / "empty.pt", "ffhq256")

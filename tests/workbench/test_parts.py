@@ -130,8 +130,18 @@ def test_prior_specs_with_paths_and_options(drunet_weights, tmp_path) -> None:
         build_prior("drunet:/nowhere.pth")
     with pytest.raises(ValueError, match="option 'depth=3' must be one of channels=VALUE, nc=VALUE"):
         build_prior(f"drunet:{path}?depth=3")
-    with pytest.raises(ValueError, match="the weights do not fit DRUNet"):
+    with pytest.raises(ValueError, match="the weights do not fit DRUNet") as caught:
         build_prior(f"drunet:{path}?channels=3&nc=(8,8,8,8)&nb=1")
+    assert "\n" not in str(caught.value)  # one line, as the command line shows it
+    # deepinv's own reading failed with a bare EOFError / KeyError (an 'unexpected error' on the command line)
+    (tmp_path / "empty.pth").touch()
+    (tmp_path / "text.pth").write_text("hello")
+    torch.save([1, 2], tmp_path / "list.pth")
+    for name, message in (("empty.pth", r"is empty \(0 bytes\); expected a DRUNet state dict"),
+                          ("text.pth", r"is not a file written by torch.save, .*; expected a DRUNet state dict"),
+                          ("list.pth", "holds a list, expected a DRUNet state dict")):
+        with pytest.raises(ValueError, match=message):
+            build_prior(f"drunet:{tmp_path / name}")
     with pytest.raises(ValueError, match="unknown prior kind 'drunett'"):
         build_prior(f"drunett:{path}")
 
