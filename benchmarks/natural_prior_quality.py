@@ -14,11 +14,13 @@ Parts (``--parts``):
 ``restore``
     Gaussian deblurring (1.5 px, σ = 0.01), 4× super-resolution (block average, σ = 0.01) and
     50 % random inpainting (σ = 0.01): diffusion solvers with the prior, and PnP-ADMM with the
-    prior's one-step denoiser (DPIR's continuation: 40 steps, the denoiser's level falling to σ),
-    against ADMM-TV and deepinv's wavelet-prior proximal gradient descent, each with its settings tuned on the validation crops
-    (``--tune-size`` makes those smaller than the test crops, to save CPU time: the settings are
-    per-pixel weights and step sizes, and DPS's ζ is quoted for 128×128 and scaled with the square
-    root of the pixel count, see :func:`dps_scale`);
+    prior's one-step denoiser (DPIR's continuation: 40 or 8 steps, the denoiser's level falling to
+    σ), with its eightfold self-ensemble (8 steps, the plain denoiser's setting) and with CBM3D
+    (8 steps), against ADMM-TV and deepinv's wavelet-prior proximal gradient descent, each with its
+    settings tuned on the validation crops (``--tune-size`` makes those smaller than the test crops,
+    to save CPU time: the settings are per-pixel weights and step sizes, and DPS's ζ is quoted for
+    128×128 and scaled with the square root of the pixel count, see :func:`dps_scale`);
+    ``--methods`` measures some rows only and keeps the others from the results file;
 ``hole``
     a 32×32 hole in the centre of each crop: DiffPIR's fill and ADMM-TV's against the truth (mean and
     PSNR of the filled region), each method's setting chosen on the validation crops by the PSNR
@@ -26,11 +28,11 @@ Parts (``--parts``):
 ``samples``
     unconditional samples of the prior (deterministic DDIM, 100 steps) at 64×64 and 128×128.
 
-With ``--figures DIR`` the denoise, hole and samples parts also draw their figures there
-(``natural_denoise.png``, ``natural_hole.png``, ``natural_samples.png``).
+With ``--figures DIR`` the parts also draw their figures there (``natural_denoise.png``,
+``natural_deblur.png``, ``natural_hole.png``, ``natural_samples.png``).
 
 Usage: ``python benchmarks/natural_prior_quality.py [--prior PATH] [--parts denoise restore hole samples]
-[--steps N] [--size N] [--tune-size N] [--figures DIR]``. Writes ``benchmarks/results/natural_prior_quality.json`` (merged with earlier parts).
+[--steps N] [--size N] [--tune-size N] [--methods NAME ...] [--figures DIR]``. Writes ``benchmarks/results/natural_prior_quality.json`` (merged with earlier parts).
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ import reddiff_imaging as ri
 from reddiff_imaging import metrics, solvers
 from reddiff_imaging import operators as ops
 from reddiff_imaging.data.photos import HELDOUT_PHOTOS, VALIDATION_PHOTOS, heldout_photos, validation_photos
-from reddiff_imaging.priors import TV, DiffusionPrior, SelfEnsemble
+from reddiff_imaging.priors import TV, BM3DDenoiser, DiffusionPrior, Prior, SelfEnsemble
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "natural_prior_quality.json"
@@ -90,13 +92,6 @@ def noisy_copy(x: Tensor, sigma: float, seed: int) -> Tensor:
     return x + sigma * torch.randn(x.shape, generator=torch.Generator().manual_seed(seed))
 
 
-def cbm3d(noisy: Tensor, sigma: float) -> Tensor:
-    import bm3d
-
-    out = [bm3d.bm3d_rgb(img.permute(1, 2, 0).double().numpy(), sigma) for img in noisy]
-    return torch.stack([torch.from_numpy(o).permute(2, 0, 1).float() for o in out])
-
-
 def denoise(prior: DiffusionPrior, test: Tensor, validation: Tensor, figures: Path | None) -> dict[str, object]:
     noisy, noisy_val = noisy_copy(test, SIGMA_DENOISE, 0), noisy_copy(validation, SIGMA_DENOISE, 1)
 
@@ -111,7 +106,7 @@ def denoise(prior: DiffusionPrior, test: Tensor, validation: Tensor, figures: Pa
     outputs = {
         "noisy": noisy,
         f"TV (weight {tv_weight}, tuned)": tv(tv_weight).denoise(noisy, SIGMA_DENOISE),
-        "CBM3D": cbm3d(noisy, SIGMA_DENOISE),
+        "CBM3D": BM3DDenoiser().denoise(noisy, SIGMA_DENOISE),
         "diffusion (one step)": diffusion,
         "diffusion x8 (self-ensemble)": ensemble,
     }
@@ -121,7 +116,9 @@ def denoise(prior: DiffusionPrior, test: Tensor, validation: Tensor, figures: Pa
             [(f"{name.split(' (')[0]}\n{scores[name][i]:.2f} dB", out[i]) for name, out in outputs.items()] + [("truth", test[i])]
             for i in range(len(test))
         ]
-        save_panels(figures / "natural_denoise.png", rows, f"one-step denoising, sigma = 25/255, held-out {test.shape[-1]}x{test.shape[-1]} crops")
+        save_panels(
+            figures / "natural_denoise.png", rows, f"one-step denoising, sigma = 25/255, held-out {test.shape[-1]}x{test.shape[-1]} crops"
+        )
     return {"sigma": SIGMA_DENOISE, **scores}
 
 
@@ -168,10 +165,12 @@ def diffusion_runner(prior: DiffusionPrior, name: str, seed: int = 0, **options:
 
 def dps_runner(prior: DiffusionPrior, steps: int, zeta_128: float) -> Runner:
     """DPS with ζ quoted at 128×128, scaled to the problem's size (:func:`dps_scale`), seed 0."""
-    return lambda p: solvers.get("dps", steps=steps, zeta=zeta_128 * dps_scale(p)).solve(p, prior, torch.Generator().manual_seed(0), progress=False).x
+    return lambda p: (
+        solvers.get("dps", steps=steps, zeta=zeta_128 * dps_scale(p)).solve(p, prior, torch.Generator().manual_seed(0), progress=False).x
+    )
 
 
-def pnp_runner(prior: DiffusionPrior, steps: int, sigma: float, rho: float) -> Runner:
+def pnp_runner(prior: Prior, steps: int, sigma: float, rho: float) -> Runner:
     """PnP-ADMM with the prior's one-step denoiser, its level falling from ``sigma`` to the
     measurement's noise level over the steps (the continuation of DPIR, Zhang et al. 2021)."""
     solver = solvers.get("pnp-admm", steps=steps, sigma=sigma, rho=rho, rho_growth=(sigma / SIGMA_Y) ** (2 / steps))
@@ -184,7 +183,10 @@ def admm_tv_runner(tv: TV, steps: int, lam: float, rho: float) -> Runner:
 
 
 def tuned(
-    grid: list[tuple[str, Runner]], problems: list[ri.InverseProblem], truths: list[Tensor], score: Callable[[Tensor, Tensor], list[float]] = psnr
+    grid: list[tuple[str, Runner]],
+    problems: list[ri.InverseProblem],
+    truths: list[Tensor],
+    score: Callable[[Tensor, Tensor], list[float]] = psnr,
 ) -> tuple[str, Runner]:
     """The labelled runner of ``grid`` with the highest total ``score`` (PSNR per image by default)
     on ``problems``; a grid of one is returned without running it."""
@@ -201,7 +203,34 @@ def dps_scale(problem: ri.InverseProblem) -> float:
     return (height * width) ** 0.5 / 128
 
 
-def restore(prior: DiffusionPrior, test: Tensor, validation: Tensor, steps: int) -> dict[str, object]:
+PNP = "PnP-ADMM (the prior's denoiser)"
+PNP_8 = "PnP-ADMM, 8 steps (the prior's denoiser)"
+PNP_8_ENSEMBLE = "PnP-ADMM, 8 steps (x8 self-ensemble)"
+PNP_8_CBM3D = "PnP-ADMM, 8 steps (CBM3D)"
+#: the rows of the restore part, in order
+RESTORE_METHODS = ("RED-diff", "DiffPIR", "DPS", "DDRM", PNP, PNP_8, PNP_8_ENSEMBLE, PNP_8_CBM3D, "ADMM-TV", "wavelet PGD (deepinv)")
+#: rows that are not tuned but run with the setting chosen for an earlier row: the self-ensemble
+#: costs eight times as much as the plain denoiser
+FOLLOWS = {PNP_8_ENSEMBLE: PNP_8}
+#: the deblurring figure of the restore part: its columns (method, short title) between measured and truth
+RESTORE_FIGURE = (("ADMM-TV", "ADMM-TV"), (PNP_8_CBM3D, "PnP CBM3D"), (PNP, "PnP, the prior"), ("DiffPIR", "DiffPIR"))
+
+
+def pnp_grid(denoiser: Prior, steps: int = 40) -> list[tuple[str, Runner]]:
+    return [
+        (f"sigma={sigma}, rho={rho}", pnp_runner(denoiser, steps, sigma, rho))
+        for sigma, rho in itertools.product((0.1, 0.2, 0.3), (0.0003, 0.001, 0.003))
+    ]
+
+
+def restore(
+    prior: DiffusionPrior,
+    test: Tensor,
+    validation: Tensor,
+    steps: int,
+    methods: tuple[str, ...] = RESTORE_METHODS,
+    figures: Path | None = None,
+) -> dict[str, object]:
     tv = TV(weight=1.0, max_iter=200, tol=1e-4)
     candidates: dict[str, list[tuple[str, Runner]]] = {
         "RED-diff": [
@@ -214,28 +243,52 @@ def restore(prior: DiffusionPrior, test: Tensor, validation: Tensor, steps: int)
         ],
         "DPS": [(f"zeta={zeta} at 128x128", dps_runner(prior, steps, zeta)) for zeta in (3.0, 10.0, 30.0)],
         "DDRM": [("eta=0.85, eta_b=1", diffusion_runner(prior, "ddrm", steps=steps))],
-        "PnP-ADMM (the prior's denoiser)": [
-            (f"sigma={sigma}, rho={rho}", pnp_runner(prior, 40, sigma, rho)) for sigma, rho in itertools.product((0.1, 0.2, 0.3), (0.0003, 0.001, 0.003))
-        ],
+        PNP: pnp_grid(prior),
+        # DPIR's eight steps, for the denoisers that cost eight network calls (the self-ensemble)
+        # or seconds (CBM3D on the CPU) a call
+        PNP_8: pnp_grid(prior, steps=8),
+        PNP_8_CBM3D: pnp_grid(BM3DDenoiser(), steps=8),
         "ADMM-TV": [
             (f"lam={lam}, rho={rho}", admm_tv_runner(tv, 150, lam, rho))
             for lam, rho in itertools.product((0.0003, 0.001, 0.003, 0.01, 0.03), (0.1, 0.3, 1.0))
         ],
-        "wavelet PGD (deepinv)": [(f"lambda={lam}", functools.partial(wavelet_pgd, lam=lam)) for lam in (0.0003, 0.001, 0.003, 0.01, 0.03, 0.1)],
+        "wavelet PGD (deepinv)": [
+            (f"lambda={lam}", functools.partial(wavelet_pgd, lam=lam)) for lam in (0.0003, 0.001, 0.003, 0.01, 0.03, 0.1)
+        ],
     }
+    followers = {PNP_8_ENSEMBLE: dict(pnp_grid(SelfEnsemble(prior), steps=8))}
     report: dict[str, object] = {"steps": steps, "sigma_y": SIGMA_Y}
     validation_operators = tasks(tuple(validation.shape[1:]))
     for task, operator in tasks(tuple(test.shape[1:])).items():
         val_problems = [simulate(validation_operators[task], validation, 1)]
         problem = simulate(operator, test, 0)
-        rows: dict[str, object] = {"pseudo-inverse": psnr(operator.pinv(problem.y), test)}
-        for method, grid in candidates.items():
+        rows: dict[str, Any] = {"pseudo-inverse": psnr(operator.pinv(problem.y), test)}
+        outputs: dict[str, Tensor] = {}
+        for method in methods:
             t0 = time.perf_counter()
-            setting, run = tuned(grid, val_problems, [validation])
-            out = run(problem)
+            if method in FOLLOWS:
+                setting = rows[FOLLOWS[method]]["setting"]
+                run = followers[method][setting]
+            else:
+                setting, run = tuned(candidates[method], val_problems, [validation])
+            out = outputs[method] = run(problem)
             rows[method] = {"psnr": psnr(out, test), "setting": setting, "seconds": round(time.perf_counter() - t0, 1)}
             print(task, method, rows[method], flush=True)
         report[task] = rows
+        if figures is not None and task == "deblur-gaussian":
+            panels = [
+                [
+                    ("measured", problem.y[i]),
+                    *((f"{title} {rows[m]['psnr'][i]:.2f}", outputs[m][i]) for m, title in RESTORE_FIGURE),
+                    ("truth", test[i]),
+                ]
+                for i in range(len(test))
+            ]
+            save_panels(
+                figures / "natural_deblur.png",
+                panels,
+                f"Gaussian deblurring (1.5 px, sigma 0.01) of {test.shape[-1]}x{test.shape[-1]} held-out crops, PSNR in dB",
+            )
     return report
 
 
@@ -265,10 +318,15 @@ def hole(prior: DiffusionPrior, test: Tensor, validation: Tensor, steps: int, fi
     def region_mean(images: Tensor) -> list[float]:
         return [round(float(img[m].mean()), 4) for img, m in zip(images, inside)]
 
-    diffpir_settings = {f"lam=1, zeta={zeta}, repeats={repeats}": (zeta, repeats) for zeta, repeats in itertools.product((0.3, 1.0), (1, 4))}
+    diffpir_settings = {
+        f"lam=1, zeta={zeta}, repeats={repeats}": (zeta, repeats) for zeta, repeats in itertools.product((0.3, 1.0), (1, 4))
+    }
     candidates: dict[str, list[tuple[str, Runner]]] = {
         "DiffPIR": [(label, diffpir(*setting, 0)) for label, setting in diffpir_settings.items()],
-        "ADMM-TV": [(f"lam={lam}, rho={rho}", admm_tv_runner(TV(), 300, lam, rho)) for lam, rho in itertools.product((0.001, 0.01), (0.01, 0.1, 1.0))],
+        "ADMM-TV": [
+            (f"lam={lam}, rho={rho}", admm_tv_runner(TV(), 300, lam, rho))
+            for lam, rho in itertools.product((0.001, 0.01), (0.01, 0.1, 1.0))
+        ],
     }
     fills: dict[str, Tensor] = {}
     settings: dict[str, str] = {}
@@ -276,7 +334,12 @@ def hole(prior: DiffusionPrior, test: Tensor, validation: Tensor, steps: int, fi
     for method, grid in candidates.items():
         settings[method], run = tuned(grid, [val_problem], [validation], score=in_hole)
         fill = fills[method] = run(problem)
-        report[method] = {"setting": settings[method], "mean": region_mean(fill), "hole psnr": region_psnr(fill, test, inside), "psnr": psnr(fill, test)}
+        report[method] = {
+            "setting": settings[method],
+            "mean": region_mean(fill),
+            "hole psnr": region_psnr(fill, test, inside),
+            "psnr": psnr(fill, test),
+        }
         print("hole", method, report[method], flush=True)
     # one fill is one posterior sample: three more seeds show how far its mean strays
     more = [region_mean(diffpir(*diffpir_settings[settings["DiffPIR"]], seed)(problem)) for seed in (1, 2, 3)]
@@ -284,7 +347,10 @@ def hole(prior: DiffusionPrior, test: Tensor, validation: Tensor, steps: int, fi
 
     if figures is not None:
         measured = problem.y.masked_fill(inside, 0.0)
-        rows = [[("measured", measured[i]), ("ADMM-TV", fills["ADMM-TV"][i]), ("DiffPIR", fills["DiffPIR"][i]), ("truth", test[i])] for i in range(len(test))]
+        rows = [
+            [("measured", measured[i]), ("ADMM-TV", fills["ADMM-TV"][i]), ("DiffPIR", fills["DiffPIR"][i]), ("truth", test[i])]
+            for i in range(len(test))
+        ]
         save_panels(figures / "natural_hole.png", rows, f"a 32x32 hole in {test.shape[-1]}x{test.shape[-1]} held-out crops")
     return report
 
@@ -306,13 +372,30 @@ def samples(prior: DiffusionPrior, figures: Path | None) -> dict[str, object]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--prior", default=str(ROOT / "reddiff_imaging" / "data" / "assets" / "natural_prior.pt"), help="checkpoint (default: the shipped natural prior)")
+    parser.add_argument(
+        "--prior",
+        default=str(ROOT / "reddiff_imaging" / "data" / "assets" / "natural_prior.pt"),
+        help="checkpoint (default: the shipped natural prior)",
+    )
     parser.add_argument("--parts", nargs="+", default=["denoise", "restore", "hole"], choices=["denoise", "restore", "hole", "samples"])
-    parser.add_argument("--figures", type=Path, default=None, help="folder for the figures of denoise, hole and samples")
+    parser.add_argument("--figures", type=Path, default=None, help="folder for the figures of denoise, restore, hole and samples")
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--size", type=int, default=256)
-    parser.add_argument("--tune-size", type=int, default=None, help="size of the validation crops the restore part tunes on (default: --size)")
+    parser.add_argument(
+        "--tune-size", type=int, default=None, help="size of the validation crops the restore part tunes on (default: --size)"
+    )
+    parser.add_argument(
+        "--methods",
+        nargs="+",
+        choices=RESTORE_METHODS,
+        default=RESTORE_METHODS,
+        help="rows of the restore part to measure (default: all); the other rows are kept from the results file",
+    )
     args = parser.parse_args()
+    methods = tuple(m for m in RESTORE_METHODS if m in args.methods or m in (FOLLOWS.get(n) for n in args.methods))
+    missing = [m for m, _ in RESTORE_FIGURE if m not in methods]
+    if args.figures is not None and "restore" in args.parts and missing:
+        parser.error(f"--figures draws the restore part's figure from the rows it measures: add {missing} to --methods")
     prior = DiffusionPrior.from_checkpoint(args.prior)
     test, validation = heldout_photos(args.size), validation_photos(args.size)
     report = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
@@ -320,7 +403,14 @@ def main() -> None:
 
     path = Path(args.prior).resolve()
     shown = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
-    report["prior"] = {"path": str(shown), "steps": load_unet_checkpoint(path)[1]["meta"]["steps"]}
+    measured_with = {"path": str(shown), "steps": load_unet_checkpoint(path)[1]["meta"]["steps"]}
+    kept = report.get("restore", {}) if methods != RESTORE_METHODS else {}
+    if kept:
+        now = {"size": args.size, "tune_size": args.tune_size or args.size, "steps": args.steps, "prior": measured_with}
+        then = {**{key: kept.get(key) for key in now}, "prior": report.get("prior")}
+        if now != then:
+            parser.error(f"--methods measures some rows only, and the rows kept in {RESULTS.name} were measured with {then}, not {now}")
+    report["prior"] = measured_with
     report["images"] = {"test": list(HELDOUT_PHOTOS), "validation": list(VALIDATION_PHOTOS)}
     for part in args.parts:
         t0 = time.perf_counter()
@@ -329,7 +419,12 @@ def main() -> None:
         elif part == "restore":
             tune_size = args.tune_size or args.size
             tuning = validation if tune_size == args.size else validation_photos(tune_size)
-            entry = {**restore(prior, test, tuning, args.steps), "tune_size": tune_size}
+            entry = restore(prior, test, tuning, args.steps, methods, args.figures)
+            entry = {
+                **kept,
+                **{key: {**kept.get(key, {}), **rows} if isinstance(rows, dict) else rows for key, rows in entry.items()},
+                "tune_size": tune_size,
+            }
         elif part == "hole":
             entry = hole(prior, test, validation, args.steps, args.figures)
         else:
