@@ -28,8 +28,8 @@ from reddiff_imaging.operators.base import LinearOperator, Operator, Scalar
 from reddiff_imaging.operators.svd import SVD
 
 
-def _weights_and_shape(weights: Tensor, in_shape: Sequence[int] | None, name: str) -> tuple[Tensor, tuple[int, ...]]:
-    weights = check_parameter(weights, name)
+def _weights_and_shape(weights: Tensor, in_shape: Sequence[int] | None, name: str, allow_bool: bool) -> tuple[Tensor, tuple[int, ...]]:
+    weights = check_parameter(weights, name, allow_bool=allow_bool)
     given = tuple(weights.shape)
     if weights.ndim not in (2, 3):
         raise ValueError(f"{name} must have shape (H, W) or (C, H, W), got {given}")
@@ -51,11 +51,12 @@ class Diagonal(LinearOperator):
     """
 
     _argument = "weights"
+    _allows_bool = False
     _weights: Tensor
     _gain: Tensor
 
     def __init__(self, weights: Tensor, in_shape: Sequence[int] | None = None) -> None:
-        weights, shape = _weights_and_shape(weights, in_shape, self._argument)
+        weights, shape = _weights_and_shape(weights, in_shape, self._argument, self._allows_bool)
         super().__init__(shape, shape)
         if not (weights.is_floating_point() or weights.is_complex()):
             weights = weights.to(torch.get_default_dtype())
@@ -118,12 +119,13 @@ class Inpainting(Diagonal):
     r"""Inpainting :math:`A x = m \odot x` with a 0/1 mask :math:`m` (1 = observed).
 
     Args:
-        mask: 0/1 tensor ``(H, W)``, ``(1, H, W)`` or ``(C, H, W)``; see :func:`random_mask`,
-            :func:`box_mask`, :func:`freeform_mask`.
+        mask: 0/1 or boolean tensor ``(H, W)``, ``(1, H, W)`` or ``(C, H, W)`` (stored in the
+            default float dtype); see :func:`random_mask`, :func:`box_mask`, :func:`freeform_mask`.
         in_shape: image shape ``(C, H, W)``; inferred as ``(1, H, W)`` when omitted.
     """
 
     _argument = "mask"
+    _allows_bool = True
 
     def __init__(self, mask: Tensor, in_shape: Sequence[int] | None = None) -> None:
         super().__init__(mask, in_shape)
@@ -144,9 +146,7 @@ class Inpainting(Diagonal):
 
 
 # --- mask factories ----------------------------------------------------------------------------
-def random_mask(
-    shape: Sequence[int], ratio: float, *, generator: torch.Generator | None = None
-) -> Tensor:
+def random_mask(shape: Sequence[int], ratio: float, *, generator: torch.Generator | None = None) -> Tensor:
     """A mask keeping exactly ``round(ratio * H * W)`` pixels chosen uniformly at random.
 
     Args:
@@ -163,9 +163,7 @@ def random_mask(
     return mask.view(height, width)
 
 
-def box_mask(
-    shape: Sequence[int], box: Sequence[int] | int, *, corner: Sequence[int] | None = None
-) -> Tensor:
+def box_mask(shape: Sequence[int], box: Sequence[int] | int, *, corner: Sequence[int] | None = None) -> Tensor:
     """A mask with a missing rectangle of size ``box`` = ``(h, w)`` (centred unless ``corner`` is given).
 
     The RED-diff paper's box inpainting uses a centred box; 20×20 on 64×64 images is our benchmark.

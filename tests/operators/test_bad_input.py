@@ -144,3 +144,11 @@ def test_jacobian_products_of_a_linearization() -> None:
     jacobian = op.linearize(x)
     torch.testing.assert_close(jacobian.vjp(x, w), op.vjp(x, w))
     torch.testing.assert_close(jacobian.jvp(x, x), op.jvp(x, x))
+
+
+def test_inpainting_takes_a_boolean_mask_as_its_0_1_mask() -> None:
+    observed = torch.rand(16, 16, generator=torch.Generator().manual_seed(0)) > 0.5
+    x = torch.rand(2, *SHAPE)
+    operator = ops.Inpainting(observed, SHAPE)
+    assert operator.mask.dtype == torch.get_default_dtype()
+    torch.testing.assert_close(operator(x), ops.Inpainting(observed.float(), SHAPE)(x))
