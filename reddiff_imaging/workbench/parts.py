@@ -235,21 +235,24 @@ def check_task_name(name: str) -> None:
         raise ValueError(f"unknown task {name!r}; available: {', '.join(operators.registry.available())}, or module:attribute")
 
 
-def check_prior_name(text: str) -> None:
-    """Refuse a prior name or spec kind that :func:`build_prior` does not know, without building it."""
+def check_prior_name(text: str, written: str | None = None) -> None:
+    """Refuse a prior name or spec kind that :func:`build_prior` does not know, without building it
+    (inside adapters, the message also quotes the whole spec as ``written``)."""
     if is_reference(text):
         return
+    written = written or text
     kind, colon, rest = text.partition(":")
     if kind in PRIOR_ADAPTERS and colon:
-        check_prior_name(rest)
+        check_prior_name(rest, written)
     elif not colon and text not in prior_registry.available():
+        where = f" in {written!r}" if written != text else ""
         raise ValueError(
-            f"unknown prior {text!r}; available: {', '.join(prior_registry.available())}, "
+            f"unknown prior {text!r}{where}; available: {', '.join(prior_registry.available())}, "
             + ", ".join(f"{k}:PATH" for k in PRIOR_SPECS) + ", " + ", ".join(f"{k}:NAME" for k in PRIOR_ADAPTERS)
             + ", or module:attribute"
         )
     elif colon and kind not in PRIOR_SPECS:
-        raise ValueError(f"unknown prior kind {kind!r} in {text!r}; use " + ", ".join(f"{k}:PATH" for k in PRIOR_SPECS) + " or module:attribute")
+        raise ValueError(f"unknown prior kind {kind!r} in {written!r}; use " + ", ".join(f"{k}:PATH" for k in PRIOR_SPECS) + " or module:attribute")
 
 
 # -- builders ------------------------------------------------------------------------------------------
@@ -307,7 +310,7 @@ def _prior_from_text(text: str, device: torch.device) -> Prior:
     check_prior_name(text)
     kind, colon, rest = text.partition(":")
     if kind in PRIOR_ADAPTERS and colon:
-        inner = _prior_from_text(rest, device)
+        inner = build_prior(rest, device)  # NAME may be a spec, an adapter or module:attribute
         try:
             return PRIOR_ADAPTERS[kind](inner).to(device)
         except (TypeError, ValueError) as err:

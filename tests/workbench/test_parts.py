@@ -12,7 +12,7 @@ import torch
 
 from reddiff_imaging import cli
 from reddiff_imaging import operators as ops
-from reddiff_imaging.priors import TV, DeepinvDenoiser, GrayFromColour, SelfEnsemble
+from reddiff_imaging.priors import TV, Channelwise, DeepinvDenoiser, GrayFromColour, SelfEnsemble
 from reddiff_imaging.solvers import ADMM, PnPPGD
 from reddiff_imaging.workbench import compare
 from reddiff_imaging.workbench.parts import (
@@ -146,6 +146,11 @@ def test_prior_specs_with_paths_and_options(drunet_weights, tmp_path) -> None:
         build_prior(f"drunett:{path}")
 
 
+def test_prior_adapters_take_a_module_attribute_reference(user_module) -> None:
+    prior = build_prior("channelwise:my_parts:tv")
+    assert isinstance(prior, Channelwise) and isinstance(prior.prior, TV) and prior.prior.weight == 0.5
+
+
 def test_prior_adapters_nest_and_their_errors_name_the_spec() -> None:
     prior = build_prior("ensemble:gray:natural")
     assert isinstance(prior, SelfEnsemble) and isinstance(prior.model, GrayFromColour) and prior.channels == 1
@@ -153,6 +158,10 @@ def test_prior_adapters_nest_and_their_errors_name_the_spec() -> None:
         build_prior("ensemble:tv")
     with pytest.raises(ValueError, match="prior 'gray:default': colour must be a 3-channel prior, got a 1-channel one"):
         build_prior("gray:default")
+    with pytest.raises(ValueError, match="unknown prior 'nosuch' in 'ensemble:gray:nosuch'; available: default"):
+        build_prior("ensemble:gray:nosuch")
+    with pytest.raises(ValueError, match="unknown prior kind 'drunett' in 'gray:drunett:x/y.pt'"):
+        build_prior("gray:drunett:x/y.pt")
 
 
 def test_unused_and_unknown_overrides_are_errors(tmp_path) -> None:
