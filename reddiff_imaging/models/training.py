@@ -192,9 +192,7 @@ def train_diffusion(
 
     state: dict[str, Any] | None = None
     if state_path.exists():
-        state = torch.load(state_path, map_location="cpu", weights_only=True)
-        if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
-            raise ValueError(f"{str(state_path)!r} is not a training state (format {STATE_FORMAT!r})")
+        state = read_training_state(state_path)
         stored = UNetConfig.from_dict(state["config"])
         if config is not None and config != stored:
             raise ValueError(f"config differs from the one stored in {str(state_path)!r}: expected {stored}, got {config}")
@@ -402,12 +400,24 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def read_training_state(path: Path) -> dict[str, Any]:
+    """The training state saved in ``path`` by :func:`train_diffusion` (loaded on the CPU)."""
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
+        raise ValueError(f"{str(path)!r} is not a training state (format {STATE_FORMAT!r})")
+    return state
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point: ``python -m reddiff_imaging.models.training --out DIR [...]``."""
     p = build_parser()
     args = p.parse_args(argv)
     state = check_writable(Path(args.out) / "state.pt", "--out")  # before any data is read
-    if args.config is None and not state.exists():  # the default network (a resumed run keeps its stored one)
+    if state.exists():  # a resumed run keeps its stored network
+        side = UNetConfig.from_dict(read_training_state(state)["config"]).image_size
+        if side != args.size:
+            raise ValueError(f"--size {args.size} differs from the network stored in {str(state)!r}, trained on {side}x{side} crops: resume with --size {side}, or give another --out")
+    elif args.config is None:
         default_config(1, args.size, name="--size", config_name="--config")
 
     source = _build_source(args.data, args.size, args.h5_key, args.rgb)

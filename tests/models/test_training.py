@@ -92,6 +92,13 @@ def test_resume_refuses_other_config_or_schedule(tmp_path: Path) -> None:
         train_diffusion(source, tmp_path, steps=2, schedule=VPSchedule.cosine(), batch_size=2, **FAST)
 
 
+def test_command_line_resume_refuses_another_size_before_any_work(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    train_diffusion(SyntheticSource(16), tmp_path, steps=1, config=TINY, batch_size=2, **FAST)
+    with pytest.raises(ValueError, match=r"--size 32 differs from the network stored in .*state.pt', trained on 16x16 crops: resume with --size 16"):
+        main(["--out", str(tmp_path), "--size", "32", "--steps", "2"])
+    assert capsys.readouterr().out == ""  # nothing printed: no data was read
+
+
 def test_argument_errors(tmp_path: Path) -> None:
     source = SyntheticSource(16)
     with pytest.raises(ValueError, match="source gives 1-channel 16x16"):
