@@ -370,6 +370,13 @@ def samples(prior: DiffusionPrior, figures: Path | None) -> dict[str, object]:
     return {"count": [8, 4], "sizes": [64, 128], "seconds": round(time.perf_counter() - t0, 1)}
 
 
+def merged(kept: dict[str, Any], measured: dict[str, Any]) -> dict[str, Any]:
+    """The restore part's report ``kept`` from the results file with the rows just ``measured``
+    put over it, task by task."""
+    tasks_merged = {key: {**kept.get(key, {}), **rows} for key, rows in measured.items() if isinstance(rows, dict)}
+    return {**kept, **measured, **tasks_merged}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -393,6 +400,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     methods = tuple(m for m in RESTORE_METHODS if m in args.methods or m in (FOLLOWS.get(n) for n in args.methods))
+    tune_size = args.tune_size or args.size
     missing = [m for m, _ in RESTORE_FIGURE if m not in methods]
     if args.figures is not None and "restore" in args.parts and missing:
         parser.error(f"--figures draws the restore part's figure from the rows it measures: add {missing} to --methods")
@@ -406,7 +414,7 @@ def main() -> None:
     measured_with = {"path": str(shown), "steps": load_unet_checkpoint(path)[1]["meta"]["steps"]}
     kept = report.get("restore", {}) if methods != RESTORE_METHODS else {}
     if kept:
-        now = {"size": args.size, "tune_size": args.tune_size or args.size, "steps": args.steps, "prior": measured_with}
+        now = {"size": args.size, "tune_size": tune_size, "steps": args.steps, "prior": measured_with}
         then = {**{key: kept.get(key) for key in now}, "prior": report.get("prior")}
         if now != then:
             parser.error(f"--methods measures some rows only, and the rows kept in {RESULTS.name} were measured with {then}, not {now}")
@@ -417,14 +425,8 @@ def main() -> None:
         if part == "denoise":
             entry = denoise(prior, test, validation, args.figures)
         elif part == "restore":
-            tune_size = args.tune_size or args.size
             tuning = validation if tune_size == args.size else validation_photos(tune_size)
-            entry = restore(prior, test, tuning, args.steps, methods, args.figures)
-            entry = {
-                **kept,
-                **{key: {**kept.get(key, {}), **rows} if isinstance(rows, dict) else rows for key, rows in entry.items()},
-                "tune_size": tune_size,
-            }
+            entry = {**merged(kept, restore(prior, test, tuning, args.steps, methods, args.figures)), "tune_size": tune_size}
         elif part == "hole":
             entry = hole(prior, test, validation, args.steps, args.figures)
         else:

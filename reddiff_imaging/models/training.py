@@ -54,7 +54,7 @@ from .._cli_types import (
 from .._validation import HDF5_SUFFIXES, check_writable
 from ..data.synthetic import MAX_TRAINING_SEED
 from ..priors.schedules import VPSchedule
-from .checkpoint import check_network_size, save_unet_checkpoint
+from .checkpoint import check_network_size, read_torch_file, save_unet_checkpoint
 from .data_sources import (
     ImageSource,
     PhotoCropSource,
@@ -402,7 +402,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def read_training_state(path: Path) -> dict[str, Any]:
     """The training state saved in ``path`` by :func:`train_diffusion` (loaded on the CPU)."""
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    state = read_torch_file(path, f"a training state (format {STATE_FORMAT!r})")
     if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
         raise ValueError(f"{str(path)!r} is not a training state (format {STATE_FORMAT!r})")
     return state

@@ -6,6 +6,7 @@ here, with errors that list the valid choices.
 
 from __future__ import annotations
 
+import collections
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -168,8 +169,8 @@ def methods_for(
             options = cls.current_options(options)
         methods.extend(Method.of(part, prior, options) for prior in prior_names)
     check_overrides(overrides, run_solvers)
-    labels = [method.label for method in methods]
-    if repeated := sorted({label for label in labels if labels.count(label) > 1}):  # the second would find the first's units done
+    counts = collections.Counter(method.label for method in methods)
+    if repeated := sorted(label for label, count in counts.items() if count > 1):  # the second would find the first's units done
         raise ValueError(f"methods {repeated} appear more than once (solvers {list(solver_values)} with priors {list(prior_names)}); give each once")
     for method in methods:  # validate option names and values before any work is done
         try:
