@@ -2,6 +2,7 @@
 
 * :class:`UNet`, :class:`UNetConfig` -- the project's small epsilon-prediction UNet;
 * :func:`save_unet_checkpoint`, :func:`load_unet_checkpoint` -- its checkpoint format;
+* :func:`deepened` -- a trained network with one more residual block per level, same function;
 * :func:`train_diffusion` -- resumable DDPM training with an EMA of the weights, on
   :class:`SyntheticSource` scenes, crops of photographs (:class:`PhotoCropSource`), an HDF5 file (:func:`hdf5_source`) or an image folder
   (:func:`folder_source`).
@@ -21,6 +22,7 @@ from .data_sources import (
     folder_source,
     hdf5_source,
 )
+from .growth import deepened
 from .training import train_diffusion
 from .unet import UNet, UNetConfig
 
@@ -32,6 +34,7 @@ __all__ = [
     "CHECKPOINT_FORMAT",
     "CHECKPOINT_VERSION",
     "train_diffusion",
+    "deepened",
     "ImageSource",
     "SyntheticSource",
     "PhotoCropSource",

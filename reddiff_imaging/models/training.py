@@ -54,7 +54,7 @@ from .._cli_types import (
 from .._validation import HDF5_SUFFIXES, check_writable
 from ..data.synthetic import MAX_TRAINING_SEED
 from ..priors.schedules import VPSchedule
-from .checkpoint import check_network_size, read_torch_file, save_unet_checkpoint
+from .checkpoint import check_network_size, load_unet_checkpoint, read_torch_file, save_unet_checkpoint
 from .data_sources import (
     ImageSource,
     PhotoCropSource,
@@ -62,6 +62,7 @@ from .data_sources import (
     folder_source,
     hdf5_source,
 )
+from .growth import deepened
 from .unet import UNet, UNetConfig
 
 __all__ = ["train_diffusion", "default_config", "main", "STATE_FORMAT"]
@@ -117,6 +118,7 @@ def train_diffusion(
     steps: int,
     config: UNetConfig | None = None,
     schedule: VPSchedule | None = None,
+    init: UNet | None = None,
     batch_size: int = 32,
     lr: float = 2e-4,
     warmup_steps: int = 0,
@@ -145,7 +147,11 @@ def train_diffusion(
         steps: total number of optimisation steps (counting those of earlier runs).
         config: network configuration; default :class:`UNetConfig` with the source's channels and
             size. When resuming, ``None`` takes the stored one and anything else must equal it.
-        schedule: noise schedule; default ``VPSchedule.linear()`` (must equal the stored one on resume).
+        schedule: noise schedule; default ``VPSchedule.linear()``. When resuming, ``None`` takes the
+            stored one and anything else must equal it.
+        init: a network whose weights a fresh run starts from, for the trained weights and their EMA
+            alike (e.g. a trained network made deeper by :func:`~reddiff_imaging.models.deepened`);
+            ``config`` ``None`` takes its configuration. Refused when ``out_dir`` holds a state to resume.
         batch_size, lr, warmup_steps, grad_clip, ema_decay: optimisation settings (``grad_clip`` is
             the maximal global gradient norm; ``warmup_steps`` ramps the learning rate linearly).
         checkpoint_every, log_every: steps between state saves and between loss-log entries.
@@ -186,20 +192,30 @@ def train_diffusion(
     out.mkdir(parents=True, exist_ok=True)
     state_path, ema_path = out / "state.pt", out / "ema.pt"
     device = torch.device(device)
-    schedule = schedule if schedule is not None else VPSchedule.linear()
-    if not isinstance(schedule, VPSchedule):
+    if schedule is not None and not isinstance(schedule, VPSchedule):
         raise TypeError(f"schedule must be a VPSchedule, got {type(schedule).__name__}")
 
+    if init is not None:
+        if not isinstance(init, UNet):
+            raise TypeError(f"init must be a UNet, got {type(init).__name__}")
+        if config is not None and config != init.config:
+            raise ValueError(f"config differs from init's network: expected {init.config}, got {config}")
+        config = init.config
     state: dict[str, Any] | None = None
     if state_path.exists():
+        if init is not None:
+            raise ValueError(f"init starts a fresh run, but {str(state_path)!r} holds a training state to resume: give another out_dir")
         state = read_training_state(state_path)
         stored = UNetConfig.from_dict(state["config"])
         if config is not None and config != stored:
             raise ValueError(f"config differs from the one stored in {str(state_path)!r}: expected {stored}, got {config}")
         config = stored
         stored_schedule = VPSchedule.from_dict(state["schedule"])
-        if stored_schedule != schedule:
+        if schedule is not None and stored_schedule != schedule:
             raise ValueError(f"schedule differs from the stored one in {str(state_path)!r}: expected {stored_schedule}, got {schedule}")
+        schedule = stored_schedule
+    if schedule is None:
+        schedule = VPSchedule.linear()
     if config is None:
         config = default_config(source.channels, source.size, name="the source's image size")
     if not isinstance(config, UNetConfig):
@@ -225,6 +241,8 @@ def train_diffusion(
     with torch.random.fork_rng(devices=[]):  # reproducible initial weights; global RNG left untouched
         torch.manual_seed(seed)
         model = UNet(config)
+    if init is not None:
+        model.load_state_dict(init.state_dict())
     ema = copy.deepcopy(model).requires_grad_(False)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     gen = torch.Generator(device="cpu").manual_seed(seed)
@@ -392,6 +410,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--log-every", type=positive_int, default=50)
     p.add_argument("--seed", type=nonnegative_int, default=0)
     p.add_argument("--config", default=None, help="JSON file or JSON string of UNetConfig fields")
+    p.add_argument(
+        "--init", default=None,
+        help="start a fresh run from this UNet checkpoint's network and schedule (instead of random weights; not with --config)",
+    )
+    p.add_argument("--deepen", action="store_true", help="with --init: first add one residual block per level, keeping what the network computes")
     p.add_argument("--device", type=device_option, default="cpu")
     p.add_argument("--threads", type=positive_int, default=None, help="torch.set_num_threads (e.g. 1)")
     p.add_argument("--no-channels-last", action="store_true")
@@ -408,19 +431,41 @@ def read_training_state(path: Path) -> dict[str, Any]:
     return state
 
 
+def _initial_network(path: str | None, deepen: bool, size: int) -> tuple[UNet | None, VPSchedule | None]:
+    """The network and schedule of ``--init`` (deepened with ``--deepen``), checked against ``--size``."""
+    if path is None:
+        return None, None
+    network, info = load_unet_checkpoint(path)
+    side = network.config.image_size
+    if side != size:
+        raise ValueError(f"--size {size} differs from the network of --init {path!r}, trained on {side}x{side} crops: give --size {side}")
+    return (deepened(network) if deepen else network), info["schedule"]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point: ``python -m reddiff_imaging.models.training --out DIR [...]``."""
     p = build_parser()
     args = p.parse_args(argv)
     state = check_writable(Path(args.out) / "state.pt", "--out")  # before any data is read
+    if args.deepen and args.init is None:
+        raise ValueError("--deepen deepens the network of --init; give --init CHECKPOINT")
+    if args.init is not None and (args.config is not None or state.exists()):
+        clash = "--config (the network is the checkpoint's)" if args.config is not None else f"resuming {str(state)!r}: give another --out"
+        raise ValueError(f"--init {args.init!r} starts a fresh run from its network; it does not go with {clash}")
+    init, schedule = _initial_network(args.init, args.deepen, args.size)
     if state.exists():  # a resumed run keeps its stored network
         side = UNetConfig.from_dict(read_training_state(state)["config"]).image_size
         if side != args.size:
             raise ValueError(f"--size {args.size} differs from the network stored in {str(state)!r}, trained on {side}x{side} crops: resume with --size {side}, or give another --out")
-    elif args.config is None:
+    elif args.config is None and init is None:
         default_config(1, args.size, name="--size", config_name="--config")
 
     source = _build_source(args.data, args.size, args.h5_key, args.rgb)
+    if init is not None and init.config.in_channels != source.channels:
+        raise ValueError(
+            f"--init {args.init!r} holds a {init.config.in_channels}-channel network, but --data {args.data!r} gives "
+            f"{source.channels}-channel images" + (" (add --rgb)" if init.config.in_channels == 3 else "")
+        )
     config = None
     if args.config:
         text = Path(args.config).read_text() if Path(args.config).is_file() else args.config
@@ -446,7 +491,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"[{t0}] training on {source.describe()} -> {args.out}", flush=True)
     try:
         result = train_diffusion(
-            source, args.out, steps=args.steps, config=config, batch_size=args.batch_size, lr=args.lr,
+            source, args.out, steps=args.steps, config=config, schedule=schedule, init=init,
+            batch_size=args.batch_size, lr=args.lr,
             warmup_steps=args.warmup_steps, grad_clip=args.grad_clip, ema_decay=args.ema_decay,
             checkpoint_every=args.checkpoint_every, log_every=args.log_every, seed=args.seed,
             device=args.device, channels_last=not args.no_channels_last, num_threads=args.threads,
