@@ -431,6 +431,27 @@ def read_training_state(path: Path) -> dict[str, Any]:
     return state
 
 
+def _config_fields(spec: str, size: int) -> dict[str, Any]:
+    """The :class:`UNetConfig` fields of ``--config`` (a JSON file or string) with ``--size``
+    filled in, checked before any data is read (with one input channel where the data decide)."""
+    text = Path(spec).read_text() if Path(spec).is_file() else spec
+    try:
+        fields = json.loads(text)
+    except ValueError as err:
+        raise ValueError(f"--config {spec!r} is neither a JSON file nor a JSON object: {err}") from err
+    if not isinstance(fields, dict):
+        raise TypeError(f"--config must be a JSON object of UNetConfig fields, got {fields!r}")
+    fields.setdefault("image_size", size)
+    try:
+        config = UNetConfig.from_dict({"in_channels": 1, **fields})
+    except ValueError as err:  # a default field may not suit --size, which the user typed instead
+        raise ValueError(f"--config with --size {size}: {err}") from err
+    except TypeError as err:
+        raise TypeError(f"--config: {err}") from err
+    check_network_size(config, "--config")
+    return fields
+
+
 def _initial_network(path: str | None, deepen: bool, size: int) -> tuple[UNet | None, VPSchedule | None]:
     """The network and schedule of ``--init`` (deepened with ``--deepen``), checked against ``--size``."""
     if path is None:
@@ -439,7 +460,10 @@ def _initial_network(path: str | None, deepen: bool, size: int) -> tuple[UNet | 
     side = network.config.image_size
     if side != size:
         raise ValueError(f"--size {size} differs from the network of --init {path!r}, trained on {side}x{side} crops: give --size {side}")
-    return (deepened(network) if deepen else network), info["schedule"]
+    if deepen:
+        network = deepened(network)
+        check_network_size(network.config, f"--deepen of --init {path!r}")
+    return network, info["schedule"]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -459,6 +483,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise ValueError(f"--size {args.size} differs from the network stored in {str(state)!r}, trained on {side}x{side} crops: resume with --size {side}, or give another --out")
     elif args.config is None and init is None:
         default_config(1, args.size, name="--size", config_name="--config")
+    fields = None if args.config is None else _config_fields(args.config, args.size)
 
     source = _build_source(args.data, args.size, args.h5_key, args.rgb)
     if init is not None and init.config.in_channels != source.channels:
@@ -467,20 +492,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{source.channels}-channel images" + (" (add --rgb)" if init.config.in_channels == 3 else "")
         )
     config = None
-    if args.config:
-        text = Path(args.config).read_text() if Path(args.config).is_file() else args.config
-        try:
-            fields = json.loads(text)
-        except ValueError as err:
-            raise ValueError(f"--config {args.config!r} is neither a JSON file nor a JSON object: {err}") from err
-        if not isinstance(fields, dict):
-            raise TypeError(f"--config must be a JSON object of UNetConfig fields, got {fields!r}")
-        fields.setdefault("in_channels", source.channels)
-        fields.setdefault("image_size", source.size)
-        try:
-            config = UNetConfig.from_dict(fields)
-        except ValueError as err:  # a default field may not suit --size, which the user typed instead
-            raise ValueError(f"--config with --size {args.size}: {err}") from err
+    if fields is not None:
+        config = UNetConfig.from_dict({"in_channels": source.channels, **fields})
         check_network_size(config, "--config")
 
     def on_sigterm(signum: int, frame: Any) -> None:

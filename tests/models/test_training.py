@@ -200,3 +200,17 @@ def test_command_line_refuses_options_the_data_would_ignore(tmp_path: Path) -> N
         with pytest.raises(ValueError, match=f"--h5-key names a dataset inside an HDF5 file .* --data '{data}'"):
             main([*out, "--h5-key", "x_train", "--data", data])
     assert not (tmp_path / "run").exists()
+
+
+def test_command_line_checks_config_before_reading_data(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "images"
+    folder.mkdir()
+    (folder / "broken.png").write_text("not an image")  # reading the folder would fail on this file
+    out = ["--out", str(tmp_path / "run"), "--size", "16", "--steps", "1", "--data", str(folder)]
+    with pytest.raises(ValueError, match="--config with --size 16: every channel count must be divisible by num_groups"):
+        main([*out, "--config", '{"base_channels": 6}'])
+    with pytest.raises(TypeError, match="--config: base_channels must be an int, got 'a'"):
+        main([*out, "--config", '{"base_channels": "a"}'])
+    with pytest.raises(ValueError, match="--config: its config asks for a network of"):
+        main([*out, "--config", '{"base_channels": 4096}'])
+    assert capsys.readouterr().out == "" and not (tmp_path / "run" / "state.pt").exists()
