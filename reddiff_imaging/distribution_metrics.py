@@ -20,6 +20,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from reddiff_imaging._validation import check_int
+
 __all__ = ["sliced_wasserstein"]
 
 
@@ -65,8 +67,7 @@ def sliced_wasserstein(
         raise ValueError(f"a and b must have the same dimension D, got {xa.shape[1]} and {xb.shape[1]}")
     if xa.device != xb.device:
         raise ValueError(f"a is on {xa.device} but b is on {xb.device}")
-    if isinstance(num_projections, bool) or not isinstance(num_projections, int) or num_projections < 1:
-        raise ValueError(f"num_projections must be an int >= 1, got {num_projections!r}")
+    num_projections = check_int(num_projections, "num_projections")
     try:
         p = float(p)
     except (TypeError, ValueError) as err:

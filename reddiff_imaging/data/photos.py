@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from reddiff_imaging._validation import check_int
 from reddiff_imaging.data.image_io import adjust_image, image_from_array
 
 __all__ = [
@@ -173,8 +174,7 @@ def photo_crops(names: tuple[str, ...] | list[str], size: int = 256, *, channels
 
     Photographs smaller than ``size`` on a side are an error; nothing is resized.
     """
-    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-        raise ValueError(f"size must be a positive int, got {size!r}")
+    size = check_int(size, "size")
     crops = []
     for name in names:
         image = load_photo(name, channels=channels)

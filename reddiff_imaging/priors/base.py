@@ -297,8 +297,7 @@ class DiffusionModel(Prior):
         Returns:
             A ``(n, C, H, W)`` tensor of the default dtype (float32) on the prior's device.
         """
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise ValueError(f"n must be a positive int, got {n!r}")
+        n = check_int(n, "n")
         check_int(steps, "steps")
         check_unit_interval(eta, "eta")
         chosen = self.image_shape if shape is None else shape

@@ -50,7 +50,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from reddiff_imaging._validation import Level, check_level, check_positive, check_tensor
+from reddiff_imaging._validation import Level, check_int, check_level, check_positive, check_tensor
 from reddiff_imaging.priors.base import Prior
 
 __all__ = [
@@ -332,8 +332,7 @@ class WaveletDenoiser(DenoiserPrior):
     ) -> None:
         super().__init__(sigma=sigma)
         self.threshold_per_sigma = check_positive(threshold_per_sigma, "threshold_per_sigma")
-        if isinstance(level, bool) or not isinstance(level, int) or level < 1:
-            raise ValueError(f"level must be an int >= 1, got {level!r}")
+        level = check_int(level, "level")
         if not isinstance(wavelet, str):
             raise TypeError(f"wavelet must be a PyWavelets name such as 'db4', got {wavelet!r}")
         try:

@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from reddiff_imaging._validation import as_image_shape, check_choice, check_device
+from reddiff_imaging._validation import as_image_shape, check_choice, check_device, check_int
 from reddiff_imaging.models.checkpoint import check_state_dict, load_unet_checkpoint, read_torch_file
 from reddiff_imaging.priors.base import DiffusionModel
 from reddiff_imaging.priors.sampling import eps_from_x0
@@ -103,8 +103,7 @@ class DiffusionPrior(DiffusionModel):
         if size_multiple is None:
             levels = getattr(config, "channel_mults", None)
             size_multiple = 2 ** (len(levels) - 1) if levels else 1
-        if isinstance(size_multiple, bool) or not isinstance(size_multiple, int) or size_multiple < 1:
-            raise ValueError(f"size_multiple must be a positive int, got {size_multiple!r}")
+        size_multiple = check_int(size_multiple, "size_multiple")
         self.size_multiple = size_multiple
 
     def check_image_shape(self, shape: Sequence[int], user: str | None = None) -> str | None:

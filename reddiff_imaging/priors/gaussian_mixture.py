@@ -107,11 +107,7 @@ def _check_generator(generator: object) -> torch.Generator | None:
 
 
 def _check_count(n: object, name: str) -> int:
-    if isinstance(n, bool) or not isinstance(n, int):
-        raise TypeError(f"{name} must be an int, got {n!r}")
-    if n < 1:
-        raise ValueError(f"{name} must be >= 1, got {n}")
-    return n
+    return check_int(n, name)
 
 
 def _mixture_terms(

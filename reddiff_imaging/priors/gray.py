@@ -49,6 +49,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
+from reddiff_imaging._validation import check_int
 from reddiff_imaging.priors.base import DiffusionModel
 
 __all__ = ["GrayFromColour"]
@@ -71,8 +72,7 @@ class GrayFromColour(DiffusionModel):
         colour_channels = getattr(colour, "channels", None)
         if colour_channels not in (None, 3):
             raise ValueError(f"colour must be a 3-channel prior, got a {colour_channels}-channel one")
-        if isinstance(chroma_seed, bool) or not isinstance(chroma_seed, int) or chroma_seed < 0:
-            raise ValueError(f"chroma_seed must be a non-negative int, got {chroma_seed!r}")
+        chroma_seed = check_int(chroma_seed, "chroma_seed", minimum=0)
         super().__init__(colour.schedule)
         self.colour = colour
         self.range_scale, self.range_shift = colour.range_scale, colour.range_shift

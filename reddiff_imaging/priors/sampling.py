@@ -27,7 +27,7 @@ from typing import overload
 import torch
 from torch import Tensor
 
-from reddiff_imaging._validation import check_choice
+from reddiff_imaging._validation import check_choice, check_int
 
 __all__ = [
     "ORDERS",
@@ -75,8 +75,7 @@ def timestep_sequence(num_timesteps: int, steps: int, order: str = "descending",
     same span instead (600 steps: 0, 1, 3, …, 998).
     """
     check_choice(order, "order", ORDERS)
-    if not isinstance(steps, int) or not 1 <= steps <= num_timesteps:
-        raise ValueError(f"steps must be an int in [1, {num_timesteps}], got {steps!r}")
+    steps = check_int(steps, "steps", maximum=num_timesteps)
     ts = [i * num_timesteps // steps for i in range(steps)]
     if order == "descending":
         return ts[::-1]

@@ -35,7 +35,12 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from reddiff_imaging._validation import check_int, check_real
+
 __all__ = ["VPSchedule"]
+
+#: the most timesteps a schedule may have (the published ones have 1000 or 4000)
+MAX_TIMESTEPS = 1_000_000
 
 _KINDS = ("linear", "cosine")
 
@@ -72,7 +77,7 @@ class VPSchedule:
         """Linear betas from ``beta_start`` to ``beta_end`` (DDPM, Ho et al. 2020)."""
         _check_steps(num_timesteps)
         for name, value in (("beta_start", beta_start), ("beta_end", beta_end)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 < float(value) < 1.0:
+            if not 0.0 < check_real(value, name) < 1.0:
                 raise ValueError(f"{name} must be a float in (0, 1), got {value!r}")
         if beta_end < beta_start:
             raise ValueError(f"beta_end must be >= beta_start, got beta_start={beta_start}, beta_end={beta_end}")
@@ -84,8 +89,7 @@ class VPSchedule:
     def cosine(cls, num_timesteps: int = 1000, s: float = 0.008) -> VPSchedule:
         """Cosine schedule of Nichol & Dhariwal (2021), betas clipped at 0.999."""
         _check_steps(num_timesteps)
-        if isinstance(s, bool) or not isinstance(s, (int, float)) or not float(s) >= 0.0:
-            raise ValueError(f"s must be a float >= 0, got {s!r}")
+        check_real(s, "s", low=0.0)
         u = torch.arange(num_timesteps + 1, dtype=torch.float64) / num_timesteps
         f = torch.cos((u + s) / (1 + s) * math.pi / 2) ** 2
         betas = (1 - f[1:] / f[:-1]).clamp(min=1e-12, max=0.999)
@@ -174,7 +178,4 @@ class VPSchedule:
 
 
 def _check_steps(num_timesteps: object) -> None:
-    if isinstance(num_timesteps, bool) or not isinstance(num_timesteps, int):
-        raise TypeError(f"num_timesteps must be an int, got {num_timesteps!r}")
-    if num_timesteps < 1:
-        raise ValueError(f"num_timesteps must be >= 1, got {num_timesteps}")
+    check_int(num_timesteps, "num_timesteps", maximum=MAX_TIMESTEPS)

@@ -37,7 +37,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from reddiff_imaging._validation import check_positive
+from reddiff_imaging._validation import check_int, check_positive
 from reddiff_imaging.priors.base import Prior
 from reddiff_imaging.priors.denoisers import _check_image, _per_item
 
@@ -140,11 +140,7 @@ class TV(Prior):
         if not isinstance(isotropic, bool):
             raise TypeError(f"isotropic must be a bool, got {isotropic!r}")
         self.isotropic = isotropic
-        if isinstance(max_iter, bool) or not isinstance(max_iter, int):
-            raise TypeError(f"max_iter must be an int, got {max_iter!r}")
-        if max_iter < 1:
-            raise ValueError(f"max_iter must be >= 1, got {max_iter}")
-        self.max_iter = max_iter
+        self.max_iter = check_int(max_iter, "max_iter")
         self.tol = check_positive(tol, "tol")
         self.smoothing = check_positive(smoothing, "smoothing")
 

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from reddiff_imaging._validation import check_output_file
+from reddiff_imaging._validation import check_int, check_output_file
 from reddiff_imaging.workbench.store import ResultsStore
 
 if TYPE_CHECKING:  # matplotlib is imported when a figure is drawn
@@ -328,8 +328,7 @@ def sample_grid(images: Tensor, path: str | os.PathLike[str], *, ncols: int = 8)
         raise TypeError(f"images must be a torch.Tensor, got {type(images).__name__}")
     if images.ndim != 4 or images.shape[1] not in (1, 3) or images.shape[0] < 1:
         raise ValueError(f"images must have shape (N, C, H, W) with N >= 1 and C = 1 or 3, got {tuple(images.shape)}")
-    if isinstance(ncols, bool) or not isinstance(ncols, int) or ncols < 1:
-        raise ValueError(f"ncols must be a positive int, got {ncols!r}")
+    ncols = check_int(ncols, "ncols")
     _check_png(path)
     data = images.detach().cpu().float()
     if not bool(torch.isfinite(data).all()):

@@ -258,8 +258,7 @@ def tune(
     _check_metric(metric)
     if search not in ("grid", "random"):
         raise ValueError(f"search must be 'grid' or 'random', got {search!r}")
-    if isinstance(num_images, bool) or not isinstance(num_images, int) or num_images < 1:
-        raise ValueError(f"num_images must be a positive int, got {num_images!r}")
+    check_int(num_images, "num_images")
     if steps is not None:
         check_int(steps, "steps")
     check_real(sigma, "sigma", low=0.0)
@@ -400,8 +399,9 @@ def _configurations(grid: dict[str, list[Any]], search: str, num_trials: int | N
         if num_trials is not None:
             raise ValueError("num_trials is for search='random'; grid search runs every combination")
         return combos
-    if num_trials is None or isinstance(num_trials, bool) or not isinstance(num_trials, int) or num_trials < 1:
-        raise ValueError(f"random search needs num_trials, a positive int, got {num_trials!r}")
+    if num_trials is None:
+        raise ValueError("random search needs num_trials, a positive int, got None")
+    num_trials = check_int(num_trials, "num_trials")
     picks = random.Random(seed).sample(range(len(combos)), min(num_trials, len(combos)))
     return [combos[k] for k in picks]
 

@@ -58,7 +58,7 @@ def test_errors() -> None:
         load_photo("camera", channels=2)
     with pytest.raises(ValueError, match="smaller than size=1024"):
         photo_crops(["camera"], 1024)
-    with pytest.raises(ValueError, match="size must be a positive int"):
+    with pytest.raises(ValueError, match="size must be an int >= 1, got 0"):
         photo_crops(["camera"], 0)
 
 

@@ -148,7 +148,7 @@ def test_sample_errors_name_the_argument() -> None:
     prior = DiffusionPrior(_Fixed(), image_shape=(1, 8, 8))
     with pytest.raises(ValueError, match=r"shape must be \(C, H, W\), got \(8, 8\)"):
         prior.sample(2, shape=(8, 8))
-    with pytest.raises(ValueError, match="n must be a positive int, got 0"):
+    with pytest.raises(ValueError, match="n must be an int >= 1, got 0"):
         prior.sample(0)
     with pytest.raises(ValueError, match="image_shape must be a non-empty tuple of positive ints"):
         DiffusionPrior(_Fixed(), image_shape=(1, 0, 8))

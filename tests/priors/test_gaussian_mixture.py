@@ -420,11 +420,11 @@ def test_call_errors_name_the_argument(prior: GaussianMixture) -> None:
         prior.denoise(x, -0.1)
     with pytest.raises(ValueError, match=r"sigma must be a float or a tensor of shape \(2,\)"):
         prior.denoise(x, torch.tensor([0.1, 0.2, 0.3]))
-    with pytest.raises(ValueError, match="n must be >= 1"):
+    with pytest.raises(ValueError, match="n must be an int >= 1"):
         prior.sample(0)
     with pytest.raises(TypeError, match="generator must be a torch.Generator"):
         prior.sample(3, generator=1)
-    with pytest.raises(ValueError, match="num_components must be >= 1"):
+    with pytest.raises(ValueError, match="num_components must be an int >= 1"):
         GaussianMixture.random(0, SHAPE)
     with pytest.raises(ValueError, match="std_range"):
         GaussianMixture.random(2, SHAPE, std_range=(0.0, 0.1))

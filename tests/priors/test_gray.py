@@ -80,7 +80,10 @@ def test_gray_path_errors() -> None:
     _, colour = _mixtures()
     with pytest.raises(TypeError, match="colour must be a DiffusionModel"):
         GrayFromColour("natural")  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="chroma_seed must be a non-negative int"):
+    with pytest.raises(ValueError, match="chroma_seed must be an int >= 0, got -1"):
         GrayFromColour(colour, chroma_seed=-1)
+    for wrong in (1.5, "1", True, None):  # a wrong type is a TypeError, not a ValueError
+        with pytest.raises(TypeError, match="chroma_seed must be an int, got"):
+            GrayFromColour(colour, chroma_seed=wrong)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="x_t must have 1 channel"):
         GrayFromColour(colour).eps(torch.zeros(1, 3, H, W, dtype=torch.float64), 10)

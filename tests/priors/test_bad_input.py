@@ -1,0 +1,72 @@
+"""Bad arguments of prior constructors and helpers: a wrong type is a TypeError, a value out of range
+a ValueError, each naming the argument — before any work."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from reddiff_imaging.priors import TV, DiffusionPrior, GaussianMixture, VPSchedule, WaveletDenoiser
+from reddiff_imaging.priors.gray import GrayFromColour
+from reddiff_imaging.priors.sampling import timestep_sequence
+
+
+class _Zero(nn.Module):
+    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return torch.zeros_like(x)
+
+
+def _colour() -> GaussianMixture:
+    return GaussianMixture(torch.rand(2, 3, 2, 2, dtype=torch.float64), 0.1 * torch.eye(12, dtype=torch.float64).expand(2, 12, 12), torch.tensor([0.5, 0.5], dtype=torch.float64))
+
+
+#: (argument name, a call that passes the value as that argument)
+INT_ARGUMENTS: list[tuple[str, Callable[[object], object]]] = [
+    ("chroma_seed", lambda v: GrayFromColour(_colour(), chroma_seed=v)),  # type: ignore[arg-type]
+    ("n", lambda v: DiffusionPrior(_Zero(), image_shape=(1, 4, 4)).sample(v, steps=1)),  # type: ignore[arg-type]
+    ("level", lambda v: WaveletDenoiser(level=v)),  # type: ignore[arg-type]
+    ("size_multiple", lambda v: DiffusionPrior(_Zero(), size_multiple=v)),  # type: ignore[arg-type]
+    ("max_iter", lambda v: TV(0.1, max_iter=v)),  # type: ignore[arg-type]
+    ("num_timesteps", lambda v: VPSchedule.linear(num_timesteps=v)),  # type: ignore[arg-type]
+    ("num_timesteps", lambda v: VPSchedule.cosine(num_timesteps=v)),  # type: ignore[arg-type]
+    ("steps", lambda v: timestep_sequence(100, v)),  # type: ignore[arg-type]
+]
+
+
+@pytest.mark.parametrize(("name", "call"), INT_ARGUMENTS)
+@pytest.mark.parametrize("wrong", [1.5, 2.0, "2", True, None, 1 + 0j])
+def test_int_arguments_of_a_wrong_type_are_type_errors(name: str, call: Callable[[object], object], wrong: object) -> None:
+    if name == "size_multiple" and wrong is None:
+        return  # None: the network's own multiple
+    with pytest.raises(TypeError, match=f"{name} must be an int, got"):
+        call(wrong)
+
+
+@pytest.mark.parametrize(("name", "call"), INT_ARGUMENTS)
+def test_int_arguments_out_of_range_are_value_errors(name: str, call: Callable[[object], object]) -> None:
+    with pytest.raises(ValueError, match=f"{name} must be an int >= "):
+        call(-1)
+
+
+@pytest.mark.parametrize(("name", "call"), INT_ARGUMENTS)
+def test_int_arguments_take_numpy_ints(name: str, call: Callable[[object], object]) -> None:
+    call(np.int64(2))
+
+
+def test_schedule_bounds_and_types() -> None:
+    with pytest.raises(ValueError, match="num_timesteps must be an int >= 1 and <= 1000000, got 1000000000000"):
+        VPSchedule.linear(num_timesteps=10**12)  # it tried to allocate the betas
+    with pytest.raises(TypeError, match="beta_start must be a real number, got '0.1'"):
+        VPSchedule.linear(beta_start="0.1")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="beta_end must be a finite number, got nan"):
+        VPSchedule.linear(beta_end=float("nan"))
+    with pytest.raises(TypeError, match="s must be a real number, got '0.1'"):
+        VPSchedule.cosine(s="0.1")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="s must be a finite number >= 0, got -1"):
+        VPSchedule.cosine(s=-1)
+    with pytest.raises(ValueError, match=r"steps must be an int >= 1 and <= 100, got 101"):
+        timestep_sequence(100, 101)
