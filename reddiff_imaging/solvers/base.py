@@ -16,7 +16,7 @@ import time
 import typing
 import warnings
 from abc import ABCMeta, abstractmethod
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -288,6 +288,8 @@ class Solver(metaclass=_SolverType):
         check_int(metrics_every, "metrics_every", minimum=0)
         check_int(check_every, "check_every", minimum=0)
         check_bool(progress, "progress")
+        if callback is not None and not callable(callback):
+            raise TypeError(f"callback must be a function callback(step, iterate, terms) or None, got {callback!r} ({type(callback).__name__})")
         if not isinstance(prior, Prior):
             raise TypeError(f"prior must be a reddiff_imaging Prior, got {type(prior).__name__}")
         self.check(problem, prior).raise_if_unsupported()
@@ -334,6 +336,9 @@ class Solver(metaclass=_SolverType):
         final iterate (mapped to ``[0, 1]`` by ``monitor.to_public``)."""
 
 
+_FLOAT32_MAX = float(torch.finfo(torch.float32).max)
+
+
 def check_fields(solver: Solver) -> None:
     """Check every dataclass field of ``solver`` against its annotation: an ``int`` field takes an
     int (not a bool, a float or a numeric string), a ``float`` field a finite real number (ints
@@ -350,7 +355,10 @@ def check_fields(solver: Solver) -> None:
         elif int in kinds:
             check_int(value, field.name, minimum=None)
         elif float in kinds:
-            setattr(solver, field.name, check_real(value, field.name))
+            number = check_real(value, field.name)
+            if abs(number) > _FLOAT32_MAX:  # solvers compute in float32 too: the value would overflow there
+                raise ValueError(f"{field.name} must be at most {_FLOAT32_MAX:.4g} in magnitude (the float32 range), got {value!r}")
+            setattr(solver, field.name, number)
         elif kinds == (str,) and not isinstance(value, str):
             raise TypeError(f"{field.name} must be a string, got {value!r} ({type(value).__name__})")
 
@@ -359,15 +367,16 @@ def _generators(generator: Generators, problem: InverseProblem) -> list[torch.Ge
     """One generator per batch item, or a single one shared by the batch (a list of length 1)."""
     if generator is None:
         return [torch.Generator(device=problem.device).manual_seed(0)]
+    expected = f"a torch.Generator or a sequence of {problem.batch_size} generators (one per batch item)"
     if isinstance(generator, torch.Generator):
         generators = [generator]
     else:
-        generators = list(generator)
-        if len(generators) != problem.batch_size or not all(isinstance(g, torch.Generator) for g in generators):
-            raise ValueError(
-                f"generator must be a torch.Generator or a sequence of {problem.batch_size} generators "
-                f"(one per batch item), got {generator!r}"
-            )
+        iterable = isinstance(generator, Iterable) and not isinstance(generator, (str, bytes, Tensor))
+        generators = list(generator) if iterable else []
+        if not iterable or not all(isinstance(g, torch.Generator) for g in generators):
+            raise TypeError(f"generator must be {expected}, got {generator!r} ({type(generator).__name__})")
+        if len(generators) != problem.batch_size:
+            raise ValueError(f"generator must be {expected}, got a sequence of {len(generators)}")
     for g in generators:
         if g.device.type != problem.device.type:
             raise ValueError(f"generator is on {g.device}, but the problem is on {problem.device}")

@@ -47,6 +47,7 @@ from reddiff_imaging.priors.base import Prior
 from reddiff_imaging.priors.sampling import ORDERS, timestep_sequence
 from reddiff_imaging.problem import InverseProblem
 from reddiff_imaging.solvers.base import Monitor, Solver, randn
+from reddiff_imaging.solvers.classical_common import check_init_for
 from reddiff_imaging.solvers.capabilities import Requirement, gaussian_reason
 from reddiff_imaging.solvers.data_term import data_term_reason
 from reddiff_imaging.solvers.diffusion_common import ModelRangeData, amplification, pseudo_inverse_in_model_range
@@ -123,12 +124,17 @@ class RedDiff(Solver):
         check_positive(self.lam, "lam", allow_zero=True)
         check_positive(self.obs_weight, "obs_weight", allow_zero=True)
         check_positive(self.sigma_x0, "sigma_x0", allow_zero=True)
+        if not 0.0 <= self.momentum < 1.0:
+            raise ValueError(f"momentum must be in [0, 1), got {self.momentum!r}")
         check_choice(self.weighting, "weighting", tuple(WEIGHTINGS))
         check_choice(self.order, "order", ORDERS)
         check_choice(self.optimizer, "optimizer", ("adam", "sgd"))
         check_choice(self.loss, "loss", ("mean", "sum"))
         check_bool(self.normalize, "normalize")
         check_init(self.init, INITS)
+
+    def _check_problem(self, problem: InverseProblem) -> None:
+        check_init_for(self.name, self.init, problem)
 
     def _unsupported(self, problem: InverseProblem) -> list[str | None]:
         return [
