@@ -31,6 +31,9 @@ MAX_IMAGE_PIXELS = 100_000_000
 MAX_DATASET_ELEMENTS = 2**32
 #: the largest side of a square image within that bound (``--size``)
 MAX_IMAGE_SIDE = math.isqrt(MAX_IMAGE_PIXELS)
+#: the most entries a sparse operator matrix (e.g. Radon's projection matrix) may be built with,
+#: counted before it is built (8 bytes each while building: 16 GiB)
+MAX_MATRIX_ENTRIES = 2**31
 #: file name suffixes of HDF5 files (results files, data sets)
 HDF5_SUFFIXES = (".h5", ".hdf5", ".hdf")
 
@@ -303,6 +306,15 @@ def check_init(value: object, choices: Sequence[str], name: str = "init", *, ten
         check_choice(value, name, choices)
         return
     raise TypeError(f"{name} must be one of {sorted(choices)} or a tensor, got {type(value).__name__}")
+
+
+def check_generator(value: object, name: str = "generator") -> torch.Generator | None:
+    """Return ``value`` when it is a :class:`torch.Generator` or None, or raise a TypeError naming ``name``
+    (a seed is not a generator: make one with ``torch.Generator().manual_seed(seed)``)."""
+    if value is not None and not isinstance(value, torch.Generator):
+        hint = "; for a seed pass torch.Generator().manual_seed(seed)" if _is_int(value) else ""
+        raise TypeError(f"{name} must be a torch.Generator or None, got {value!r} ({type(value).__name__}){hint}")
+    return value
 
 
 def check_bool(value: object, name: str) -> bool:

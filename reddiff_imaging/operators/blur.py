@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from reddiff_imaging._validation import (
+    MAX_IMAGE_SIDE,
     as_shape,
     check_bool,
     check_int,
@@ -223,7 +224,7 @@ def _check_kernel(kernel: object, in_shape: tuple[int, ...]) -> Tensor:
 def gaussian_kernel(sigma: float, size: int | None = None) -> Tensor:
     r"""Normalised isotropic Gaussian kernel :math:`\propto e^{-r^2/2\sigma^2}`, odd ``size`` (default ``2⌈3σ⌉+1``)."""
     sigma = check_positive(sigma, "sigma")
-    size = _odd_size(size, 2 * math.ceil(3 * sigma) + 1)
+    size = _odd_size(size, 2 * math.ceil(min(3 * sigma, MAX_IMAGE_SIDE)) + 1, default_from=f"sigma={sigma:g}")
     t = torch.arange(size, dtype=torch.float64) - size // 2
     g = torch.exp(-(t**2) / (2 * sigma**2))
     kernel = torch.outer(g, g)
@@ -232,7 +233,7 @@ def gaussian_kernel(sigma: float, size: int | None = None) -> Tensor:
 
 def uniform_kernel(size: int) -> Tensor:
     """Normalised ``size × size`` box (uniform) kernel."""
-    size = _odd_size(size, size, require_odd=False)
+    size = _odd_size(check_int(size, "size"), 1, require_odd=False)
     return torch.full((size, size), 1.0 / size**2)
 
 
@@ -243,7 +244,7 @@ def motion_kernel(length: float, angle: float = 0.0, size: int | None = None) ->
     the distance of a pixel centre to the segment.
     """
     length = check_positive(length, "length")
-    size = _odd_size(size, 2 * math.ceil(length / 2) + 3)
+    size = _odd_size(size, 2 * math.ceil(min(length / 2, MAX_IMAGE_SIDE)) + 3, default_from=f"length={length:g}")
     theta = math.radians(check_real(angle, "angle"))
     t = torch.arange(size, dtype=torch.float64) - size // 2
     rows, cols = torch.meshgrid(t, t, indexing="ij")
@@ -254,8 +255,12 @@ def motion_kernel(length: float, angle: float = 0.0, size: int | None = None) ->
     return (kernel / kernel.sum()).to(torch.get_default_dtype())
 
 
-def _odd_size(size: int | None, default: int, *, require_odd: bool = True) -> int:
-    size = default if size is None else check_int(size, "size")
+def _odd_size(size: int | None, default: int, *, require_odd: bool = True, default_from: str = "") -> int:
+    """A kernel side: ``size`` (an int, odd when ``require_odd``) or, when None, ``default`` (computed
+    from ``default_from``, e.g. ``"sigma=2"``); at most :data:`MAX_IMAGE_SIDE` either way."""
+    if size is None and default > MAX_IMAGE_SIDE:
+        raise ValueError(f"{default_from} gives a kernel wider than {MAX_IMAGE_SIDE} pixels (the limit): pass a smaller value or size=")
+    size = default if size is None else check_int(size, "size", maximum=MAX_IMAGE_SIDE)
     if require_odd and size % 2 == 0:
         raise ValueError(f"size must be an odd int, got {size!r}")
     return size

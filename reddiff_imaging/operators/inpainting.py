@@ -15,7 +15,9 @@ import torch
 from torch import Tensor
 
 from reddiff_imaging._validation import (
+    MAX_DATASET_ELEMENTS,
     as_shape,
+    check_generator,
     check_int,
     check_parameter,
     check_positive,
@@ -156,6 +158,7 @@ def random_mask(shape: Sequence[int], ratio: float, *, generator: torch.Generato
     """
     height, width = _hw(shape)
     check_real(ratio, "ratio", low=0.0, high=1.0, open_low=True)
+    check_generator(generator)
     n = height * width
     keep = torch.randperm(n, generator=generator)[: round(float(ratio) * n)]
     mask = torch.zeros(n)
@@ -169,10 +172,10 @@ def box_mask(shape: Sequence[int], box: Sequence[int] | int, *, corner: Sequence
     The RED-diff paper's box inpainting uses a centred box; 20×20 on 64×64 images is our benchmark.
     """
     height, width = _hw(shape)
-    bh, bw = (check_int(box, "box"),) * 2 if not isinstance(box, Sequence) else as_shape(box, "box")
+    bh, bw = (check_int(box, "box"),) * 2 if not isinstance(box, Sequence) else _pair(box, "box", minimum=1)
     if not (0 < bh <= height and 0 < bw <= width):
         raise ValueError(f"box must fit in the image {(height, width)}, got {(bh, bw)}")
-    top, left = ((height - bh) // 2, (width - bw) // 2) if corner is None else tuple(int(c) for c in corner)
+    top, left = ((height - bh) // 2, (width - bw) // 2) if corner is None else _pair(corner, "corner", minimum=None)
     if not (0 <= top <= height - bh and 0 <= left <= width - bw):
         raise ValueError(f"corner must keep the box inside the image, got {(top, left)}")
     mask = torch.ones(height, width)
@@ -198,8 +201,15 @@ def freeform_mask(
     height, width = _hw(shape)
     check_positive(max_width, "max_width")
     check_positive(max_length, "max_length")
-    if num_strokes < 1 or vertices < 1:
-        raise ValueError(f"num_strokes and vertices must be >= 1, got {num_strokes} and {vertices}")
+    num_strokes = check_int(num_strokes, "num_strokes")
+    vertices = check_int(vertices, "vertices")
+    # the distance of every pixel to every segment is computed at once
+    if num_strokes * vertices * height * width > MAX_DATASET_ELEMENTS:
+        raise ValueError(
+            f"num_strokes={num_strokes} × vertices={vertices} segments × {height * width} pixels is more than "
+            f"{MAX_DATASET_ELEMENTS:,} distances (the limit): use fewer strokes or vertices"
+        )
+    check_generator(generator)
     size = max(height, width)
     start = torch.rand(num_strokes, 1, 2, generator=generator) * torch.tensor([height, width])
     angles = torch.cumsum(torch.rand(num_strokes, vertices, generator=generator) * 2 * math.pi, dim=1)
@@ -223,6 +233,16 @@ def _segment_distance(p: Tensor, a: Tensor, b: Tensor) -> Tensor:
     t = ((p[None] - a[:, None]) * ab[:, None]).sum(-1) / (ab * ab).sum(-1).clamp_min(1e-12)[:, None]
     closest = a[:, None] + t.clamp(0, 1)[..., None] * ab[:, None]
     return (p[None] - closest).norm(dim=-1)
+
+
+def _pair(value: object, name: str, *, minimum: int | None) -> tuple[int, int]:
+    """Two ints ``(rows, columns)`` (each at least ``minimum``), or raise naming ``name``."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
+        raise TypeError(f"{name} must be a pair of ints (rows, columns), got {value!r}")
+    if len(value) != 2:
+        raise ValueError(f"{name} must be a pair of ints (rows, columns), got {len(value)} values: {tuple(value)!r}")
+    first, second = (check_int(v, name, minimum=minimum) for v in value)
+    return first, second
 
 
 def _hw(shape: Sequence[int]) -> tuple[int, int]:

@@ -50,7 +50,7 @@ from numbers import Real
 import torch
 from torch import Tensor
 
-from reddiff_imaging._validation import as_shape, check_choice, check_parameter, match_dtype
+from reddiff_imaging._validation import as_shape, check_choice, check_generator, check_parameter, match_dtype
 from reddiff_imaging.operators.base import LinearOperator
 from reddiff_imaging.operators.svd import SVD
 
@@ -267,8 +267,7 @@ def cartesian_mask(
         raise TypeError(f"center_fraction must be a real number in [0, 1], got {center_fraction!r}")
     if not 0.0 <= float(center_fraction) <= 1.0:
         raise ValueError(f"center_fraction must be in [0, 1], got {center_fraction!r}")
-    if generator is not None and not isinstance(generator, torch.Generator):
-        raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
+    check_generator(generator)
     check_choice(direction, "direction", ("columns", "rows"))
 
     n = size[1] if direction == "columns" else size[0]

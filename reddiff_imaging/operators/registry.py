@@ -80,6 +80,8 @@ def build(name: str, in_shape: Sequence[int] = (1, 64, 64), *, seed: int = 0) ->
 
 
 def _check_name(name: str) -> str:
+    if not isinstance(name, str):
+        raise TypeError(f"name must be an operator name (a string), got {name!r} ({type(name).__name__}); available: {', '.join(_BUILDERS)}")
     if name not in _BUILDERS:
         raise ValueError(f"unknown operator {name!r}; available: {', '.join(_BUILDERS)}")
     return name

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from reddiff_imaging._validation import as_shape, check_int
+from reddiff_imaging._validation import MAX_IMAGE_SIDE, as_shape, check_int
 from reddiff_imaging.operators.algebra import LinearComposition
 from reddiff_imaging.operators.base import LinearOperator
 from reddiff_imaging.operators.blur import Blur
@@ -124,8 +124,7 @@ def bicubic_kernel(factor: int) -> Tensor:
     r"""Anti-aliasing bicubic kernel for downsampling by ``factor``: Keys' cubic (:math:`a = -1/2`,
     "Cubic convolution interpolation for digital image processing", IEEE TASSP 1981) stretched by
     ``factor``, sampled on the integer grid, odd size :math:`4f + 1`, normalised to sum 1."""
-    if not isinstance(factor, int) or factor < 1:
-        raise ValueError(f"factor must be a positive int, got {factor!r}")
+    factor = check_int(factor, "factor", maximum=(MAX_IMAGE_SIDE - 1) // 4)
     t = (torch.arange(4 * factor + 1, dtype=torch.float64) - 2 * factor).abs() / factor
     a = -0.5
     w = torch.where(

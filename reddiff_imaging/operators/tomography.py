@@ -71,7 +71,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from reddiff_imaging._validation import as_shape, check_choice, check_image_size, match_dtype
+from reddiff_imaging._validation import MAX_MATRIX_ENTRIES, as_shape, check_choice, check_image_size, match_dtype
 from reddiff_imaging.operators.base import LinearOperator
 
 #: filters of :meth:`Radon.fbp` (the ramp |ω| multiplied by a window, as in ``skimage.transform.iradon``)
@@ -200,6 +200,7 @@ class Radon(LinearOperator):
         if len(shape) != 3:
             raise ValueError(f"in_shape must be (C, H, W), got {shape}")
         _, height, width = shape
+        check_image_size(height, width, f"in_shape={shape}")
         if detector_size is None:
             detector_size = math.ceil(math.sqrt(height**2 + width**2))
         elif isinstance(detector_size, bool) or not isinstance(detector_size, int) or detector_size < 1:
@@ -207,6 +208,14 @@ class Radon(LinearOperator):
         theta = _check_angles(angles, num_angles, detector_size)
         check_choice(projector, "projector", PROJECTORS)
         num = int(theta.numel())
+        # the entries listed while building the matrix: two per ray sample (Joseph) or per pixel and angle
+        entries = 2 * num * (detector_size * max(height, width) if projector == "joseph" else height * width)
+        if entries > MAX_MATRIX_ENTRIES:
+            raise ValueError(
+                f"Radon of in_shape={shape} with {num} angles × detector_size={detector_size} ({projector!r} projector) "
+                f"needs a projection matrix of up to {entries:,} entries; the limit is {MAX_MATRIX_ENTRIES:,}: "
+                "use a smaller image, fewer angles or a smaller detector_size"
+            )
         super().__init__(shape, (shape[0], num, detector_size))
         self.num_angles = num
         self.detector_size = detector_size

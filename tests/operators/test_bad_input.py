@@ -152,3 +152,107 @@ def test_inpainting_takes_a_boolean_mask_as_its_0_1_mask() -> None:
     operator = ops.Inpainting(observed, SHAPE)
     assert operator.mask.dtype == torch.get_default_dtype()
     torch.testing.assert_close(operator(x), ops.Inpainting(observed.float(), SHAPE)(x))
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda g: ops.random_mask((8, 8), 0.5, generator=g),
+        lambda g: ops.freeform_mask((8, 8), generator=g),
+        lambda g: ops.cartesian_mask((8, 8), generator=g),
+    ],
+)
+@pytest.mark.parametrize("generator", [0, "seed", 1.5])
+def test_mask_factories_refuse_what_is_not_a_generator(call, generator) -> None:
+    # random_mask and freeform_mask failed inside torch.randperm / torch.rand
+    with pytest.raises(TypeError, match="generator must be a torch.Generator or None, got"):
+        call(generator)
+
+
+def test_a_seed_given_as_generator_is_told_how_to_make_one() -> None:
+    with pytest.raises(TypeError, match=r"for a seed pass torch.Generator\(\).manual_seed\(seed\)"):
+        ops.random_mask((8, 8), 0.5, generator=3)  # type: ignore[arg-type]
+
+
+def test_freeform_mask_checks_its_counts() -> None:
+    for name in ("num_strokes", "vertices"):
+        for wrong in (1.5, True, "3", None):  # 1.5 failed inside torch.rand, True drew one stroke
+            with pytest.raises(TypeError, match=f"{name} must be an int, got"):
+                ops.freeform_mask((8, 8), **{name: wrong})
+        with pytest.raises(ValueError, match=f"{name} must be an int >= 1, got 0"):
+            ops.freeform_mask((8, 8), **{name: 0})
+    with pytest.raises(ValueError, match="num_strokes=1000000000 × vertices=5 segments × 64 pixels is more than"):
+        ops.freeform_mask((8, 8), num_strokes=10**9)  # it tried to allocate the strokes
+
+
+def test_box_mask_checks_box_and_corner_as_pairs() -> None:
+    with pytest.raises(ValueError, match=r"box must be a pair of ints \(rows, columns\), got 3 values"):
+        ops.box_mask((8, 8), (1, 2, 3))  # 'too many values to unpack'
+    with pytest.raises(TypeError, match=r"corner must be a pair of ints \(rows, columns\), got 2"):
+        ops.box_mask((8, 8), 2, corner=2)  # type: ignore[arg-type]  # "'int' object is not iterable"
+    with pytest.raises(TypeError, match=r"corner must be an int, got 1.5"):
+        ops.box_mask((8, 8), 2, corner=(1.5, 2))  # was truncated to 1
+    with pytest.raises(TypeError, match=r"corner must be a pair of ints \(rows, columns\), got 'ab'"):
+        ops.box_mask((8, 8), 2, corner="ab")  # type: ignore[arg-type]  # "invalid literal for int()"
+    with pytest.raises(ValueError, match=r"corner must keep the box inside the image, got \(-1, 0\)"):
+        ops.box_mask((8, 8), 2, corner=(-1, 0))
+    assert ops.box_mask((8, 8), (2, 3), corner=(0, 1))[:2, 1:4].sum() == 0
+
+
+def test_kernel_sizes_are_bounded_before_they_are_allocated() -> None:
+    with pytest.raises(ValueError, match="sigma=1e\\+09 gives a kernel wider than 10000 pixels"):
+        ops.gaussian_kernel(1e9)  # tried to allocate 48 GB
+    with pytest.raises(ValueError, match="sigma=1e\\+300 gives a kernel wider than 10000 pixels"):
+        ops.gaussian_kernel(1e300)
+    with pytest.raises(ValueError, match="length=1e\\+12 gives a kernel wider than 10000 pixels"):
+        ops.motion_kernel(1e12)
+    with pytest.raises(ValueError, match="size must be an int >= 1 and <= 10000, got 1000000000"):
+        ops.uniform_kernel(10**9)
+    with pytest.raises(TypeError, match="size must be an int, got None"):
+        ops.uniform_kernel(None)  # type: ignore[arg-type]  # 'unsupported operand type(s) for ** or pow()'
+    with pytest.raises(TypeError, match="factor must be an int, got True"):
+        ops.bicubic_kernel(True)  # type: ignore[arg-type]  # was taken as factor 1
+    with pytest.raises(ValueError, match="factor must be an int >= 1 and <= 2499, got 1000000000"):
+        ops.bicubic_kernel(10**9)
+    assert ops.gaussian_kernel(2.0, size=5).shape == (5, 5) and ops.motion_kernel(7, 30).shape == (11, 11)
+
+
+def test_radon_bounds_its_image_and_its_projection_matrix() -> None:
+    with pytest.raises(ValueError, match=r"in_shape=\(1, 30000, 30000\) claims 30000 × 30000 pixels; the limit is 100,000,000"):
+        ops.Radon((1, 30000, 30000), num_angles=1, detector_size=10)  # it was built
+    with pytest.raises(ValueError, match=r"in_shape=\(1, 1000000, 1000000\) claims"):
+        ops.Radon((1, 10**6, 10**6), num_angles=1, detector_size=1)  # 'Unable to allocate 7.28 TiB'
+    with pytest.raises(ValueError, match=r"Radon of in_shape=\(1, 5000, 5000\) with 100 angles × detector_size=7072 \('joseph' projector\) needs a projection matrix of up to 7,072,000,000 entries; the limit is 2,147,483,648"):
+        ops.Radon((1, 5000, 5000), num_angles=100)  # DefaultCPUAllocator: can't allocate memory
+    with pytest.raises(ValueError, match=r"'pixel' projector\) needs a projection matrix of up to"):
+        ops.Radon((1, 9000, 9000), num_angles=100, detector_size=10, projector="pixel")
+
+
+def test_registry_names_must_be_strings() -> None:
+    with pytest.raises(TypeError, match=r"name must be an operator name \(a string\), got \['ct'\] \(list\); available: denoising"):
+        ops.registry.build(["ct"])  # type: ignore[arg-type]  # "unhashable type: 'list'"
+
+
+def test_scipy_bridge_names_the_length_it_needs() -> None:
+    import numpy as np
+
+    matrix = ops.BlockAverage(2, (1, 8, 8)).to_scipy()
+    with pytest.raises(ValueError, match=r"matvec needs a vector of length 64, a flattened \(1, 8, 8\) image, got shape \(5,\)"):
+        matrix.matvec(np.ones(5))  # scipy said 'dimension mismatch'
+    with pytest.raises(ValueError, match=r"matvec needs a vector of length 64, a flattened \(1, 8, 8\) image, got shape \(5,\)"):
+        matrix @ np.ones(5)
+    with pytest.raises(ValueError, match=r"rmatvec needs a vector of length 16, a flattened \(1, 4, 4\) measurement, got shape \(64,\)"):
+        matrix.rmatvec(np.ones(64))
+    with pytest.raises(ValueError, match=r"matvec needs a vector of length 16, a flattened \(1, 4, 4\) measurement, got shape \(3,\)"):
+        matrix.H.matvec(np.ones(3))
+    with pytest.raises(ValueError, match=r"matmat needs a \(64, K\) array, each column a flattened \(1, 8, 8\) image, got shape \(16, 2\)"):
+        matrix.matmat(np.ones((16, 2)))
+    with pytest.raises(ValueError, match=r"rmatmat needs a \(16, K\) array, each column a flattened \(1, 4, 4\) measurement, got shape \(64, 2\)"):
+        matrix.rmatmat(np.ones((64, 2)))
+    mri = ops.MRI(ops.cartesian_mask((8, 8), generator=torch.Generator().manual_seed(0)), (1, 8, 8)).to_scipy()
+    with pytest.raises(ValueError, match=r"length 128, a flattened \(1, 8, 8\) measurement \(real and imaginary parts stacked last\)"):
+        mri.rmatvec(np.ones(64))
+    # a complex vector meets a real matrix as a linear map (its imaginary part was dropped)
+    v = np.arange(64.0) + 1j * np.ones(64)
+    assert np.allclose(matrix.matvec(v), matrix.matvec(v.real) + 1j * matrix.matvec(v.imag))
+    assert np.allclose(matrix.H.matvec(matrix.matvec(np.ones(64))), matrix.rmatvec(matrix.matvec(np.ones(64))))
