@@ -47,6 +47,7 @@ from reddiff_imaging.workbench.specs import (
     DEFAULT_SIGMA,
     Method,
     build_prior,
+    check_dataset_spec,
     load_dataset,
     methods_for,
     parse_overrides,
@@ -146,6 +147,8 @@ def compare(
     task_parts = parts(tasks, "task")
     prior_parts = {part.label: part for part in parts(priors, "prior")}
     methods = methods_for(solvers, list(prior_parts), parsed)
+    check_bool(rescale, "rescale")
+    check_dataset_spec(dataset, rescale)
     if preset is not None:
         check_choice(preset, "preset", presets.names())  # a name no solver has would be ignored by every one
         methods = [dataclasses.replace(m, preset=preset) if m.solver_value is None and preset in presets.available(m.solver) else m for m in methods]

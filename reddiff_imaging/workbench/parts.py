@@ -223,10 +223,19 @@ def check_names(solver: Part, prior: Part, task: Part) -> None:
     reported as a prior the solver cannot use)."""
     if isinstance(solver.value, str):
         solvers.registry.solver_class(solver.value)
+    elif not isinstance(solver.value, Solver) and not (isinstance(solver.value, type) and issubclass(solver.value, Solver)):
+        raise TypeError(f"solver {solver.label!r}: a solver must be a solver name, a Solver or a Solver class, got {type(solver.value).__name__}")
     if isinstance(prior.value, str):
         check_prior_name(prior.value)
+    elif not isinstance(prior.value, nn.Module) and not callable(prior.value):  # what a factory returns is checked when built
+        raise TypeError(
+            f"prior {prior.label!r}: a prior must be a prior name or spec, a Prior, a deepinv denoiser or a factory returning one, "
+            f"got {type(prior.value).__name__}"
+        )
     if isinstance(task.value, str) and not is_reference(task.value):
         check_task_name(task.value)
+    elif not isinstance(task.value, (str, Operator)) and not callable(task.value):
+        raise TypeError(f"task {task.label!r}: a task must be a task name, an Operator or a factory(shape) -> Operator, got {type(task.value).__name__}")
 
 
 def check_task_name(name: str) -> None:

@@ -219,14 +219,8 @@ def load_dataset(
     from reddiff_imaging.models.data_sources import hdf5_source
 
     notes: list[str] = []
-    path_text, _, key = spec.partition(":") if spec.count(":") == 1 and not Path(spec).exists() else (spec, "", "")
-    path = Path(path_text)
+    path, key = check_dataset_spec(spec, rescale)
     bundled_photos = spec == "photos" or spec.startswith("photos:")
-    if rescale and (spec == "heldout" or bundled_photos or not path.is_dir()):  # names win over folders of that name
-        raise ValueError(
-            f"rescale (--rescale) stretches image files by their own range; dataset (--dataset) {spec!r} is not a folder of "
-            "image files"
-        )
     if spec == "heldout":
         images = heldout_images(num_images, size or 64)
     elif bundled_photos:
@@ -238,13 +232,39 @@ def load_dataset(
         source = hdf5_source(path, key or _hdf5_key(path), size)
         images = source.images[:num_images]
         images = images.float() / 255.0 if images.dtype == torch.uint8 else images
-    else:
+    else:  # check_dataset_spec refused it
         raise FileNotFoundError(f"dataset {spec!r} is neither 'heldout', 'photos[:NAME,...]', an HDF5 file nor a folder of images")
     if channels is not None and channels != images.shape[1]:
         converted = [adjust_image(image, channels=channels) for image in images]
         images = torch.stack([image for image, _ in converted])
         notes.append(f"dataset {spec!r}: {converted[0][1][0]}")
     return images, notes
+
+
+def check_dataset_spec(spec: object, rescale: bool = False) -> tuple[Path, str]:
+    """Refuse a dataset spec :func:`load_dataset` cannot read — not a string, a bundled photograph
+    it does not have, a path that is neither a file nor a folder, ``rescale`` for anything but a
+    folder — without reading anything (callers check it with the other names, before any work).
+    Returns the path and the HDF5 key the spec names (``file.h5:key``)."""
+    from reddiff_imaging.data.photos import PHOTOS
+
+    if not isinstance(spec, str) or not spec:
+        raise TypeError(f"dataset must be a non-empty string (a name, a file or a folder), got {spec!r}")
+    path_text, _, key = spec.partition(":") if spec.count(":") == 1 and not Path(spec).exists() else (spec, "", "")
+    path = Path(path_text)
+    bundled_photos = spec == "photos" or spec.startswith("photos:")
+    if rescale and (spec == "heldout" or bundled_photos or not path.is_dir()):  # names win over folders of that name
+        raise ValueError(
+            f"rescale (--rescale) stretches image files by their own range; dataset (--dataset) {spec!r} is not a folder of "
+            "image files"
+        )
+    if bundled_photos and spec != "photos":
+        unknown = [n.strip() for n in spec.removeprefix("photos:").split(",") if n.strip() not in PHOTOS]
+        if unknown:
+            raise ValueError(f"dataset {spec!r}: no bundled photograph {unknown[0]!r}; bundled: {', '.join(sorted(PHOTOS))}")
+    elif spec != "heldout" and not bundled_photos and not path.is_dir() and not path.is_file():
+        raise FileNotFoundError(f"dataset {spec!r} is neither 'heldout', 'photos[:NAME,...]', an HDF5 file nor a folder of images")
+    return path, key
 
 
 def _bundled_photos(spec: str, num_images: int, size: int, channels: int | None) -> tuple[torch.Tensor, list[str]]:

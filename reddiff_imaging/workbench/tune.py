@@ -70,6 +70,7 @@ from reddiff_imaging.workbench.plan import (
 from reddiff_imaging.workbench.specs import (
     DEFAULT_SIGMA,
     Method,
+    check_dataset_spec,
     load_dataset,
     prior_image_shape,
     unit_seed,
@@ -267,6 +268,8 @@ def tune(
     if output is not None:
         check_tune_output(output, "output")
     solver_part, prior_part, task_part = single_parts(solver, prior, task)
+    if dataset != "validation" or rescale:  # the other names, before the prior is built and asked what it can do
+        check_dataset_spec(dataset, rescale)
     kept_tables = _other_solvers_tables(Path(output), solver_part.label) if output is not None else ""
     base = build_solver(solver_part.value, {})
     solver, prior, task = solver_part.label, prior_part.label, task_part.label

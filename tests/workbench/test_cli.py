@@ -161,6 +161,25 @@ def test_names_are_checked_before_what_the_parts_can_do_together(tmp_path, capsy
     assert sorted(p.name for p in tmp_path.iterdir()) == ["x.png"]
 
 
+@pytest.mark.parametrize(
+    ("options", "error"),
+    [
+        # the default prior has no prox (admm needs one): that was reported instead of the names below
+        (["--dataset", "nosuch"], "error: dataset 'nosuch' is neither 'heldout', 'photos[:NAME,...]', an HDF5 file nor a folder"),
+        (["--dataset", "photos:nosuch"], "error: dataset 'photos:nosuch': no bundled photograph 'nosuch'; bundled: aero,"),
+        (["--task", "os:path"], "error: task 'os:path': a task must be a task name, an Operator or a factory(shape) -> Operator, got module"),
+        (["--prior", "os:path"], "error: prior 'os:path': a prior must be a prior name or spec, a Prior, a deepinv denoiser"),
+        (["--prior", "gray:nosuch"], "error: unknown prior 'nosuch' in 'gray:nosuch'; available: default,"),
+    ],
+)
+def test_tune_checks_every_name_before_what_the_prior_can_do(tmp_path, capsys, options, error) -> None:
+    argv = ["tune", "admm", "--task", "denoising", *options, "--device", "cpu", "--output", str(tmp_path / "o.toml")]
+    assert cli.main(argv) == 2
+    captured = capsys.readouterr()
+    assert error in captured.err and "prox" not in captured.err
+    assert captured.out == "" and list(tmp_path.iterdir()) == []
+
+
 def test_demo_checks_its_arguments_before_making_its_folder(tmp_path, capsys) -> None:
     file = tmp_path / "taken.png"
     file.write_bytes(b"keep")
