@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from reddiff_imaging._validation import check_positive, check_tensor
+from reddiff_imaging._validation import check_generator, check_positive, check_tensor
 
 __all__ = ["NoiseModel", "Gaussian", "Poisson"]
 
@@ -27,6 +27,10 @@ class NoiseModel(ABC):
 
     def __call__(self, clean: Tensor, generator: torch.Generator | None = None) -> Tensor:
         return self.sample(clean, generator)
+
+    def check_measurement(self, y: Tensor, name: str = "y") -> None:
+        """Refuse a measurement this model cannot have produced (checked by
+        :class:`~reddiff_imaging.InverseProblem`); every value is possible by default."""
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,7 @@ class Gaussian(NoiseModel):
 
     def sample(self, clean: Tensor, generator: torch.Generator | None = None) -> Tensor:
         check_tensor(clean, "clean")
+        check_generator(generator)
         if self.sigma == 0:
             return clean.clone()
         real = clean.real.dtype if clean.is_complex() else clean.dtype
@@ -69,6 +74,14 @@ class Poisson(NoiseModel):
 
     def sample(self, clean: Tensor, generator: torch.Generator | None = None) -> Tensor:
         check_tensor(clean, "clean", allow_complex=False)
+        check_generator(generator)
         if bool((clean < 0).any()):
             raise ValueError("clean must be non-negative for Poisson noise, got negative values")
         return self.gain * torch.poisson(clean / self.gain, generator=generator)
+
+    def check_measurement(self, y: Tensor, name: str = "y") -> None:
+        """Poisson measurements are real and non-negative (``gain`` times a count)."""
+        if y.is_complex():
+            raise TypeError(f"{name} must be real for Poisson noise (gain times photon counts), got dtype {y.dtype}")
+        if bool((y < 0).any()):
+            raise ValueError(f"{name} must be non-negative for Poisson noise (gain times photon counts), got values down to {float(y.min()):g}")

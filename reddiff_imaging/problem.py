@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from reddiff_imaging._validation import check_tensor
+from reddiff_imaging._validation import check_device, check_generator, check_tensor
 from reddiff_imaging.noise import Gaussian, NoiseModel
 from reddiff_imaging.operators.base import Operator
 
@@ -41,6 +41,7 @@ class InverseProblem:
         if not isinstance(self.noise, NoiseModel):
             raise TypeError(f"noise must be a NoiseModel (e.g. Gaussian(0.05)), got {type(self.noise).__name__}")
         self.operator.check_output(self.y, "y")
+        self.noise.check_measurement(self.y, "y")
         if self.x_true is not None:
             self.operator.check_input(self.x_true, "x_true")
             if self.x_true.shape[0] != self.y.shape[0]:
@@ -61,6 +62,11 @@ class InverseProblem:
         generator: torch.Generator | None = None,
     ) -> InverseProblem:
         """Simulate a measurement ``y = noise(operator(x_true))`` and build the problem."""
+        if not isinstance(operator, Operator):
+            raise TypeError(f"operator must be a reddiff_imaging Operator, got {type(operator).__name__}")
+        if not isinstance(noise, NoiseModel):
+            raise TypeError(f"noise must be a NoiseModel (e.g. Gaussian(0.05)), got {type(noise).__name__}")
+        check_generator(generator)
         clean = operator(check_tensor(x_true, "x_true"))
         return cls(operator, noise.sample(clean, generator), noise, x_true)
 
@@ -86,5 +92,6 @@ class InverseProblem:
 
     def to(self, device: torch.device | str) -> InverseProblem:
         """The same problem on another device (the operator is copied, not moved in place)."""
+        device = check_device(device)
         x_true = None if self.x_true is None else self.x_true.to(device)
         return InverseProblem(copy.deepcopy(self.operator).to(device), self.y.to(device), self.noise, x_true)

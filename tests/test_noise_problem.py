@@ -68,3 +68,43 @@ def test_problem_to_copies_the_operator() -> None:
     problem = InverseProblem.simulate(op, torch.rand(1, *SHAPE), noise.Gaussian(0.0))
     moved = problem.to("cpu")
     assert moved.operator is not op and problem.operator is op
+
+
+@pytest.mark.parametrize("generator", [3, "seed", 0.5])
+def test_noise_models_refuse_what_is_not_a_generator(generator) -> None:
+    clean = torch.rand(1, 1, 4, 4)
+    for model in (noise.Gaussian(0.1), noise.Poisson(0.1)):  # both failed inside torch.randn / torch.poisson
+        with pytest.raises(TypeError, match="generator must be a torch.Generator or None, got"):
+            model(clean, generator)
+        with pytest.raises(TypeError, match="generator must be a torch.Generator or None, got"):
+            InverseProblem.simulate(ops.Identity((1, 4, 4)), clean, model, generator)
+
+
+def test_simulate_checks_its_parts_before_applying_them() -> None:
+    clean = torch.rand(1, 1, 4, 4)
+    with pytest.raises(TypeError, match="operator must be a reddiff_imaging Operator, got str"):
+        InverseProblem.simulate("blur", clean, noise.Gaussian(0.1))  # type: ignore[arg-type]  # "'str' object is not callable"
+    with pytest.raises(TypeError, match=r"noise must be a NoiseModel \(e.g. Gaussian\(0.05\)\), got float"):
+        InverseProblem.simulate(ops.Identity((1, 4, 4)), clean, 0.1)  # type: ignore[arg-type]  # "no attribute 'sample'"
+
+
+def test_poisson_measurements_must_be_real_and_non_negative() -> None:
+    op = ops.Identity((1, 4, 4))
+    with pytest.raises(ValueError, match="y must be non-negative for Poisson noise .*got values down to -1"):
+        InverseProblem(op, torch.full((1, 1, 4, 4), -1.0), noise.Poisson(0.1))  # was taken
+    with pytest.raises(TypeError, match="y must be real for Poisson noise .*got dtype torch.complex64"):
+        InverseProblem(op, torch.ones(1, 1, 4, 4, dtype=torch.complex64), noise.Poisson(0.1))
+    InverseProblem(op, torch.zeros(1, 1, 4, 4), noise.Poisson(0.1))
+    InverseProblem(op, torch.full((1, 1, 4, 4), -1.0), noise.Gaussian(0.1))  # any value is a Gaussian measurement
+
+
+def test_problem_to_checks_the_device() -> None:
+    problem = InverseProblem(ops.Identity((1, 4, 4)), torch.rand(1, 1, 4, 4), noise.Gaussian(0.1))
+    with pytest.raises(ValueError, match="device 'nosuch' is not a device"):
+        problem.to("nosuch")  # torch's 'Expected one of cpu, cuda, ... device type'
+    with pytest.raises(TypeError, match="device must be a device name such as 'cpu' or 'cuda', got 3.5"):
+        problem.to(3.5)  # type: ignore[arg-type]  # was taken
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="device 'cuda' was requested but no CUDA device is available"):
+            problem.to("cuda")
+    assert problem.to("cpu").y.device.type == "cpu"
