@@ -50,8 +50,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from reddiff_imaging._validation import Level, check_int, check_level, check_positive, check_tensor
+from reddiff_imaging._validation import MAX_IMAGE_SIDE, Level, check_int, check_level, check_positive, check_tensor
 from reddiff_imaging.priors.base import Prior
+
+#: the deepest wavelet decomposition: beyond it an image of MAX_IMAGE_SIDE pixels has no coarser scale
+MAX_WAVELET_LEVEL = math.ceil(math.log2(MAX_IMAGE_SIDE))
 
 __all__ = [
     "DenoiserPrior",
@@ -332,7 +335,7 @@ class WaveletDenoiser(DenoiserPrior):
     ) -> None:
         super().__init__(sigma=sigma)
         self.threshold_per_sigma = check_positive(threshold_per_sigma, "threshold_per_sigma")
-        level = check_int(level, "level")
+        level = check_int(level, "level", maximum=MAX_WAVELET_LEVEL)
         if not isinstance(wavelet, str):
             raise TypeError(f"wavelet must be a PyWavelets name such as 'db4', got {wavelet!r}")
         try:

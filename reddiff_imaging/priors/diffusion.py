@@ -98,7 +98,7 @@ class DiffusionPrior(DiffusionModel):
         self.network = network.eval()
         self.prediction = check_choice(prediction, "prediction", PREDICTIONS)
         config = getattr(network, "config", None)
-        self.channels = channels if channels is not None else getattr(config, "in_channels", None)
+        self.channels = check_int(channels, "channels") if channels is not None else getattr(config, "in_channels", None)
         self.image_shape = None if image_shape is None else as_image_shape(image_shape, "image_shape")
         if size_multiple is None:
             levels = getattr(config, "channel_mults", None)
@@ -156,6 +156,8 @@ class DiffusionPrior(DiffusionModel):
     @classmethod
     def from_checkpoint(cls, path: str | os.PathLike[str], map_location: str | torch.device = "cpu") -> DiffusionPrior:
         """Load a checkpoint of the project's UNet (see :func:`~reddiff_imaging.models.load_unet_checkpoint`)."""
+        if not isinstance(path, (str, os.PathLike)):
+            raise TypeError(f"path must be a file path (str or os.PathLike), got {path!r} ({type(path).__name__})")
         network, info = load_unet_checkpoint(path, map_location=map_location)
         config = info["config"]
         return cls(

@@ -59,7 +59,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor
 
-from reddiff_imaging._validation import as_shape, check_int, check_positive, check_tensor, check_unit_interval
+from reddiff_imaging._validation import MAX_DATASET_ELEMENTS, as_shape, check_int, check_positive, check_tensor, check_unit_interval
 from reddiff_imaging.priors.base import DiffusionModel
 from reddiff_imaging.priors.schedules import VPSchedule
 
@@ -297,6 +297,11 @@ class GaussianMixture(DiffusionModel):
         if not 0 < s_lo <= s_hi:
             raise ValueError(f"std_range must be (low, high) with 0 < low <= high, got {std_range!r}")
         dim = math.prod(image_shape)
+        if num * dim * dim > MAX_DATASET_ELEMENTS:  # the covariances are dense D × D matrices
+            raise ValueError(
+                f"num_components={num} covariances of {dim} × {dim} (shape={image_shape}) are {num * dim * dim:,} values; "
+                f"the limit is {MAX_DATASET_ELEMENTS:,}: use fewer components or a smaller shape"
+            )
         f64 = torch.float64
         means = lo + (hi - lo) * torch.rand(num, dim, dtype=f64, generator=generator)
         q, r = torch.linalg.qr(torch.randn(num, dim, dim, dtype=f64, generator=generator))

@@ -70,3 +70,26 @@ def test_schedule_bounds_and_types() -> None:
         VPSchedule.cosine(s=-1)
     with pytest.raises(ValueError, match=r"steps must be an int >= 1 and <= 100, got 101"):
         timestep_sequence(100, 101)
+
+
+def test_diffusion_prior_checks_channels_and_checkpoint_path() -> None:
+    for wrong in (1.5, "3", True):  # each was taken as the channel count
+        with pytest.raises(TypeError, match="channels must be an int, got"):
+            DiffusionPrior(_Zero(), channels=wrong)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="channels must be an int >= 1, got 0"):
+        DiffusionPrior(_Zero(), channels=0)
+    assert DiffusionPrior(_Zero(), channels=3).channels == 3
+    with pytest.raises(TypeError, match=r"path must be a file path \(str or os.PathLike\), got 3 \(int\)"):
+        DiffusionPrior.from_checkpoint(3)  # type: ignore[arg-type]  # pathlib's 'expected str, bytes or os.PathLike'
+
+
+def test_wavelet_level_is_bounded() -> None:
+    with pytest.raises(ValueError, match="level must be an int >= 1 and <= 14, got 1000000000"):
+        WaveletDenoiser(level=10**9)  # failed with std::bad_alloc when denoising
+
+
+def test_random_gaussian_mixture_is_bounded_before_it_is_drawn() -> None:
+    with pytest.raises(ValueError, match=r"num_components=1000000000 covariances of 4 × 4 \(shape=\(1, 2, 2\)\) are 16,000,000,000 values; the limit is"):
+        GaussianMixture.random(10**9, (1, 2, 2))  # tried to allocate 32 GB
+    with pytest.raises(ValueError, match=r"num_components=1 covariances of 1000000 × 1000000"):
+        GaussianMixture.random(1, (1, 1000, 1000))  # tried to allocate 8 TB
