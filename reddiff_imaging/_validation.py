@@ -5,6 +5,7 @@ Every check raises early with a message that names the argument, what was expect
 
 from __future__ import annotations
 
+import contextlib
 import math
 import numbers
 import os
@@ -195,12 +196,78 @@ def check_writable(path: str | os.PathLike[str], name: str) -> Path:
 def check_output_file(path: str | os.PathLike[str], name: str, suffixes: Sequence[str], written: str) -> Path:
     """:func:`check_writable`, and refuse a name whose suffix (in any case) is not one of
     ``suffixes``: ``written`` (what goes there, e.g. "an HDF5 results file") would otherwise land in
-    a file its name calls something else."""
+    a file its name calls something else. Unless ``written`` is HDF5 itself, an existing HDF5 file
+    there is refused too (:func:`check_not_hdf5`): a link named ``figure.png`` may lead to a results file."""
     target = check_writable(path, name)
     if target.suffix.lower() not in suffixes:
         got = f"ends in {target.suffix!r}" if target.suffix else "has no suffix"
         raise ValueError(f"{name} {str(path)!r} {got}, but {written} is written there: give a name ending in {' or '.join(suffixes)}")
+    if not set(suffixes) & set(HDF5_SUFFIXES):
+        check_not_hdf5(path, name, written)
     return target
+
+
+def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` all at once: into a temporary file beside it, flushed to
+    disk, then renamed over it, so a crash or Ctrl-C midway leaves the earlier content whole. A
+    link is followed (its target is replaced, the link kept); an existing file keeps its
+    permissions, a new one gets the umask's."""
+    target = Path(path)
+    target = target.resolve() if target.is_symlink() else target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.exists():
+        mode = target.stat().st_mode & 0o7777
+    else:
+        umask = os.umask(0)
+        os.umask(umask)
+        mode = 0o666 & ~umask
+    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as file:
+            file.write(text)
+            file.flush()
+            os.fsync(file.fileno())
+        os.chmod(temporary, mode)
+        os.replace(temporary, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise
+    return Path(path)
+
+
+#: the first bytes of every HDF5 file (at offset 0 unless the file has a user block)
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+
+def is_hdf5_file(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` (links followed) is an existing file that starts like an HDF5 file, at
+    offset 0 or after a user block (512, 1024, ... bytes)."""
+    try:
+        with open(path, "rb") as handle:
+            offset = 0
+            while True:
+                handle.seek(offset)
+                head = handle.read(len(HDF5_SIGNATURE))
+                if head == HDF5_SIGNATURE:
+                    return True
+                if len(head) < len(HDF5_SIGNATURE) or offset >= 1 << 20:
+                    return False
+                offset = 512 if offset == 0 else offset * 2
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError):
+        return False
+
+
+def check_not_hdf5(path: str | os.PathLike[str], name: str, written: str) -> None:
+    """Refuse, naming ``name``, to write ``written`` (a figure, a table) over an existing HDF5 file
+    — a results file or a data set, reached under another name or through a link: it would be
+    destroyed."""
+    if is_hdf5_file(path):
+        shown = f" (a link to {str(Path(path).resolve())!r})" if Path(path).is_symlink() else ""
+        raise ValueError(
+            f"{name} {str(path)!r}{shown} is an existing HDF5 file (results or data); writing {written} there would destroy it: "
+            "choose another name"
+        )
 
 
 def check_distinct_files(paths: Mapping[str, str | os.PathLike[str] | None]) -> None:

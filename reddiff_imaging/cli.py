@@ -30,6 +30,7 @@ from reddiff_imaging._validation import (
     check_device,
     check_distinct_files,
     check_int,
+    check_not_hdf5,
     check_real,
     check_writable,
 )
@@ -132,7 +133,13 @@ def _compare(args: argparse.Namespace) -> int:
         if not options.get(required):
             raise ValueError(f"give --{required} or set {required} in the --config file")
     output = Path(options.pop("output", "results.h5"))
-    check_results_file(output, "--output" if args.output is not None else "output")  # named as written
+    named = "--output" if args.output is not None else "output"
+    check_results_file(output, named)  # named as written
+    derived = _derived_outputs(output)
+    for path in derived.values():  # written after the work: a folder or an unwritable name there fails now
+        check_writable(path, f"{path.name} (beside {named} {str(output)!r})")
+        check_not_hdf5(path, f"{path.name} (beside {named} {str(output)!r})", "a table or figure")
+    check_distinct_files({named: output, **{f"{path.name} (beside {named})": path for path in derived.values()}})
     table = compare(options.pop("tasks"), options.pop("solvers"), overrides=overrides, output=output, **options)
     if not is_main_process():  # under torchrun, rank 0 writes the table and figures
         return 0
@@ -140,13 +147,19 @@ def _compare(args: argparse.Namespace) -> int:
         raise ValueError(f"no unit was computed (every method was skipped, see above); {output} holds no results to tabulate or draw")
     run = options.get("run", "comparison")
     print(table.to_markdown())
-    stem = output.with_suffix("")
-    (stem.parent / f"{stem.name}-table.md").write_text(table.to_markdown())
-    table.to_csv(stem.parent / f"{stem.name}-table.csv")
-    figure_grid(output, run, stem.parent / f"{stem.name}-figure.png")
-    convergence_plot(output, run, stem.parent / f"{stem.name}-convergence.png")
-    print(f"results in {output}; table, figure and convergence plot beside it ({stem.name}-*.md/csv/png)")
+    derived["table.md"].write_text(table.to_markdown())
+    table.to_csv(derived["table.csv"])
+    figure_grid(output, run, derived["figure.png"])
+    convergence_plot(output, run, derived["convergence.png"])
+    print(f"results in {output}; table, figure and convergence plot beside it ({output.with_suffix('').name}-*.md/csv/png)")
     return 0
+
+
+def _derived_outputs(output: Path) -> dict[str, Path]:
+    """The files ``compare`` writes beside its results file ``output``: ``<stem>-table.md``,
+    ``-table.csv``, ``-figure.png`` and ``-convergence.png``."""
+    stem = output.with_suffix("")
+    return {kind: stem.parent / f"{stem.name}-{kind}" for kind in ("table.md", "table.csv", "figure.png", "convergence.png")}
 
 
 def _tune(args: argparse.Namespace) -> int:
@@ -205,6 +218,7 @@ def _restore(args: argparse.Namespace) -> int:
     for path, option in ((args.output, "--output"), (args.measurement, "--measurement")):
         if path is not None:
             check_writable(path, option)
+            check_not_hdf5(path, option, "an image")
     report = restore_image(
         args.image,
         args.output,

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from reddiff_imaging._validation import check_int, check_output_file
+from reddiff_imaging._validation import check_distinct_files, check_int, check_output_file
 from reddiff_imaging.workbench.store import ResultsStore
 
 if TYPE_CHECKING:  # matplotlib is imported when a figure is drawn
@@ -182,9 +182,13 @@ def _check_run(store: ResultsStore, run: str, tasks: list[str] | None) -> list[s
     return list(tasks)
 
 
-def _check_png(path: str | os.PathLike[str]) -> None:
-    """Refuse, before any drawing, a figure ``path`` that cannot be written or does not end in ``.png``."""
+def _check_png(path: str | os.PathLike[str], results: str | os.PathLike[str] | None = None) -> None:
+    """Refuse, before any drawing, a figure ``path`` that cannot be written, does not end in
+    ``.png``, is an existing HDF5 file, or is the ``results`` file under another name (a link, a
+    hard link): the figure would overwrite the results it is drawn from."""
     check_output_file(path, "path", (".png",), "a PNG figure")
+    if results is not None:
+        check_distinct_files({"results": results, "path": path})
 
 
 def _save(fig: Any, path: str | os.PathLike[str], dpi: int = 110) -> Path:
@@ -219,7 +223,7 @@ def figure_grid(
     Returns:
         ``path`` as a :class:`~pathlib.Path`.
     """
-    _check_png(path)
+    _check_png(path, results)
     with ResultsStore(results, "r") as store:
         tasks = _check_run(store, run, tasks)
         if not tasks:
@@ -270,7 +274,7 @@ def convergence_plot(
     """
     import matplotlib
 
-    _check_png(path)
+    _check_png(path, results)
     with ResultsStore(results, "r") as store:
         tasks = _check_run(store, run, None)
         methods = _method_order(store, run, tasks)

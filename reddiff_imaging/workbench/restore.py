@@ -29,7 +29,7 @@ from typing import Any
 import torch
 
 from reddiff_imaging import metrics
-from reddiff_imaging._validation import check_distinct_files, check_int, check_real, check_writable
+from reddiff_imaging._validation import check_distinct_files, check_int, check_not_hdf5, check_real, check_writable
 from reddiff_imaging.data.image_io import fits_bit_depth, output_bit_depth, read_image, write_image
 from reddiff_imaging.priors.base import ImageShapeNote
 from reddiff_imaging.workbench.figures import measurement_view
@@ -119,6 +119,7 @@ def restore_image(
     for path, name in ((output, "output"), (save_measurement, "save_measurement")):
         if path is not None:
             check_writable(path, name)
+            check_not_hdf5(path, name, "an image")  # a link named restored.png may lead to a results file
     if steps is not None:
         check_int(steps, "steps")
     check_real(sigma, "sigma", low=0.0)

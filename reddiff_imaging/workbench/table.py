@@ -10,6 +10,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
+from reddiff_imaging._validation import check_not_hdf5, check_output_file, check_writable
 from reddiff_imaging.workbench.store import ResultsStore
 
 METRICS = ("psnr", "ssim", "seconds", "peak_memory_bytes")
@@ -77,7 +78,11 @@ class ComparisonTable:
         return "\n".join(lines) + "\n"
 
     def to_csv(self, path: str | os.PathLike[str] | None = None) -> str:
-        """CSV text (written to ``path`` when given): task, method, count, and mean/std per metric."""
+        """CSV text (written to ``path`` when given, a ``.csv`` or ``.txt`` file): task, method,
+        count, and mean/std per metric. An existing HDF5 file at ``path`` (a results file) is
+        refused, never overwritten."""
+        if path is not None:
+            check_output_file(path, "path", (".csv", ".txt"), "a CSV table")
         buffer = io.StringIO()
         writer = csv.writer(buffer)
         writer.writerow(["task", "method", "count", *[f"{m}_{s}" for m in METRICS for s in ("mean", "std")]])
@@ -89,14 +94,24 @@ class ComparisonTable:
         return text
 
     def plot(self, path: str | os.PathLike[str], metric: str = "psnr") -> Path:
-        """A grouped bar chart of ``metric`` (mean ± std) per task and method, saved as PNG."""
+        """A grouped bar chart of ``metric`` (mean ± std) per task and method, saved as PNG (or
+        the format ``path``'s suffix names, e.g. ``.pdf``, ``.svg``). A suffix matplotlib cannot
+        write, or an existing HDF5 file at ``path`` (a results file), is refused before drawing."""
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        from matplotlib.backend_bases import FigureCanvasBase
 
         if metric not in METRICS:
             raise ValueError(f"metric must be one of {list(METRICS)}, got {metric!r}")
+        check_writable(path, "path")
+        formats = FigureCanvasBase.get_supported_filetypes()
+        suffix = Path(path).suffix.lower().lstrip(".")
+        if suffix not in formats:
+            got = f"ends in {Path(path).suffix!r}" if suffix else "has no suffix"
+            raise ValueError(f"path {str(path)!r} {got}; a figure is written as .png or another format matplotlib writes: {', '.join(sorted(formats))}")
+        check_not_hdf5(path, "path", "a figure")
         tasks, methods = self.tasks, self.methods
         width = 0.8 / max(len(methods), 1)
         fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(tasks)), 4))

@@ -51,7 +51,7 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from reddiff_imaging._validation import check_bool, check_int, check_output_file, check_real
+from reddiff_imaging._validation import check_bool, check_int, check_output_file, check_real, write_text_atomic
 from reddiff_imaging.data.synthetic import validation_images
 from reddiff_imaging.priors.base import Prior
 from reddiff_imaging.solvers import Solver
@@ -270,7 +270,8 @@ def tune(
     solver_part, prior_part, task_part = single_parts(solver, prior, task)
     if dataset != "validation" or rescale:  # the other names, before the prior is built and asked what it can do
         check_dataset_spec(dataset, rescale)
-    kept_tables = _other_solvers_tables(Path(output), solver_part.label) if output is not None else ""
+    if output is not None:  # an existing file that tune may not replace is refused before any work
+        _other_solvers_tables(Path(output), solver_part.label)
     base = build_solver(solver_part.value, {})
     solver, prior, task = solver_part.label, prior_part.label, task_part.label
     checked_grid = _check_grid(base, solver, grid)
@@ -331,8 +332,10 @@ def tune(
     if output is not None:
         path = Path(output)
         if world.rank == 0:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(kept_tables + result.to_toml(), encoding="utf-8")
+            # read again: another tune may have written its table into the file meanwhile (kept), or
+            # something else replaced it (refused, not overwritten); the write is atomic, so a crash
+            # leaves the earlier tables whole
+            write_text_atomic(path, _other_solvers_tables(path, solver_part.label) + result.to_toml())
         result.output = path
     return result
 

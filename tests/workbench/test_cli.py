@@ -188,3 +188,17 @@ def test_demo_checks_its_arguments_before_making_its_folder(tmp_path, capsys) ->
     with pytest.raises(ValueError, match="num_images must be an int >= 1, got 0"):
         demo.run_demo(tmp_path / "new", num_images=0)
     assert file.read_bytes() == b"keep" and not (tmp_path / "new").exists()
+
+
+def test_the_files_written_beside_the_results_are_checked_before_any_work(tmp_path, capsys) -> None:
+    (tmp_path / "r-figure.png").mkdir()  # compare writes r-figure.png beside r.h5 after the work
+    args = ["compare", "--tasks", "inpainting-box", "--solvers", "admm/tv", "--size", "16", "--num-images", "1",
+            "--steps", "2", "--device", "cpu", "--output", str(tmp_path / "r.h5")]
+    assert cli.main(args) == 2
+    assert f"error: r-figure.png (beside --output '{tmp_path / 'r.h5'}') '{tmp_path / 'r-figure.png'}' is a folder" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r-figure.png"]  # no results, no table: nothing ran
+    (tmp_path / "r-figure.png").rmdir()
+    (tmp_path / "other.h5").write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(100))
+    (tmp_path / "r-table.csv").symlink_to(tmp_path / "other.h5")
+    assert cli.main(args) == 2
+    assert "r-table.csv (beside --output" in capsys.readouterr().err and not (tmp_path / "r.h5").exists()

@@ -194,3 +194,39 @@ def test_tunes_of_several_solvers_share_one_file_and_other_files_are_never_overw
     assert garbled.read_bytes().startswith(b"\x89PNG")
     assert config.read_text().startswith("tasks = ") and edited.read_text().startswith("# my own")
     assert image.read_bytes().startswith(b"\x89PNG")
+
+
+def test_a_table_written_meanwhile_is_kept_and_a_failed_write_leaves_the_file_whole(tmp_path: Path, monkeypatch) -> None:
+    import importlib
+
+    import reddiff_imaging._validation as validation
+
+    tune_module = importlib.import_module("reddiff_imaging.workbench.tune")  # the package exports the function tune
+    out = tmp_path / "tuned.toml"
+    red = tune(**{**FAST, "solver": "red"}, grid={"lam": [0.05, 0.1]}, output=out)
+    run_trial = tune_module._run_trial
+    written: list[str] = []
+
+    def meanwhile(*args, **kwargs):  # another tune writes its table while this one runs
+        if not written:
+            written.append(out.read_text())
+            tune(**{**FAST, "solver": "pnp-admm"}, grid={"sigma": [0.05]}, output=out)
+        return run_trial(*args, **kwargs)
+
+    monkeypatch.setattr(tune_module, "_run_trial", meanwhile)
+    pgd = tune(**FAST, grid={"sigma": [0.02, 0.05]}, output=out)
+    assert set(tomllib.loads(out.read_text())["overrides"]) == {"red", "pnp-admm", "pnp-pgd"}
+    assert tomllib.loads(out.read_text())["overrides"]["pnp-pgd"] == pgd.best
+    monkeypatch.setattr(tune_module, "_run_trial", run_trial)
+
+    before = out.read_text()
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt  # Ctrl-C just before the new file takes the old one's place
+
+    monkeypatch.setattr(validation.os, "replace", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        tune(**{**FAST, "solver": "red"}, grid={"lam": [0.2]}, output=out)
+    monkeypatch.undo()
+    assert out.read_text() == before and red.best == tomllib.loads(before)["overrides"]["red"]
+    assert [p.name for p in tmp_path.iterdir()] == ["tuned.toml"]  # no temporary file left behind
