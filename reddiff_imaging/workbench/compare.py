@@ -56,6 +56,7 @@ from reddiff_imaging.workbench.specs import (
 )
 from reddiff_imaging.workbench.store import (
     ResultsStore,
+    check_member_name,
     check_results_file,
     completed_units,
     merge_shards,
@@ -145,6 +146,8 @@ def compare(
     device = world.device
     parsed = dict(overrides) if isinstance(overrides, Mapping) else parse_overrides(overrides or [])
     task_parts = parts(tasks, "task")
+    for part in task_parts:  # each is a group of the results file
+        check_member_name(part.label, "tasks: label")
     prior_parts = {part.label: part for part in parts(priors, "prior")}
     methods = methods_for(solvers, list(prior_parts), parsed)
     check_bool(rescale, "rescale")

@@ -85,6 +85,20 @@ def check_results_file(path: str | os.PathLike[str], name: str) -> Path:
     return check_output_file(path, name, HDF5_SUFFIXES, "an HDF5 results file")
 
 
+def check_member_name(name: object, what: str) -> str:
+    """Refuse, naming ``what``, a run, task or method name that cannot be one HDF5 group of the
+    layout: HDF5 reads ``/`` as a path separator and ``.`` as the group itself, so ``a/b`` or ``.``
+    would put members where the layout has none, and every later open of the file would refuse it
+    (with the other runs in it)."""
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"{what} must be a non-empty name, got {name!r}")
+    if "/" in name or name == "." or "\0" in name:
+        raise ValueError(
+            f"{what} {name!r} cannot name a group of the results file: it must not contain '/' or a NUL character, nor be '.'"
+        )
+    return name
+
+
 class ResultsStore:
     """Read and write a results file (see the module docs for the layout).
 
@@ -107,8 +121,12 @@ class ResultsStore:
         self.path = Path(path)
         self.where = repr(str(self.path))
         check_choice(mode, "mode", ("r", "a", "w"))
+        if mode == "r" and self.path.is_dir():
+            raise IsADirectoryError(f"{self.where} is a folder, not a results file (an .h5 file written by compare)")
         if mode == "r" and not self.path.is_file():
             raise FileNotFoundError(f"no results file at {self.where}")
+        if mode == "r" and self.path.stat().st_size == 0:
+            raise ValueError(f"{self.where} is empty (0 bytes), not a results file: was it written by compare, and did it finish?")
         if mode == "w" and self.path.exists() and overwrite is not True:
             raise FileExistsError(
                 f"{self.where} exists; mode 'w' would erase the results in it. Pass overwrite=True to replace it, "
@@ -127,7 +145,11 @@ class ResultsStore:
             self._release()
             if re.search(r"lock file|file locking|locking disabled|already open", str(err), re.IGNORECASE):
                 raise ResultsInUseError(f"results file {self.where} is in use by another process: {err}") from err
-            raise ValueError(f"{self.where} is not a readable HDF5 results file (corrupted or another format): {err}") from err
+            if isinstance(err, PermissionError) or re.search(r"permission denied|errno = 13\b", str(err), re.IGNORECASE):
+                access = "read" if mode == "r" else "read and written"
+                raise PermissionError(f"results file {self.where} cannot be {access} by this user (permission denied): {err}") from err
+            hint = "" if self.path.suffix.lower() in HDF5_SUFFIXES else f"; its name ends in {self.path.suffix!r}, a results file is an .h5 written by compare"
+            raise ValueError(f"{self.where} is not a readable HDF5 results file (corrupted or another format{hint}): {err}") from err
         try:
             self._check_header(mode)
             for run in self.file:
@@ -141,11 +163,16 @@ class ResultsStore:
         if found is None and len(self.file) == 0 and mode != "r":
             self.file.attrs["format"] = FORMAT
             self.file.attrs["format_version"] = FORMAT_VERSION
-        elif found != FORMAT:
-            raise ValueError(f"{self.where} is not a reddiff-imaging results file (format attribute {found!r})")
-        elif int(self.file.attrs.get("format_version", -1)) != FORMAT_VERSION:
-            version = self.file.attrs.get("format_version")
-            raise ValueError(f"{self.where} has results format_version {version}; this version reads {FORMAT_VERSION}")
+            return
+        if not isinstance(found, str) or found != FORMAT:  # an array or bytes attribute was compared element-wise
+            what = "no format attribute: written by another program" if found is None else f"format attribute {_short(found)}"
+            raise ValueError(f"{self.where} is not a reddiff-imaging results file ({what}; expected format {FORMAT!r})")
+        version = self.file.attrs.get("format_version")
+        if not isinstance(version, (int, np.integer)) or isinstance(version, (bool, np.bool_)):
+            raise ValueError(f"{self.where} has an unreadable results format_version {_short(version)}; this version reads {FORMAT_VERSION}")
+        if int(version) != FORMAT_VERSION:
+            hint = "written by a newer reddiff-imaging: upgrade to read it" if version > FORMAT_VERSION else "written by an older reddiff-imaging"
+            raise ValueError(f"{self.where} has results format_version {int(version)} ({hint}); this version reads {FORMAT_VERSION}")
 
     def _check_run(self, run: str) -> None:
         """Check the layout of ``run`` (no links, every member where the layout puts it); units
@@ -207,6 +234,7 @@ class ResultsStore:
 
     def open_run(self, run: str, config: dict[str, Any], *, seed: int, device: str, versions: dict[str, str]) -> None:
         """Create the run group, or check that an existing one has the same configuration."""
+        check_member_name(run, "run")
         if self.lock is not None:
             self.lock.name_run(run)
         if run in self.file:
@@ -221,32 +249,64 @@ class ResultsStore:
         self.file.flush()
 
     def check_config(self, run: str, config: dict[str, Any]) -> None:
-        """Raise ValueError unless the stored ``run`` was made with ``config``."""
-        if self.config(run) != json.loads(json.dumps(config)):
+        """Raise ValueError unless the stored ``run`` was made with ``config``; the message names
+        the settings that differ, with the stored and the new value."""
+        stored, new = self.config(run), json.loads(json.dumps(config))
+        if stored != new:
+            differ = [key for key in sorted({*stored, *new}) if stored.get(key, _ABSENT) != new.get(key, _ABSENT)]
+            shown = "; ".join(f"{key}: stored {_short(stored.get(key, _ABSENT))}, now {_short(new.get(key, _ABSENT))}" for key in differ)
             raise ValueError(
-                f"run {run!r} in {self.where} was made with another configuration; "
+                f"run {run!r} in {self.where} was made with another configuration ({shown}); "
                 "use another output file or run name to keep both"
             )
 
     def write_task(self, run: str, task: str, x_true: Tensor, y: Tensor, attrs: dict[str, Any]) -> None:
         """Store a task's ground truth and measurements (once: kept when already stored intact,
-        rewritten when a crash or corruption left them incomplete)."""
+        rewritten when a crash or corruption left them incomplete).
+
+        Raises:
+            ValueError: the run already holds this task with other images or measurements (the
+                dataset's files changed, a relative path now names other files, or the noise was
+                drawn on another device): the units still to do would be solved on other data than
+                the stored ones, and the table would mix them.
+        """
+        check_member_name(task, "task")
         group = self.run_group(run).require_group(task)
+        truth = x_true.detach().cpu().float().numpy()
+        measurement = y.detach().cpu()
+        data = _real(measurement).numpy()
         if "y" in group and self._task_intact(group):
+            self._check_same_task(run, task, group, {"x_true": truth, "y": data})
             return
         for key in ("x_true", "y"):
             if key in group:
                 del group[key]
         for key, value in attrs.items():
             group.attrs[key] = value
-        truth = x_true.detach().cpu().float().numpy()
-        measurement = y.detach().cpu()
-        data = _real(measurement).numpy()
         group.create_dataset("x_true", data=truth)
         group.create_dataset("y", data=data)
         group["y"].attrs["complex"] = bool(measurement.is_complex())
         group.attrs["sha256"] = _digest({"x_true": truth, "y": data}, {})
         self.file.flush()
+
+    def _check_same_task(self, run: str, task: str, group: h5py.Group, new: dict[str, np.ndarray]) -> None:
+        """Refuse to resume ``task`` of ``run`` with other ground truths or measurements than the
+        stored ones (equal up to float rounding, which may differ with the number of threads)."""
+        for key, what in (("x_true", "images (ground truth)"), ("y", "noisy measurements")):
+            stored = dataset_member(group, key, self.where)[()]
+            fresh = new[key]
+            same = stored.shape == fresh.shape and bool(
+                np.all(np.abs(stored.astype(np.float64) - fresh) <= 1e-5 * (1.0 + np.abs(stored.astype(np.float64))))
+            )
+            if not same:
+                device = self.run_group(run).attrs.get("device")
+                shapes = f" (stored shape {stored.shape}, now {fresh.shape})" if stored.shape != fresh.shape else ""
+                raise ValueError(
+                    f"run {run!r} in {self.where} holds task {task!r} with other {what} than this run computes{shapes}: "
+                    f"the dataset's files changed, a relative path names other files, or the noise is drawn on another "
+                    f"device than the run's ({device!r}); resuming would mix results of different data. Use another "
+                    "output file or run name"
+                )
 
     def _task_intact(self, group: h5py.Group) -> bool:
         arrays = {k: dataset_member(group, k, self.where)[()] for k in ("x_true", "y") if k in group}
@@ -317,6 +377,8 @@ class ResultsStore:
 
     def write_unit(self, run: str, task: str, method: str, index: int, unit: UnitResult, method_attrs: dict[str, Any]) -> None:
         """Write one image's result and flush it to disk (replacing an incomplete leftover of a crash)."""
+        check_member_name(task, "task")
+        check_member_name(method, "method")
         if self.has_unit(run, task, method, index):
             raise ValueError(f"unit {run}/{task}/{method}/{index} is already complete in {self.where}")
         group = self.run_group(run).require_group(task).require_group(method)
@@ -532,6 +594,19 @@ def merge_shards(path: str | os.PathLike[str], run: str) -> None:
                     del part.file[run]
             if not others:
                 shard.unlink()
+
+
+class _Absent:
+    def __repr__(self) -> str:
+        return "(not set)"
+
+
+_ABSENT = _Absent()
+
+
+def _short(value: object, limit: int = 120) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _real(y: Tensor) -> Tensor:
