@@ -33,6 +33,7 @@ from reddiff_imaging._validation import (
     check_not_hdf5,
     check_real,
     check_writable,
+    is_hdf5_file,
 )
 
 #: errors that mean bad input (reported in one line, exit code 2); anything else is a bug
@@ -74,12 +75,19 @@ def load_compare_config(path: str | None) -> dict[str, Any]:
     if path is None:
         return {}
     file = Path(path)
+    if file.is_dir():
+        raise IsADirectoryError(f"--config {path!r} is a folder; give a TOML configuration file")
     if not file.is_file():
-        raise FileNotFoundError(f"configuration file {path!r} does not exist")
+        raise FileNotFoundError(f"--config: configuration file {path!r} does not exist")
     try:
-        config = tomllib.loads(file.read_text())
+        text = file.read_text(encoding="utf-8-sig")  # a byte-order mark, as some editors write (tune reads it too)
+    except UnicodeDecodeError:
+        kind = "an HDF5 file (a results file?)" if is_hdf5_file(file) else "a binary file"
+        raise ValueError(f"--config {path!r} is {kind}, not a TOML configuration (UTF-8 text)") from None
+    try:
+        config = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
-        raise ValueError(f"configuration file {path!r} is not valid TOML: {err}") from err
+        raise ValueError(f"--config: configuration file {path!r} is not valid TOML: {err}") from err
     unknown = sorted(set(config) - {*COMPARE_KEYS, "overrides"})
     if unknown:
         raise ValueError(f"unknown key(s) {unknown} in {path!r}; valid keys: {', '.join((*COMPARE_KEYS, 'overrides'))}")

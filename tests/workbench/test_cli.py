@@ -202,3 +202,17 @@ def test_the_files_written_beside_the_results_are_checked_before_any_work(tmp_pa
     (tmp_path / "r-table.csv").symlink_to(tmp_path / "other.h5")
     assert cli.main(args) == 2
     assert "r-table.csv (beside --output" in capsys.readouterr().err and not (tmp_path / "r.h5").exists()
+
+
+def test_a_config_that_is_not_toml_text_is_named_as_given(tmp_path, capsys) -> None:
+    results = tmp_path / "r.h5"
+    results.write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(100))
+    assert cli.main(["compare", "--config", str(results)]) == 2
+    assert f"error: --config '{results}' is an HDF5 file (a results file?), not a TOML configuration" in capsys.readouterr().err
+    assert cli.main(["compare", "--config", str(tmp_path)]) == 2
+    assert f"error: --config '{tmp_path}' is a folder; give a TOML configuration file" in capsys.readouterr().err
+    saved = tmp_path / "compare.toml"  # as a Windows editor saves it: a byte-order mark (tune reads those too)
+    saved.write_bytes(b"\xef\xbb\xbftasks = ['inpainting-box']\r\nsolvers = ['admm/tv']\r\n[overrides.admm]\r\nsteps = 2\r\n")
+    output = tmp_path / "out.h5"
+    assert cli.main(["compare", "--config", str(saved), "--size", "16", "--num-images", "1", "--device", "cpu", "--output", str(output)]) == 0
+    assert output.is_file()
