@@ -223,6 +223,9 @@ def figure_grid(
     Returns:
         ``path`` as a :class:`~pathlib.Path`.
     """
+    index = check_int(index, "index", minimum=0)
+    if tasks is not None and (isinstance(tasks, str) or not all(isinstance(t, str) for t in tasks)):
+        raise TypeError(f"tasks must be a list of task names, got {tasks!r}")
     _check_png(path, results)
     with ResultsStore(results, "r") as store:
         tasks = _check_run(store, run, tasks)

@@ -50,6 +50,13 @@ def test_figure_grid_is_a_png_with_one_row_per_task(results: Path, tmp_path: Pat
 def test_figure_grid_rejects_bad_arguments(results: Path, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="index"):
         figure_grid(results, "tiny", tmp_path / "g.png", index=5)
+    for index in ("0", 0.0, True):  # '0' failed in a comparison, 0.0 and True were taken as 0 and 1
+        with pytest.raises(TypeError, match=rf"index must be an int, got {index!r}"):
+            figure_grid(results, "tiny", tmp_path / "g.png", index=index)
+    with pytest.raises(ValueError, match="index must be an int >= 0, got -1"):
+        figure_grid(results, "tiny", tmp_path / "g.png", index=-1)
+    with pytest.raises(TypeError, match="tasks must be a list of task names, got 'inpainting-box'"):
+        figure_grid(results, "tiny", tmp_path / "g.png", tasks="inpainting-box")
     with pytest.raises(ValueError, match="deblur"):
         figure_grid(results, "tiny", tmp_path / "g.png", tasks=["deblur-gaussian"])
     with pytest.raises(ValueError, match="nope"):
