@@ -175,6 +175,11 @@ def check_writable(path: str | os.PathLike[str], name: str) -> Path:
     target = Path(path)
     if target.is_dir():
         raise ValueError(f"{name} {str(target)!r} is a folder; give a file name")
+    if target.is_symlink() and not target.exists():  # writing would create a file wherever the link points
+        raise FileNotFoundError(
+            f"{name} {str(target)!r} is a link to {os.readlink(target)!r}, which does not exist (an unmounted disk, a moved "
+            "folder?); give the file itself or fix the link"
+        )
     folder = target.parent
     while not folder.exists() and folder != folder.parent:
         folder = folder.parent

@@ -451,11 +451,15 @@ class _Lock:
 
     @staticmethod
     def file_of(results: Path) -> Path:
-        return results.with_name(results.name + ".lock")
+        """The lock beside the file ``results`` names, links resolved: every spelling of one file
+        (``r.h5``, ``./r.h5``, a link to it) takes the same lock, also where HDF5's own file
+        locking is off (``HDF5_USE_FILE_LOCKING=FALSE``, common on network file systems)."""
+        real = Path(os.path.realpath(results))
+        return real.with_name(real.name + ".lock")
 
     @classmethod
     def acquire(cls, results: Path) -> _Lock | None:
-        """Take the lock of ``results`` (None when this process already holds it)."""
+        """Take the lock of ``results`` (None when this process already holds it; see :meth:`file_of`)."""
         lock = cls.file_of(results)
         info = {"pid": os.getpid(), "host": socket.gethostname(), "run": None}
         for _ in range(3):

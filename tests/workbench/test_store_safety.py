@@ -171,6 +171,34 @@ def test_a_file_in_use_names_the_run_and_pid(tmp_path) -> None:
     assert not (tmp_path / "r.h5.lock").exists()
 
 
+def test_every_spelling_of_a_file_in_use_takes_the_same_lock(tmp_path) -> None:
+    path = tmp_path / "r.h5"
+    _store_with_units(path)
+    link = tmp_path / "link.h5"
+    link.symlink_to(path)
+    env = {**os.environ, "PYTHONPATH": os.getcwd()}
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(link)], stdout=subprocess.PIPE, text=True, env=env)
+    try:  # without HDF5's own file locking (network file systems) the lock is all that keeps a second writer out
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
+        assert (tmp_path / "r.h5.lock").exists() and not (tmp_path / "link.h5.lock").exists()
+        for spelling in (path, link, tmp_path / "." / "r.h5"):
+            with pytest.raises(ResultsInUseError, match=rf"in use by run 'busy-run' \(pid {holder.pid} on "):
+                ResultsStore(spelling, "a")
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_an_output_through_a_dangling_link_is_named_before_any_work(tmp_path) -> None:
+    link = tmp_path / "r.h5"
+    link.symlink_to(tmp_path / "unmounted" / "r.h5")
+    with pytest.raises(FileNotFoundError, match=r"output '.*r\.h5' is a link to '.*unmounted/r\.h5', which does not exist"):
+        compare(["inpainting-box"], ["admm/tv"], output=link, progress=False, device="cpu")
+    with pytest.raises(FileNotFoundError, match="results file '.*' is a link to .*, which does not exist"):
+        ResultsStore(link, "a")
+    assert not (tmp_path / "unmounted").exists()
+
+
 def test_an_unwritable_output_fails_before_any_work(tmp_path) -> None:
     start = time.perf_counter()
     with pytest.raises(PermissionError, match="output '/proc/results.h5' is not writable"):
