@@ -5,13 +5,13 @@
 # The run resumes training/natural_prior/state.pt with the same network and data stream, at a
 # larger batch than the CPU affords (a GPU idles at batch 16), is stopped by SIGTERM after MINUTES
 # (the trainer saves its state on the signal), and leaves in $OUT:
-#   state.pt.part-00, -01  the training state, split below the device tool's 16 MiB file limit
+#   state.pt.part-00, -01, ...  the training state, split below the device tool's 16 MiB file limit
 #   ema.pt                 the EMA network (the float16 export that ships as natural_prior.pt)
 #   train.log              the trainer's log
 #   validation.txt         one-step denoising of the validation photographs, shipped EMA against new
 # A run that fails (anything but the time limit ending it) stops here with its log and returns no
 # state. Back on the development machine (STATE, below, for another network):
-#   cat FILES_AT/state.pt.part-* > training/natural_prior/state.pt
+#   cat FILES_AT/state.pt.part-* > training/natural_prior/state.pt   (or the STATE folder)
 #   cp FILES_AT/ema.pt reddiff_imaging/data/assets/natural_prior.pt
 #
 # The GPU machine has torch, scikit-image and the rest but not PyWavelets, whose two photographs
@@ -21,12 +21,16 @@
 #       --platform manylinux_2_17_x86_64 -d .whl PyWavelets==1.8.0
 # and run (device tool): command "MINUTES=7 bash scripts/gpu_train.sh", carry [".whl"], timeout 600.
 #
-# Usage: OUT=folder [MINUTES=7] [BATCH=256] [LR=1e-4] [PYTHON=python3] [STATE=dir CONFIG=json] bash scripts/gpu_train.sh [--dry-run]
+# Usage: OUT=folder [MINUTES=7] [BATCH=256] [LR=1e-4] [PYTHON=python3] [STATE=dir CONFIG=json | INIT=pt [DEEPEN=1]] bash scripts/gpu_train.sh [--dry-run]
 #   STATE, CONFIG  another training folder and network (a UNetConfig JSON string or file), e.g. a
 #              wider network started from scratch: STATE=training/natural_prior_48
 #              CONFIG='{"in_channels": 3, "base_channels": 48, "channel_mults": [1, 2, 2, 2],
 #              "num_res_blocks": 1, "attention_resolutions": [], "num_groups": 8, "time_embed_dim": 128}'
 #              (its first 500 steps warm the learning rate up).
+#   INIT, DEEPEN  a folder without a state starts from the network of the checkpoint INIT instead of
+#              random weights; DEEPEN=1 first adds one residual block per level, keeping what it
+#              computes (models.deepened), e.g. the shipped prior made deeper:
+#              STATE=training/natural_prior_deep INIT=reddiff_imaging/data/assets/natural_prior.pt DEEPEN=1
 #   --dry-run  on the CPU, for 20 seconds at batch 4, on a copy of the state in a temporary folder:
 #              checks the script's steps here (PYTHON=.venv/bin/python: the python that has torch);
 #              the committed state is left untouched.
@@ -55,12 +59,19 @@ if ! "$PY" -c "import pywt" 2> /dev/null; then  # a wheel is a zip of what goes 
 fi
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 
+if [ -n "${INIT:-}" ] && [ ! -f "$WORK/state.pt" ]; then
+    NETWORK=(--init "$INIT")
+    if [ "${DEEPEN:-}" = 1 ]; then NETWORK+=(--deepen); fi
+else
+    NETWORK=(--config "$CONFIG")
+fi
+
 # --steps is an upper bound: the time limit ends the run (timeout's status 124)
 set +e
 timeout --signal=TERM --kill-after=60 "$LIMIT" "$PY" -m reddiff_imaging train-prior \
     --out "$WORK" --data photos --rgb --size 64 --steps 100000000 --batch-size "$BATCH" \
     --lr "${LR:-1e-4}" --warmup-steps 500 --checkpoint-every 1000 --log-every 200 \
-    --device "$DEVICE" --half-export --config "$CONFIG" 2>&1 | tee "$OUT/train.log"
+    --device "$DEVICE" --half-export "${NETWORK[@]}" 2>&1 | tee "$OUT/train.log"
 status=${PIPESTATUS[0]}
 set -e
 if [ "$status" != 124 ] && [ "$status" != 0 ]; then
