@@ -318,7 +318,7 @@ class WaveletDenoiser(DenoiserPrior):
     Args:
         threshold_per_sigma: :math:`k > 0`.
         wavelet: a PyWavelets name of an orthogonal wavelet (``"haar"``, ``"db2"`` … ``"db8"``, ``"sym4"`` …).
-        level: number of decomposition levels (>= 1).
+        level: number of decomposition levels, from 1 to :data:`MAX_WAVELET_LEVEL` (14).
         sigma: regularisation level for :meth:`grad` (RED).
 
     Raises:

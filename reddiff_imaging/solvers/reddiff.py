@@ -79,7 +79,7 @@ class RedDiff(Solver):
             ``power2over3``, ``const``.
         order: timestep order: ``descending`` (paper), ``ascending``, ``random``.
         optimizer: ``adam`` (betas ``(0.9, 0.99)`` as the official code) or ``sgd``.
-        momentum: SGD momentum.
+        momentum: SGD momentum, in ``[0, 1)``.
         sigma_x0: std of the jitter added to :math:`\mu` before diffusing (official default 0).
         init: ``pinv`` (the official :math:`A^+ y'` in the network's range, so unobserved pixels
             start mid-grey; for nonlinear operators their own ``pinv`` of :math:`y` when they
