@@ -156,7 +156,7 @@ def train_diffusion(
             the maximal global gradient norm; ``warmup_steps`` ramps the learning rate linearly).
         checkpoint_every, log_every: steps between state saves and between loss-log entries.
         seed: seed of the initial weights and of the CPU generator that draws data, timesteps and
-            noise (in ``[0, 2**32)``); the same seed and settings give the same run.
+            noise (in ``[0, 2**31)``); the same seed and settings give the same run.
         device: where the network trains.
         channels_last: use the channels-last memory format (5-25 % faster per step on CPU in our
             measurements).
@@ -179,7 +179,7 @@ def train_diffusion(
     _check_int(warmup_steps, "warmup_steps", 0)
     _check_int(seed, "seed", 0)
     if seed >= MAX_TRAINING_SEED:
-        raise ValueError(f"seed must lie in [0, 2**32) (larger seeds are reserved for held-out data), got {seed}")
+        raise ValueError(f"seed must lie in [0, 2**31) (larger seeds are reserved for held-out data), got {seed}")
     for name, number in (("lr", lr), ("grad_clip", grad_clip)):
         if not isinstance(number, (int, float)) or not math.isfinite(number) or number <= 0:
             raise ValueError(f"{name} must be a finite number > 0, got {number!r}")
@@ -471,6 +471,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = build_parser()
     args = p.parse_args(argv)
     state = check_writable(Path(args.out) / "state.pt", "--out")  # before any data is read
+    if args.seed >= MAX_TRAINING_SEED:
+        raise ValueError(f"--seed must lie in [0, 2**31) (larger seeds are reserved for held-out data), got {args.seed}")
     if args.deepen and args.init is None:
         raise ValueError("--deepen deepens the network of --init; give --init CHECKPOINT")
     if args.init is not None and (args.config is not None or state.exists()):

@@ -213,4 +213,6 @@ def test_command_line_checks_config_before_reading_data(tmp_path: Path, capsys: 
         main([*out, "--config", '{"base_channels": "a"}'])
     with pytest.raises(ValueError, match="--config: its config asks for a network of"):
         main([*out, "--config", '{"base_channels": 4096}'])
+    with pytest.raises(ValueError, match=r"--seed must lie in \[0, 2\*\*31\) .* got 2147483648"):
+        main([*out, "--seed", str(2**31)])
     assert capsys.readouterr().out == "" and not (tmp_path / "run" / "state.pt").exists()
