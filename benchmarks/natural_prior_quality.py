@@ -15,12 +15,12 @@ Parts (``--parts``):
     Gaussian deblurring (1.5 px, σ = 0.01), 4× super-resolution (block average, σ = 0.01) and
     50 % random inpainting (σ = 0.01): diffusion solvers with the prior, and PnP-ADMM with the
     prior's one-step denoiser (DPIR's continuation: 40 or 8 steps, the denoiser's level falling to
-    σ), with its eightfold self-ensemble (8 steps, the plain denoiser's setting) and with CBM3D
+    σ), with its eightfold self-ensemble (40 and 8 steps, the plain denoiser's setting) and with CBM3D
     (8 steps), against ADMM-TV and deepinv's wavelet-prior proximal gradient descent, each with its
     settings tuned on the validation crops (``--tune-size`` makes those smaller than the test crops,
     to save CPU time: the settings are per-pixel weights and step sizes, and DPS's ζ is quoted for
     128×128 and scaled with the square root of the pixel count, see :func:`dps_scale`);
-    ``--methods`` measures some rows only and keeps the others from the results file;
+    ``--methods`` and ``--tasks`` measure some rows only and keep the others from the results file;
 ``hole``
     a 32×32 hole in the centre of each crop: DiffPIR's fill and ADMM-TV's against the truth (mean and
     PSNR of the filled region), each method's setting chosen on the validation crops by the PSNR
@@ -32,7 +32,7 @@ With ``--figures DIR`` the parts also draw their figures there (``natural_denois
 ``natural_deblur.png``, ``natural_hole.png``, ``natural_samples.png``).
 
 Usage: ``python benchmarks/natural_prior_quality.py [--prior PATH] [--parts denoise restore hole samples]
-[--steps N] [--size N] [--tune-size N] [--methods NAME ...] [--figures DIR]``. Writes ``benchmarks/results/natural_prior_quality.json`` (merged with earlier parts).
+[--steps N] [--size N] [--tune-size N] [--methods NAME ...] [--tasks NAME ...] [--figures DIR]``. Writes ``benchmarks/results/natural_prior_quality.json`` (merged with earlier parts).
 """
 
 from __future__ import annotations
@@ -122,6 +122,10 @@ def denoise(prior: DiffusionPrior, test: Tensor, validation: Tensor, figures: Pa
     return {"sigma": SIGMA_DENOISE, **scores}
 
 
+#: the tasks of the restore part, in order
+RESTORE_TASKS = ("deblur-gaussian", "sr4-block", "inpainting-random-50")
+
+
 def tasks(shape: tuple[int, ...]) -> dict[str, ops.LinearOperator]:
     return {
         "deblur-gaussian": ops.Blur(ops.gaussian_kernel(1.5), shape),
@@ -204,14 +208,17 @@ def dps_scale(problem: ri.InverseProblem) -> float:
 
 
 PNP = "PnP-ADMM (the prior's denoiser)"
+PNP_ENSEMBLE = "PnP-ADMM (x8 self-ensemble)"
 PNP_8 = "PnP-ADMM, 8 steps (the prior's denoiser)"
 PNP_8_ENSEMBLE = "PnP-ADMM, 8 steps (x8 self-ensemble)"
 PNP_8_CBM3D = "PnP-ADMM, 8 steps (CBM3D)"
 #: the rows of the restore part, in order
-RESTORE_METHODS = ("RED-diff", "DiffPIR", "DPS", "DDRM", PNP, PNP_8, PNP_8_ENSEMBLE, PNP_8_CBM3D, "ADMM-TV", "wavelet PGD (deepinv)")
+RESTORE_METHODS = (
+    "RED-diff", "DiffPIR", "DPS", "DDRM", PNP, PNP_ENSEMBLE, PNP_8, PNP_8_ENSEMBLE, PNP_8_CBM3D, "ADMM-TV", "wavelet PGD (deepinv)",
+)
 #: rows that are not tuned but run with the setting chosen for an earlier row: the self-ensemble
 #: costs eight times as much as the plain denoiser
-FOLLOWS = {PNP_8_ENSEMBLE: PNP_8}
+FOLLOWS = {PNP_ENSEMBLE: PNP, PNP_8_ENSEMBLE: PNP_8}
 #: the deblurring figure of the restore part: its columns (method, short title) between measured and truth
 RESTORE_FIGURE = (("ADMM-TV", "ADMM-TV"), (PNP_8_CBM3D, "PnP CBM3D"), (PNP, "PnP, the prior"), ("DiffPIR", "DiffPIR"))
 
@@ -230,6 +237,7 @@ def restore(
     steps: int,
     methods: tuple[str, ...] = RESTORE_METHODS,
     figures: Path | None = None,
+    task_names: tuple[str, ...] = RESTORE_TASKS,
 ) -> dict[str, object]:
     tv = TV(weight=1.0, max_iter=200, tol=1e-4)
     candidates: dict[str, list[tuple[str, Runner]]] = {
@@ -256,10 +264,13 @@ def restore(
             (f"lambda={lam}", functools.partial(wavelet_pgd, lam=lam)) for lam in (0.0003, 0.001, 0.003, 0.01, 0.03, 0.1)
         ],
     }
-    followers = {PNP_8_ENSEMBLE: dict(pnp_grid(SelfEnsemble(prior), steps=8))}
+    ensemble = SelfEnsemble(prior)
+    followers = {PNP_ENSEMBLE: dict(pnp_grid(ensemble)), PNP_8_ENSEMBLE: dict(pnp_grid(ensemble, steps=8))}
     report: dict[str, object] = {"steps": steps, "sigma_y": SIGMA_Y}
     validation_operators = tasks(tuple(validation.shape[1:]))
     for task, operator in tasks(tuple(test.shape[1:])).items():
+        if task not in task_names:
+            continue
         val_problems = [simulate(validation_operators[task], validation, 1)]
         problem = simulate(operator, test, 0)
         rows: dict[str, Any] = {"pseudo-inverse": psnr(operator.pinv(problem.y), test)}
@@ -398,6 +409,13 @@ def main() -> None:
         default=RESTORE_METHODS,
         help="rows of the restore part to measure (default: all); the other rows are kept from the results file",
     )
+    parser.add_argument(
+        "--tasks",
+        nargs="+",
+        choices=RESTORE_TASKS,
+        default=RESTORE_TASKS,
+        help="tasks of the restore part to measure (default: all); the other tasks' rows are kept from the results file",
+    )
     args = parser.parse_args()
     methods = tuple(m for m in RESTORE_METHODS if m in args.methods or m in (FOLLOWS.get(n) for n in args.methods))
     tune_size = args.tune_size or args.size
@@ -412,12 +430,15 @@ def main() -> None:
     path = Path(args.prior).resolve()
     shown = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
     measured_with = {"path": str(shown), "steps": load_unet_checkpoint(path)[1]["meta"]["steps"]}
-    kept = report.get("restore", {}) if methods != RESTORE_METHODS else {}
+    task_names = tuple(t for t in RESTORE_TASKS if t in args.tasks)
+    kept = report.get("restore", {}) if methods != RESTORE_METHODS or task_names != RESTORE_TASKS else {}
     if kept:
         now = {"size": args.size, "tune_size": tune_size, "steps": args.steps, "prior": measured_with}
         then = {**{key: kept.get(key) for key in now}, "prior": report.get("prior")}
         if now != then:
-            parser.error(f"--methods measures some rows only, and the rows kept in {RESULTS.name} were measured with {then}, not {now}")
+            parser.error(
+                f"--methods/--tasks measure some rows only, and the rows kept in {RESULTS.name} were measured with {then}, not {now}"
+            )
     report["prior"] = measured_with
     report["images"] = {"test": list(HELDOUT_PHOTOS), "validation": list(VALIDATION_PHOTOS)}
     for part in args.parts:
@@ -426,7 +447,8 @@ def main() -> None:
             entry = denoise(prior, test, validation, args.figures)
         elif part == "restore":
             tuning = validation if tune_size == args.size else validation_photos(tune_size)
-            entry = {**merged(kept, restore(prior, test, tuning, args.steps, methods, args.figures)), "tune_size": tune_size}
+            measured = restore(prior, test, tuning, args.steps, methods, args.figures, task_names)
+            entry = {**merged(kept, measured), "tune_size": tune_size}
         elif part == "hole":
             entry = hole(prior, test, validation, args.steps, args.figures)
         else:
