@@ -35,6 +35,9 @@ MAX_IMAGE_SIDE = math.isqrt(MAX_IMAGE_PIXELS)
 #: the most entries a sparse operator matrix (e.g. Radon's projection matrix) may be built with,
 #: counted before it is built (8 bytes each while building: 16 GiB)
 MAX_MATRIX_ENTRIES = 2**31
+#: the most values a function may generate in one call (random test inputs, synthetic images,
+#: random projections), counted before anything is allocated (8 GiB of float32)
+MAX_GENERATED_ELEMENTS = 2**31
 #: file name suffixes of HDF5 files (results files, data sets)
 HDF5_SUFFIXES = (".h5", ".hdf5", ".hdf")
 
@@ -308,6 +311,13 @@ def check_image_size(height: int, width: int, name: str, *, max_pixels: int = MA
         )
 
 
+def check_allocation(count: int, name: str, what: str, *, maximum: int = MAX_GENERATED_ELEMENTS) -> None:
+    """Refuse, naming ``name``, a request for ``what`` (e.g. "random inputs of shape (B, 1, 8, 8)")
+    of ``count`` values above ``maximum`` (:data:`MAX_GENERATED_ELEMENTS`), before it is allocated."""
+    if count > maximum:
+        raise ValueError(f"{name} asks for {what}, {count:,} values; the limit is {maximum:,}")
+
+
 def as_image_shape(value: Sequence[int] | torch.Size, name: str) -> tuple[int, int, int]:
     """Return ``value`` as ``(C, H, W)`` (three positive ints), or raise naming ``name``."""
     shape = as_shape(value, name)
@@ -327,8 +337,8 @@ def check_tensor(
 ) -> Tensor:
     """Validate a batched tensor ``(B, *shape)`` and return it unchanged.
 
-    Checks, in order: it is a tensor, its dtype is floating point (or complex when allowed), its
-    trailing shape, its device, and (``finite=True``, outside ``monitored_finiteness()``) that it
+    Checks, in order: it is a tensor, its dtype is floating point (or complex when allowed), it
+    holds at least one value, its trailing shape, its device, and (``finite=True``, outside ``monitored_finiteness()``) that it
     holds no NaN or Inf.
     """
     if not isinstance(value, Tensor):
@@ -342,6 +352,8 @@ def check_tensor(
         )
     if value.ndim == 0 or value.shape[0] == 0:
         raise ValueError(f"{name} must be a batch (B, ...) of at least one item, got shape {tuple(value.shape)}")
+    if value.numel() == 0:
+        raise ValueError(f"{name} must not be empty, got shape {tuple(value.shape)}")
     if value.is_complex() and not allow_complex:
         raise TypeError(f"{name} must be real (this operator acts on real inputs), got {value.dtype}")
     if shape is not None and (value.ndim != len(shape) + 1 or tuple(value.shape[1:]) != shape):

@@ -20,7 +20,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from reddiff_imaging._validation import check_int
+from reddiff_imaging._validation import check_allocation, check_generator, check_int, check_real
 
 __all__ = ["sliced_wasserstein"]
 
@@ -30,8 +30,10 @@ def _as_samples(value: object, name: str) -> Tensor:
         raise TypeError(f"{name} must be a torch.Tensor of samples (N, D) or (N, C, H, W), got {type(value).__name__}")
     if not value.is_floating_point():
         raise TypeError(f"{name} must have a real floating-point dtype, got {value.dtype}")
-    if value.ndim < 2 or value.shape[0] < 1:
-        raise ValueError(f"{name} must have shape (N, D) or (N, *shape) with N >= 1, got {tuple(value.shape)}")
+    if value.ndim < 2 or value.numel() == 0:
+        raise ValueError(f"{name} must have shape (N, D) or (N, *shape) with N >= 1 and D >= 1, got {tuple(value.shape)}")
+    if value.device.type == "meta":
+        raise ValueError(f"{name} is on the 'meta' device, which holds no data; use a cpu or cuda tensor")
     if not bool(torch.isfinite(value).all()):
         raise ValueError(f"{name} contains NaN or Inf")
     return value.detach().reshape(value.shape[0], -1)
@@ -50,8 +52,10 @@ def sliced_wasserstein(
     Args:
         a: samples ``(N, D)`` or ``(N, *shape)`` (flattened).
         b: samples ``(M, D)`` or ``(M, *shape)`` with the same ``D`` (and device).
-        num_projections: number of random directions, uniform on the sphere.
-        p: order ``>= 1``.
+        num_projections: number of random directions, uniform on the sphere; the directions and the
+            projections, ``max(D, N, M) × num_projections`` values, are bounded by
+            :data:`~reddiff_imaging._validation.MAX_GENERATED_ELEMENTS`.
+        p: order, a finite number ``>= 1``.
         generator: source of the random directions (on the samples' device); the same generator
             state gives the same directions, hence comparable values.
 
@@ -68,14 +72,12 @@ def sliced_wasserstein(
     if xa.device != xb.device:
         raise ValueError(f"a is on {xa.device} but b is on {xb.device}")
     num_projections = check_int(num_projections, "num_projections")
-    try:
-        p = float(p)
-    except (TypeError, ValueError) as err:
-        raise TypeError(f"p must be a real number >= 1, got {p!r}") from err
-    if not p >= 1.0 or p == float("inf"):
-        raise ValueError(f"p must be a finite number >= 1, got {p!r}")
-    if generator is not None and not isinstance(generator, torch.Generator):
-        raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
+    p = check_real(p, "p", low=1.0)
+    generator = check_generator(generator)
+    if generator is not None and generator.device.type != xa.device.type:
+        raise ValueError(f"generator is on {generator.device} but the samples are on {xa.device}; make it with torch.Generator(device=...)")
+    projected = max(xa.shape[1], xa.shape[0], xb.shape[0]) * num_projections
+    check_allocation(projected, "num_projections", f"{num_projections} projections of {xa.shape[0]} and {xb.shape[0]} samples of dimension {xa.shape[1]}")
 
     dim = xa.shape[1]
     theta = torch.randn(dim, num_projections, dtype=torch.float64, device=xa.device, generator=generator)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from reddiff_imaging._validation import check_tensor
+from reddiff_imaging._validation import check_real, check_tensor
 
 __all__ = ["gradient_magnitude", "edge_fraction", "noise_level"]
 
@@ -40,7 +40,9 @@ def edge_fraction(images: Tensor, threshold: float = 0.1) -> Tensor:
 
     On the project's synthetic scenes about 9 % of the pixels are edge pixels at the default
     threshold, and about 4.7 % once the scenes are blurred by a Gaussian of one pixel.
+    ``threshold`` is a finite number >= 0 (gradient magnitudes are never negative).
     """
+    threshold = check_real(threshold, "threshold", low=0.0)
     return (gradient_magnitude(images) > threshold).flatten(1).double().mean(dim=1).to(images.dtype)
 
 

@@ -45,3 +45,14 @@ def test_errors_name_the_argument() -> None:
         edge_fraction(torch.zeros(8, 8))
     with pytest.raises(ValueError, match="images.*NaN"):
         noise_level(torch.full((1, 1, 4, 4), float("nan")))
+
+
+def test_empty_images_and_bad_thresholds_are_refused() -> None:
+    with pytest.raises(ValueError, match=r"images must not be empty, got shape \(1, 0, 4, 4\)"):
+        noise_level(torch.rand(1, 0, 4, 4))
+    with pytest.raises(ValueError, match=r"images must not be empty"):
+        edge_fraction(torch.rand(1, 0, 4, 4))
+    images = torch.rand(1, 1, 8, 8)
+    for bad, error in ((float("nan"), ValueError), (-0.1, ValueError), ("0.1", TypeError), (True, TypeError), (1j, TypeError)):
+        with pytest.raises(error, match="threshold must be"):
+            edge_fraction(images, bad)  # type: ignore[arg-type]

@@ -34,3 +34,33 @@ def test_lpips_without_local_weights_says_which_file_to_place_where(tmp_path, mo
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
     with pytest.raises(FileNotFoundError, match=r"alexnet-owt-7be5be79.pth at .*checkpoints"):
         metrics.LPIPS()
+
+
+@pytest.mark.parametrize(
+    ("estimate", "reference", "match"),
+    [
+        (torch.rand(2, 16), torch.rand(2, 16), r"batches \(B, C, H, W\), got shape \(2, 16\)"),
+        (torch.rand(1, 16, 16), torch.rand(1, 16, 16), r"batches \(B, C, H, W\), got shape \(1, 16, 16\)"),
+        (torch.rand(1, 1, 0, 4), torch.rand(1, 1, 0, 4), r"estimate must not be empty, got shape \(1, 1, 0, 4\)"),
+        (torch.rand(1, 1, 8, 8), 255 * torch.rand(1, 1, 8, 8) + 2, r"reference must lie in \[0, 1\].*divide 8-bit images by 255"),
+    ],
+)
+def test_psnr_and_ssim_refuse_what_they_cannot_score(estimate, reference, match) -> None:
+    for metric in (metrics.psnr, metrics.ssim):
+        with pytest.raises(ValueError, match=match):
+            metric(estimate, reference)
+
+
+def test_ssim_names_its_smallest_image_and_psnr_checks_validate() -> None:
+    with pytest.raises(ValueError, match=r"at least 6 × 6 pixels .*got shape \(1, 1, 5, 5\)"):
+        metrics.ssim(torch.rand(1, 1, 5, 5), torch.rand(1, 1, 5, 5))
+    assert metrics.ssim(torch.rand(1, 1, 6, 6), torch.rand(1, 1, 6, 6)).shape == (1,)
+    with pytest.raises(TypeError, match="validate must be a bool, got 'no'"):
+        metrics.psnr(torch.rand(1, 1, 4, 4), torch.rand(1, 1, 4, 4), validate="no")  # type: ignore[arg-type]
+    # an unclipped estimate outside [0, 1] is still scored
+    assert metrics.psnr(torch.full((1, 1, 4, 4), 1.2), torch.ones(1, 1, 4, 4)).shape == (1,)
+
+
+def test_lpips_checks_its_device_first() -> None:
+    with pytest.raises(ValueError, match=r"device 'nonsense' is not a device"):
+        metrics.LPIPS(device="nonsense")
