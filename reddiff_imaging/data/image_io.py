@@ -48,7 +48,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from reddiff_imaging._validation import MAX_IMAGE_PIXELS, MAX_IMAGE_SIDE, check_bool, check_int
+from reddiff_imaging._validation import (
+    MAX_IMAGE_PIXELS,
+    MAX_IMAGE_SIDE,
+    _is_int,
+    check_bool,
+    check_int,
+    check_not_hdf5,
+    check_writable,
+)
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -272,20 +280,35 @@ def write_image(
             (:func:`fits_bit_depth`).
 
     Raises:
-        ValueError: a bad shape, an unknown suffix, a bit depth the format cannot hold, or a
-            ``value_range`` outside ``[0, 1]`` with integer samples.
+        TypeError: an image that is not a real floating-point (or bool) tensor (an 8-bit image
+            in ``[0, 255]`` would be clipped to white), a ``path`` that is not a path, a
+            ``bit_depth`` that is not an int.
+        ValueError: a bad or empty shape, NaN or Inf samples, an unknown suffix, a bit depth the
+            format cannot hold, a ``value_range`` outside ``[0, 1]`` with integer samples, or a
+            ``path`` that is a folder or an existing HDF5 file.
+        PermissionError: a ``path`` that cannot be written. All are raised before anything is written.
     """
     import imageio.v3 as iio
 
     if not isinstance(image, Tensor):
         raise TypeError(f"image must be a torch.Tensor, got {type(image).__name__}")
+    if image.is_complex() or not (image.is_floating_point() or image.dtype == torch.bool):
+        raise TypeError(f"image must hold real floating-point samples in [0, 1], got dtype {image.dtype}; scale integer images first (e.g. x / 255)")
     if image.ndim == 4 and image.shape[0] == 1:
         image = image[0]
-    if image.ndim != 3 or image.shape[0] not in (1, 3):
-        raise ValueError(f"image must have shape (C, H, W) or (1, C, H, W) with C = 1 or 3, got {tuple(image.shape)}")
+    if image.ndim != 3 or image.shape[0] not in (1, 3) or image.numel() == 0:
+        raise ValueError(f"image must have shape (C, H, W) or (1, C, H, W) with C = 1 or 3 and H, W >= 1, got {tuple(image.shape)}")
+    if image.device.type == "meta":
+        raise ValueError("image is on the 'meta' device, which holds no data; use a cpu or cuda tensor")
+    if not bool(torch.isfinite(image).all()):
+        bad = int((~torch.isfinite(image)).sum())
+        raise ValueError(f"image contains NaN or Inf ({bad} of {image.numel()} samples)")
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a file name (str or os.PathLike), got {type(path).__name__}")
     file = Path(path)
     suffix = _write_suffix(file)
     channels = int(image.shape[0])
+    check_int(bit_depth, "bit_depth")
     if bit_depth not in WRITE_FORMATS[suffix]:
         raise ValueError(f"bit_depth {bit_depth!r} cannot be written to {suffix}; possible: {list(WRITE_FORMATS[suffix])}")
     array = image.detach().to("cpu", torch.float64).clamp(0, 1).permute(1, 2, 0).numpy()
@@ -298,6 +321,8 @@ def write_image(
                 "write float32 (bit_depth=32, .tif or .npy)"
             )
         array = lo + array * (hi - lo)
+    check_writable(file, "path")
+    check_not_hdf5(file, "path", "an image")
     if bit_depth == 32:
         data: np.ndarray = array.astype(np.float32)
     else:
@@ -326,6 +351,8 @@ def fits_bit_depth(value_range: tuple[float, float] | None, bit_depth: int) -> b
 
 
 def _check_value_range(value_range: Any) -> tuple[float, float]:
+    if isinstance(value_range, (tuple, list)) and any(isinstance(v, (bool, np.bool_)) for v in value_range):
+        raise ValueError(f"value_range must be a pair of numbers (low, high), got {value_range!r}")
     try:
         lo, hi = (float(v) for v in value_range)
     except (TypeError, ValueError):
@@ -627,8 +654,13 @@ def adjust_image(image: Tensor, *, channels: int | None = None, size: int | None
     return image.contiguous(), changes
 
 
+def _valid_channels(channels: object) -> bool:
+    """Whether ``channels`` is None, 1 or 3 (an int: ``True`` and ``1.0`` are not)."""
+    return channels is None or (_is_int(channels) and int(channels) in (1, 3))
+
+
 def _check_request(channels: int | None, size: int | None) -> None:
-    if channels not in (None, 1, 3):
+    if not _valid_channels(channels):
         raise ValueError(f"channels must be 1, 3 or None, got {channels!r}")
     if size is not None:  # a side beyond the bound on any image would exhaust memory when resized to
         check_int(size, "size", maximum=MAX_IMAGE_SIDE)

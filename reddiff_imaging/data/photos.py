@@ -28,7 +28,7 @@ import torch
 from torch import Tensor
 
 from reddiff_imaging._validation import check_int
-from reddiff_imaging.data.image_io import adjust_image, image_from_array
+from reddiff_imaging.data.image_io import _valid_channels, adjust_image, image_from_array
 
 __all__ = [
     "HELDOUT_PHOTOS",
@@ -161,9 +161,9 @@ def load_photo(name: str, *, channels: int | None = None) -> Tensor:
     Samples are scaled and alpha channels dropped as :func:`~reddiff_imaging.data.image_io.read_image`
     does for files.
     """
-    if name not in PHOTOS:
+    if not isinstance(name, str) or name not in PHOTOS:
         raise ValueError(f"name must be one of {sorted(PHOTOS)}, got {name!r}")
-    if channels not in (None, 1, 3):
+    if not _valid_channels(channels):
         raise ValueError(f"channels must be None, 1 or 3, got {channels!r}")
     image, _ = image_from_array(PHOTOS[name].load_array(), name)
     return adjust_image(image, channels=channels)[0]
@@ -172,9 +172,18 @@ def load_photo(name: str, *, channels: int | None = None) -> Tensor:
 def photo_crops(names: tuple[str, ...] | list[str], size: int = 256, *, channels: int = 3) -> Tensor:
     """Centre crops ``(len(names), channels, size, size)`` of the named photographs.
 
-    Photographs smaller than ``size`` on a side are an error; nothing is resized.
+    ``names`` is a non-empty tuple or list of keys of :data:`PHOTOS`, all checked (with ``size``
+    and ``channels``) before any photograph is loaded. Photographs smaller than ``size`` on a
+    side are an error; nothing is resized.
     """
     size = check_int(size, "size")
+    if not isinstance(names, (tuple, list)) or not names:
+        raise ValueError(f"names must be a non-empty tuple or list of photograph names, got {names!r}")
+    unknown = [name for name in names if not isinstance(name, str) or name not in PHOTOS]
+    if unknown:
+        raise ValueError(f"names must be keys of PHOTOS ({', '.join(sorted(PHOTOS))}), got unknown {unknown!r}")
+    if not _valid_channels(channels):
+        raise ValueError(f"channels must be None, 1 or 3, got {channels!r}")
     crops = []
     for name in names:
         image = load_photo(name, channels=channels)

@@ -34,6 +34,8 @@ from collections.abc import Iterator
 import torch
 from torch import Tensor
 
+from reddiff_imaging._validation import MAX_IMAGE_SIDE, check_allocation, check_int
+
 __all__ = [
     "HELDOUT_SEED",
     "MAX_TRAINING_SEED",
@@ -69,21 +71,21 @@ def _make_generator(generator: torch.Generator | None, seed: int | None) -> torc
         return generator
     if seed is None:
         raise ValueError("synthetic images need an explicit source of randomness: pass seed=<int> or generator=")
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise TypeError(f"seed must be an int, got {seed!r}")
-    if not 0 <= seed < 2**64:
-        raise ValueError(f"seed must lie in [0, 2**64), got {seed}")
+    seed = check_int(seed, "seed", minimum=0, maximum=2**64 - 1)
     g = torch.Generator(device="cpu")
     g.manual_seed(seed)
     return g
 
 
 def _check_size(size: object) -> int:
-    if isinstance(size, bool) or not isinstance(size, int):
-        raise TypeError(f"size must be an int, got {size!r}")
-    if size < 8:
-        raise ValueError(f"size must be >= 8 pixels, got {size}")
-    return size
+    return check_int(size, "size", minimum=8, maximum=MAX_IMAGE_SIDE)
+
+
+def _check_count(n: object, size: int, name: str = "n") -> int:
+    """``n`` images of ``size × size`` pixels, within :data:`~reddiff_imaging._validation.MAX_GENERATED_ELEMENTS` values."""
+    n = check_int(n, name)
+    check_allocation(n * size * size, name, f"{n} images of {size} × {size} pixels")
+    return n
 
 
 def synthetic_images(
@@ -97,8 +99,9 @@ def synthetic_images(
     """Draw ``n`` procedural grayscale scenes of ``size x size`` pixels in ``[0, 1]``.
 
     Args:
-        n: number of images (>= 1).
-        size: image side in pixels (>= 8).
+        n: number of images (>= 1; ``n × size²`` at most
+            :data:`~reddiff_imaging._validation.MAX_GENERATED_ELEMENTS`).
+        size: image side in pixels (from 8 to :data:`~reddiff_imaging._validation.MAX_IMAGE_SIDE`).
         generator: a CPU ``torch.Generator`` to draw from (its state advances).
         seed: alternatively, a seed for a fresh generator; the same seed gives the same images.
         dtype: floating-point dtype of the result.
@@ -106,16 +109,24 @@ def synthetic_images(
     Returns:
         A CPU tensor of shape ``(n, 1, size, size)``.
     """
-    if isinstance(n, bool) or not isinstance(n, int):
-        raise TypeError(f"n must be an int, got {n!r}")
-    if n < 1:
-        raise ValueError(f"n must be >= 1, got {n}")
+    return _synthetic_images(n, size, generator, seed, dtype, "n")
+
+
+def _synthetic_images(
+    n: object, size: object, generator: torch.Generator | None, seed: int | None, dtype: object, count_name: str
+) -> Tensor:
     size = _check_size(size)
-    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
-        raise TypeError(f"dtype must be a floating-point torch.dtype, got {dtype!r}")
+    n = _check_count(n, size, count_name)
+    dtype = _check_dtype(dtype)
     g = _make_generator(generator, seed)
     chunks = [_draw(min(_CHUNK, n - start), size, g) for start in range(0, n, _CHUNK)]
     return torch.cat(chunks).to(dtype).unsqueeze(1)
+
+
+def _check_dtype(dtype: object) -> torch.dtype:
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise TypeError(f"dtype must be a floating-point torch.dtype, got {dtype!r}")
+    return dtype
 
 
 def synthetic_batches(
@@ -129,12 +140,19 @@ def synthetic_batches(
     """Endless iterator of ``(batch_size, 1, size, size)`` batches drawn from one generator.
 
     With ``generator`` the stream is resumable: save ``generator.get_state()`` and restore it with
-    ``set_state`` to continue exactly where it stopped.
+    ``set_state`` to continue exactly where it stopped. Every argument is checked when the
+    iterator is made, not at its first batch.
     """
+    size = _check_size(size)
+    batch_size = _check_count(batch_size, size, "batch_size")
+    dtype = _check_dtype(dtype)
     g = _make_generator(generator, seed)
-    synthetic_images(1, size, generator=torch.Generator().manual_seed(0))  # validate size early
+    return _batches(batch_size, size, g, dtype)
+
+
+def _batches(batch_size: int, size: int, g: torch.Generator, dtype: torch.dtype) -> Iterator[Tensor]:
     while True:
-        yield synthetic_images(batch_size, size, generator=g, dtype=dtype)
+        yield _synthetic_images(batch_size, size, g, None, dtype, "batch_size")
 
 
 def heldout_images(n: int = 64, size: int = 64) -> Tensor:
@@ -154,10 +172,8 @@ def validation_images(n: int = 16, size: int = 64) -> Tensor:
 
 
 def _seeded_set(first_seed: int, n: int, size: int) -> Tensor:
-    if isinstance(n, bool) or not isinstance(n, int):
-        raise TypeError(f"n must be an int, got {n!r}")
-    if not 1 <= n <= 2**20:
-        raise ValueError(f"n must be in [1, 2**20], got {n}")
+    n = check_int(n, "n", maximum=2**20)
+    _check_count(n, _check_size(size))
     return torch.cat([synthetic_images(1, size, seed=first_seed + i) for i in range(n)])
 
 

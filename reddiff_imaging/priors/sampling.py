@@ -27,7 +27,8 @@ from typing import overload
 import torch
 from torch import Tensor
 
-from reddiff_imaging._validation import check_choice, check_int
+from reddiff_imaging._validation import check_choice, check_generator, check_int
+from reddiff_imaging.priors.schedules import MAX_TIMESTEPS
 
 __all__ = [
     "ORDERS",
@@ -73,8 +74,13 @@ def timestep_sequence(num_timesteps: int, steps: int, order: str = "descending",
     holds more than ``S`` timesteps (``T // S = 1`` for 600 steps: all 1000), and cutting it to
     ``S`` entries would drop the largest timesteps; the fractional stride :math:`T/S` keeps the
     same span instead (600 steps: 0, 1, 3, …, 998).
+
+    ``num_timesteps`` is an int from 1 to :data:`~reddiff_imaging.priors.schedules.MAX_TIMESTEPS` (the longest schedule), ``steps`` one from 1 to
+    ``num_timesteps``.
     """
+    num_timesteps = check_int(num_timesteps, "num_timesteps", maximum=MAX_TIMESTEPS)
     check_choice(order, "order", ORDERS)
+    generator = check_generator(generator)
     steps = check_int(steps, "steps", maximum=num_timesteps)
     ts = [i * num_timesteps // steps for i in range(steps)]
     if order == "descending":

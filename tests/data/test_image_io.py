@@ -327,3 +327,39 @@ def test_rescale_errors(tmp_path: Path) -> None:
             write_image(torch.zeros(1, 2, 2), tmp_path / "o.tif", bit_depth=32, value_range=bad)  # type: ignore[arg-type]
         with pytest.raises(ValueError, match="value_range must be"):
             fits_bit_depth(bad, 16)  # type: ignore[arg-type]
+
+
+def test_write_image_refuses_bad_input_before_writing(tmp_path: Path) -> None:
+    image = torch.rand(1, 4, 4)
+    target = tmp_path / "o.png"
+    with pytest.raises(TypeError, match=r"image must hold real floating-point samples in \[0, 1\], got dtype torch.uint8"):
+        write_image((image * 255).to(torch.uint8), target)
+    with pytest.raises(TypeError, match="got dtype torch.complex64"):
+        write_image(image.to(torch.complex64), target)
+    for bad in (float("nan"), float("inf")):
+        with pytest.raises(ValueError, match=r"image contains NaN or Inf \(16 of 16 samples\)"):
+            write_image(torch.full((1, 4, 4), bad), target)
+    with pytest.raises(ValueError, match=r"H, W >= 1, got \(1, 0, 4\)"):
+        write_image(torch.rand(1, 0, 4), target)
+    with pytest.raises(ValueError, match="image is on the 'meta' device"):
+        write_image(image.to("meta"), target)
+    with pytest.raises(TypeError, match="bit_depth must be an int, got 8.0"):
+        write_image(image, target, bit_depth=8.0)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="path must be a file name"):
+        write_image(image, 3)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="value_range must be a pair of numbers"):
+        write_image(image, tmp_path / "o.tif", bit_depth=32, value_range=(False, True))  # type: ignore[arg-type]
+    assert not target.exists() and not (tmp_path / "o.tif").exists()
+
+
+def test_write_image_checks_the_path_is_writable(tmp_path: Path) -> None:
+    import h5py
+
+    results = tmp_path / "results.png"
+    with h5py.File(results, "w") as f:
+        f["x"] = 1
+    with pytest.raises(ValueError, match="is an existing HDF5 file"):
+        write_image(torch.rand(1, 4, 4), results)
+    (tmp_path / "folder.png").mkdir()
+    with pytest.raises(ValueError, match="is a folder"):
+        write_image(torch.rand(1, 4, 4), tmp_path / "folder.png")

@@ -115,3 +115,19 @@ def test_bundled_training_source_uses_only_training_photographs() -> None:
     assert source.names == list(TRAINING_PHOTOS) and source.channels == 3
     assert not set(source.names) & set(HELDOUT_PHOTOS + VALIDATION_PHOTOS + RESERVED_PHOTOS)
     assert PhotoCropSource.bundled(64, channels=1).sample(2, torch.Generator().manual_seed(0)).shape == (2, 1, 64, 64)
+
+
+def test_channels_and_names_are_checked_before_loading() -> None:
+    for bad in (True, 1.0, "3"):
+        with pytest.raises(ValueError, match="channels must be None, 1 or 3"):
+            load_photo("camera", channels=bad)  # type: ignore[arg-type]
+        with pytest.raises(ValueError, match="channels must be None, 1 or 3"):
+            photo_crops(["camera"], 16, channels=bad)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="name must be one of"):
+        load_photo(["camera"])  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"names must be a non-empty tuple or list of photograph names, got \(\)"):
+        photo_crops((), 16)
+    with pytest.raises(ValueError, match="names must be a non-empty tuple or list"):
+        photo_crops(None, 16)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"names must be keys of PHOTOS .*got unknown \['nope'\]"):
+        photo_crops(["camera", "nope"], 16)

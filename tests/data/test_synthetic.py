@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 
+import numpy as np
 import pytest
 import torch
 
@@ -99,3 +100,25 @@ def test_validation_images_are_disjoint_from_test_and_training_images() -> None:
     distances = (val[:, None] - test[None]).flatten(2).abs().amax(-1)
     assert bool((distances > 0.05).all())
     assert torch.equal(validation_images(2, 32), val[:2])
+
+
+def test_sizes_and_counts_are_bounded_before_drawing() -> None:
+    with pytest.raises(ValueError, match=r"size must be an int >= 8 and <= 10000, got 1000000"):
+        synthetic_images(1, 10**6, seed=0)
+    with pytest.raises(ValueError, match=r"n asks for 10000000 images of 64 × 64 pixels.*the limit is"):
+        synthetic_images(10**7, 64, seed=0)
+    with pytest.raises(ValueError, match=r"size must be an int >= 8 and <= 10000"):
+        heldout_images(1, 10**6)
+    assert synthetic_images(np.int64(1), 8, seed=np.int64(3)).shape == (1, 1, 8, 8)
+
+
+def test_synthetic_batches_checks_its_arguments_when_made() -> None:
+    with pytest.raises(ValueError, match="batch_size must be an int >= 1, got 0"):
+        synthetic_batches(0, 8, seed=0)
+    with pytest.raises(TypeError, match="batch_size must be an int, got '2'"):
+        synthetic_batches("2", 8, seed=0)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="batch_size asks for 1000000000 images"):
+        synthetic_batches(10**9, 64, seed=0)
+    with pytest.raises(ValueError, match="explicit source of randomness"):
+        synthetic_batches(1, 8)
+    assert next(synthetic_batches(2, 8, seed=0)).shape == (2, 1, 8, 8)

@@ -70,3 +70,16 @@ def test_round_trip_and_equality() -> None:
 def test_errors(call, exc: type, match: str) -> None:
     with pytest.raises(exc, match=match):
         call()
+
+
+def test_timestep_sequence_checks_the_schedule_length() -> None:
+    from reddiff_imaging.priors.sampling import timestep_sequence
+
+    with pytest.raises(TypeError, match="num_timesteps must be an int, got '1000'"):
+        timestep_sequence("1000", 10)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="num_timesteps must be an int, got True"):
+        timestep_sequence(True, 1)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"num_timesteps must be an int >= 1 and <= 1000000, got 1000000000000"):
+        timestep_sequence(10**12, 10)
+    with pytest.raises(TypeError, match="generator must be a torch.Generator or None, got 3"):
+        timestep_sequence(1000, 10, "random", generator=3)  # type: ignore[arg-type]
