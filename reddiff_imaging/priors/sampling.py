@@ -27,7 +27,7 @@ from typing import overload
 import torch
 from torch import Tensor
 
-from reddiff_imaging._validation import check_choice, check_generator, check_int
+from reddiff_imaging._validation import check_choice, check_generator, check_int, check_real
 from reddiff_imaging.priors.schedules import MAX_TIMESTEPS
 
 __all__ = [
@@ -53,14 +53,50 @@ def _sqrt(value: float | Tensor) -> float | Tensor:
     return value.sqrt() if isinstance(value, Tensor) else math.sqrt(value)
 
 
+def _check_shapes(first: tuple[object, str], *others: tuple[object, str]) -> None:
+    """Refuse non-tensors, and tensors of another shape than the first (they would broadcast silently)."""
+    shape = None
+    for value, name in (first, *others):
+        if not isinstance(value, Tensor):
+            raise TypeError(f"{name} must be a torch.Tensor, got {type(value).__name__}")
+        if shape is None:
+            shape = value.shape
+        elif value.shape != shape:
+            raise ValueError(f"{name} must have {first[1]}'s shape {tuple(shape)}, got {tuple(value.shape)}")
+
+
+def _check_conversion(x_t: object, other: object, other_name: str, alpha_bar: object, *, divisor: str) -> None:
+    """Refuse what Tweedie's conversion cannot take: tensors of other shapes (they would broadcast
+    silently), a tensor ``alpha_bar`` that does not broadcast to ``x_t``'s shape, and a number
+    ``alpha_bar`` outside ``[0, 1]`` or at the end the conversion divides by (``divisor``: ``ᾱ``
+    or ``1 - ᾱ``). Tensor values are not read: that would synchronise the device every step."""
+    _check_shapes((x_t, "x_t"), (other, other_name))
+    assert isinstance(x_t, Tensor)
+    if isinstance(alpha_bar, Tensor):
+        try:
+            fits = torch.broadcast_shapes(alpha_bar.shape, x_t.shape) == x_t.shape
+        except RuntimeError:
+            fits = False
+        if not fits:
+            raise ValueError(f"alpha_bar must broadcast to x_t's shape {tuple(x_t.shape)}, got shape {tuple(alpha_bar.shape)}")
+        return
+    value = check_real(alpha_bar, "alpha_bar", low=0.0, high=1.0, open_low=divisor == "alpha_bar")
+    if divisor == "1 - alpha_bar" and value == 1.0:
+        raise ValueError("alpha_bar must be below 1 (the conversion divides by sqrt(1 - alpha_bar)), got 1.0")
+
+
 def x0_from_eps(x_t: Tensor, eps: Tensor, alpha_bar: float | Tensor) -> Tensor:
-    r"""Tweedie's estimate :math:`\hat x_0 = (x_t - \sqrt{1-\bar\alpha_t}\,\hat\varepsilon)/\sqrt{\bar\alpha_t}`."""
+    r"""Tweedie's estimate :math:`\hat x_0 = (x_t - \sqrt{1-\bar\alpha_t}\,\hat\varepsilon)/\sqrt{\bar\alpha_t}`
+    (:math:`\bar\alpha_t \in (0, 1]`)."""
+    _check_conversion(x_t, eps, "eps", alpha_bar, divisor="alpha_bar")
     return (x_t - _sqrt(1 - alpha_bar) * eps) / _sqrt(alpha_bar)
 
 
 def eps_from_x0(x_t: Tensor, x0: Tensor, alpha_bar: float | Tensor) -> Tensor:
     r"""The noise that :math:`\hat x_0` implies at :math:`x_t`,
-    :math:`\hat\varepsilon = (x_t - \sqrt{\bar\alpha_t}\,\hat x_0)/\sqrt{1-\bar\alpha_t}`."""
+    :math:`\hat\varepsilon = (x_t - \sqrt{\bar\alpha_t}\,\hat x_0)/\sqrt{1-\bar\alpha_t}`
+    (:math:`\bar\alpha_t \in [0, 1)`)."""
+    _check_conversion(x_t, x0, "x0", alpha_bar, divisor="1 - alpha_bar")
     return (x_t - _sqrt(alpha_bar) * x0) / _sqrt(1 - alpha_bar)
 
 
@@ -100,7 +136,13 @@ def previous_alpha_bars(timesteps: list[int], alphas_cumprod: list[float]) -> li
 def ddim_coefficients(alpha_bar_t: float, alpha_bar_s: float, eta: float) -> tuple[float, float]:
     r"""The noise and :math:`\hat\varepsilon` coefficients of :func:`ddim_step`,
     :math:`c = \eta\sqrt{\frac{1-\bar\alpha_s}{1-\bar\alpha_t}}\sqrt{1 - \frac{\bar\alpha_t}{\bar\alpha_s}}` and
-    :math:`\sqrt{1 - \bar\alpha_s - c^2}`."""
+    :math:`\sqrt{1 - \bar\alpha_s - c^2}`, for :math:`0 < \bar\alpha_t \le \bar\alpha_s \le 1`
+    (:math:`s` earlier than :math:`t`), :math:`\bar\alpha_t < 1` and :math:`\eta \ge 0`."""
+    alpha_bar_t = check_real(alpha_bar_t, "alpha_bar_t", low=0.0, high=1.0, open_low=True)
+    alpha_bar_s = check_real(alpha_bar_s, "alpha_bar_s", low=alpha_bar_t, high=1.0)
+    eta = check_real(eta, "eta", low=0.0)
+    if alpha_bar_t == 1.0:
+        raise ValueError("alpha_bar_t must be below 1 (no noise is left to remove at t), got 1.0")
     c = eta * math.sqrt((1 - alpha_bar_s) / (1 - alpha_bar_t) * (1 - alpha_bar_t / alpha_bar_s))
     return c, math.sqrt(max(1 - alpha_bar_s - c * c, 0.0))
 
@@ -116,6 +158,7 @@ def ddim_step(x0: Tensor, eps: Tensor, alpha_bar_t: float, alpha_bar_s: float, e
     is the final step to :math:`x_0`.
     """
     c, d = ddim_coefficients(alpha_bar_t, alpha_bar_s, eta)
+    _check_shapes((x0, "x0"), (eps, "eps"), (noise, "noise"))
     return math.sqrt(alpha_bar_s) * x0 + d * eps + c * noise
 
 

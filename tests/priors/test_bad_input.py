@@ -93,3 +93,28 @@ def test_random_gaussian_mixture_is_bounded_before_it_is_drawn() -> None:
         GaussianMixture.random(10**9, (1, 2, 2))  # tried to allocate 32 GB
     with pytest.raises(ValueError, match=r"num_components=1 covariances of 1000000 × 1000000"):
         GaussianMixture.random(1, (1, 1000, 1000))  # tried to allocate 8 TB
+
+
+def test_sampling_arithmetic_refuses_what_it_cannot_compute() -> None:
+    from reddiff_imaging.priors.sampling import ddim_coefficients, ddim_step, eps_from_x0, x0_from_eps
+
+    x, eps = torch.zeros(2, 1, 4, 4), torch.zeros(2, 1, 4, 4)
+    with pytest.raises(ValueError, match=r"eps must have x_t's shape \(2, 1, 4, 4\), got \(1, 1, 4, 4\)"):
+        x0_from_eps(x, eps[:1], 0.5)  # it broadcast silently
+    with pytest.raises(ValueError, match=r"alpha_bar must be in \(0, 1\], got 0"):
+        x0_from_eps(x, eps, 0.0)  # a division by zero
+    with pytest.raises(ValueError, match=r"alpha_bar must be in \[0, 1\], got nan"):
+        eps_from_x0(x, eps, float("nan"))
+    with pytest.raises(ValueError, match="alpha_bar must be below 1"):
+        eps_from_x0(x, eps, 1.0)
+    with pytest.raises(ValueError, match=r"alpha_bar must broadcast to x_t's shape \(2, 1, 4, 4\), got shape \(3, 1, 1, 1\)"):
+        x0_from_eps(x, eps, torch.full((3, 1, 1, 1), 0.5))
+    with pytest.raises(TypeError, match="alpha_bar must be a real number"):
+        x0_from_eps(x, eps, "0.5")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"alpha_bar_s must be in \[0.6, 1\], got 0.5"):
+        ddim_coefficients(0.6, 0.5, 1.0)  # s after t: math domain error before
+    with pytest.raises(ValueError, match="eta must be a finite number >= 0"):
+        ddim_coefficients(0.5, 0.6, -1.0)
+    with pytest.raises(ValueError, match=r"noise must have x0's shape"):
+        ddim_step(x, eps, 0.5, 0.6, 1.0, torch.zeros(1, 1, 4, 4))
+    torch.testing.assert_close(x0_from_eps(x + 1, eps, torch.full((2, 1, 1, 1), 0.25)), torch.full_like(x, 2.0))
