@@ -43,10 +43,16 @@ _PRIORS: dict[str, tuple[Factory, str]] = {
 def register(name: str, factory: Factory, description: str) -> Factory:
     """Add ``factory`` to the registry as ``name`` (replacing an entry of that name), with a
     one-line ``description``; returns ``factory``, so that it can decorate a function."""
-    if not isinstance(name, str) or not name or ":" in name or "/" in name:
-        raise ValueError(f"a prior name must be a non-empty string without ':' or '/', got {name!r}")
+    if not isinstance(name, str):
+        raise TypeError(f"name must be a non-empty string without ':' or '/' and without whitespace, got {name!r} ({type(name).__name__})")
+    if not name or ":" in name or "/" in name or any(c.isspace() for c in name):
+        raise ValueError(f"a prior name must be a non-empty string without ':' or '/' and without whitespace, got {name!r}")
     if not callable(factory):
         raise TypeError(f"factory must be callable, got {type(factory).__name__}")
+    if not isinstance(description, str):
+        raise TypeError(f"description must be a one-line string, got {description!r} ({type(description).__name__})")
+    if not description.strip() or "\n" in description:
+        raise ValueError(f"description must be a non-empty one-line string, got {description!r}")
     _PRIORS[name] = (factory, description)
     return factory
 
@@ -66,6 +72,8 @@ def get(name: str, **options: Any) -> Prior:
     of its factory, e.g. ``get("tv", weight=2.0)``, ``get("default", map_location="cuda")``).
 
     Raises:
+        TypeError: a name that is not a string, or a factory that does not return a
+            :class:`~reddiff_imaging.priors.Prior`.
         ValueError: unknown name (the message lists the valid ones) or unknown option (the message
             lists the prior's options).
     """
@@ -76,10 +84,18 @@ def get(name: str, **options: Any) -> Prior:
             unknown = sorted(set(options) - set(parameters))
             if unknown:
                 raise ValueError(f"unknown option(s) {unknown} for prior {name!r}; its options are {list(parameters)}")
-    return factory(**options)
+    prior = factory(**options)
+    if not isinstance(prior, Prior):
+        raise TypeError(
+            f"the factory registered as prior {name!r} ({getattr(factory, '__name__', factory)!r}) returned "
+            f"{type(prior).__name__}, not a reddiff_imaging.priors.Prior"
+        )
+    return prior
 
 
-def _check_name(name: str) -> str:
+def _check_name(name: object) -> str:
+    if not isinstance(name, str):
+        raise TypeError(f"name must be a prior name (a str), one of {', '.join(_PRIORS)}; got {name!r} ({type(name).__name__})")
     if name not in _PRIORS:
         raise ValueError(f"unknown prior {name!r}; available: {', '.join(_PRIORS)}")
     return name

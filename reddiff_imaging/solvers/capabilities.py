@@ -50,6 +50,15 @@ class Support:
     missing: tuple[str, ...] = ()
     reasons: tuple[str, ...] = ()
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.solver, str) or not self.solver:
+            raise TypeError(f"solver must be the solver's name (a non-empty str), got {self.solver!r} ({type(self.solver).__name__})")
+        for field in ("missing", "reasons"):
+            value = getattr(self, field)
+            if isinstance(value, str) or not isinstance(value, (tuple, list)) or not all(isinstance(v, str) and v for v in value):
+                raise TypeError(f"{field} must be a tuple of sentences (non-empty strs), got {value!r}")
+            object.__setattr__(self, field, tuple(value))
+
     def __bool__(self) -> bool:
         return not (self.missing or self.reasons)
 
@@ -70,6 +79,12 @@ class Support:
 
 def missing_capabilities(requires: Sequence[Requirement], prior: Prior, solver: str) -> tuple[str, ...]:
     """One sentence per entry of ``requires`` that ``prior`` does not provide."""
+    _check_prior(prior)
+    if isinstance(requires, str) or not isinstance(requires, (tuple, list)):
+        raise TypeError(f"requires must be a list of capabilities (each a str or a tuple of alternatives), got {requires!r}")
+    for need in requires:
+        if not (isinstance(need, str) or (isinstance(need, tuple) and need and all(isinstance(n, str) for n in need))):
+            raise TypeError(f"each entry of requires must be a capability (str) or a non-empty tuple of alternatives, got {need!r}")
     reasons = (prior.missing(*((need,) if isinstance(need, str) else need), user=solver) for need in requires)
     return tuple(reason for reason in reasons if reason is not None)
 
@@ -77,6 +92,7 @@ def missing_capabilities(requires: Sequence[Requirement], prior: Prior, solver: 
 def linear_reason(operator: Operator, why: str, alternatives: str) -> str | None:
     """None for a linear operator; for a nonlinear one a sentence naming it, why linearity is needed
     and what to use instead."""
+    _check_operator(operator)
     if isinstance(operator, LinearOperator):
         return None
     return (
@@ -88,6 +104,7 @@ def linear_reason(operator: Operator, why: str, alternatives: str) -> str | None
 def normal_equation_reasons(problem: InverseProblem, why: str, alternative: str) -> list[str | None]:
     """The reasons a method that solves normal equations :math:`(A^HA + \rho I)x = b` refuses
     ``problem`` (a nonlinear operator, non-Gaussian noise), each naming ``alternative``."""
+    _check_problem(problem)
     return [
         linear_reason(
             problem.operator, why, f"Use {alternative}, which handles nonlinear operators through vector-Jacobian products."
@@ -100,6 +117,7 @@ def require_linear(operator: Operator, solver: str) -> LinearOperator:
     """``operator`` typed as a :class:`~reddiff_imaging.operators.LinearOperator`, or
     :class:`~reddiff_imaging.errors.UnsupportedProblemError` (the narrowing a solver that was
     checked to be linear uses instead of ``type: ignore``)."""
+    _check_operator(operator)
     if not isinstance(operator, LinearOperator):
         raise UnsupportedProblemError(f"{solver} needs a linear operator, got the nonlinear {type(operator).__name__}")
     return operator
@@ -109,6 +127,7 @@ def require_diffusion(prior: Prior, solver: str) -> DiffusionModel:
     """``prior`` typed as a :class:`~reddiff_imaging.priors.DiffusionModel`, or
     :class:`~reddiff_imaging.priors.MissingCapabilityError` naming what it provides (the narrowing a
     solver that requires ``"eps"`` uses)."""
+    _check_prior(prior)
     if not isinstance(prior, DiffusionModel):
         raise MissingCapabilityError(prior.missing("eps", user=solver) or f"{solver} needs a diffusion prior")
     return prior
@@ -117,6 +136,7 @@ def require_diffusion(prior: Prior, solver: str) -> DiffusionModel:
 def gaussian_reason(problem: InverseProblem, why: str = "") -> str | None:
     """None for Gaussian measurement noise, else a sentence naming the problem's noise model (and
     ``why`` the method needs Gaussian noise)."""
+    _check_problem(problem)
     if isinstance(problem.noise, Gaussian):
         return None
     because = f" ({why})" if why else ""
@@ -124,3 +144,18 @@ def gaussian_reason(problem: InverseProblem, why: str = "") -> str | None:
         f"needs Gaussian measurement noise (reddiff_imaging.noise.Gaussian(sigma)){because}; "
         f"this problem's noise is {type(problem.noise).__name__}"
     )
+
+
+def _check_operator(operator: object) -> None:
+    if not isinstance(operator, Operator):
+        raise TypeError(f"operator must be a reddiff_imaging.operators.Operator, got {type(operator).__name__}")
+
+
+def _check_prior(prior: object) -> None:
+    if not isinstance(prior, Prior):
+        raise TypeError(f"prior must be a reddiff_imaging.priors.Prior, got {type(prior).__name__}")
+
+
+def _check_problem(problem: object) -> None:
+    if not isinstance(problem, InverseProblem):
+        raise TypeError(f"problem must be a reddiff_imaging.InverseProblem, got {type(problem).__name__}")

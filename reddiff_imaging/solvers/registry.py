@@ -12,8 +12,18 @@ _SOLVERS: dict[str, type[Solver]] = {}
 
 
 def register(cls: type[Solver]) -> type[Solver]:
-    """Add a solver class to the registry under ``cls.name``."""
-    _SOLVERS[cls.name] = cls
+    """Add a solver class to the registry under ``cls.name``.
+
+    Raises:
+        TypeError: ``cls`` is not a subclass of :class:`~reddiff_imaging.solvers.Solver`, or its
+            ``name`` is not a non-empty string.
+    """
+    if not (isinstance(cls, type) and issubclass(cls, Solver)):
+        raise TypeError(f"cls must be a subclass of reddiff_imaging.solvers.Solver, got {cls!r} ({type(cls).__name__})")
+    name = getattr(cls, "name", None)
+    if not isinstance(name, str) or not name.strip():
+        raise TypeError(f"cls must set the class attribute name to a non-empty string (its registry name), got {name!r}")
+    _SOLVERS[name] = cls
     return cls
 
 
@@ -24,6 +34,8 @@ def available() -> list[str]:
 
 def solver_class(name: str) -> type[Solver]:
     """The class registered as ``name`` (a ValueError lists the valid names)."""
+    if not isinstance(name, str):
+        raise TypeError(f"name must be a solver name (a str), one of {', '.join(available())}; got {name!r} ({type(name).__name__})")
     if name not in _SOLVERS:
         raise ValueError(f"unknown solver {name!r}; available: {', '.join(available())}")
     return _SOLVERS[name]
@@ -35,6 +47,7 @@ def get(name: str, *, preset: str | None = None, task: str | None = None, **over
     ``overrides`` (deprecated option names, :attr:`Solver.renamed`, are accepted with a warning).
 
     Raises:
+        TypeError: a name that is not a string.
         ValueError: unknown name (the message lists the valid ones) or unknown option (the message
             lists the solver's options); an unknown preset, a task without a setting in it, or a
             ``preset`` without a ``task`` (or the other way round).
