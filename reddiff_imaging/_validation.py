@@ -401,6 +401,13 @@ def check_generator(value: object, name: str = "generator") -> torch.Generator |
     return value
 
 
+def check_instance(value: object, name: str, kind: type, described: str) -> None:
+    """Raise a TypeError naming ``name`` unless ``value`` is a ``kind``; ``described`` names the
+    type as users import it (``reddiff_imaging.operators.Operator``, with a hint if useful)."""
+    if not isinstance(value, kind):
+        raise TypeError(f"{name} must be a {described}, got {type(value).__name__}")
+
+
 def check_bool(value: object, name: str) -> bool:
     """Return ``value`` when it is a bool, or raise a TypeError naming ``name``."""
     if not isinstance(value, bool):

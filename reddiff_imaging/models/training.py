@@ -35,6 +35,7 @@ import os
 import signal
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -460,9 +461,9 @@ def _initial_network(path: str | None, deepen: bool, size: int) -> tuple[UNet | 
     side = network.config.image_size
     if side != size:
         raise ValueError(f"--size {size} differs from the network of --init {path!r}, trained on {side}x{side} crops: give --size {side}")
-    if deepen:
+    if deepen:  # the deeper network's size is checked before it is built
+        check_network_size(replace(network.config, num_res_blocks=network.config.num_res_blocks + 1), f"--deepen of --init {path!r}")
         network = deepened(network)
-        check_network_size(network.config, f"--deepen of --init {path!r}")
     return network, info["schedule"]
 
 

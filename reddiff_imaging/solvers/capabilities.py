@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from reddiff_imaging._validation import check_instance
 from reddiff_imaging.errors import UnsupportedProblemError
 from reddiff_imaging.noise import Gaussian
 from reddiff_imaging.operators.base import LinearOperator, Operator
@@ -79,7 +80,7 @@ class Support:
 
 def missing_capabilities(requires: Sequence[Requirement], prior: Prior, solver: str) -> tuple[str, ...]:
     """One sentence per entry of ``requires`` that ``prior`` does not provide."""
-    _check_prior(prior)
+    check_instance(prior, "prior", Prior, "reddiff_imaging.priors.Prior")
     if isinstance(requires, str) or not isinstance(requires, (tuple, list)):
         raise TypeError(f"requires must be a list of capabilities (each a str or a tuple of alternatives), got {requires!r}")
     for need in requires:
@@ -92,7 +93,7 @@ def missing_capabilities(requires: Sequence[Requirement], prior: Prior, solver: 
 def linear_reason(operator: Operator, why: str, alternatives: str) -> str | None:
     """None for a linear operator; for a nonlinear one a sentence naming it, why linearity is needed
     and what to use instead."""
-    _check_operator(operator)
+    check_instance(operator, "operator", Operator, "reddiff_imaging.operators.Operator")
     if isinstance(operator, LinearOperator):
         return None
     return (
@@ -104,7 +105,7 @@ def linear_reason(operator: Operator, why: str, alternatives: str) -> str | None
 def normal_equation_reasons(problem: InverseProblem, why: str, alternative: str) -> list[str | None]:
     """The reasons a method that solves normal equations :math:`(A^HA + \rho I)x = b` refuses
     ``problem`` (a nonlinear operator, non-Gaussian noise), each naming ``alternative``."""
-    _check_problem(problem)
+    check_instance(problem, "problem", InverseProblem, "reddiff_imaging.InverseProblem")
     return [
         linear_reason(
             problem.operator, why, f"Use {alternative}, which handles nonlinear operators through vector-Jacobian products."
@@ -117,7 +118,7 @@ def require_linear(operator: Operator, solver: str) -> LinearOperator:
     """``operator`` typed as a :class:`~reddiff_imaging.operators.LinearOperator`, or
     :class:`~reddiff_imaging.errors.UnsupportedProblemError` (the narrowing a solver that was
     checked to be linear uses instead of ``type: ignore``)."""
-    _check_operator(operator)
+    check_instance(operator, "operator", Operator, "reddiff_imaging.operators.Operator")
     if not isinstance(operator, LinearOperator):
         raise UnsupportedProblemError(f"{solver} needs a linear operator, got the nonlinear {type(operator).__name__}")
     return operator
@@ -127,7 +128,7 @@ def require_diffusion(prior: Prior, solver: str) -> DiffusionModel:
     """``prior`` typed as a :class:`~reddiff_imaging.priors.DiffusionModel`, or
     :class:`~reddiff_imaging.priors.MissingCapabilityError` naming what it provides (the narrowing a
     solver that requires ``"eps"`` uses)."""
-    _check_prior(prior)
+    check_instance(prior, "prior", Prior, "reddiff_imaging.priors.Prior")
     if not isinstance(prior, DiffusionModel):
         raise MissingCapabilityError(prior.missing("eps", user=solver) or f"{solver} needs a diffusion prior")
     return prior
@@ -136,7 +137,7 @@ def require_diffusion(prior: Prior, solver: str) -> DiffusionModel:
 def gaussian_reason(problem: InverseProblem, why: str = "") -> str | None:
     """None for Gaussian measurement noise, else a sentence naming the problem's noise model (and
     ``why`` the method needs Gaussian noise)."""
-    _check_problem(problem)
+    check_instance(problem, "problem", InverseProblem, "reddiff_imaging.InverseProblem")
     if isinstance(problem.noise, Gaussian):
         return None
     because = f" ({why})" if why else ""
@@ -145,17 +146,3 @@ def gaussian_reason(problem: InverseProblem, why: str = "") -> str | None:
         f"this problem's noise is {type(problem.noise).__name__}"
     )
 
-
-def _check_operator(operator: object) -> None:
-    if not isinstance(operator, Operator):
-        raise TypeError(f"operator must be a reddiff_imaging.operators.Operator, got {type(operator).__name__}")
-
-
-def _check_prior(prior: object) -> None:
-    if not isinstance(prior, Prior):
-        raise TypeError(f"prior must be a reddiff_imaging.priors.Prior, got {type(prior).__name__}")
-
-
-def _check_problem(problem: object) -> None:
-    if not isinstance(problem, InverseProblem):
-        raise TypeError(f"problem must be a reddiff_imaging.InverseProblem, got {type(problem).__name__}")

@@ -8,7 +8,7 @@ import math
 import torch
 from torch import Tensor
 
-from reddiff_imaging._validation import check_device, check_real
+from reddiff_imaging._validation import check_device, check_instance, check_real
 from reddiff_imaging.operators.base import Operator
 from reddiff_imaging.operators.svd import SVD
 
@@ -20,7 +20,7 @@ _REAL_TOL = 1e-6
 
 def probe_image(operator: Operator, dtype: torch.dtype, device: torch.device) -> Tensor:
     """A deterministic, non-symmetric real test image ``(1, *in_shape)`` (no random state involved)."""
-    _check_operator(operator)
+    check_instance(operator, "operator", Operator, "reddiff_imaging.operators.Operator")
     if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
         raise TypeError(f"dtype must be a real floating torch.dtype such as torch.float32, got {dtype!r}")
     device = check_device(device)
@@ -39,8 +39,8 @@ def spectral_kind(operator: Operator, svd: SVD, device: torch.device) -> str:
         real images (checked with :math:`f(s) = s` on a probe image, which suffices almost surely
         since :math:`s \mapsto s` is injective); ``"complex"`` otherwise.
     """
-    _check_operator(operator)
-    _check_svd(svd)
+    check_instance(operator, "operator", Operator, "reddiff_imaging.operators.Operator")
+    check_instance(svd, "svd", SVD, "reddiff_imaging.operators.SVD (an operator's .svd)")
     device = check_device(device)
     dtype = torch.float64 if device.type == "cpu" else torch.float32
     x = probe_image(operator, dtype, device)
@@ -59,7 +59,7 @@ def spectral_kind(operator: Operator, svd: SVD, device: torch.device) -> str:
 def kept_singular_values(svd: SVD, rcond: float, like: Tensor) -> tuple[Tensor, Tensor]:
     """Singular values (in ``like``'s real precision and device) with those at or below ``rcond``
     times the largest set to zero, and the mask of the kept ones."""
-    _check_svd(svd)
+    check_instance(svd, "svd", SVD, "reddiff_imaging.operators.SVD (an operator's .svd)")
     rcond = check_real(rcond, "rcond", low=0.0)
     if rcond >= 1:
         raise ValueError(f"rcond must be in [0, 1) (at 1 or above no singular value is kept), got {rcond!r}")
@@ -72,12 +72,3 @@ def kept_singular_values(svd: SVD, rcond: float, like: Tensor) -> tuple[Tensor, 
     keep = (s > rcond * largest) & (s > 0)
     return torch.where(keep, s, torch.zeros_like(s)), keep
 
-
-def _check_operator(operator: object) -> None:
-    if not isinstance(operator, Operator):
-        raise TypeError(f"operator must be a reddiff_imaging.operators.Operator, got {type(operator).__name__}")
-
-
-def _check_svd(svd: object) -> None:
-    if not isinstance(svd, SVD):
-        raise TypeError(f"svd must be a reddiff_imaging.operators.SVD (an operator's .svd), got {type(svd).__name__}")
