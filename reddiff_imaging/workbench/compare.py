@@ -59,6 +59,7 @@ from reddiff_imaging.workbench.store import (
     check_member_name,
     check_results_file,
     completed_units,
+    legacy_shards,
     merge_shards,
     shard_path,
 )
@@ -219,6 +220,12 @@ def compare(
             for task, measured in problems.items():
                 store.write_task(run, task, images, measured.y, {"description": task, "sigma": sigma, "operator": repr(measured.operator)})
         done = completed_units(output, run, config)
+        for old in legacy_shards(output, run):
+            print(
+                f"note: {str(old)!r} looks like a shard left by an interrupted distributed run of an older reddiff-imaging "
+                "(named without the results file's suffix, so r.h5 and r.hdf5 shared it); it is not merged: its units, "
+                "if they belong to this run, are computed again. Delete it when you no longer need it"
+            )
         pending = [(task, method, index) for task, method, index in units if (task, method.label, index) not in done]
     pending = world.broadcast(pending)
 

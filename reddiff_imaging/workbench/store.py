@@ -23,8 +23,8 @@ the next run; an existing file is never truncated unless ``overwrite=True`` is g
 holds ``<file>.lock`` (pid, host, run), so that another process is told who uses the file.
 
 Shards: when several processes share a run (:mod:`reddiff_imaging.workbench.distributed`), rank
-``k`` writes its units to ``<stem>.rank<k>.h5`` beside the results file, in this same layout (its
-task groups hold no data). :func:`merge_shards` moves them into the results file; until then
+``k`` writes its units to ``<name>.rank<k>.h5`` beside the results file (``results.h5`` →
+``results.h5.rank3.h5``), in this same layout (its task groups hold no data). :func:`merge_shards` moves them into the results file; until then
 they count as done for a rerun (:func:`completed_units`).
 """
 
@@ -80,8 +80,10 @@ class UnitResult:
 
 
 def check_results_file(path: str | os.PathLike[str], name: str) -> Path:
-    """Refuse, naming ``name``, a results file that cannot be written or whose name does not end in
-    an HDF5 suffix (``.h5``, ``.hdf5``, ``.hdf``): the results would land in a ``.txt`` or ``.json``."""
+    """Refuse, naming ``name``, a results file that cannot be written, whose name does not end in
+    an HDF5 suffix (``.h5``, ``.hdf5``, ``.hdf``): the results would land in a ``.txt`` or ``.json``,
+    or that is named like the shard of another results file (:func:`check_not_shard_name`)."""
+    check_not_shard_name(path, name)
     return check_output_file(path, name, HDF5_SUFFIXES, "an HDF5 results file")
 
 
@@ -134,7 +136,7 @@ class ResultsStore:
             )
         self.lock: _Lock | None = None
         if mode != "r":
-            check_results_file(self.path, "results file")
+            check_output_file(self.path, "results file", HDF5_SUFFIXES, "an HDF5 results file")  # shards too
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.lock = _Lock.acquire(self.path)
         else:
@@ -553,17 +555,69 @@ def _digest(arrays: dict[str, np.ndarray], attrs: dict[str, Any]) -> str:
     return digest.hexdigest()
 
 
+#: the name of a shard: the results file's whole name (its suffix included), ``.rank<k>.h5``
+_SHARD_NAME = re.compile(r"(?P<owner>.+)\.rank(?P<rank>[0-9]+)\.h5", re.IGNORECASE)
+
+
 def shard_path(path: str | os.PathLike[str], rank: int) -> Path:
-    """The shard of rank ``rank`` beside the results file ``path`` (``results.h5`` → ``results.rank3.h5``)."""
-    return Path(path).with_suffix(f".rank{rank}.h5")
+    """The shard of rank ``rank`` of the results file ``path``: its whole name followed by
+    ``.rank<rank>.h5``, beside the file itself, links resolved (``results.h5`` →
+    ``results.h5.rank3.h5``). Keeping the suffix gives ``r.h5`` and ``r.hdf5`` shards of their own;
+    resolving links gives every spelling of one file (``r.h5``, ``./r.h5``, a link) the same
+    shards, as it gets the same lock."""
+    real = Path(os.path.realpath(path))
+    return real.with_name(f"{real.name}.rank{int(rank)}.h5")
 
 
 def shard_paths(path: str | os.PathLike[str]) -> list[Path]:
-    """The shards beside the results file ``path``, of any rank, sorted by rank."""
-    folder = Path(path).parent
-    pattern = re.compile(re.escape(Path(path).with_suffix("").name) + r"\.rank(\d+)\.h5")
-    found = [(int(m[1]), p) for p in folder.iterdir() if (m := pattern.fullmatch(p.name))] if folder.is_dir() else []
+    """The shards of the results file ``path``, of any rank, sorted by rank: exactly the files
+    :func:`shard_path` names (no pattern of the file's name is expanded, so names with ``[``, ``*``
+    or ``?`` find their own shards only; ``r.rank1.h5`` is never a shard of ``r.h5``)."""
+    real = Path(os.path.realpath(path))
+    found = []
+    for entry in real.parent.iterdir() if real.parent.is_dir() else ():
+        match = _SHARD_NAME.fullmatch(entry.name)
+        if match is None or match["owner"].lower() != real.name.lower():  # the name's case: see below
+            continue
+        expected = shard_path(real, int(match["rank"]))
+        # the very file shard_path names (rank03 is not rank 3); on a case-insensitive file system
+        # R.h5.rank0.h5 is the shard of r.h5, which only the file system can tell
+        if entry.name == expected.name or (expected.exists() and os.path.samefile(entry, expected)):
+            found.append((int(match["rank"]), entry))
     return [p for _, p in sorted(found)]
+
+
+def check_not_shard_name(path: str | os.PathLike[str], name: str) -> None:
+    """Refuse, naming ``name``, a results file named like the shard of another results file
+    (``r.h5.rank1.h5``): a distributed run into ``r.h5`` would write into it, merge its units and
+    delete it."""
+    match = _SHARD_NAME.fullmatch(Path(path).name)
+    if match is not None and Path(match["owner"]).suffix.lower() in HDF5_SUFFIXES:
+        raise ValueError(
+            f"{name} {str(path)!r} is named like the shard of rank {int(match['rank'])} of the results file "
+            f"{match['owner']!r} (a distributed run writes its shards under such names, then merges and deletes them): "
+            "choose another name"
+        )
+
+
+def legacy_shards(path: str | os.PathLike[str], run: str) -> list[Path]:
+    """Results files beside ``path`` named ``<stem>.rank<k>.h5`` that hold ``run``: shards left by
+    an interrupted distributed run of a version that named shards without the results file's suffix
+    (``r.h5`` and ``r.hdf5`` both had ``r.rank<k>.h5``). They are never merged: whose they are
+    cannot be told."""
+    real = Path(os.path.realpath(path))
+    pattern = re.compile(re.escape(real.stem) + r"\.rank[0-9]+\.h5")
+    found = []
+    for entry in sorted(real.parent.iterdir()) if real.parent.is_dir() else ():
+        if not pattern.fullmatch(entry.name) or not entry.is_file():
+            continue
+        try:
+            with ResultsStore(entry, "r") as store:
+                if run in store.file:
+                    found.append(entry)
+        except (OSError, ValueError):  # another program's file, or one in use
+            continue
+    return found
 
 
 def completed_units(path: str | os.PathLike[str], run: str, config: dict[str, Any]) -> set[tuple[str, str, int]]:

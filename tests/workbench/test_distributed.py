@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -20,6 +21,7 @@ import numpy as np
 import pytest
 import torch
 
+from reddiff_imaging import cli
 from reddiff_imaging.workbench import compare
 from reddiff_imaging.workbench.distributed import CRASH_AFTER
 from reddiff_imaging.workbench.store import (
@@ -45,7 +47,8 @@ UNITS = 2 * 3 * 4
 DRIVER = textwrap.dedent(
     """
     import json, sys, time
-    from reddiff_imaging.workbench import compare
+    from reddiff_imaging import cli
+from reddiff_imaging.workbench import compare
     from reddiff_imaging.workbench.distributed import is_main_process
 
     output, options = sys.argv[1], json.loads(sys.argv[2])
@@ -132,8 +135,8 @@ def test_a_killed_rank_loses_and_repeats_nothing_on_rerun(tmp_path: Path, single
 
     crashed = _torchrun(command, ranks=2, env={CRASH_AFTER: "1:3"})
     assert crashed.returncode != 0 and "rank 1 stops after 3 units" in crashed.stderr
-    assert [p.name for p in shard_paths(path)] == ["results.rank0.h5", "results.rank1.h5"]
-    with ResultsStore(tmp_path / "results.rank1.h5", "r") as shard:
+    assert [p.name for p in shard_paths(path)] == ["results.h5.rank0.h5", "results.h5.rank1.h5"]
+    with ResultsStore(tmp_path / "results.h5.rank1.h5", "r") as shard:
         assert len(list(shard.units("comparison"))) == 3
     before = _units(path)
     assert 3 <= len(before) < UNITS
@@ -164,18 +167,87 @@ def test_merge_moves_complete_units_and_keeps_what_else_a_shard_holds(tmp_path: 
     _write(shard_path(main, 3), "b", [("t", "m", 0)])
     with ResultsStore(shard_path(main, 0)) as shard:  # a unit half-written by a crash
         del shard.file["a/t/m/2"].attrs["complete"]
-    (tmp_path / "r.rankings.h5").write_bytes(b"")  # not a shard
-    assert [p.name for p in shard_paths(main)] == ["r.rank0.h5", "r.rank3.h5"]
+    (tmp_path / "r.h5.rankings.h5").write_bytes(b"")  # not a shard
+    assert [p.name for p in shard_paths(main)] == ["r.h5.rank0.h5", "r.h5.rank3.h5"]
     assert completed_units(main, "a", {"n": 1}) == {("t", "m", 0), ("t", "m", 1), ("t", "m", 3)}
     with pytest.raises(ValueError, match="was made with another configuration"):
         completed_units(main, "a", {"n": 2})
 
     merge_shards(main, "a")
     merge_shards(main, "a")  # repeating a merge changes nothing
-    assert [p.name for p in shard_paths(main)] == ["r.rank3.h5"]  # it still holds run b
+    assert [p.name for p in shard_paths(main)] == ["r.h5.rank3.h5"]  # it still holds run b
     with ResultsStore(main, "r") as store:
         assert sorted((t, m, i) for t, m, i, _ in store.units("a")) == [("t", "m", 0), ("t", "m", 1), ("t", "m", 3)]
         assert store.history("a", "t", "m", 3) == [{"loss": 1.0}]
         assert store.file["a/t/m"].attrs["solver"] == "m"
     with ResultsStore(shard_path(main, 3), "r") as shard:
         assert shard.runs() == ["b"]
+
+
+def test_results_files_whose_names_differ_by_suffix_keep_their_shards_apart(tmp_path: Path) -> None:
+    # r.h5 and r.hdf5 once shared r.rank<k>.h5: a distributed run into one merged the other's units
+    first, second = tmp_path / "r.h5", tmp_path / "r.hdf5"
+    assert shard_path(first, 3).name == "r.h5.rank3.h5"
+    assert shard_path(first, 3) != shard_path(second, 3)
+    _write(first, "a", [("t", "m", 0)])
+    _write(second, "a", [("t", "m", 0)])
+    _write(shard_path(first, 0), "a", [("t", "m", 1)])
+    _write(shard_path(second, 0), "a", [("t", "m", 2)])
+    assert [p.name for p in shard_paths(first)] == ["r.h5.rank0.h5"]
+    assert [p.name for p in shard_paths(second)] == ["r.hdf5.rank0.h5"]
+    assert completed_units(first, "a", {"n": 1}) == {("t", "m", 0), ("t", "m", 1)}
+    merge_shards(first, "a")
+    with ResultsStore(first, "r") as store:
+        assert sorted(i for _, _, i, _ in store.units("a")) == [0, 1]
+    assert [p.name for p in shard_paths(second)] == ["r.hdf5.rank0.h5"]  # untouched, still waiting for its own merge
+
+
+@pytest.mark.parametrize("name", ["r[1].h5", "*.h5", "r?.h5", "a.rank1.h5.h5", "R.H5"])
+def test_shards_are_found_by_exact_name_only(tmp_path: Path, name: str) -> None:
+    path = tmp_path / name
+    for other in ("r1.h5", "rx.h5", "r.h5", "a.h5", "x.h5"):  # names a glob of the results file's name would match
+        (tmp_path / f"{other}.rank0.h5").write_bytes(b"")
+    (tmp_path / "r.rank1.h5").write_bytes(b"")  # a user's file, or a shard of an older version: never a shard of r.h5
+    (tmp_path / f"{name}.rank01.h5").write_bytes(b"")  # not the name shard_path gives rank 1
+    (tmp_path / f"{name}.rank2.h5.bak").write_bytes(b"")
+    assert shard_paths(path) == []
+    for rank in (10, 2):
+        shard_path(path, rank).write_bytes(b"")
+    assert [p.name for p in shard_paths(path)] == [f"{name}.rank2.h5", f"{name}.rank10.h5"]
+
+
+def test_every_spelling_of_a_results_file_has_the_same_shards(tmp_path: Path) -> None:
+    real = tmp_path / "data" / "r.h5"
+    real.parent.mkdir()
+    link = tmp_path / "link.h5"
+    link.symlink_to(real)
+    assert shard_path(link, 1) == shard_path(real, 1) == shard_path(tmp_path / "data" / ".." / "data" / "r.h5", 1)
+    shard_path(real, 1).write_bytes(b"")
+    assert shard_paths(link) == shard_paths(real) == [shard_path(real, 1)]
+
+
+@pytest.mark.parametrize("name", ["r.h5.rank1.h5", "R.HDF5.rank0.h5", "x.hdf.rank12.h5"])
+def test_a_results_file_named_like_a_shard_is_refused_before_any_work(tmp_path: Path, name: str, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / name
+    with pytest.raises(ValueError, match=rf"output '{re.escape(str(path))}' is named like the shard of rank \d+ of the results file '.*'"):
+        compare(["inpainting-box"], ["admm/tv"], num_images=1, steps=1, output=path, progress=False, device="cpu")
+    assert cli.main(["compare", "--tasks", "inpainting-box", "--solvers", "admm/tv", "--output", str(path)]) == 2
+    assert f"error: --output {str(path)!r} is named like the shard of rank" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_shards_of_an_older_version_are_named_and_never_merged(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "results.h5"
+    options = {"tasks": ["inpainting-box"], "solvers": ["admm/tv"], "num_images": 1, "steps": 1, "device": "cpu", "progress": False}
+    compare(output=tmp_path / "first.h5", **options)
+    with ResultsStore(tmp_path / "first.h5", "r") as store:
+        config = store.config("comparison")
+    old = tmp_path / "results.rank0.h5"  # the name an interrupted run of an older version left; r.hdf5 had the same
+    _write(old, "comparison", [("inpainting-box", "admm[tv]", 5)], config=config)
+    capsys.readouterr()
+    compare(output=path, **options)
+    out = capsys.readouterr().out
+    assert f"note: {str(old)!r} looks like a shard left by an interrupted distributed run of an older reddiff-imaging" in out
+    assert old.is_file()  # kept, not merged
+    with ResultsStore(path, "r") as store:
+        assert [i for _, _, i, _ in store.units("comparison")] == [0]
