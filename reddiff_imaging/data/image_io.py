@@ -132,8 +132,12 @@ class ImageInfo:
         return f"{Path(self.path).name}: {self.height}×{self.width} {kind}, {self.bit_depth}-bit {self.dtype}"
 
 
+#: what the functions below take as a file or folder name
+PathName = str | bytes | os.PathLike[str]
+
+
 def read_image(
-    path: str | os.PathLike[str],
+    path: PathName,
     *,
     channels: int | None = None,
     size: int | None = None,
@@ -155,20 +159,23 @@ def read_image(
             ``[0, 1]`` need it.
         max_pixels: refuse files whose header claims more than this many pixels (height × width).
 
+    ``path`` may be a ``str``, ``bytes`` (as :func:`open` takes them) or :class:`os.PathLike`.
+
     Returns:
         The image and its :class:`ImageInfo` (what the file held; ``notes`` lists every change).
 
     Raises:
         FileNotFoundError: no file at ``path``.
-        ValueError: not a readable image, too many pixels, float samples outside ``[0, 1]`` without
+        ValueError: an empty ``path``, not a readable image, too many pixels, float samples outside ``[0, 1]`` without
             ``rescale``, a constant image with ``rescale``, an array shape that is not an image, or a
             bad ``channels``/``size``.
-        TypeError: ``rescale`` not a bool.
+        TypeError: a ``path`` that is not a file name, ``rescale`` not a bool, ``max_pixels`` not an int.
         ImportError: a DICOM file without pydicom installed.
     """
+    file = _path(path, "path", "file")
     _check_request(channels, size)
     check_bool(rescale, "rescale")
-    file = Path(path)
+    check_int(max_pixels, "max_pixels")
     if not file.is_file():
         what = " (it is a directory)" if file.is_dir() else ""
         raise FileNotFoundError(f"image file {str(file)!r} does not exist{what}")
@@ -192,7 +199,7 @@ def read_image(
 
 
 def read_image_folder(
-    path: str | os.PathLike[str],
+    path: PathName,
     *,
     channels: int | None = None,
     size: int | None = None,
@@ -213,10 +220,17 @@ def read_image_folder(
 
     Raises:
         FileNotFoundError: no folder at ``path``.
-        ValueError: no images in it, an unreadable image, or images of different channels or sizes
-            (the message names two that differ and the option that makes them agree).
+        TypeError: a ``path`` that is not a folder name, a ``limit`` or ``max_pixels`` that is not an int.
+        ValueError: no images in it, an unreadable image, images of different channels or sizes
+            (the message names two that differ and the option that makes them agree), a ``limit``
+            or ``max_pixels`` below 1.
     """
-    folder = Path(path)
+    folder = _path(path, "path", "folder")
+    _check_request(channels, size)
+    check_bool(rescale, "rescale")
+    check_int(max_pixels, "max_pixels")
+    if limit is not None:
+        check_int(limit, "limit")
     if not folder.is_dir():
         raise FileNotFoundError(f"image folder {str(folder)!r} does not exist or is not a directory")
     files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
@@ -239,7 +253,7 @@ def read_image_folder(
 
 
 def output_bit_depth(
-    path: str | os.PathLike[str], info: ImageInfo
+    path: PathName, info: ImageInfo
 ) -> tuple[int, str | None]:
     """The bit depth (8, 16, or 32 for float32) to write ``path`` with so that it keeps the
     precision of the image ``info`` describes as far as the format allows, and a note when the
@@ -252,7 +266,7 @@ def output_bit_depth(
     Raises:
         ValueError: a suffix :func:`write_image` cannot write.
     """
-    suffix = _write_suffix(path)
+    suffix = _write_suffix(_path(path, "path", "file"))
     wanted = 32 if info.is_float else 8 if info.bit_depth <= 8 else 16 if info.bit_depth <= 16 else 32
     depth = max(d for d in WRITE_FORMATS[suffix] if d <= wanted)
     if depth == wanted:
@@ -262,7 +276,7 @@ def output_bit_depth(
 
 
 def write_image(
-    image: Tensor, path: str | os.PathLike[str], *, bit_depth: int = 8, value_range: tuple[float, float] | None = None
+    image: Tensor, path: PathName, *, bit_depth: int = 8, value_range: tuple[float, float] | None = None
 ) -> Path:
     """Write an image ``(C, H, W)`` or ``(1, C, H, W)`` in ``[0, 1]`` (C = 1 or 3; clipped to
     ``[0, 1]``) with ``bit_depth`` bits per sample.
@@ -281,9 +295,9 @@ def write_image(
 
     Raises:
         TypeError: an image that is not a real floating-point (or bool) tensor (an 8-bit image
-            in ``[0, 255]`` would be clipped to white), a ``path`` that is not a path, a
+            in ``[0, 255]`` would be clipped to white), a ``path`` that is not a file name (str, bytes or os.PathLike), a
             ``bit_depth`` that is not an int.
-        ValueError: a bad or empty shape, NaN or Inf samples, an unknown suffix, a bit depth the
+        ValueError: a bad or empty shape, NaN or Inf samples, an empty ``path``, an unknown suffix, a bit depth the
             format cannot hold, a ``value_range`` outside ``[0, 1]`` with integer samples, or a
             ``path`` that is a folder or an existing HDF5 file.
         PermissionError: a ``path`` that cannot be written. All are raised before anything is written.
@@ -303,9 +317,7 @@ def write_image(
     if not bool(torch.isfinite(image).all()):
         bad = int((~torch.isfinite(image)).sum())
         raise ValueError(f"image contains NaN or Inf ({bad} of {image.numel()} samples)")
-    if not isinstance(path, (str, os.PathLike)):
-        raise TypeError(f"path must be a file name (str or os.PathLike), got {type(path).__name__}")
-    file = Path(path)
+    file = _path(path, "path", "file")
     suffix = _write_suffix(file)
     channels = int(image.shape[0])
     check_int(bit_depth, "bit_depth")
@@ -666,8 +678,19 @@ def _check_request(channels: int | None, size: int | None) -> None:
         check_int(size, "size", maximum=MAX_IMAGE_SIDE)
 
 
+def _path(path: object, name: str, kind: str) -> Path:
+    """``path`` (a ``kind``, file or folder, name) as a Path; bytes are decoded as :func:`open` does.
+    An empty name is refused: ``Path('')`` is the current folder."""
+    if not isinstance(path, (str, bytes, os.PathLike)):
+        raise TypeError(f"{name} must be a {kind} name (str, bytes or os.PathLike), got {type(path).__name__}")
+    text = os.fsdecode(os.fspath(path))
+    if not text:
+        raise ValueError(f"{name} is empty; give a {kind} name")
+    return Path(text)
+
+
 # -- writing ------------------------------------------------------------------------------------
-def _write_suffix(path: str | os.PathLike[str]) -> str:
+def _write_suffix(path: Path) -> str:
     suffix = Path(path).suffix.lower()
     if suffix not in WRITE_FORMATS:
         raise ValueError(f"cannot write {str(path)!r}: the suffix must be one of {list(WRITE_FORMATS)}")

@@ -363,3 +363,33 @@ def test_write_image_checks_the_path_is_writable(tmp_path: Path) -> None:
     (tmp_path / "folder.png").mkdir()
     with pytest.raises(ValueError, match="is a folder"):
         write_image(torch.rand(1, 4, 4), tmp_path / "folder.png")
+
+
+def test_paths_may_be_str_path_or_bytes_and_nothing_else(tmp_path: Path) -> None:
+    iio.imwrite(tmp_path / "a.png", np.zeros((4, 5), np.uint8))
+    image, _ = read_image(bytes(tmp_path / "a.png"))  # os.fsencode'd names work as they do with open()
+    assert image.shape == (1, 4, 5)
+    assert read_image_folder(bytes(tmp_path))[0].shape == (1, 1, 4, 5)
+    assert write_image(image, bytes(tmp_path / "b.png")) == tmp_path / "b.png"
+    for bad in (3, None, ["a.png"]):
+        with pytest.raises(TypeError, match=rf"path must be a file name \(str, bytes or os.PathLike\), got {type(bad).__name__}"):
+            read_image(bad)  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match=r"path must be a folder name \(str, bytes or os.PathLike\)"):
+            read_image_folder(bad)  # type: ignore[arg-type]
+    for empty in ("", b""):  # Path('') is the current folder: it would be named '.' in the message
+        with pytest.raises(ValueError, match="path is empty; give a file name"):
+            read_image(empty)
+        with pytest.raises(ValueError, match="path is empty; give a file name"):
+            write_image(image, empty)
+
+
+def test_read_options_are_checked_before_reading(tmp_path: Path) -> None:
+    iio.imwrite(tmp_path / "a.png", np.zeros((4, 5), np.uint8))
+    for bad, kind in ((1.5, TypeError), (True, TypeError), ("10", TypeError), (0, ValueError), (-1, ValueError)):
+        with pytest.raises(kind, match=r"max_pixels must be an int"):
+            read_image(tmp_path / "a.png", max_pixels=bad)  # type: ignore[arg-type]
+        with pytest.raises(kind, match=r"max_pixels must be an int"):
+            read_image_folder(tmp_path, max_pixels=bad)  # type: ignore[arg-type]
+        with pytest.raises(kind, match=r"limit must be an int"):
+            read_image_folder(tmp_path, limit=bad)  # type: ignore[arg-type]
+    assert read_image_folder(tmp_path, limit=None)[0].shape == (1, 1, 4, 5)
