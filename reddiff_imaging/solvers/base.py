@@ -27,6 +27,7 @@ from tqdm.auto import tqdm
 from reddiff_imaging import metrics
 from reddiff_imaging._validation import (
     check_bool,
+    check_instance,
     check_int,
     check_real,
     monitored_finiteness,
@@ -108,13 +109,14 @@ class Monitor:
         self.total = 0
         self.last_step = 0
         self.last_finite: Tensor | None = None
-        self.bar = tqdm(desc=name, disable=not progress, leave=False)
+        self.progress = progress
+        self.bar: tqdm | None = None  # drawn from :meth:`start`, so a refusal before it prints no bar
 
     def start(self, total: int, to_public: Callable[[Tensor], Tensor] | None = None) -> None:
         """Set the number of steps (for the progress bar and :meth:`due`) and the map from iterates
         to images in ``[0, 1]`` (identity by default; diffusion solvers iterate in the network's range)."""
         self.total = total
-        self.bar.reset(total=total)
+        self.bar = tqdm(total=total, desc=self.name, disable=not self.progress, leave=False)
         if to_public is not None:
             self.to_public = to_public
 
@@ -137,7 +139,8 @@ class Monitor:
             self.check(step, iterate)
         if self.callback is not None:
             self.callback(step, iterate.detach(), terms)
-        self.bar.update(1)
+        if self.bar is not None:
+            self.bar.update(1)
 
     def check(self, step: int, iterate: Tensor) -> None:
         """Raise :class:`NonFiniteError` unless ``iterate`` and the recorded losses are finite."""
@@ -154,7 +157,8 @@ class Monitor:
 
     def history(self) -> list[dict[str, float]]:
         """The records as plain floats, transferred to the host in one go."""
-        self.bar.close()
+        if self.bar is not None:
+            self.bar.close()
         scalars = [v.float().reshape(()) for _, terms in self.records for v in terms.values()]
         values = iter(torch.stack(scalars).tolist() if scalars else [])
         return [{"step": step, **{k: next(values) for k in terms}} for step, terms in self.records]
@@ -303,6 +307,7 @@ class Solver(metaclass=_SolverType):
                 )
         generators = _generators(generator, problem)
         self._check_problem(problem)
+        self.check_options(prior)
         device = problem.device
         if device.type == "cuda":
             torch.cuda.synchronize(device)
@@ -325,6 +330,17 @@ class Solver(metaclass=_SolverType):
         history = monitor.history()
         config = {"solver": self.name, **dataclasses.asdict(self)}
         return Result(x=x.detach().to(problem.dtype), history=history, seconds=seconds, peak_memory_bytes=peak, config=config)
+
+    def check_options(self, prior: Prior) -> None:
+        """Raise ``ValueError`` when an option does not fit ``prior`` (e.g. more ``steps`` than its
+        diffusion has timesteps), naming the option. :meth:`solve` calls it before any work; the
+        workbench calls it for every solver and prior of a run before the run's first unit."""
+        check_instance(prior, "prior", Prior, "reddiff_imaging.priors.Prior")
+        self._check_prior(prior)
+
+    def _check_prior(self, prior: Prior) -> None:
+        """Check options against the prior (see :meth:`check_options`); overridden by solvers with
+        such options."""
 
     def _check_problem(self, problem: InverseProblem) -> None:
         """Check options against the problem (e.g. the shape of an ``init`` tensor); overridden by

@@ -92,12 +92,12 @@ from reddiff_imaging.priors.sampling import previous_alpha_bars, timestep_sequen
 from reddiff_imaging.problem import InverseProblem
 from reddiff_imaging.solvers.base import Monitor, Solver, randn
 from reddiff_imaging.solvers.capabilities import gaussian_reason, linear_reason, require_diffusion, require_linear
-from reddiff_imaging.solvers.diffusion_common import ModelRangeData, measurement_in_model_range
+from reddiff_imaging.solvers.diffusion_common import measurement_in_model_range, ModelRangeData, StepsOnTimesteps
 from reddiff_imaging.solvers.spectral import kept_singular_values, probe_image, spectral_kind
 
 
 @dataclass
-class DDRM(Solver):
+class DDRM(StepsOnTimesteps, Solver):
     r"""DDRM (Kawar, Elad, Ermon & Song, NeurIPS 2022): spectral posterior sampling for linear
     operators with an SVD. Update equations in the module docstring.
 

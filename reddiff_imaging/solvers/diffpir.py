@@ -70,7 +70,7 @@ from reddiff_imaging.problem import InverseProblem
 from reddiff_imaging.solvers.base import Monitor, Solver, randn
 from reddiff_imaging.solvers.capabilities import require_diffusion
 from reddiff_imaging.solvers.data_term import data_term_reason
-from reddiff_imaging.solvers.diffusion_common import ModelRangeData
+from reddiff_imaging.solvers.diffusion_common import ModelRangeData, StepsOnTimesteps
 
 SCHEDULES = ("quad", "uniform")
 
@@ -92,7 +92,7 @@ def diffpir_timesteps(num_timesteps: int, steps: int, schedule: str) -> list[int
 
 
 @dataclass
-class DiffPIR(Solver):
+class DiffPIR(StepsOnTimesteps, Solver):
     r"""DiffPIR.
 
     Args:
@@ -115,6 +115,7 @@ class DiffPIR(Solver):
     name: ClassVar[str] = "diffpir"
     tuning_grid = {"lam": (1.0, 7.0, 20.0), "zeta": (0.1, 0.3, 1.0)}
     requires: ClassVar[tuple[str, ...]] = ("eps",)
+    min_steps: ClassVar[int] = 2  # the grid's first and last timesteps
 
     steps: int = 100
     lam: float = 7.0
@@ -126,7 +127,7 @@ class DiffPIR(Solver):
     clip: bool = True
 
     def __post_init__(self) -> None:
-        check_int(self.steps, "steps")
+        check_int(self.steps, "steps", minimum=self.min_steps)
         check_int(self.repeats, "repeats")
         check_positive(self.lam, "lam")
         check_positive(self.sigma_floor, "sigma_floor")

@@ -15,14 +15,32 @@ noise level :math:`\sigma' = a\sigma`. The public API stays in ``[0, 1]``.
 from __future__ import annotations
 
 from functools import cached_property
+from typing import ClassVar
 
 import torch
 from torch import Tensor
 
 from reddiff_imaging.operators.base import LinearOperator
-from reddiff_imaging.priors.base import DiffusionModel
+from reddiff_imaging.priors.base import DiffusionModel, Prior
 from reddiff_imaging.problem import InverseProblem
 from reddiff_imaging.solvers.data_term import DataTerm
+
+
+class StepsOnTimesteps:
+    """Mixin of the diffusion solvers whose ``steps`` are timesteps of the prior's schedule: it
+    refuses more steps than the prior has timesteps (or fewer than :attr:`min_steps`) in
+    :meth:`~reddiff_imaging.solvers.Solver.check_options`, before any work."""
+
+    name: ClassVar[str]
+    #: the fewest steps the method's timestep grid allows
+    min_steps: ClassVar[int] = 1
+    steps: int
+
+    def _check_prior(self, prior: Prior) -> None:
+        if isinstance(prior, DiffusionModel) and not self.min_steps <= self.steps <= prior.num_timesteps:
+            raise ValueError(
+                f"steps must be from {self.min_steps} to the prior's {prior.num_timesteps} timesteps for {self.name}, got {self.steps!r}"
+            )
 
 
 def amplification(problem: InverseProblem) -> float:

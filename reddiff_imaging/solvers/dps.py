@@ -48,13 +48,13 @@ from reddiff_imaging.problem import InverseProblem
 from reddiff_imaging.solvers.base import Monitor, Solver, randn
 from reddiff_imaging.solvers.capabilities import require_diffusion
 from reddiff_imaging.solvers.data_term import data_term_reason
-from reddiff_imaging.solvers.diffusion_common import ModelRangeData, amplification
+from reddiff_imaging.solvers.diffusion_common import amplification, ModelRangeData, StepsOnTimesteps
 
 VARIANCES = ("auto", "learned", "fixed")
 
 
 @dataclass
-class DPS(Solver):
+class DPS(StepsOnTimesteps, Solver):
     r"""Diffusion posterior sampling.
 
     Args:

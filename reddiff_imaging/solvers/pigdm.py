@@ -94,7 +94,7 @@ from reddiff_imaging.priors.sampling import ddim_coefficients, previous_alpha_ba
 from reddiff_imaging.problem import InverseProblem
 from reddiff_imaging.solvers.base import Monitor, Solver, randn
 from reddiff_imaging.solvers.capabilities import gaussian_reason, linear_reason, require_diffusion, require_linear
-from reddiff_imaging.solvers.diffusion_common import ModelRangeData, measurement_in_model_range
+from reddiff_imaging.solvers.diffusion_common import measurement_in_model_range, ModelRangeData, StepsOnTimesteps
 from reddiff_imaging.solvers.spectral import kept_singular_values, spectral_kind
 
 GUIDANCES = ("x0", "score")
@@ -103,7 +103,7 @@ INITS = ("noise", "pinv")
 
 
 @dataclass
-class PiGDM(Solver):
+class PiGDM(StepsOnTimesteps, Solver):
     r"""ΠGDM (Song, Vahdat, Mardani & Kautz, ICLR 2023): DDIM with pseudo-inverse guidance for linear
     operators, noisy or noise-free. Update equations in the module docstring.
 

@@ -50,7 +50,7 @@ from reddiff_imaging.solvers.base import Monitor, Solver, randn
 from reddiff_imaging.solvers.classical_common import check_init_for
 from reddiff_imaging.solvers.capabilities import Requirement, gaussian_reason
 from reddiff_imaging.solvers.data_term import data_term_reason
-from reddiff_imaging.solvers.diffusion_common import ModelRangeData, amplification, pseudo_inverse_in_model_range
+from reddiff_imaging.solvers.diffusion_common import amplification, ModelRangeData, pseudo_inverse_in_model_range, StepsOnTimesteps
 
 #: the weightings f of the paper's ablation, applied to sigma_t / alpha_t
 WEIGHTINGS = {
@@ -66,7 +66,7 @@ INITS = ("pinv", "zeros", "noise")
 
 
 @dataclass
-class RedDiff(Solver):
+class RedDiff(StepsOnTimesteps, Solver):
     r"""RED-diff with every option of the paper's ablations.
 
     Args:
@@ -145,8 +145,6 @@ class RedDiff(Solver):
     def _run(self, problem: InverseProblem, prior: Prior, generators: list[torch.Generator], monitor: Monitor) -> Tensor:
         diffusion = as_diffusion(prior)
         data = ModelRangeData(problem, diffusion)
-        if self.steps > diffusion.num_timesteps:
-            raise ValueError(f"steps must be <= the prior's {diffusion.num_timesteps} timesteps, got {self.steps}")
         if self.loss == "sum" and data.sigma <= 0:
             raise ValueError("loss='sum' needs Gaussian noise with sigma > 0; use loss='mean' for noise-free data")
         timesteps = timestep_sequence(diffusion.num_timesteps, self.steps, self.order, generators[0])

@@ -36,8 +36,8 @@ def tiny_prior(shape: tuple[int, int, int], seed: int = 0, schedule: VPSchedule 
 class RecordingPrior(DiffusionModel):
     """A smooth differentiable ε-model that records the timesteps it is evaluated at."""
 
-    def __init__(self) -> None:
-        super().__init__(VPSchedule.linear())
+    def __init__(self, schedule: VPSchedule | None = None) -> None:
+        super().__init__(schedule or VPSchedule.linear())
         self.timesteps: list[int] = []
 
     def _eps(self, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:

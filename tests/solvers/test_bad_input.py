@@ -9,7 +9,9 @@ import torch
 import reddiff_imaging as ri
 from reddiff_imaging import operators as ops
 from reddiff_imaging.priors import TV, GaussianMixture
+from reddiff_imaging.priors.schedules import VPSchedule
 from reddiff_imaging.solvers import ADMM, RedDiff, available, get
+from tests.solvers.diffusion_helpers import RecordingPrior
 
 
 def _problem() -> ri.InverseProblem:
@@ -64,3 +66,31 @@ def test_reddiff_checks_its_options_and_init_before_any_step() -> None:
         RedDiff(steps=2, init=torch.ones(2, 1, 4, 4, dtype=torch.int64)).solve(problem, prior, callback=_no_step)
     with pytest.raises(ValueError, match=r"reddiff: init must have shape \(2, 1, 4, 4\), got \(3, 1, 4, 4\)"):
         RedDiff(steps=2, init=torch.rand(3, 1, 4, 4)).solve(problem, prior, callback=_no_step)
+
+
+DIFFUSION_SOLVERS = ("ddim", "ddrm", "diffpir", "dps", "pigdm", "reddiff")
+
+
+@pytest.mark.parametrize("name", DIFFUSION_SOLVERS)
+def test_more_steps_than_the_prior_has_timesteps_are_refused_before_any_step(name: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """The bound depends on the prior, so it was checked inside the run, after the progress bar
+    was drawn; the workbench met it only at the method's first unit, after other methods' work."""
+    prior = RecordingPrior(VPSchedule.linear(num_timesteps=50))
+    solver = get(name, steps=51)
+    with pytest.raises(ValueError, match=f"steps must be from {solver.min_steps} to the prior's 50 timesteps for {name}, got 51"):
+        solver.check_options(prior)
+    with pytest.raises(ValueError, match="steps must be from"):
+        solver.solve(_problem(), prior, callback=_no_step, progress=True)
+    assert prior.timesteps == []
+    assert capsys.readouterr().err == ""  # no progress bar was drawn
+    get(name, steps=50).check_options(prior)
+
+
+def test_diffpir_needs_two_steps_and_says_so_when_built() -> None:
+    with pytest.raises(ValueError, match="steps must be an int >= 2, got 1"):
+        get("diffpir", steps=1)
+
+
+def test_check_options_refuses_a_non_prior() -> None:
+    with pytest.raises(TypeError, match="prior must be a reddiff_imaging.priors.Prior, got str"):
+        get("ddim").check_options("default")  # type: ignore[arg-type]

@@ -191,7 +191,7 @@ def test_bad_options_and_inputs(mixture_problem) -> None:
         get("red-diff")
     with pytest.raises(ValueError, match=r"unknown option\(s\) \['lambda'\] for solver 'reddiff'"):
         get("reddiff", **{"lambda": 0.5})
-    with pytest.raises(ValueError, match="steps must be <= the prior's 1000 timesteps"):
+    with pytest.raises(ValueError, match="steps must be from 1 to the prior's 1000 timesteps for reddiff, got 2000"):
         RedDiff(steps=2000).solve(problem, prior)
     with pytest.raises(TypeError, match="prior must be a reddiff_imaging Prior"):
         RedDiff().solve(problem, object())  # type: ignore[arg-type]
