@@ -1,4 +1,4 @@
-r"""Image files as they come: PNG, TIFF, JPEG (and what else imageio reads), ``.npy``, DICOM.
+r"""Image files as they come: PNG, TIFF, JPEG (and what else Pillow reads), ``.npy``, DICOM.
 
 :func:`read_image` returns a float32 tensor ``(C, H, W)`` in ``[0, 1]`` and an :class:`ImageInfo`
 saying what the file held and what reading changed. Samples are scaled, never quantised (float32
@@ -21,9 +21,13 @@ Gray files give ``C = 1``, colour files ``C = 3``; an alpha channel is dropped a
 expanded to their colours (each said in a note). Nothing is resized, cropped or turned gray unless
 asked (``channels``, ``size``); anything changed is one sentence of :attr:`ImageInfo.notes`.
 
-Decoding goes through imageio (Pillow for PNG/JPEG, tifffile for TIFF), NumPy for ``.npy`` and
-pydicom (the ``dicom`` extra) for DICOM; 16-bit PNGs with colour or alpha go through pypng, because
-Pillow decodes (and writes) those at 8 bits only.
+The file's content, not its suffix, decides how it is decoded (a PNG named ``.jpg`` is read as the
+PNG it is, with a note): Pillow for PNG, JPEG, BMP, GIF, WebP, PNM and the other formats it knows,
+tifffile for TIFF, NumPy for ``.npy``/``.npz`` (never unpickling) and pydicom (the ``dicom``
+extra) for DICOM; 16-bit PNGs with colour or alpha go through pypng, because Pillow decodes (and
+writes) those at 8 bits only. An image is shown the way viewers show it: an EXIF orientation tag
+(phone photos) turns it upright, with a note. Files that hold more than one image — animated GIF,
+PNG or WebP — are refused, except the previews of a camera's MPO JPEG (the first image is read).
 
 DICOM: stored values :math:`v` are rescaled to :math:`s v + i` (RescaleSlope :math:`s`,
 RescaleIntercept :math:`i`, e.g. Hounsfield units) and the range the stored bit depth allows,
@@ -38,7 +42,6 @@ means high. The note states the window.
 from __future__ import annotations
 
 import os
-import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -48,6 +51,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from reddiff_imaging.data._decoders import Decoded, decode
 from reddiff_imaging._validation import (
     MAX_IMAGE_PIXELS,
     MAX_IMAGE_SIDE,
@@ -89,22 +93,20 @@ WRITE_FORMATS: dict[str, tuple[int, ...]] = {
     ".npy": (8, 16, 32),
 }
 
-_DICOM_SUFFIXES = (".dcm", ".dicom")
-
-
 @dataclass(frozen=True)
 class ImageInfo:
     """What an image file held, and what reading changed.
 
     Attributes:
         path: the file read.
-        format: ``png``, ``tiff``, ``jpeg``, ``npy``, ``dicom``, ... (from the suffix or content).
+        format: ``png``, ``tiff``, ``jpeg``, ``npy``, ``npz``, ``dicom``, ... (from the content).
         dtype: NumPy dtype of the stored samples (``uint8``, ``uint16``, ``float32``, ``bool``, ...).
         bit_depth: bits per stored sample (DICOM: ``BitsStored``; bool: 1).
         channels: colour channels in the file, alpha not counted (1 or 3).
         height, width: the file's image size.
-        notes: one sentence per change made while reading (alpha dropped, palette expanded, gray
-            conversion, crop/resize, DICOM rescaling), empty when the image is as stored.
+        notes: one sentence per change made while reading (a suffix that names another format,
+            alpha dropped, palette expanded, EXIF orientation applied, gray conversion, crop/resize,
+            DICOM rescaling), empty when the image is as stored.
         value_range: with ``rescale=True``, the values that 0 and 1 of the image stand for, on the
             scale the file is read at without it (unsigned integers divided by their dtype's
             maximum, signed ones mapped from their dtype's range, DICOM from its window, floats as
@@ -147,9 +149,10 @@ def read_image(
     """Read an image file as a float32 tensor ``(C, H, W)`` in ``[0, 1]`` at its own size and bit depth.
 
     Args:
-        path: a PNG, TIFF, JPEG, BMP (any format imageio reads), ``.npy`` array (``(H, W)``,
-            ``(H, W, C)`` or ``(C, H, W)``) or DICOM file (``.dcm``/``.dicom``, or a file starting
-            with the DICOM preamble; needs pydicom).
+        path: a PNG, TIFF, JPEG, BMP, GIF, WebP (any single image Pillow reads), NumPy ``.npy``
+            array or ``.npz`` archive of one array (``(H, W)``, ``(H, W, C)`` or ``(C, H, W)``:
+            channels last when the last axis has at most 4 entries) or DICOM file (needs pydicom);
+            the content decides, whatever the suffix.
         channels: ``1`` converts colour to gray (luminance, :func:`skimage.color.rgb2gray`), ``3``
             repeats a gray image into three channels; ``None`` keeps the file's channels.
         size: crop the centred square and resize it to ``size × size`` (bicubic, antialiased);
@@ -166,7 +169,8 @@ def read_image(
 
     Raises:
         FileNotFoundError: no file at ``path``.
-        ValueError: an empty ``path``, not a readable image, too many pixels, float samples outside ``[0, 1]`` without
+        ValueError: an empty ``path``, not a readable image (a text file, a pickle, an HDF5 file, a
+            truncated or damaged image), more than one image (an animation), too many pixels, float samples outside ``[0, 1]`` without
             ``rescale``, a constant image with ``rescale``, an array shape that is not an image, or a
             bad ``channels``/``size``.
         TypeError: a ``path`` that is not a file name, ``rescale`` not a bool, ``max_pixels`` not an int.
@@ -181,17 +185,7 @@ def read_image(
         raise FileNotFoundError(f"image file {str(file)!r} does not exist{what}")
     if file.stat().st_size == 0:
         raise ValueError(f"image file {str(file)!r} is empty (0 bytes); expected an image ({', '.join(IMAGE_SUFFIXES)})")
-    suffix = file.suffix.lower()
-    notes: list[str] = []
-    if suffix == ".npy":
-        array, fmt, bits = _read_npy(file, max_pixels), "npy", None
-    elif suffix in _DICOM_SUFFIXES or _has_dicom_preamble(file):
-        array, fmt, bits, notes, stored_dtype = _read_dicom(file, max_pixels)
-    else:
-        array, fmt, bits, notes = _read_raster(file, max_pixels)
-    image, info = _to_tensor(array, file, fmt, bits, notes, rescale)
-    if fmt == "dicom":  # the stored samples' dtype, not that of the rescaled values
-        info = replace(info, dtype=str(stored_dtype))
+    image, info = _to_tensor(decode(file, max_pixels), file, rescale)
     image, changes = adjust_image(image, channels=channels, size=size)
     if changes:
         info = replace(info, notes=info.notes + tuple(changes))
@@ -375,162 +369,18 @@ def _check_value_range(value_range: Any) -> tuple[float, float]:
 
 
 # -- reading ------------------------------------------------------------------------------------
-_FORMAT_NAMES = {".tif": "tiff", ".tiff": "tiff", ".jpg": "jpeg", ".jpeg": "jpeg"}
-#: imageio plugin per suffix (others: imageio's own choice)
-_PLUGINS = {".png": "pillow", ".jpg": "pillow", ".jpeg": "pillow", ".bmp": "pillow", ".tif": "tifffile", ".tiff": "tifffile"}
-_OTHER_COLOUR_MODES = ("CMYK", "YCbCr", "LAB", "HSV")
-_DECODE_ERRORS = (OSError, ValueError, SyntaxError, RuntimeError, IndexError, KeyError)
-
-
-def _read_raster(file: Path, max_pixels: int) -> tuple[np.ndarray, str, int | None, list[str]]:
-    import imageio.v3 as iio
-    from PIL import Image
-
-    suffix = file.suffix.lower()
-    fmt = _FORMAT_NAMES.get(suffix, suffix.lstrip(".") or "image")
-    plugin = _PLUGINS.get(suffix)
-    choice: dict[str, Any] = {"plugin": plugin} if plugin else {}  # else imageio picks one
-    with warnings.catch_warnings():  # our own bound replaces Pillow's warning below its hard limit
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        try:
-            shape = iio.improps(file, index=0, **choice).shape  # from the header, nothing decoded
-        except (Image.DecompressionBombError, *_DECODE_ERRORS) as err:
-            bomb = next((e for e in _chain(err) if isinstance(e, Image.DecompressionBombError)), None)
-            if bomb is not None:  # Pillow refuses to open it (more than twice its own limit)
-                raise ValueError(f"image file {str(file)!r} claims too many pixels ({bomb}); max_pixels is {max_pixels:,}") from err
-            raise ValueError(f"could not read image file {str(file)!r} ({file.stat().st_size:,} bytes) as {fmt.upper()}: {err}") from err
-        _check_pixels(file, shape, max_pixels)
-        try:
-            mode = iio.immeta(file, index=0, **choice).get("mode") if plugin == "pillow" else None
-            to_rgb = mode in _OTHER_COLOUR_MODES  # colour spaces other than RGB: Pillow converts
-            array = iio.imread(file, index=0, **choice, **({"mode": "RGB"} if to_rgb else {}))
-        except _DECODE_ERRORS as err:
-            raise ValueError(f"could not read image file {str(file)!r}: {err}") from err
-    notes = []
-    if mode == "P":
-        notes.append("palette expanded to its colours")
-    if to_rgb:
-        notes.append(f"{mode} colours converted to RGB (Pillow)")
-    png_depth = _png_bit_depth(file) if suffix == ".png" else 0
-    if png_depth == 16 and array.dtype.kind == "i":  # older Pillow returns 16-bit gray PNGs as int32
-        array = array.astype(np.uint16)
-    if png_depth == 16 and array.dtype == np.uint8:
-        array = _read_png16(file)
-    return array, fmt, None, notes
-
-
-def _chain(err: BaseException | None) -> list[BaseException]:
-    """``err`` and the exceptions it was raised from (imageio wraps Pillow's)."""
-    chain = []
-    while err is not None and err not in chain:
-        chain.append(err)
-        err = err.__cause__ or err.__context__
-    return chain
-
-
-def _read_npy(file: Path, max_pixels: int) -> np.ndarray:
-    try:
-        mapped = np.load(file, mmap_mode="r", allow_pickle=False)  # reads the header only
-    except (OSError, ValueError) as err:
-        raise ValueError(f"could not read {str(file)!r} as a NumPy .npy array: {err}") from err
-    _check_pixels(file, mapped.shape, max_pixels)
-    return np.array(mapped)
-
-
-def _has_dicom_preamble(file: Path) -> bool:
-    with open(file, "rb") as handle:
-        head = handle.read(132)
-    return len(head) == 132 and head[128:] == b"DICM"
-
-
-def _read_dicom(file: Path, max_pixels: int) -> tuple[np.ndarray, str, int, list[str], np.dtype]:
-    try:
-        import pydicom
-        from pydicom.errors import InvalidDicomError
-    except ImportError as err:
-        raise ImportError(f"reading the DICOM file {str(file)!r} needs pydicom: pip install 'reddiff-imaging[dicom]'") from err
-    try:
-        header = pydicom.dcmread(file, stop_before_pixels=True)
-    except (InvalidDicomError, *_DECODE_ERRORS) as err:
-        raise ValueError(f"could not read DICOM file {str(file)!r}: {err}") from err
-    _check_pixels(file, (int(header.get("Rows", 0)), int(header.get("Columns", 0))), max_pixels)
-    try:
-        ds = pydicom.dcmread(file)
-        stored = np.asarray(ds.pixel_array)
-    except (InvalidDicomError, AttributeError, TypeError, NotImplementedError, *_DECODE_ERRORS) as err:
-        raise ValueError(f"could not read DICOM file {str(file)!r}: {err}") from err
-    frames = int(ds.get("NumberOfFrames", 1) or 1)
-    if frames > 1:
-        raise ValueError(f"DICOM file {str(file)!r} holds {frames} frames; give a single-frame file (one slice)")
-    bits = int(ds.get("BitsStored", stored.dtype.itemsize * 8))
-    signed = int(ds.get("PixelRepresentation", 0)) == 1
-    slope, intercept = float(ds.get("RescaleSlope", 1.0)), float(ds.get("RescaleIntercept", 0.0))
-    low, high = (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1) if signed else (0, 2**bits - 1)
-    lo, hi = sorted((slope * low + intercept, slope * high + intercept))
-    values = slope * stored.astype(np.float64) + intercept
-    unit = (values - lo) / (hi - lo)
-    note = f"DICOM: values rescaled by slope {slope:g} and intercept {intercept:g}, window [{lo:g}, {hi:g}] ({bits} bits stored) mapped to [0, 1]"
-    if str(ds.get("PhotometricInterpretation", "")) == "MONOCHROME1":
-        unit = 1.0 - unit
-        note += ", MONOCHROME1 inverted"
-    return np.clip(unit, 0.0, 1.0), "dicom", bits, [note], stored.dtype
-
-
-def _check_pixels(file: Path, shape: tuple[int, ...], max_pixels: int) -> None:
-    """Refuse more than ``max_pixels`` pixels, from an array shape ``(H, W)``, ``(H, W, C)`` or
-    ``(C, H, W)`` (stacks: the last image's axes)."""
-    if len(shape) < 2:
-        return  # not an image; the shape check after reading says so
-    h, w = shape[-3:-1] if len(shape) >= 3 and shape[-1] <= 4 else shape[-2:]
-    if int(h) * int(w) > max_pixels:
-        raise ValueError(
-            f"image file {str(file)!r} claims {h}×{w} = {int(h) * int(w):,} pixels, more than max_pixels = {max_pixels:,}"
-        )
-
-
-def _read_png16(file: Path) -> np.ndarray:
-    """The ``(H, W, C)`` uint16 samples of a 16-bit PNG with colour or alpha, decoded by pypng:
-    Pillow decodes those at 8 bits."""
-    import png
-
-    try:
-        with open(file, "rb") as handle:  # pypng leaves a file it opened itself unclosed
-            width, height, rows, info = png.Reader(file=handle).asDirect()
-            samples = np.vstack([np.asarray(row, dtype=np.uint16) for row in rows])
-    except (png.Error, ValueError) as err:
-        raise ValueError(f"could not read image file {str(file)!r}: {err}") from err
-    return samples.reshape(height, width, info["planes"])
-
-
-def _write_png16(file: Path, data: np.ndarray) -> None:
-    """Write ``(H, W, 3)`` uint16 samples as a 16-bit RGB PNG with pypng (Pillow writes 16-bit PNGs
-    in gray only)."""
-    import png
-
-    png.from_array(data.reshape(data.shape[0], -1), "RGB;16").save(str(file))
-
-
-def _png_bit_depth(file: Path) -> int:
-    """The bit depth field of a PNG's IHDR chunk (byte 24 of the file)."""
-    with open(file, "rb") as handle:
-        head = handle.read(26)
-    return head[24] if len(head) >= 26 and head[:8] == b"\x89PNG\r\n\x1a\n" else 0
-
-
-def _to_tensor(
-    array: np.ndarray, file: Path, fmt: str, bits: int | None, notes: list[str], rescale: bool = False
-) -> tuple[Tensor, ImageInfo]:
-    """Samples ``(H, W)``, ``(H, W, C)`` or ``(C, H, W)`` → ``(C, H, W)`` float32 in ``[0, 1]``."""
-    dtype = array.dtype
+def _to_tensor(decoded: Decoded, file: Path, rescale: bool = False) -> tuple[Tensor, ImageInfo]:
+    """Decoded samples ``(H, W)``, ``(H, W, C)`` (or, for arrays, ``(C, H, W)``) → ``(C, H, W)``
+    float32 in ``[0, 1]`` and what the file held."""
+    array, fmt, notes = decoded.array, decoded.format, decoded.notes
+    dtype = decoded.dtype if decoded.dtype is not None else array.dtype
+    shape = array.shape
     if array.ndim == 2:
         array = array[..., None]
-    elif array.ndim == 3 and array.shape[-1] > 4 and array.shape[0] in (1, 2, 3, 4):
-        array = np.moveaxis(array, 0, -1)  # planar (C, H, W), e.g. from tifffile or NumPy
-    if array.ndim != 3 or array.shape[-1] > 4 or min(array.shape[:2]) < 1:
-        raise ValueError(
-            f"{str(file)!r} holds an array of shape {tuple(np.shape(array))}; expected one image "
-            "(H, W), (H, W, C) or (C, H, W) with C ≤ 4"
-        )
+    elif decoded.planar_guess and array.ndim == 3 and array.shape[-1] > 4 and array.shape[0] in (1, 2, 3, 4):
+        array = np.moveaxis(array, 0, -1)  # planar (C, H, W)
+    if array.ndim != 3 or array.shape[-1] > 4 or min(array.shape) < 1:
+        raise ValueError(f"{str(file)!r} holds an array of shape {tuple(shape)}; expected one image (H, W), (H, W, C) or (C, H, W) with C ≤ 4")
     if array.shape[-1] in (2, 4):
         opaque = _is_opaque(array[..., -1])
         notes = [*notes, "alpha channel dropped" + (" (it was fully opaque)" if opaque else " (transparent pixels keep their colour)")]
@@ -549,7 +399,7 @@ def _to_tensor(
         path=str(file),
         format=fmt,
         dtype=str(dtype),
-        bit_depth=bits if bits is not None else bit_depth,
+        bit_depth=decoded.bit_depth if decoded.bit_depth is not None else bit_depth,
         channels=int(image.shape[0]),
         height=int(image.shape[1]),
         width=int(image.shape[2]),
@@ -564,7 +414,7 @@ def image_from_array(array: np.ndarray, name: str) -> tuple[Tensor, ImageInfo]:
     :func:`read_image` scales file samples; ``name`` stands for the file in messages and the info."""
     if not isinstance(array, np.ndarray):
         raise TypeError(f"array must be a numpy.ndarray, got {type(array).__name__}")
-    return _to_tensor(array, Path(name), "array", None, [])
+    return _to_tensor(Decoded(array, "array", planar_guess=True), Path(name))
 
 
 def _is_opaque(alpha: np.ndarray) -> bool:
@@ -690,6 +540,18 @@ def _path(path: object, name: str, kind: str) -> Path:
 
 
 # -- writing ------------------------------------------------------------------------------------
+#: imageio plugin per suffix written with imageio
+_PLUGINS = {".png": "pillow", ".jpg": "pillow", ".jpeg": "pillow", ".tif": "tifffile", ".tiff": "tifffile"}
+
+
+def _write_png16(file: Path, data: np.ndarray) -> None:
+    """Write ``(H, W, 3)`` uint16 samples as a 16-bit RGB PNG with pypng (Pillow writes 16-bit PNGs
+    in gray only)."""
+    import png
+
+    png.from_array(data.reshape(data.shape[0], -1), "RGB;16").save(str(file))
+
+
 def _write_suffix(path: Path) -> str:
     suffix = Path(path).suffix.lower()
     if suffix not in WRITE_FORMATS:

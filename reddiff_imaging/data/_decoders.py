@@ -1,0 +1,381 @@
+"""Decoders behind :func:`~reddiff_imaging.data.image_io.read_image`: a file's format told from its
+content, and one reader per format that returns the samples as stored.
+
+imageio picks its plugin by the suffix (a 16-bit PNG named ``.jpg`` would be decoded at 8 bits, a
+text file named ``.png`` would get a plugin's message) and hides what a reader must check: frame
+counts, EXIF orientation, palette transparency. So the first bytes decide the format
+(:func:`sniff`), and each reader calls its library directly: Pillow, tifffile, NumPy, pydicom.
+"""
+
+from __future__ import annotations
+
+import struct
+import warnings
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+#: the format a suffix promises (a different content is read as what it is, with a note)
+SUFFIX_FORMATS = {
+    ".png": "png",
+    ".jpg": "jpeg",
+    ".jpeg": "jpeg",
+    ".jpe": "jpeg",
+    ".tif": "tiff",
+    ".tiff": "tiff",
+    ".bmp": "bmp",
+    ".gif": "gif",
+    ".webp": "webp",
+    ".pgm": "ppm",
+    ".ppm": "ppm",
+    ".pbm": "ppm",
+    ".pnm": "ppm",
+    ".npy": "npy",
+    ".npz": "npz",
+    ".dcm": "dicom",
+    ".dicom": "dicom",
+}
+
+#: first bytes of the formats read here without Pillow, and of files that are no images at all
+_SIGNATURES = (
+    (b"\x89PNG\r\n\x1a\n", "png"),
+    (b"\xff\xd8\xff", "jpeg"),
+    (b"II*\x00", "tiff"),
+    (b"MM\x00*", "tiff"),
+    (b"II+\x00", "tiff"),  # BigTIFF
+    (b"MM\x00+", "tiff"),
+    (b"\x93NUMPY", "npy"),
+    (b"PK\x03\x04", "npz"),
+    (b"\x89HDF\r\n\x1a\n", "hdf5"),
+)
+
+#: what Pillow and the file libraries raise on a file they cannot decode
+DECODE_ERRORS = (OSError, ValueError, SyntaxError, RuntimeError, IndexError, KeyError, EOFError, struct.error)
+
+
+@dataclass
+class Decoded:
+    """The samples of one image as the file stores them.
+
+    Attributes:
+        array: ``(H, W)`` or ``(H, W, C)``, an alpha channel last (C = 2 or 4); NumPy files may give
+            ``(C, H, W)``, told from the shape (``planar_guess``).
+        format: the format found in the content (``png``, ``jpeg``, ``tiff``, ``npy``, ...).
+        notes: one sentence per change made while decoding.
+        bit_depth: bits per stored sample where the dtype of ``array`` has more (a 4-bit PNG).
+        dtype: the stored samples' dtype where ``array`` holds converted values (DICOM).
+        planar_guess: the axes are not recorded in the file (NumPy arrays).
+    """
+
+    array: np.ndarray
+    format: str
+    notes: list[str] = field(default_factory=list)
+    bit_depth: int | None = None
+    dtype: np.dtype | None = None
+    planar_guess: bool = False
+
+
+def sniff(file: Path) -> str | None:
+    """The format of ``file`` told from its first bytes (``None``: not one of :data:`_SIGNATURES`,
+    a DICOM preamble or a pickle; Pillow may still know it)."""
+    with open(file, "rb") as handle:
+        head = handle.read(132)
+    if len(head) == 132 and head[128:] == b"DICM":
+        return "dicom"
+    if len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5:
+        return "pickle"  # the opcode PROTO that starts every pickle of protocol 2 to 5
+    return next((name for signature, name in _SIGNATURES if head.startswith(signature)), None)
+
+
+def decode(file: Path, max_pixels: int) -> Decoded:
+    """Decode ``file`` by its content, refusing images of more than ``max_pixels`` pixels from
+    their header; a suffix that promises another format gets a note."""
+    promised = SUFFIX_FORMATS.get(file.suffix.lower())
+    found = sniff(file)
+    if found == "pickle":
+        raise ValueError(f"image file {str(file)!r} ({file.stat().st_size:,} bytes) is a Python pickle; pickles are never loaded (they can run code)")
+    if found == "hdf5":
+        raise ValueError(f"image file {str(file)!r} ({file.stat().st_size:,} bytes) is an HDF5 file, not an image")
+    if found is None and promised == "dicom":
+        found = "dicom"  # DICOM files without the preamble exist (older ones); pydicom decides
+    readers: dict[str | None, Callable[[Path, int], Decoded]] = {
+        "npy": _read_npy,
+        "npz": _read_npz,
+        "dicom": _read_dicom,
+        "tiff": _read_tiff,
+    }
+    decoded = readers.get(found, _read_pillow)(file, max_pixels)
+    if promised is not None and decoded.format != promised:
+        found_name = decoded.format.upper()
+        decoded.notes.insert(0, f"{found_name} content in a file named {file.suffix}: read as {found_name}")
+    return decoded
+
+
+def check_pixels(file: Path, shape: tuple[int, ...], max_pixels: int) -> None:
+    """Refuse more than ``max_pixels`` pixels, from an array shape ``(H, W)``, ``(H, W, C)`` or
+    ``(C, H, W)`` (stacks: the last image's axes)."""
+    if len(shape) < 2:
+        return  # not an image; the shape check after reading says so
+    h, w = shape[-3:-1] if len(shape) >= 3 and shape[-1] <= 4 else shape[-2:]
+    if int(h) * int(w) > max_pixels:
+        raise ValueError(f"image file {str(file)!r} claims {h}×{w} = {int(h) * int(w):,} pixels, more than max_pixels = {max_pixels:,}")
+
+
+def _unreadable(file: Path, fmt: str | None, err: BaseException | str) -> ValueError:
+    what = f" as {fmt.upper()}" if fmt else ""
+    return ValueError(f"could not read image file {str(file)!r} ({file.stat().st_size:,} bytes){what}: {err}")
+
+
+def _head(file: Path) -> bytes:
+    with open(file, "rb") as handle:
+        return handle.read(16)
+
+
+# -- Pillow: PNG, JPEG, GIF, BMP, WebP, PNM and the rest --------------------------------------------
+#: Pillow modes whose samples NumPy takes as they are (``I``: int32; ``I;16*``: uint16)
+_PLAIN_MODES = ("1", "L", "LA", "RGB", "RGBA", "I", "F", "I;16", "I;16B", "I;16L", "I;16N")
+#: Pillow modes converted to one of those, and the note that says so (None: nothing to say)
+_CONVERTED_MODES = {
+    "CMYK": ("RGB", "CMYK colours converted to RGB (Pillow)"),
+    "YCbCr": ("RGB", "YCbCr colours converted to RGB (Pillow)"),
+    "LAB": ("RGB", "LAB colours converted to RGB (Pillow)"),
+    "HSV": ("RGB", "HSV colours converted to RGB (Pillow)"),
+    "RGBX": ("RGB", None),  # the fourth byte is padding
+    "RGBa": ("RGBA", "premultiplied alpha divided out (Pillow)"),
+    "La": ("LA", "premultiplied alpha divided out (Pillow)"),
+}
+
+
+def _read_pillow(file: Path, max_pixels: int) -> Decoded:
+    from PIL import Image, UnidentifiedImageError
+
+    found = sniff(file)  # PNG or JPEG, when they start as they should
+    expected = found or SUFFIX_FORMATS.get(file.suffix.lower())
+    with warnings.catch_warnings():  # our own bound replaces Pillow's warning below its hard limit
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            opened = Image.open(file)  # reads the header only
+        except Image.DecompressionBombError as err:  # more than twice Pillow's own limit
+            raise ValueError(f"image file {str(file)!r} claims too many pixels ({err}); max_pixels is {max_pixels:,}") from err
+        except UnidentifiedImageError as err:
+            if found:
+                what = f"it starts like a {found.upper()} file but is truncated or damaged"
+            elif expected:
+                what = f"it starts with {_head(file)!r}, not like a {expected.upper()} file or any image Pillow, tifffile, NumPy or pydicom reads"
+            else:
+                what = f"not an image file Pillow, tifffile, NumPy or pydicom reads (it starts with {_head(file)!r})"
+            raise _unreadable(file, expected, what) from err
+        except DECODE_ERRORS as err:
+            raise _unreadable(file, expected, err) from err
+        with opened as image:
+            fmt = "jpeg" if image.format == "MPO" else str(image.format or "image").lower()
+            check_pixels(file, (image.height, image.width), max_pixels)
+            try:
+                frames = int(getattr(image, "n_frames", 1))
+            except DECODE_ERRORS as err:
+                raise _unreadable(file, fmt, err) from err
+            if frames > 1 and image.format != "MPO":
+                raise ValueError(f"image file {str(file)!r} holds {frames} frames (an animation); read_image reads one image: save the frame you want on its own")
+            notes = [f"read the first of its {frames} images (MPO: the others are previews or further views)"] if frames > 1 else []
+            deep_png = fmt == "png" and _png_needs_pypng(file)
+            try:
+                image.load()  # before getexif, which loads a PNG itself and swallows its errors
+                array, more = (np.zeros(0), []) if deep_png else _pillow_samples(image)
+            except DECODE_ERRORS as err:
+                raise _unreadable(file, fmt, err) from err
+            orientation = _exif_orientation(image)
+    decoded = Decoded(_read_png16(file) if deep_png else array, fmt, notes + more, bit_depth=_png_gray_depth(file) if fmt == "png" else None)
+    decoded.array, note = orient(decoded.array, orientation, "EXIF orientation")
+    decoded.notes += [note] if note else []
+    return decoded
+
+
+def _pillow_samples(image: Any) -> tuple[np.ndarray, list[str]]:
+    """The samples of an open Pillow image with the conversions its mode needs, and their notes."""
+    notes = []
+    if image.mode in ("P", "PA"):
+        alpha = image.mode == "PA" or "transparency" in image.info
+        image = image.convert("RGBA" if alpha else "RGB")
+        notes.append("palette expanded to its colours")
+    elif image.mode in _CONVERTED_MODES:
+        mode, note = _CONVERTED_MODES[image.mode]
+        image = image.convert(mode)
+        notes += [note] if note else []
+    elif image.mode not in _PLAIN_MODES:
+        raise ValueError(f"Pillow decodes it in mode {image.mode!r}, which read_image does not take")
+    elif "transparency" in image.info:  # a tRNS colour key: one value stands for transparent
+        key = image.info["transparency"]
+        notes.append(f"its transparent colour {key} (tRNS) is ignored: those pixels keep it")
+    array = np.asarray(image)
+    if image.mode == "I" and image.format in ("PNG", "PPM"):
+        # Pillow decodes 16-bit PNM (and, in older versions, 16-bit gray PNG) as int32: the
+        # formats hold at most 16 bits, so their uint16 samples are restored
+        array = array.astype(np.uint16)
+    return array, notes
+
+
+def _exif_orientation(image: Any) -> int:
+    """The EXIF (or TIFF) orientation tag of an open Pillow image, 1 when absent or unreadable."""
+    try:
+        value = image.getexif().get(0x0112, 1)
+    except DECODE_ERRORS + (TypeError,):
+        return 1  # a damaged EXIF block says nothing reliable about the orientation
+    return int(value) if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
+#: EXIF/TIFF orientation → what turns the stored samples upright (Pillow's exif_transpose does this
+#: for 8-bit images only; 16-bit PNG and TIFF samples need it on the array)
+_ORIENTATIONS: dict[int, tuple[str, Callable[[np.ndarray], np.ndarray]]] = {
+    2: ("mirrored left to right", lambda a: a[:, ::-1]),
+    3: ("rotated 180°", lambda a: a[::-1, ::-1]),
+    4: ("mirrored top to bottom", lambda a: a[::-1]),
+    5: ("transposed", lambda a: a.swapaxes(0, 1)),
+    6: ("rotated 90° clockwise", lambda a: np.rot90(a, -1)),
+    7: ("transposed and rotated 180°", lambda a: a.swapaxes(0, 1)[::-1, ::-1]),
+    8: ("rotated 90° counter-clockwise", lambda a: np.rot90(a, 1)),
+}
+
+
+def orient(array: np.ndarray, orientation: int, tag: str) -> tuple[np.ndarray, str | None]:
+    """``array`` ``(H, W[, C])`` turned as its orientation tag (1 to 8) says viewers show it, and the note."""
+    if orientation not in _ORIENTATIONS:
+        return array, None
+    what, turn = _ORIENTATIONS[orientation]
+    return np.ascontiguousarray(turn(array)), f"turned upright as its {tag} {orientation} says ({what})"
+
+
+def _png_header(file: Path) -> tuple[int, int]:
+    """The bit depth and colour type of a PNG's IHDR chunk (bytes 24 and 25 of the file)."""
+    with open(file, "rb") as handle:
+        head = handle.read(26)
+    return (head[24], head[25]) if len(head) >= 26 and head[:8] == b"\x89PNG\r\n\x1a\n" else (0, 0)
+
+
+def _png_gray_depth(file: Path) -> int | None:
+    """The bit depth of a gray PNG below 8 bits (Pillow scales 2- and 4-bit samples to 8 bits)."""
+    depth, colour_type = _png_header(file)
+    return depth if colour_type == 0 and depth < 8 else None
+
+
+def _png_needs_pypng(file: Path) -> bool:
+    """Whether ``file`` is a 16-bit PNG with colour or alpha, which Pillow decodes at 8 bits."""
+    depth, colour_type = _png_header(file)
+    return depth == 16 and colour_type in (2, 4, 6)
+
+
+def _read_png16(file: Path) -> np.ndarray:
+    """The ``(H, W, C)`` uint16 samples of a 16-bit PNG with colour or alpha, decoded by pypng (a
+    tRNS colour key becomes an alpha channel)."""
+    import png
+
+    try:
+        with open(file, "rb") as handle:  # pypng leaves a file it opened itself unclosed
+            width, height, rows, info = png.Reader(file=handle).asDirect()
+            samples = np.vstack([np.asarray(row, dtype=np.uint16) for row in rows])
+    except (png.Error, ValueError) as err:
+        raise _unreadable(file, "png", err) from err
+    return samples.reshape(height, width, info["planes"])
+
+
+# -- TIFF --------------------------------------------------------------------------------------------
+def _read_tiff(file: Path, max_pixels: int) -> Decoded:
+    import imageio.v3 as iio
+
+    try:
+        shape = iio.improps(file, index=0, plugin="tifffile").shape  # from the header, nothing decoded
+    except DECODE_ERRORS as err:
+        raise _unreadable(file, "tiff", err) from err
+    check_pixels(file, shape, max_pixels)
+    try:
+        array = iio.imread(file, index=0, plugin="tifffile")
+    except DECODE_ERRORS as err:
+        raise _unreadable(file, "tiff", err) from err
+    return Decoded(array, "tiff", planar_guess=True)
+
+
+# -- NumPy -------------------------------------------------------------------------------------------
+def _npy_header(handle: Any) -> tuple[tuple[int, ...], np.dtype]:
+    """The shape and dtype in a ``.npy`` header, nothing else read."""
+    version = np.lib.format.read_magic(handle)
+    read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+    shape, _, dtype = read(handle)  # version 3.0 differs from 2.0 in the header's text encoding only
+    return tuple(shape), np.dtype(dtype)
+
+
+def _check_npy(file: Path, shape: tuple[int, ...], dtype: np.dtype, max_pixels: int) -> None:
+    if dtype.hasobject:
+        raise ValueError(f"image file {str(file)!r} holds Python objects (dtype {dtype}), which are never unpickled; save numeric samples")
+    check_pixels(file, shape, max_pixels)
+
+
+def _read_npy(file: Path, max_pixels: int) -> Decoded:
+    try:
+        with open(file, "rb") as handle:
+            shape, dtype = _npy_header(handle)
+    except DECODE_ERRORS as err:
+        raise _unreadable(file, "npy", err) from err
+    _check_npy(file, shape, dtype, max_pixels)
+    try:
+        array = np.load(file, allow_pickle=False)
+    except DECODE_ERRORS as err:
+        raise _unreadable(file, "npy", err) from err
+    return Decoded(array, "npy", planar_guess=True)
+
+
+def _read_npz(file: Path, max_pixels: int) -> Decoded:
+    try:
+        with zipfile.ZipFile(file) as archive:
+            names = [name for name in archive.namelist() if name.endswith(".npy")]
+            if len(names) != 1:
+                listed = ", ".join(repr(name[:-4]) for name in names)
+                raise ValueError(f"image file {str(file)!r} holds {len(names)} arrays ({listed}); expected one (np.savez with one image)")
+            with archive.open(names[0]) as member:
+                shape, dtype = _npy_header(member)
+    except (zipfile.BadZipFile, *DECODE_ERRORS) as err:
+        if isinstance(err, ValueError) and str(err).startswith("image file"):
+            raise
+        raise _unreadable(file, "npz", err) from err
+    _check_npy(file, shape, dtype, max_pixels)
+    try:
+        with np.load(file, allow_pickle=False) as archive:
+            array = archive[names[0][:-4]]
+    except DECODE_ERRORS as err:
+        raise _unreadable(file, "npz", err) from err
+    return Decoded(array, "npz", planar_guess=True)
+
+
+# -- DICOM -------------------------------------------------------------------------------------------
+def _read_dicom(file: Path, max_pixels: int) -> Decoded:
+    try:
+        import pydicom
+        from pydicom.errors import InvalidDicomError
+    except ImportError as err:
+        raise ImportError(f"reading the DICOM file {str(file)!r} needs pydicom: pip install 'reddiff-imaging[dicom]'") from err
+    try:
+        header = pydicom.dcmread(file, stop_before_pixels=True)
+    except (InvalidDicomError, *DECODE_ERRORS) as err:
+        raise ValueError(f"could not read DICOM file {str(file)!r}: {err}") from err
+    check_pixels(file, (int(header.get("Rows", 0)), int(header.get("Columns", 0))), max_pixels)
+    try:
+        ds = pydicom.dcmread(file)
+        stored = np.asarray(ds.pixel_array)
+    except (InvalidDicomError, AttributeError, TypeError, NotImplementedError, *DECODE_ERRORS) as err:
+        raise ValueError(f"could not read DICOM file {str(file)!r}: {err}") from err
+    frames = int(ds.get("NumberOfFrames", 1) or 1)
+    if frames > 1:
+        raise ValueError(f"DICOM file {str(file)!r} holds {frames} frames; give a single-frame file (one slice)")
+    bits = int(ds.get("BitsStored", stored.dtype.itemsize * 8))
+    signed = int(ds.get("PixelRepresentation", 0)) == 1
+    slope, intercept = float(ds.get("RescaleSlope", 1.0)), float(ds.get("RescaleIntercept", 0.0))
+    low, high = (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1) if signed else (0, 2**bits - 1)
+    lo, hi = sorted((slope * low + intercept, slope * high + intercept))
+    values = slope * stored.astype(np.float64) + intercept
+    unit = (values - lo) / (hi - lo)
+    note = f"DICOM: values rescaled by slope {slope:g} and intercept {intercept:g}, window [{lo:g}, {hi:g}] ({bits} bits stored) mapped to [0, 1]"
+    if str(ds.get("PhotometricInterpretation", "")) == "MONOCHROME1":
+        unit = 1.0 - unit
+        note += ", MONOCHROME1 inverted"
+    return Decoded(np.clip(unit, 0.0, 1.0), "dicom", [note], bit_depth=bits, dtype=stored.dtype)
