@@ -128,7 +128,7 @@ def _compare(args: argparse.Namespace) -> int:
     from reddiff_imaging.workbench import compare
     from reddiff_imaging.workbench.distributed import is_main_process
     from reddiff_imaging.workbench.figures import convergence_plot, figure_grid
-    from reddiff_imaging.workbench.specs import parse_overrides
+    from reddiff_imaging.workbench.specs import check_outside_dataset, parse_overrides
     from reddiff_imaging.workbench.store import check_results_file
 
     config = load_compare_config(args.config)
@@ -148,6 +148,11 @@ def _compare(args: argparse.Namespace) -> int:
         check_writable(path, f"{path.name} (beside {named} {str(output)!r})")
         check_not_hdf5(path, f"{path.name} (beside {named} {str(output)!r})", "a table or figure")
     check_distinct_files({named: output, **{f"{path.name} (beside {named})": path for path in derived.values()}})
+    check_outside_dataset(  # the figures would be read as images by the next run
+        options.get("dataset", "heldout"),
+        {named: output, **{f"{path.name} (beside {named} {str(output)!r})": path for path in derived.values()}},
+        dataset_name="--dataset" if args.dataset is not None else "dataset",
+    )
     table = compare(options.pop("tasks"), options.pop("solvers"), overrides=overrides, output=output, **options)
     if not is_main_process():  # under torchrun, rank 0 writes the table and figures
         return 0
@@ -172,10 +177,13 @@ def _derived_outputs(output: Path) -> dict[str, Path]:
 
 def _tune(args: argparse.Namespace) -> int:
     from reddiff_imaging.workbench.distributed import is_main_process
+    from reddiff_imaging.workbench.specs import check_outside_dataset
     from reddiff_imaging.workbench.tune import check_tune_output, tune
 
     if args.output is not None:
         check_tune_output(args.output, "--output")  # named as written here
+        if args.dataset != "validation" or args.rescale:  # a folder or file, not the bundled validation images
+            check_outside_dataset(args.dataset, {"--output": args.output}, dataset_name="--dataset")
     result = tune(
         args.solver,
         prior=args.prior,

@@ -48,6 +48,7 @@ from reddiff_imaging.workbench.specs import (
     Method,
     build_prior,
     check_dataset_spec,
+    check_outside_dataset,
     load_dataset,
     methods_for,
     parse_overrides,
@@ -132,7 +133,7 @@ def compare(
         device: ``auto``, ``cpu`` or ``cuda``.
         seed: run seed; every unit's seed derives from it and the unit's identity.
         output: the HDF5 results file, named ``.h5``, ``.hdf5`` or ``.hdf`` (created, or resumed when it
-            holds this run).
+            holds this run); not in the image folder ``dataset`` reads, nor its HDF5 file.
         run: name of the run inside the file.
         progress: show a progress bar.
         unit_callback: called as ``unit_callback(task, method, index)`` after each unit is stored
@@ -153,6 +154,7 @@ def compare(
     methods = methods_for(solvers, list(prior_parts), parsed)
     check_bool(rescale, "rescale")
     check_dataset_spec(dataset, rescale)
+    check_outside_dataset(dataset, {"output": output})  # the figures drawn beside it would be read as images
     if preset is not None:
         check_choice(preset, "preset", presets.names())  # a name no solver has would be ignored by every one
         methods = [dataclasses.replace(m, preset=preset) if m.solver_value is None and preset in presets.available(m.solver) else m for m in methods]

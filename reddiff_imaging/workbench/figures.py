@@ -191,6 +191,15 @@ def _check_png(path: str | os.PathLike[str], results: str | os.PathLike[str] | N
         check_distinct_files({"results": results, "path": path})
 
 
+def _check_outside_dataset(store: ResultsStore, run: str, path: str | os.PathLike[str]) -> None:
+    """Refuse a figure ``path`` inside the image folder of the dataset ``run`` was made from
+    (:func:`~reddiff_imaging.workbench.specs.check_outside_dataset`): rerun, the comparison would
+    read the figure as one of its images."""
+    from reddiff_imaging.workbench.specs import check_outside_dataset
+
+    check_outside_dataset(store.config(run).get("dataset"), {"path": path}, where=f" (of run {run!r} in {store.where})")
+
+
 def _save(fig: Any, path: str | os.PathLike[str], dpi: int = 110) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -229,6 +238,7 @@ def figure_grid(
     _check_png(path, results)
     with ResultsStore(results, "r") as store:
         tasks = _check_run(store, run, tasks)
+        _check_outside_dataset(store, run, path)
         if not tasks:
             raise ValueError(f"run {run!r} in {str(results)!r} has no tasks to draw")
         methods = _method_order(store, run, tasks)
@@ -280,6 +290,7 @@ def convergence_plot(
     _check_png(path, results)
     with ResultsStore(results, "r") as store:
         tasks = _check_run(store, run, None)
+        _check_outside_dataset(store, run, path)
         methods = _method_order(store, run, tasks)
         curves: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]] = defaultdict(dict)
         columns: set[str] = set()

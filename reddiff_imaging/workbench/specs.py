@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import collections
 import hashlib
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -265,6 +266,45 @@ def check_dataset_spec(spec: object, rescale: bool = False) -> tuple[Path, str]:
     elif spec != "heldout" and not bundled_photos and not path.is_dir() and not path.is_file():
         raise FileNotFoundError(f"dataset {spec!r} is neither 'heldout', 'photos[:NAME,...]', an HDF5 file nor a folder of images")
     return path, key
+
+
+def check_outside_dataset(
+    spec: object, outputs: Mapping[str, str | os.PathLike[str] | None], *, dataset_name: str = "dataset", where: str = ""
+) -> None:
+    """Refuse, before any work, an output that would be written into the data the dataset ``spec``
+    reads, links resolved: the file of an HDF5 dataset, or any file in the folder of a folder
+    dataset — the next run would read the figures written there as images (a results file is
+    refused there too: its tables, figures and shards are written beside it).
+
+    ``outputs`` maps each output's name as the caller wrote it (``output``, ``--output``) to its
+    path (``None``: not given); ``dataset_name`` and ``where`` name the dataset in the message.
+    Bundled datasets (``heldout``, ``photos``) and specs :func:`check_dataset_spec` refuses (the
+    caller reports those) take no check."""
+    if not isinstance(spec, str) or spec == "heldout" or spec == "photos" or spec.startswith("photos:"):
+        return
+    try:
+        source, _ = check_dataset_spec(spec)
+    except (OSError, ValueError):
+        return
+    real = Path(os.path.realpath(source))
+    folder = source.is_dir()
+    for name, output in outputs.items():
+        if output is None:
+            continue
+        target = Path(os.path.realpath(output))
+        place = target.parent if folder else target
+        if place != real and not (place.exists() and os.path.samefile(place, real)):
+            continue
+        shown = f" (links resolved: {str(target)!r})" if target != Path(os.path.abspath(output)) else ""
+        if folder:
+            raise ValueError(
+                f"{name} {str(output)!r}{shown} is inside the image folder of {dataset_name} {spec!r}{where}: the next run "
+                "would read the figures and images written there as data; write it outside that folder"
+            )
+        raise ValueError(
+            f"{name} {str(output)!r}{shown} is the HDF5 file of {dataset_name} {spec!r}{where}: writing there would "
+            f"mix the results into the data; choose another {name}"
+        )
 
 
 def _bundled_photos(spec: str, num_images: int, size: int, channels: int | None) -> tuple[torch.Tensor, list[str]]:

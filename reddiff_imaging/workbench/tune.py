@@ -71,6 +71,7 @@ from reddiff_imaging.workbench.specs import (
     DEFAULT_SIGMA,
     Method,
     check_dataset_spec,
+    check_outside_dataset,
     load_dataset,
     prior_image_shape,
     unit_seed,
@@ -270,6 +271,7 @@ def tune(
     solver_part, prior_part, task_part = single_parts(solver, prior, task)
     if dataset != "validation" or rescale:  # the other names, before the prior is built and asked what it can do
         check_dataset_spec(dataset, rescale)
+        check_outside_dataset(dataset, {"output": output})
     if output is not None:  # an existing file that tune may not replace is refused before any work
         _other_solvers_tables(Path(output), solver_part.label)
     base = build_solver(solver_part.value, {})

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -266,3 +267,72 @@ def test_a_lock_being_written_is_respected_and_an_old_broken_one_taken_over(tmp_
     os.utime(lock, (time.time() - 60, time.time() - 60))  # a minute later it is a leftover
     with ResultsStore(path) as store:
         assert store.runs() == []
+
+
+def _image_folder(folder) -> list[str]:
+    import imageio.v3 as iio
+
+    from reddiff_imaging.data.synthetic import heldout_images
+
+    folder.mkdir()
+    for i, image in enumerate(heldout_images(2, 16)):
+        iio.imwrite(folder / f"{i}.png", (image[0].numpy() * 255).round().astype(np.uint8))
+    return sorted(os.listdir(folder))
+
+
+FAST_RUN = {"tasks": ["inpainting-box"], "solvers": ["admm/tv"], "num_images": 1, "steps": 1, "device": "cpu", "progress": False}
+
+
+def test_no_output_is_written_into_the_image_folder_a_dataset_reads(tmp_path, capsys) -> None:
+    from reddiff_imaging import cli
+    from reddiff_imaging.workbench import convergence_plot, figure_grid, tune
+
+    images = tmp_path / "imgs"
+    before = _image_folder(images)
+    (tmp_path / "link").symlink_to(images)
+    inside = "is inside the image folder of dataset"
+    for output, dataset, shown in (
+        (images / "r.h5", images, ""),
+        (images / "r.hdf5", tmp_path / "link", ""),  # the dataset through a link
+        (tmp_path / "link" / "r.h5", images, f" (links resolved: '{images / 'r.h5'}')"),  # the output through one
+        (images / ".." / "imgs" / "r.h5", images, ""),
+    ):
+        message = f"output '{output}'{shown} {inside} '{dataset}': the next run would read the figures"
+        with pytest.raises(ValueError, match=re.escape(message)):
+            compare(dataset=str(dataset), output=output, **FAST_RUN)
+    with pytest.raises(ValueError, match=re.escape(f"output '{images / 'best.toml'}' {inside} '{images}'")):
+        tune("admm", prior="tv", task="denoising", grid={"rho": [0.1]}, dataset=str(images), num_images=1, steps=1, device="cpu",
+             progress=False, output=images / "best.toml")
+    command = ["--tasks", "inpainting-box", "--solvers", "admm/tv", "--dataset", str(images), "--num-images", "1", "--steps", "1"]
+    assert cli.main(["compare", *command, "--output", str(images / "r.h5")]) == 2
+    assert f"error: --output '{images / 'r.h5'}' is inside the image folder of --dataset '{images}'" in capsys.readouterr().err
+    (tmp_path / "r-figure.png").symlink_to(images / "0.png")  # the figure would be drawn over an image of the dataset
+    assert cli.main(["compare", *command, "--output", str(tmp_path / "r.h5")]) == 2
+    assert f"error: r-figure.png (beside --output '{tmp_path / 'r.h5'}') '{tmp_path / 'r-figure.png'}' (links resolved: " in capsys.readouterr().err
+    tuning = ["tune", "admm", "--prior", "tv", "--task", "denoising", "--dataset", str(images), "--output", str(images / "t.toml")]
+    assert cli.main(tuning) == 2
+    assert f"error: --output '{images / 't.toml'}' is inside the image folder of --dataset '{images}'" in capsys.readouterr().err
+    assert sorted(os.listdir(images)) == before and not (tmp_path / "r.h5").exists()  # all refused before any work
+
+    compare(dataset=str(images), output=images / "sub" / "r.h5", **FAST_RUN)  # a subfolder is not read: allowed
+    for draw in (figure_grid, convergence_plot):
+        with pytest.raises(ValueError, match=re.escape(f"path '{images / 'f.png'}' {inside} '{images}' (of run 'comparison' in ")):
+            draw(images / "sub" / "r.h5", "comparison", images / "f.png")
+    assert sorted(os.listdir(images)) == [*before, "sub"]
+
+
+def test_a_results_file_is_never_the_hdf5_file_of_its_dataset(tmp_path, capsys) -> None:
+    from reddiff_imaging import cli
+
+    data = tmp_path / "data.h5"
+    with h5py.File(data, "w") as f:
+        f["images"] = np.random.default_rng(0).random((2, 1, 16, 16)).astype(np.float32)
+    original = data.read_bytes()
+    (tmp_path / "alias.h5").symlink_to(data)
+    for output, dataset in ((data, str(data)), (tmp_path / "alias.h5", f"{data}:images"), (data, str(tmp_path / "alias.h5"))):
+        with pytest.raises(ValueError, match=re.escape(f"output '{output}'") + r".* is the HDF5 file of dataset " + re.escape(f"'{dataset}'")):
+            compare(dataset=dataset, output=output, **FAST_RUN)
+    command = ["compare", "--tasks", "inpainting-box", "--solvers", "admm/tv", "--dataset", str(data), "--output", str(data)]
+    assert cli.main(command) == 2
+    assert f"error: --output '{data}' is the HDF5 file of --dataset '{data}': writing there would mix" in capsys.readouterr().err
+    assert data.read_bytes() == original and not (tmp_path / "data.h5.lock").exists()
