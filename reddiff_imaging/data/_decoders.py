@@ -65,7 +65,10 @@ class Decoded:
             ``(C, H, W)``, told from the shape (``planar_guess``).
         format: the format found in the content (``png``, ``jpeg``, ``tiff``, ``npy``, ...).
         notes: one sentence per change made while decoding.
-        bit_depth: bits per stored sample where the dtype of ``array`` has more (a 4-bit PNG).
+        bit_depth: bits per stored sample where the dtype of ``array`` has more (a 4-bit PNG,
+            which Pillow scales to 8 bits; a 12-bit TIFF, decoded into uint16).
+        sample_max: the value that stands for 1 in unsigned samples, where it is not the dtype's
+            maximum (4095 for a 12-bit TIFF).
         dtype: the stored samples' dtype where ``array`` holds converted values (DICOM).
         planar_guess: the axes are not recorded in the file (NumPy arrays).
     """
@@ -74,6 +77,7 @@ class Decoded:
     format: str
     notes: list[str] = field(default_factory=list)
     bit_depth: int | None = None
+    sample_max: int | None = None
     dtype: np.dtype | None = None
     planar_guess: bool = False
 
@@ -281,19 +285,155 @@ def _read_png16(file: Path) -> np.ndarray:
 
 
 # -- TIFF --------------------------------------------------------------------------------------------
+#: TIFF photometric interpretations read, and their colour samples per pixel
+_PHOTOMETRIC = {0: ("MINISWHITE", 1), 1: ("MINISBLACK", 1), 2: ("RGB", 3), 3: ("PALETTE", 1), 5: ("CMYK", 4), 6: ("YCbCr", 3)}
+_COLOUR_NAMES = {1: "gray", 3: "RGB", 4: "CMYK"}
+_ASSOCIATED_ALPHA, _UNASSOCIATED_ALPHA = 1, 2  # TIFF ExtraSamples values
+
+
 def _read_tiff(file: Path, max_pixels: int) -> Decoded:
-    import imageio.v3 as iio
+    import tifffile
 
     try:
-        shape = iio.improps(file, index=0, plugin="tifffile").shape  # from the header, nothing decoded
-    except DECODE_ERRORS as err:
+        tif = tifffile.TiffFile(file)
+    except DECODE_ERRORS as err:  # tifffile.TiffFileError is a ValueError
         raise _unreadable(file, "tiff", err) from err
-    check_pixels(file, shape, max_pixels)
+    with tif:
+        try:
+            # reduced-resolution copies and transparency masks (NewSubfileType bits 0 and 2) are
+            # not images of their own; pyramid levels in SubIFDs are not among the pages at all
+            pages = [page for page in tif.pages if not int(getattr(page, "subfiletype", 0)) & 0b101]
+        except DECODE_ERRORS as err:
+            raise _unreadable(file, "tiff", err) from err
+        page = _one_tiff_page(file, pages)
+        check_pixels(file, (page.imagelength, page.imagewidth), max_pixels)
+        photometric, alpha_note = _tiff_layout(file, page)
+        if photometric == "YCbCr" and page.compression != 7:  # tifffile converts JPEG-compressed YCbCr only
+            return _tiff_by_pillow(file, page, "tifffile does not convert uncompressed YCbCr", max_pixels)
+        try:
+            array = page.asarray()
+        except DECODE_ERRORS as err:  # e.g. LZW or JPEG compression without imagecodecs
+            return _tiff_by_pillow(file, page, err, max_pixels)
+        orientation = int(page.tags.valueof(274, 1) or 1)
+        colormap = page.colormap if photometric == "PALETTE" else None
+    if page.axes not in ("YX", "YXS", "SYX") or array.ndim != len(page.axes):
+        raise _unreadable(file, "tiff", f"tifffile gives samples of axes {page.axes!r}; expected one image (YX, YXS or SYX)")
+    if page.axes == "SYX":  # planar configuration 'separate'
+        array = np.moveaxis(array, 0, -1)
+    bits = _narrow_bits(page, array.dtype)
+    array, notes = _tiff_colours(file, array, photometric, colormap, bits)
+    array, note = orient(array, orientation, "TIFF orientation")
+    notes += [n for n in (alpha_note, note) if n]
+    return Decoded(array, "tiff", notes, bit_depth=bits, sample_max=None if bits is None else 2**bits - 1)
+
+
+def _narrow_bits(page: Any, dtype: np.dtype) -> int | None:
+    """The bits per sample of a gray TIFF page whose unsigned samples are decoded into a wider
+    dtype (12 bits in uint16), else None."""
+    bits = page.bitspersample
+    gray = int(page.photometric) in (0, 1)
+    return int(bits) if gray and dtype.kind == "u" and isinstance(bits, int) and 1 < bits < 8 * dtype.itemsize else None
+
+
+def _one_tiff_page(file: Path, pages: list[Any]) -> Any:
+    """The page of a TIFF that holds one image; stacks (several pages) are refused."""
+    if not pages:
+        raise _unreadable(file, "tiff", "it holds no image (no page)")
+    if len(pages) > 1:
+        sizes = list(dict.fromkeys(f"{page.imagelength}×{page.imagewidth}" for page in pages))
+        raise ValueError(
+            f"image file {str(file)!r} holds {len(pages)} images (pages of {', '.join(sizes[:3])}{', ...' if len(sizes) > 3 else ''}); "
+            "read_image reads one image: save the page you want on its own, e.g. tifffile.imwrite('page.tif', tifffile.imread(path, key=0))"
+        )
+    page = pages[0]
+    if int(getattr(page, "imagedepth", 1)) > 1:
+        raise ValueError(f"image file {str(file)!r} holds a volume of {page.imagedepth} slices in one page; read_image reads one image")
+    return page
+
+
+def _tiff_layout(file: Path, page: Any) -> tuple[str, str | None]:
+    """The photometric interpretation of a TIFF page, checked against its samples per pixel and
+    extra samples (one alpha channel at most), and a note on premultiplied alpha."""
+    value = int(page.photometric)
+    if value not in _PHOTOMETRIC or (value == 5 and int(page.tags.valueof(332, 1) or 1) != 1):  # InkSet 1: CMYK
+        raise ValueError(f"image file {str(file)!r} has the TIFF photometric interpretation {value}; read_image reads gray, RGB, palette, CMYK or YCbCr")
+    name, colour = _PHOTOMETRIC[value]
+    samples, extras = int(page.samplesperpixel), tuple(int(e) for e in page.extrasamples)
+    kind = _COLOUR_NAMES.get(colour, name)
+    alpha = len(extras) == 1 and extras[0] in (_ASSOCIATED_ALPHA, _UNASSOCIATED_ALPHA) and name != "PALETTE"
+    if samples - len(extras) != colour or (extras and not alpha):
+        extra = f" and {len(extras)} extra sample{'s' if len(extras) != 1 else ''} that {'are' if len(extras) != 1 else 'is'} not alpha" if extras else ""
+        raise ValueError(
+            f"image file {str(file)!r} holds {samples} samples per pixel: {samples - len(extras)} {kind}{extra}; "
+            f"read_image reads {kind} images with at most one alpha channel (split the channels into separate images)"
+        )
+    premultiplied = "alpha is associated (premultiplied): colours are read as stored" if extras == (_ASSOCIATED_ALPHA,) else None
+    return name, premultiplied
+
+
+def _tiff_colours(file: Path, array: np.ndarray, photometric: str, colormap: np.ndarray | None, bits: int | None) -> tuple[np.ndarray, list[str]]:
+    """Samples of a TIFF page as gray or RGB (+ alpha): MINISWHITE inverted, palettes expanded,
+    CMYK converted."""
+    if photometric == "MINISWHITE":
+        if array.dtype.kind == "f":
+            raise ValueError(f"image file {str(file)!r} holds float samples with MINISWHITE (0 is white), whose inversion TIFF does not define")
+        if array.dtype.kind == "u":
+            top = 2**bits - 1 if bits is not None else np.iinfo(array.dtype).max
+            inverted = (top - array).astype(array.dtype)
+        else:  # bool and signed integers: ~v maps the range onto itself reversed
+            inverted = ~array
+        return inverted, ["MINISWHITE: inverted so that bright means high (0 is white in the file)"]
+    if photometric == "PALETTE":
+        return _tiff_palette(file, array, colormap), ["palette expanded to its colours"]
+    if photometric == "CMYK":
+        from PIL import Image
+
+        if array.dtype != np.uint8 or array.shape[-1] != 4:
+            raise ValueError(f"image file {str(file)!r} holds {array.dtype} CMYK samples; read_image converts 8-bit CMYK without alpha only")
+        return np.asarray(Image.fromarray(array, "CMYK").convert("RGB")), ["CMYK colours converted to RGB (Pillow)"]
+    return array, []
+
+
+def _tiff_palette(file: Path, indices: np.ndarray, colormap: np.ndarray | None) -> np.ndarray:
+    """The colours ``(H, W, 3)`` of a palette TIFF's indices: 8-bit when every 16-bit entry of the
+    colour map ``(3, 2**bits)`` is an 8-bit value times 256 (as Pillow writes) or 257, else 16-bit."""
+    if colormap is None:
+        raise _unreadable(file, "tiff", "a palette image without a colour map")
+    high = colormap >> 8
+    if np.array_equal(high << 8, colormap) or np.array_equal(high * 257, colormap):
+        colormap = high.astype(np.uint8)
+    return np.ascontiguousarray(np.moveaxis(np.take(colormap, indices, axis=1), 0, -1))
+
+
+def _tiff_by_pillow(file: Path, page: Any, why: BaseException | str, max_pixels: int) -> Decoded:
+    """A TIFF page tifffile cannot decode here (a compression it needs imagecodecs for), decoded by
+    Pillow when Pillow keeps every bit of its samples; else the reason, and what to install."""
     try:
-        array = iio.imread(file, index=0, plugin="tifffile")
-    except DECODE_ERRORS as err:
-        raise _unreadable(file, "tiff", err) from err
-    return Decoded(array, "tiff", planar_guess=True)
+        decoded = _read_pillow(file, max_pixels)
+    except ValueError as err:
+        raise _unreadable(file, "tiff", f"{why}; Pillow cannot decode it either ({err}): pip install imagecodecs") from err
+    decoded.format = "tiff"
+    wanted = np.dtype(page.dtype)
+    got = decoded.array.dtype
+    bits = int(page.bitspersample) if isinstance(page.bitspersample, int) else 8 * wanted.itemsize
+    if got.kind in "iu" and wanted.kind in "iu" and got != wanted and np.can_cast(wanted, got):
+        narrowed = decoded.array.astype(wanted)  # Pillow's int32 for 16-bit samples
+        if np.array_equal(narrowed, decoded.array):
+            decoded.array, got = narrowed, wanted
+    if int(page.photometric) == 0 and bits > 8:
+        lost = "without inverting its MINISWHITE samples"  # Pillow inverts 1- and 8-bit ones only
+    elif got == np.bool_:
+        lost = "" if bits == 1 else f"as 1-bit samples where the file holds {bits}-bit ones"
+    elif got.kind != wanted.kind and int(page.photometric) not in (3, 5):  # palette and CMYK become RGB
+        lost = f"as {got} where the file holds {wanted} samples"
+    else:
+        lost = "" if 8 * got.itemsize >= bits else f"at {8 * got.itemsize}-bit where the file holds {bits}-bit samples"
+    if lost:
+        raise _unreadable(file, "tiff", f"{why}; Pillow would decode it {lost}: pip install imagecodecs")
+    narrow = _narrow_bits(page, got)
+    if narrow is not None:  # libtiff gives 12-bit samples as uint16 in [0, 4095]
+        decoded.bit_depth, decoded.sample_max = narrow, 2**narrow - 1
+    return decoded
 
 
 # -- NumPy -------------------------------------------------------------------------------------------

@@ -29,6 +29,15 @@ writes) those at 8 bits only. An image is shown the way viewers show it: an EXIF
 (phone photos) turns it upright, with a note. Files that hold more than one image — animated GIF,
 PNG or WebP — are refused, except the previews of a camera's MPO JPEG (the first image is read).
 
+TIFF files hold one image: stacks (several pages, e.g. ImageJ or tifffile stacks) are refused,
+while reduced-resolution copies (thumbnails, pyramid levels) are not images of their own. Planar
+(``C, H, W``) samples and the Orientation tag are followed, MINISWHITE images inverted (bright means
+high), palette images expanded, CMYK converted to RGB, and samples of 2 to 15 bits (12-bit
+scans) scaled by :math:`2^b - 1`; extra samples other than one alpha channel are refused (a
+2-channel or multispectral TIFF is not an image to guess at). Compressions that tifffile decodes
+only with imagecodecs (LZW, JPEG, CCITT) are decoded by Pillow when it keeps every bit, else the
+message asks for ``pip install imagecodecs``.
+
 DICOM: stored values :math:`v` are rescaled to :math:`s v + i` (RescaleSlope :math:`s`,
 RescaleIntercept :math:`i`, e.g. Hounsfield units) and the range the stored bit depth allows,
 :math:`[s v_{\min} + i,\ s v_{\max} + i]` with :math:`v \in [0, 2^{\text{BitsStored}} - 1]` (or the
@@ -381,11 +390,12 @@ def _to_tensor(decoded: Decoded, file: Path, rescale: bool = False) -> tuple[Ten
         array = np.moveaxis(array, 0, -1)  # planar (C, H, W)
     if array.ndim != 3 or array.shape[-1] > 4 or min(array.shape) < 1:
         raise ValueError(f"{str(file)!r} holds an array of shape {tuple(shape)}; expected one image (H, W), (H, W, C) or (C, H, W) with C ≤ 4")
+    top = decoded.sample_max
     if array.shape[-1] in (2, 4):
-        opaque = _is_opaque(array[..., -1])
+        opaque = _is_opaque(array[..., -1], top)
         notes = [*notes, "alpha channel dropped" + (" (it was fully opaque)" if opaque else " (transparent pixels keep their colour)")]
         array = array[..., :-1]
-    unit, bit_depth, scale_note = _unit_range(array, file, allow_any_float=rescale)
+    unit, bit_depth, scale_note = _unit_range(array, file, allow_any_float=rescale, sample_max=top)
     if scale_note:
         notes = [*notes, scale_note]
     value_range = None
@@ -393,7 +403,7 @@ def _to_tensor(decoded: Decoded, file: Path, rescale: bool = False) -> tuple[Ten
         unit, value_range, stretch_note = _stretch(unit, array, file, of_window=fmt == "dicom")
         notes = [*notes, stretch_note]
     elif array.dtype.kind in "iu" and np.ptp(unit) < 1 / 8:
-        notes = [*notes, _narrow_note(array, unit)]
+        notes = [*notes, _narrow_note(array, unit, top)]
     image = torch.from_numpy(np.ascontiguousarray(np.moveaxis(unit, -1, 0), dtype=np.float32))
     info = ImageInfo(
         path=str(file),
@@ -417,20 +427,29 @@ def image_from_array(array: np.ndarray, name: str) -> tuple[Tensor, ImageInfo]:
     return _to_tensor(Decoded(array, "array", planar_guess=True), Path(name))
 
 
-def _is_opaque(alpha: np.ndarray) -> bool:
-    full = 1.0 if alpha.dtype.kind in "fb" else np.iinfo(alpha.dtype).max
+def _is_opaque(alpha: np.ndarray, sample_max: int | None = None) -> bool:
+    full = 1.0 if alpha.dtype.kind in "fb" else _integer_range(alpha.dtype, sample_max)[1]
     return bool(np.all(alpha == full))
 
 
-def _unit_range(array: np.ndarray, file: Path, *, allow_any_float: bool = False) -> tuple[np.ndarray, int, str | None]:
-    """Samples scaled to ``[0, 1]``: unsigned by the dtype's max, signed by the dtype's range,
-    float kept (checked to lie in ``[0, 1]`` unless ``allow_any_float``), bool as 0/1. Returns the
-    array, the bits per sample and a note."""
+def _integer_range(dtype: np.dtype, sample_max: int | None = None) -> tuple[int, int]:
+    """The values integer samples of ``dtype`` span: the dtype's range, or ``[0, sample_max]`` for
+    unsigned samples of fewer bits (a 12-bit TIFF in uint16)."""
+    info = np.iinfo(dtype)
+    return (0, sample_max) if dtype.kind == "u" and sample_max is not None else (int(info.min), int(info.max))
+
+
+def _unit_range(
+    array: np.ndarray, file: Path, *, allow_any_float: bool = False, sample_max: int | None = None
+) -> tuple[np.ndarray, int, str | None]:
+    """Samples scaled to ``[0, 1]``: unsigned by the dtype's max (or ``sample_max``), signed by the
+    dtype's range, float kept (checked to lie in ``[0, 1]`` unless ``allow_any_float``), bool as
+    0/1. Returns the array, the bits per sample and a note."""
     kind = array.dtype.kind
     if kind == "b":
         return array.astype(np.float64), 1, None
     if kind == "u":
-        return array / float(np.iinfo(array.dtype).max), array.dtype.itemsize * 8, None
+        return array / float(_integer_range(array.dtype, sample_max)[1]), array.dtype.itemsize * 8, None
     if kind == "i":
         info = np.iinfo(array.dtype)
         note = f"signed {array.dtype} samples mapped from [{info.min}, {info.max}] to [0, 1]"
@@ -461,11 +480,12 @@ def _stretch(unit: np.ndarray, stored: np.ndarray, file: Path, *, of_window: boo
     return (unit - lo) / (hi - lo), (lo, hi), note
 
 
-def _narrow_note(stored: np.ndarray, unit: np.ndarray) -> str:
-    info = np.iinfo(stored.dtype)
+def _narrow_note(stored: np.ndarray, unit: np.ndarray, sample_max: int | None = None) -> str:
+    low, high = _integer_range(stored.dtype, sample_max)
+    kind = f"{stored.dtype}" if sample_max is None else f"{sample_max.bit_length()}-bit"
     return (
-        f"samples span [{stored.min()}, {stored.max()}], {100 * float(np.ptp(unit)):.1f} % of the {stored.dtype} range "
-        f"[{info.min}, {info.max}], so the image lies in [{float(unit.min()):.3g}, {float(unit.max()):.3g}] "
+        f"samples span [{stored.min()}, {stored.max()}], {100 * float(np.ptp(unit)):.1f} % of the {kind} range "
+        f"[{low}, {high}], so the image lies in [{float(unit.min()):.3g}, {float(unit.max()):.3g}] "
         "(rescale=True, --rescale on the command line, stretches it onto [0, 1])"
     )
 
