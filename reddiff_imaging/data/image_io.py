@@ -15,7 +15,9 @@ for floats, the raw values, which may then lie anywhere) is stretched onto ``[0,
 12-bit scan stored in 16-bit samples, or a float image in physical units such as Hounsfield units.
 :attr:`ImageInfo.value_range` keeps :math:`(x_{\min}, x_{\max})`, and :func:`write_image` maps a
 result back with it. Without it, an integer image that spans less than an eighth of its dtype's
-range gets a note saying so.
+range gets a note saying so, and 32- or 64-bit integers that float32 cannot keep apart on their
+dtype's scale (NumPy's default int64 holding 0 to 255 would all become 0.5) are refused; with it,
+integers are stretched from their exact values.
 
 Gray files give ``C = 1``, colour files ``C = 3``; an alpha channel is dropped and palette images are
 expanded to their colours (each said in a note). Nothing is resized, cropped or turned gray unless
@@ -119,7 +121,8 @@ class ImageInfo:
         value_range: with ``rescale=True``, the values that 0 and 1 of the image stand for, on the
             scale the file is read at without it (unsigned integers divided by their dtype's
             maximum, signed ones mapped from their dtype's range, DICOM from its window, floats as
-            stored); ``None`` when nothing was stretched.
+            stored); ``None`` when nothing was stretched, or when float64 cannot hold the ends of
+            a narrow 64-bit integer range apart (a note says so).
     """
 
     path: str
@@ -179,7 +182,8 @@ def read_image(
     Raises:
         FileNotFoundError: no file at ``path``.
         ValueError: an empty ``path``, not a readable image (a text file, a pickle, an HDF5 file, a
-            truncated or damaged image), more than one image (an animation), too many pixels, float samples outside ``[0, 1]`` without
+            truncated or damaged image), more than one image (an animation, a TIFF stack), too
+            many pixels, 32- or 64-bit integers float32 cannot keep apart without ``rescale``, float samples outside ``[0, 1]`` without
             ``rescale``, a constant image with ``rescale``, an array shape that is not an image, or a
             bad ``channels``/``size``.
         TypeError: a ``path`` that is not a file name, ``rescale`` not a bool, ``max_pixels`` not an int.
@@ -382,7 +386,10 @@ def _to_tensor(decoded: Decoded, file: Path, rescale: bool = False) -> tuple[Ten
     """Decoded samples ``(H, W)``, ``(H, W, C)`` (or, for arrays, ``(C, H, W)``) → ``(C, H, W)``
     float32 in ``[0, 1]`` and what the file held."""
     array, fmt, notes = decoded.array, decoded.format, decoded.notes
+    if not array.dtype.isnative:  # big-endian files: '>f4' is float32 (and is_float)
+        array = array.astype(array.dtype.newbyteorder("="))
     dtype = decoded.dtype if decoded.dtype is not None else array.dtype
+    dtype = dtype.newbyteorder("=") if dtype.byteorder == ">" else dtype
     shape = array.shape
     if array.ndim == 2:
         array = array[..., None]
@@ -400,9 +407,10 @@ def _to_tensor(decoded: Decoded, file: Path, rescale: bool = False) -> tuple[Ten
         notes = [*notes, scale_note]
     value_range = None
     if rescale:
-        unit, value_range, stretch_note = _stretch(unit, array, file, of_window=fmt == "dicom")
-        notes = [*notes, stretch_note]
+        unit, value_range, stretch_notes = _stretch(unit, array, file, of_window=fmt == "dicom", sample_max=top)
+        notes = [*notes, *stretch_notes]
     elif array.dtype.kind in "iu" and np.ptp(unit) < 1 / 8:
+        _check_levels_kept(array, unit, file, top)
         notes = [*notes, _narrow_note(array, unit, top)]
     image = torch.from_numpy(np.ascontiguousarray(np.moveaxis(unit, -1, 0), dtype=np.float32))
     info = ImageInfo(
@@ -466,18 +474,65 @@ def _unit_range(
                 "(read it with rescale=True, --rescale on the command line, to stretch its range onto [0, 1])"
             )
         return np.clip(array, 0.0, 1.0), array.dtype.itemsize * 8, None
-    raise ValueError(f"image file {str(file)!r} holds samples of dtype {array.dtype}, not an image type")
+    raise ValueError(f"image file {str(file)!r} holds {array.dtype} samples; expected integers, floats or bools (an image)")
 
 
-def _stretch(unit: np.ndarray, stored: np.ndarray, file: Path, *, of_window: bool = False) -> tuple[np.ndarray, tuple[float, float], str]:
-    """``unit`` stretched from its own range onto ``[0, 1]``, that range, and the note (in the
-    stored samples' values; for DICOM, ``of_window``, in fractions of the window read)."""
-    lo, hi = float(unit.min()), float(unit.max())
-    if not hi > lo:
-        raise ValueError(f"image file {str(file)!r} cannot be rescaled: all its samples equal {_sample_text(stored.flat[0])}")
+def _stretch(
+    unit: np.ndarray, stored: np.ndarray, file: Path, *, of_window: bool = False, sample_max: int | None = None
+) -> tuple[np.ndarray, tuple[float, float] | None, list[str]]:
+    """``unit`` stretched from its own range onto ``[0, 1]``, that range, and the notes (in the
+    stored samples' values; for DICOM, ``of_window``, in fractions of the window read). Integer
+    samples are stretched from the integers themselves: float64 cannot hold every int64 apart."""
+    if stored.dtype.kind not in "iu" or of_window:
+        lo, hi = float(unit.min()), float(unit.max())
+        if not hi > lo:
+            raise ValueError(f"image file {str(file)!r} cannot be rescaled: all its samples equal {_sample_text(stored.flat[0])}")
+        stretched = (unit - lo) / (hi - lo)
+    else:
+        offsets, low, high = _integer_offsets(stored)
+        if high == low:
+            raise ValueError(f"image file {str(file)!r} cannot be rescaled: all its samples equal {low}")
+        stretched = offsets / float(high - low)
+        first, last = _integer_range(stored.dtype, sample_max)
+        lo, hi = (low - first) / (last - first), (high - first) / (last - first)  # exact integers, one rounding
     where = " (fractions of the DICOM window)" if of_window else ""
-    note = f"samples rescaled from their range [{_sample_text(stored.min())}, {_sample_text(stored.max())}]{where} to [0, 1]"
-    return (unit - lo) / (hi - lo), (lo, hi), note
+    notes = [f"samples rescaled from their range [{_sample_text(stored.min())}, {_sample_text(stored.max())}]{where} to [0, 1]"]
+    if not hi > lo:
+        notes.append(f"their range cannot be mapped back to the {stored.dtype} scale (float64 cannot hold its ends apart): value_range is None")
+        return stretched, None, notes
+    return stretched, (lo, hi), notes
+
+
+def _integer_offsets(stored: np.ndarray) -> tuple[np.ndarray, int, int]:
+    """``stored - min`` as exact uint64, the minimum and the maximum (signed values are shifted
+    into unsigned order first, so no difference overflows)."""
+    if stored.dtype.kind == "i":
+        shifted = stored.astype(np.int64).view(np.uint64) ^ np.uint64(1 << 63)
+        shift = 1 << 63
+    else:
+        shifted, shift = stored.astype(np.uint64), 0
+    low = shifted.min()
+    return shifted - low, int(low) - shift, int(shifted.max()) - shift
+
+
+def _check_levels_kept(stored: np.ndarray, unit: np.ndarray, file: Path, sample_max: int | None) -> None:
+    """Refuse integer samples whose distinct values the float32 image merges although stretching
+    their own range would keep them apart: a narrow range of a 32- or 64-bit dtype (NumPy's default
+    int64 holding 0..255 becomes a constant 0.5)."""
+    if stored.dtype.itemsize <= 2:
+        return  # float32 holds every 8- and 16-bit level
+    low, high = int(stored.min()), int(stored.max())
+    if high - low > 2**24:
+        return  # more levels than float32 holds in [0, 1] anyway: its precision is the limit
+    levels, kept = len(np.unique(stored)), len(np.unique(unit.astype(np.float32)))
+    if kept < levels:
+        first, last = _integer_range(stored.dtype, sample_max)
+        raise ValueError(
+            f"image file {str(file)!r} holds {stored.dtype} samples spanning [{low}, {high}], too narrow a part of the "
+            f"{stored.dtype} range [{first}, {last}]: float32 cannot keep its {levels} levels apart ({kept} remain). "
+            "Read it with rescale=True (--rescale on the command line), which stretches its own range onto [0, 1], "
+            "or store it as uint8, uint16 or float32"
+        )
 
 
 def _narrow_note(stored: np.ndarray, unit: np.ndarray, sample_max: int | None = None) -> str:

@@ -172,3 +172,70 @@ def test_a_damaged_png_is_refused_not_read_in_part(tmp_path: Path) -> None:
     (tmp_path / "damaged.png").write_bytes(bytes(damaged))
     with pytest.raises(ValueError, match=r"damaged\.png' \([\d,]+ bytes\) as PNG: broken data stream"):
         read_image(tmp_path / "damaged.png")
+
+
+@pytest.mark.parametrize("dtype", [">u2", ">i2", ">f4", ">f8"])
+def test_big_endian_arrays_report_their_native_dtype(tmp_path: Path, dtype: str) -> None:
+    native = np.dtype(dtype).newbyteorder("=")
+    data = RNG.random((3, 4)) if native.kind == "f" else RNG.integers(np.iinfo(native).min, np.iinfo(native).max, (3, 4))
+    np.save(tmp_path / "be.npy", data.astype(dtype))
+    image, info = read_image(tmp_path / "be.npy")
+    assert info.dtype == native.name and info.is_float == (native.kind == "f")  # '>f4' was not a float
+    assert image.dtype == torch.float32
+    tifffile.imwrite(tmp_path / "be.tif", data.astype(dtype), byteorder=">")
+    again, info = read_image(tmp_path / "be.tif")
+    assert info.dtype == native.name
+    torch.testing.assert_close(again, image, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("dtype", [np.int32, np.int64, np.uint64])
+def test_wide_integers_float32_cannot_keep_apart_need_rescale(tmp_path: Path, dtype: type) -> None:
+    """np.save of integers gives int64: values 0..11 mapped from the int64 range all became 0.5."""
+    data = (np.arange(12, dtype=dtype) + dtype(2**63 if dtype is np.uint64 else 0)).reshape(3, 4)
+    np.save(tmp_path / "wide.npy", data)
+    with pytest.raises(ValueError, match=rf"wide\.npy' holds {np.dtype(dtype).name} samples spanning \[{data.min()}, {data.max()}\].*float32 cannot keep .*12 levels apart.*rescale=True"):
+        read_image(tmp_path / "wide.npy")
+    image, info = read_image(tmp_path / "wide.npy", rescale=True)  # stretched from the integers, exactly
+    torch.testing.assert_close(image[0], torch.from_numpy(np.arange(12).reshape(3, 4) / 11).float())
+    if dtype is np.int32:
+        low = (0 + 2**31) / (2**32 - 1)
+        assert info.value_range == (low, (11 + 2**31) / (2**32 - 1))
+    else:  # float64 cannot tell the ends apart on the 64-bit scale
+        assert info.value_range is None and "cannot be mapped back" in info.notes[-1]
+
+
+def test_wide_integers_that_float32_keeps_apart_are_read(tmp_path: Path) -> None:
+    data = np.array([[0, 5, 2**31], [7, 1, 2**32 - 1]], dtype=np.uint32)  # small values keep their own resolution
+    np.save(tmp_path / "u32.npy", data)
+    image, _ = read_image(tmp_path / "u32.npy")
+    assert len(torch.unique(image)) == 6
+    full = RNG.integers(0, 2**32, (8, 8), dtype=np.uint64).astype(np.uint32)  # float32 rounds large values, as it must
+    np.save(tmp_path / "full.npy", full)
+    np.testing.assert_allclose(read_image(tmp_path / "full.npy")[0][0].double().numpy(), full / (2**32 - 1), rtol=2**-23)
+
+
+@pytest.mark.parametrize(
+    ("array", "message"),
+    [
+        (np.ones((3, 4), np.complex64), r"holds complex64 samples; expected integers, floats or bools"),
+        (np.array([["a", "b"]]), r"holds <U1 samples; expected integers, floats or bools"),
+        (np.zeros((0, 4), np.float32), r"holds an array of shape \(0, 4\); expected one image"),
+        (np.zeros((1, 3, 4, 5), np.float32), r"holds an array of shape \(1, 3, 4, 5\); expected one image"),
+        (np.float32(0.5), r"holds an array of shape \(\); expected one image"),
+    ],
+)
+def test_arrays_that_are_not_images(tmp_path: Path, array: np.ndarray, message: str) -> None:
+    np.save(tmp_path / "x.npy", array)
+    with pytest.raises(ValueError, match=message):
+        read_image(tmp_path / "x.npy")
+
+
+def test_fortran_order_and_bool_arrays(tmp_path: Path) -> None:
+    data = np.asfortranarray(RNG.random((5, 7)).astype(np.float32))
+    np.save(tmp_path / "f.npy", data)
+    np.testing.assert_array_equal(read_image(tmp_path / "f.npy")[0][0].numpy(), data)
+    mask = RNG.random((4, 6)) > 0.5
+    np.save(tmp_path / "mask.npy", mask)
+    image, info = read_image(tmp_path / "mask.npy")
+    assert (info.dtype, info.bit_depth) == ("bool", 1)
+    np.testing.assert_array_equal(image[0].numpy(), mask.astype(np.float32))
