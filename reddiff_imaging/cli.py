@@ -370,13 +370,17 @@ def build_parser() -> argparse.ArgumentParser:
     tune.set_defaults(run=_tune)
 
     restore = commands.add_parser("restore", help="simulate a task on one image file and reconstruct it at its size and bit depth")
-    restore.add_argument("image")
-    restore.add_argument("--task", required=True)
-    restore.add_argument("--solver", default="reddiff")
+    restore.add_argument("image", help="an image file (PNG, TIFF, JPEG and what else Pillow reads, .npy, DICOM with the dicom extra), read at its own size and bit depth")
+    restore.add_argument(
+        "--task", required=True, help=f"a task name ({_names(operators.registry.available())}) or module:attribute"
+    )
+    restore.add_argument(
+        "--solver", default="reddiff", help=f"a solver name ({_names(solvers.available())}) or module:attribute (default reddiff)"
+    )
     restore.add_argument(
         "--prior", default="auto", help="as for compare --priors (default auto: natural for a colour image, gray:natural for a gray one)"
     )
-    restore.add_argument("--set", nargs="+", metavar="SOLVER.OPTION=VALUE")
+    restore.add_argument("--set", nargs="+", metavar="SOLVER.OPTION=VALUE", help="solver options, e.g. diffpir.zeta=1")
     restore.add_argument("--output", default="restored.png", help=".png, .tif, .jpg or .npy (default restored.png)")
     restore.add_argument("--size", type=image_side, default=None, help="crop the centred square and resize to SIZE × SIZE")
     _add_image_options(restore)
