@@ -178,6 +178,9 @@ def compare(
             prior_cache[method.prior] = prior
             if not part.named:
                 records[f"prior {part.label}"] = part.record(prior)
+    for method in methods:  # e.g. more steps than a diffusion prior has timesteps: refused before any unit
+        for part in task_parts:
+            method.build(steps, part.label).check_options(prior_cache[method.prior])
     for method in methods:
         if method.solver_value is not None:
             records[f"solver {method.solver}"] = {"spec": _solver_spec(method.solver_value), "config": _json(method.build())}

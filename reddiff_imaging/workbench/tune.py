@@ -289,6 +289,8 @@ def tune(
     world = distributed.world(resolve_device(device))
     device = world.device
     the_prior = usable_prior(prior_part, device, base, solver)
+    for method in methods:  # e.g. steps in the grid beyond a diffusion prior's timesteps
+        method.build(steps).check_options(the_prior)
     images, notes = _images(dataset, num_images, size, channels, rescale, prior_image_shape(the_prior))
     images = images.to(device)
     shape = tuple(images.shape[1:])

@@ -232,3 +232,15 @@ def test_photos_dataset_reads_the_bundled_photographs() -> None:
     assert gray.shape == (2, 1, 32, 32)
     with pytest.raises(ValueError, match="dataset 'photos:lena': no bundled photograph 'lena'"):
         load_dataset("photos:lena", 1, 32, None)
+
+
+def test_options_that_do_not_fit_a_prior_are_refused_before_the_first_unit(tmp_path) -> None:
+    """DiffPIR's steps beyond the default prior's 1000 timesteps were refused when its first unit
+    ran, after the units of the methods before it had been solved and stored."""
+    solved: list[tuple[str, str, int]] = []
+    with pytest.raises(ValueError, match="steps must be from 2 to the prior's 1000 timesteps for diffpir, got 1001"):
+        _compare(
+            tmp_path / "r.h5", tasks=["inpainting-box"], solvers=["admm/tv", "diffpir/default"], num_images=1,
+            overrides={"admm": {"steps": 3}, "diffpir": {"steps": 1001}}, unit_callback=lambda *unit: solved.append(unit),
+        )
+    assert solved == []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import sys
 import tomllib
 from pathlib import Path
 
@@ -230,3 +231,12 @@ def test_a_table_written_meanwhile_is_kept_and_a_failed_write_leaves_the_file_wh
     monkeypatch.undo()
     assert out.read_text() == before and red.best == tomllib.loads(before)["overrides"]["red"]
     assert [p.name for p in tmp_path.iterdir()] == ["tuned.toml"]  # no temporary file left behind
+
+
+def test_a_grid_value_that_does_not_fit_the_prior_is_refused_before_any_trial(monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_trial(*args: object) -> None:
+        raise AssertionError("a trial ran before the grid was checked against the prior")
+
+    monkeypatch.setattr(sys.modules["reddiff_imaging.workbench.tune"], "_run_trial", no_trial)  # the package's tune is the function
+    with pytest.raises(ValueError, match="steps must be from 1 to the prior's 1000 timesteps for ddim, got 1001"):
+        tune("ddim", prior="default", task="denoising", grid={"steps": [2, 1001]}, size=16, num_images=1, device="cpu", progress=False)
