@@ -137,16 +137,19 @@ class RedDiff(StepsOnTimesteps, Solver):
         check_init_for(self.name, self.init, problem)
 
     def _unsupported(self, problem: InverseProblem) -> list[str | None]:
-        return [
-            data_term_reason(problem),
-            gaussian_reason(problem, "loss='sum' weighs the data term by 1/σ²; use loss='mean'") if self.loss == "sum" else None,
-        ]
+        return [data_term_reason(problem), self._sum_loss_reason(problem) if self.loss == "sum" else None]
+
+    @staticmethod
+    def _sum_loss_reason(problem: InverseProblem) -> str | None:
+        why = "loss='sum' weighs the data term by 1/σ²; use loss='mean'"
+        reason = gaussian_reason(problem, why)
+        if reason is None and problem.sigma <= 0:
+            return f"the measurement is noise-free (σ = 0) and {why}"
+        return reason
 
     def _run(self, problem: InverseProblem, prior: Prior, generators: list[torch.Generator], monitor: Monitor) -> Tensor:
         diffusion = as_diffusion(prior)
         data = ModelRangeData(problem, diffusion)
-        if self.loss == "sum" and data.sigma <= 0:
-            raise ValueError("loss='sum' needs Gaussian noise with sigma > 0; use loss='mean' for noise-free data")
         timesteps = timestep_sequence(diffusion.num_timesteps, self.steps, self.order, generators[0])
         mu = self._initial(problem, data, generators).detach().clone()
         optimizer = (

@@ -10,6 +10,7 @@ from torch import nn
 
 import reddiff_imaging as ri
 from reddiff_imaging import metrics
+from reddiff_imaging.errors import UnsupportedProblemError
 from reddiff_imaging import operators as ops
 from reddiff_imaging.priors import DiffusionModel, DiffusionPrior, GaussianMixture, TV
 from reddiff_imaging.solvers import NonFiniteError, RedDiff, get
@@ -198,5 +199,5 @@ def test_bad_options_and_inputs(mixture_problem) -> None:
     with pytest.raises(ValueError, match="generator must be a torch.Generator or a sequence of 1 generators"):
         RedDiff(steps=5).solve(problem, prior, [torch.Generator(), torch.Generator()])
     noiseless = ri.InverseProblem(problem.operator, problem.y, ri.noise.Gaussian(0.0))
-    with pytest.raises(ValueError, match="loss='sum' needs Gaussian noise with sigma > 0"):
+    with pytest.raises(UnsupportedProblemError, match=r"noise-free \(σ = 0\) and loss='sum' weighs the data term by 1/σ²"):
         RedDiff(steps=5, loss="sum").solve(noiseless, prior)
