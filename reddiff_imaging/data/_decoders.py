@@ -9,6 +9,7 @@ counts, EXIF orientation, palette transparency. So the first bytes decide the fo
 
 from __future__ import annotations
 
+import importlib.util
 import struct
 import warnings
 import zipfile
@@ -488,34 +489,99 @@ def _read_npz(file: Path, max_pixels: int) -> Decoded:
 
 
 # -- DICOM -------------------------------------------------------------------------------------------
+_PIXEL_DATA = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
+
+
 def _read_dicom(file: Path, max_pixels: int) -> Decoded:
-    try:
-        import pydicom
-        from pydicom.errors import InvalidDicomError
-    except ImportError as err:
-        raise ImportError(f"reading the DICOM file {str(file)!r} needs pydicom: pip install 'reddiff-imaging[dicom]'") from err
-    try:
-        header = pydicom.dcmread(file, stop_before_pixels=True)
-    except (InvalidDicomError, *DECODE_ERRORS) as err:
-        raise ValueError(f"could not read DICOM file {str(file)!r}: {err}") from err
-    check_pixels(file, (int(header.get("Rows", 0)), int(header.get("Columns", 0))), max_pixels)
-    try:
-        ds = pydicom.dcmread(file)
-        stored = np.asarray(ds.pixel_array)
-    except (InvalidDicomError, AttributeError, TypeError, NotImplementedError, *DECODE_ERRORS) as err:
-        raise ValueError(f"could not read DICOM file {str(file)!r}: {err}") from err
-    frames = int(ds.get("NumberOfFrames", 1) or 1)
+    if importlib.util.find_spec("pydicom") is None:
+        raise ImportError(f"reading the DICOM file {str(file)!r} needs pydicom: pip install 'reddiff-imaging[dicom]'")
+    force = sniff(file) != "dicom"  # no preamble (older files): pydicom parses what it can, checked below
+    header = _dicom_dataset(file, force, pixels=False)
+    if "Rows" not in header or "Columns" not in header:
+        raise _unreadable(file, "dicom", "not a DICOM image (no Rows and Columns)")
+    check_pixels(file, (int(header.Rows), int(header.Columns)), max_pixels)
+    frames = int(header.get("NumberOfFrames", 1) or 1)
     if frames > 1:
         raise ValueError(f"DICOM file {str(file)!r} holds {frames} frames; give a single-frame file (one slice)")
+    slope, intercept = _dicom_rescale(file, header)
+    photometric = str(header.get("PhotometricInterpretation", ""))
+    if photometric == "PALETTE COLOR" and "RedPaletteColorLookupTableDescriptor" not in header:
+        raise _unreadable(file, "dicom", "PALETTE COLOR without its colour lookup tables")
+    ds = _dicom_dataset(file, force, pixels=True)
+    if not any(name in ds and ds[name].value for name in _PIXEL_DATA):  # absent or empty
+        raise ValueError(f"DICOM file {str(file)!r} holds no pixel data (not an image: a report, a structure set?)")
+    _check_dicom_decoder(file, ds)
+    try:
+        stored = np.asarray(ds.pixel_array)
+    except (AttributeError, TypeError, NotImplementedError, *DECODE_ERRORS) as err:
+        raise _unreadable(file, "dicom", err) from err
+    if photometric == "PALETTE COLOR":
+        return _dicom_palette(file, ds, stored)
     bits = int(ds.get("BitsStored", stored.dtype.itemsize * 8))
     signed = int(ds.get("PixelRepresentation", 0)) == 1
-    slope, intercept = float(ds.get("RescaleSlope", 1.0)), float(ds.get("RescaleIntercept", 0.0))
     low, high = (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1) if signed else (0, 2**bits - 1)
     lo, hi = sorted((slope * low + intercept, slope * high + intercept))
-    values = slope * stored.astype(np.float64) + intercept
-    unit = (values - lo) / (hi - lo)
+    unit = (slope * stored.astype(np.float64) + intercept - lo) / (hi - lo)
     note = f"DICOM: values rescaled by slope {slope:g} and intercept {intercept:g}, window [{lo:g}, {hi:g}] ({bits} bits stored) mapped to [0, 1]"
-    if str(ds.get("PhotometricInterpretation", "")) == "MONOCHROME1":
+    if photometric == "MONOCHROME1":
         unit = 1.0 - unit
         note += ", MONOCHROME1 inverted"
-    return Decoded(np.clip(unit, 0.0, 1.0), "dicom", [note], bit_depth=bits, dtype=stored.dtype)
+    notes = [note] + ([f"{photometric} colours converted to RGB (pydicom)"] if photometric.startswith("YBR") else [])
+    return Decoded(np.clip(unit, 0.0, 1.0), "dicom", notes, bit_depth=bits, dtype=stored.dtype)
+
+
+def _dicom_dataset(file: Path, force: bool, *, pixels: bool) -> Any:
+    """The DICOM data set of ``file`` (without the pixel data unless ``pixels``); a file read with
+    ``force`` and no transfer syntax gets the one pydicom read it in."""
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+    from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+
+    try:
+        ds = pydicom.dcmread(file, stop_before_pixels=not pixels, force=force)
+    except (InvalidDicomError, *DECODE_ERRORS) as err:
+        raise _unreadable(file, "dicom", err) from err
+    if pixels and "TransferSyntaxUID" not in ds.file_meta:
+        implicit, little = ds.original_encoding
+        ds.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian if implicit else ExplicitVRLittleEndian if little else ExplicitVRBigEndian
+    return ds
+
+
+def _dicom_rescale(file: Path, header: Any) -> tuple[float, float]:
+    """RescaleSlope and RescaleIntercept (1 and 0 when absent), which must be finite, the slope not 0."""
+    try:
+        slope, intercept = float(header.get("RescaleSlope", 1.0)), float(header.get("RescaleIntercept", 0.0))
+    except (TypeError, ValueError) as err:
+        raise _unreadable(file, "dicom", f"RescaleSlope or RescaleIntercept is not a number ({err})") from err
+    if not (np.isfinite(slope) and np.isfinite(intercept) and slope != 0):
+        raise ValueError(
+            f"DICOM file {str(file)!r} has RescaleSlope {slope:g} and RescaleIntercept {intercept:g}; "
+            "expected finite numbers and a slope other than 0"
+        )
+    return slope, intercept
+
+
+def _check_dicom_decoder(file: Path, ds: Any) -> None:
+    """Refuse compressed pixel data that no installed pydicom plugin decodes, naming what to install."""
+    from pydicom.pixels import get_decoder
+
+    syntax = ds.file_meta.TransferSyntaxUID
+    try:
+        decoder = get_decoder(syntax)
+    except NotImplementedError as err:
+        raise _unreadable(file, "dicom", f"pydicom has no decoder for its transfer syntax {syntax.name}") from err
+    if not decoder.is_available:
+        needs = "; ".join(decoder.missing_dependencies)
+        raise ValueError(f"DICOM file {str(file)!r} is compressed ({syntax.name}) and no decoder for it is installed; any one of: {needs}")
+
+
+def _dicom_palette(file: Path, ds: Any, indices: np.ndarray) -> Decoded:
+    """The colours of a PALETTE COLOR image, by its lookup tables (8- or 16-bit entries)."""
+    from pydicom.pixels import apply_color_lut
+
+    try:
+        colours = np.asarray(apply_color_lut(indices, ds))
+    except (AttributeError, TypeError, *DECODE_ERRORS) as err:
+        raise _unreadable(file, "dicom", f"its colour lookup tables cannot be applied ({err})") from err
+    bits = int(ds.RedPaletteColorLookupTableDescriptor[2])
+    return Decoded(colours, "dicom", ["palette expanded to its colours"], bit_depth=bits, sample_max=2**bits - 1)

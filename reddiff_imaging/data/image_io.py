@@ -44,7 +44,12 @@ DICOM: stored values :math:`v` are rescaled to :math:`s v + i` (RescaleSlope :ma
 RescaleIntercept :math:`i`, e.g. Hounsfield units) and the range the stored bit depth allows,
 :math:`[s v_{\min} + i,\ s v_{\max} + i]` with :math:`v \in [0, 2^{\text{BitsStored}} - 1]` (or the
 signed range), is mapped linearly onto ``[0, 1]``; MONOCHROME1 images are inverted so that bright
-means high. The note states the window.
+means high. The note states the window: the stored range, not the display window (WindowCenter and
+WindowWidth are not applied). YBR colours are converted to RGB and PALETTE COLOR images expanded by
+their lookup tables (with a note); files without the 128-byte preamble are read too. Multi-frame
+files (counted from the header, before decoding), files without pixel data, a RescaleSlope of 0 or
+a non-finite rescaling, and compressed pixel data without an installed decoder (the message names
+the packages to install) are refused.
 
 :func:`write_image` writes 8-bit, 16-bit or float32 samples where the format holds them;
 :func:`output_bit_depth` picks the depth that keeps an input's precision in a given format.
