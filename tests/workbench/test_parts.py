@@ -229,3 +229,10 @@ def test_toml_config_takes_references(tmp_path, user_module, capsys) -> None:
     assert cli.main(["compare", "--config", str(config)]) == 0
     assert "| my_parts:blur | my_parts:fast_admm[my_parts:tv] | 1 |" in capsys.readouterr().out
     assert json.loads(_run_config(tmp_path / "toml.h5")["parts"]["solver my_parts:fast_admm"]["config"])["steps"] == 2
+
+
+def test_a_task_that_does_not_fit_the_images_names_the_task_and_their_size() -> None:
+    from reddiff_imaging.workbench.specs import build_task
+
+    with pytest.raises(ValueError, match=r"task 'sr4-block' cannot run on 30×30 images: factor 4 must divide the image size \(30, 30\); crop"):
+        build_task("sr4-block", (1, 30, 30), 0.01)
