@@ -58,6 +58,8 @@ the packages to install) are refused.
 from __future__ import annotations
 
 import os
+import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -293,6 +295,11 @@ def write_image(
     """Write an image ``(C, H, W)`` or ``(1, C, H, W)`` in ``[0, 1]`` (C = 1 or 3; clipped to
     ``[0, 1]``) with ``bit_depth`` bits per sample.
 
+    The samples go to a temporary file beside ``path``, renamed over it once complete: an existing
+    file (the input image itself, say) is replaced whole or, if writing fails, left as it was. A
+    link is followed; an existing file keeps its permissions. JPEG is written at quality 95 without
+    chroma subsampling.
+
     Args:
         image: the image.
         path: ``.png`` (8 or 16), ``.tif``/``.tiff`` (8, 16 or 32 = float32),
@@ -310,12 +317,10 @@ def write_image(
             in ``[0, 255]`` would be clipped to white), a ``path`` that is not a file name (str, bytes or os.PathLike), a
             ``bit_depth`` that is not an int.
         ValueError: a bad or empty shape, NaN or Inf samples, an empty ``path``, an unknown suffix, a bit depth the
-            format cannot hold, a ``value_range`` outside ``[0, 1]`` with integer samples, or a
-            ``path`` that is a folder or an existing HDF5 file.
+            format cannot hold, a JPEG side above 65,500 pixels, a ``value_range`` outside ``[0, 1]``
+            with integer samples, or a ``path`` that is a folder or an existing HDF5 file.
         PermissionError: a ``path`` that cannot be written. All are raised before anything is written.
     """
-    import imageio.v3 as iio
-
     if not isinstance(image, Tensor):
         raise TypeError(f"image must be a torch.Tensor, got {type(image).__name__}")
     if image.is_complex() or not (image.is_floating_point() or image.dtype == torch.bool):
@@ -335,6 +340,9 @@ def write_image(
     check_int(bit_depth, "bit_depth")
     if bit_depth not in WRITE_FORMATS[suffix]:
         raise ValueError(f"bit_depth {bit_depth!r} cannot be written to {suffix}; possible: {list(WRITE_FORMATS[suffix])}")
+    if suffix in (".jpg", ".jpeg") and max(image.shape[1:]) > _JPEG_MAX_SIDE:
+        h, w = image.shape[1:]
+        raise ValueError(f"JPEG holds at most {_JPEG_MAX_SIDE:,} pixels a side, got {h}×{w}; write .png or .tif")
     array = image.detach().to("cpu", torch.float64).clamp(0, 1).permute(1, 2, 0).numpy()
     array = array[..., 0] if channels == 1 else array
     if value_range is not None:
@@ -351,13 +359,7 @@ def write_image(
         data: np.ndarray = array.astype(np.float32)
     else:
         data = np.round(array * (2**bit_depth - 1)).astype(np.uint8 if bit_depth == 8 else np.uint16)
-    file.parent.mkdir(parents=True, exist_ok=True)
-    if suffix == ".npy":
-        np.save(file, data)
-    elif suffix == ".png" and bit_depth == 16 and channels == 3:
-        _write_png16(file, data)
-    else:
-        iio.imwrite(file, data, extension=suffix, plugin=_PLUGINS[suffix])
+    _replace_whole(file, lambda temporary: _write_samples(temporary, data, suffix, channels))
     return file
 
 
@@ -622,6 +624,49 @@ def _path(path: object, name: str, kind: str) -> Path:
 # -- writing ------------------------------------------------------------------------------------
 #: imageio plugin per suffix written with imageio
 _PLUGINS = {".png": "pillow", ".jpg": "pillow", ".jpeg": "pillow", ".tif": "tifffile", ".tiff": "tifffile"}
+
+
+#: the largest side a JPEG file can hold (libjpeg's limit)
+_JPEG_MAX_SIDE = 65500
+
+
+def _write_samples(file: Path, data: np.ndarray, suffix: str, channels: int) -> None:
+    """Write ``data`` (uint8, uint16 or float32 samples ``(H, W[, C])``) to ``file`` as ``suffix``."""
+    import imageio.v3 as iio
+
+    if suffix == ".npy":
+        np.save(file, data)
+    elif suffix == ".png" and data.dtype == np.uint16 and channels == 3:
+        _write_png16(file, data)
+    elif suffix in (".jpg", ".jpeg"):  # Pillow's default (quality 75, 4:2:0 chroma) blurs colour edges
+        iio.imwrite(file, data, extension=suffix, plugin="pillow", quality=95, subsampling=0)
+    else:
+        iio.imwrite(file, data, extension=suffix, plugin=_PLUGINS[suffix])
+
+
+def _replace_whole(file: Path, write: Callable[[Path], None]) -> None:
+    """Run ``write`` on a temporary file beside ``file`` (same suffix), then rename it over
+    ``file``: a failure midway leaves the earlier file whole (it may be the input image) and no
+    broken one. A link is followed; an existing file keeps its permissions, a new one gets the
+    umask's, as :func:`open` would give it."""
+    target = file.resolve() if file.is_symlink() else file
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.exists():
+        mode = target.stat().st_mode & 0o7777
+    else:
+        umask = os.umask(0)
+        os.umask(umask)
+        mode = 0o666 & ~umask
+    handle, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.stem}.", suffix=target.suffix)
+    os.close(handle)
+    temporary = Path(name)
+    try:
+        write(temporary)
+        os.chmod(temporary, mode)
+        os.replace(temporary, target)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
 
 
 def _write_png16(file: Path, data: np.ndarray) -> None:

@@ -393,3 +393,58 @@ def test_read_options_are_checked_before_reading(tmp_path: Path) -> None:
         with pytest.raises(kind, match=r"limit must be an int"):
             read_image_folder(tmp_path, limit=bad)  # type: ignore[arg-type]
     assert read_image_folder(tmp_path, limit=None)[0].shape == (1, 1, 4, 5)
+
+
+def test_write_image_replaces_a_file_whole_or_not_at_all(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    data = RNG.integers(0, 256, (6, 7), dtype=np.uint8)
+    iio.imwrite(tmp_path / "in.png", data)
+    image, _ = read_image(tmp_path / "in.png")
+    write_image(1 - image, tmp_path / "in.png")  # the input itself, as a script may do
+    np.testing.assert_array_equal(iio.imread(tmp_path / "in.png"), 255 - data)
+
+    def fails(*args: object, **kwargs: object) -> None:
+        Path(args[0]).write_bytes(b"\x89PNG half")  # a writer dying midway (disk full, Ctrl-C)
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(iio, "imwrite", fails)
+    with pytest.raises(OSError, match="No space left"):
+        write_image(image, tmp_path / "in.png")
+    monkeypatch.undo()
+    np.testing.assert_array_equal(iio.imread(tmp_path / "in.png"), 255 - data)  # the earlier content, whole
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.png"]  # no temporary file left
+
+
+def test_write_image_follows_links_and_keeps_permissions(tmp_path: Path) -> None:
+    import os
+    import stat
+
+    target = tmp_path / "target.tif"
+    tifffile.imwrite(target, np.zeros((4, 4), np.float32))
+    os.chmod(target, 0o640)
+    (tmp_path / "link.tif").symlink_to(target)
+    write_image(torch.full((1, 4, 4), 0.5), tmp_path / "link.tif", bit_depth=32)
+    assert (tmp_path / "link.tif").is_symlink() and float(tifffile.imread(target).mean()) == 0.5
+    assert stat.S_IMODE(target.stat().st_mode) == 0o640
+    umask = os.umask(0)
+    os.umask(umask)
+    write_image(torch.rand(1, 4, 4), tmp_path / "new.npy", bit_depth=16)
+    assert stat.S_IMODE((tmp_path / "new.npy").stat().st_mode) == 0o666 & ~umask  # as open() would create it
+    assert np.load(tmp_path / "new.npy").dtype == np.uint16
+
+
+def test_write_image_refuses_jpeg_sides_beyond_the_format(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"JPEG holds at most 65,500 pixels a side, got 1×70000; write \.png or \.tif"):
+        write_image(torch.rand(1, 1, 70000), tmp_path / "wide.jpg")
+    assert not (tmp_path / "wide.jpg").exists()  # was left behind, broken, by 'broken data stream when writing'
+
+
+def test_jpeg_is_written_without_chroma_subsampling(tmp_path: Path) -> None:
+    from PIL import JpegImagePlugin
+
+    colour = torch.zeros(3, 16, 16)
+    colour[0, :, ::2] = 1  # one-pixel red stripes: 4:2:0 subsampling would smear them
+    write_image(colour, tmp_path / "c.jpg")
+    with Image.open(tmp_path / "c.jpg") as im:
+        assert JpegImagePlugin.get_sampling(im) == 0  # 4:4:4
+    back, _ = read_image(tmp_path / "c.jpg")
+    assert float((back - colour).abs().mean()) < 0.05
