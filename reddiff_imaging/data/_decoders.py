@@ -164,7 +164,12 @@ def _read_pillow(file: Path, max_pixels: int) -> Decoded:
         try:
             opened = Image.open(file)  # reads the header only
         except Image.DecompressionBombError as err:  # more than twice Pillow's own limit
-            raise ValueError(f"image file {str(file)!r} claims too many pixels ({err}); max_pixels is {max_pixels:,}") from err
+            if max_pixels <= 2 * (Image.MAX_IMAGE_PIXELS or max_pixels):
+                raise ValueError(f"image file {str(file)!r} claims too many pixels ({err}); max_pixels is {max_pixels:,}") from err
+            raise ValueError(
+                f"image file {str(file)!r} claims more pixels than Pillow decodes ({err}); max_pixels {max_pixels:,} is above "
+                "that limit, PIL.Image.MAX_IMAGE_PIXELS (twice it is the hard limit)"
+            ) from err
         except UnidentifiedImageError as err:
             if found:
                 what = f"it starts like a {found.upper()} file but is truncated or damaged"

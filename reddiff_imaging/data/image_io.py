@@ -188,7 +188,8 @@ def read_image(
 
     Raises:
         FileNotFoundError: no file at ``path``.
-        ValueError: an empty ``path``, not a readable image (a text file, a pickle, an HDF5 file, a
+        IsADirectoryError: a folder at ``path``.
+        ValueError: an empty ``path``, a pipe or device at ``path``, not a readable image (a text file, a pickle, an HDF5 file, a
             truncated or damaged image), more than one image (an animation, a TIFF stack), too
             many pixels, 32- or 64-bit integers float32 cannot keep apart without ``rescale``, float samples outside ``[0, 1]`` without
             ``rescale``, a constant image with ``rescale``, an array shape that is not an image, or a
@@ -200,11 +201,7 @@ def read_image(
     _check_request(channels, size)
     check_bool(rescale, "rescale")
     check_int(max_pixels, "max_pixels")
-    if not file.is_file():
-        what = " (it is a directory)" if file.is_dir() else ""
-        raise FileNotFoundError(f"image file {str(file)!r} does not exist{what}")
-    if file.stat().st_size == 0:
-        raise ValueError(f"image file {str(file)!r} is empty (0 bytes); expected an image ({', '.join(IMAGE_SUFFIXES)})")
+    _check_regular_file(file)
     image, info = _to_tensor(decode(file, max_pixels), file, rescale)
     image, changes = adjust_image(image, channels=channels, size=size)
     if changes:
@@ -222,7 +219,7 @@ def read_image_folder(
     max_pixels: int = MAX_PIXELS,
 ) -> tuple[Tensor, list[ImageInfo]]:
     """Read the images of a folder (not recursive, sorted by name; suffixes in
-    :data:`IMAGE_SUFFIXES`) with :func:`read_image` into one batch ``(N, C, H, W)``.
+    :data:`IMAGE_SUFFIXES`, hidden files skipped) with :func:`read_image` into one batch ``(N, C, H, W)``.
 
     The images must share their channels and size unless ``channels``/``size`` make them agree.
 
@@ -234,6 +231,7 @@ def read_image_folder(
 
     Raises:
         FileNotFoundError: no folder at ``path``.
+        NotADirectoryError: a file at ``path``.
         TypeError: a ``path`` that is not a folder name, a ``limit`` or ``max_pixels`` that is not an int.
         ValueError: no images in it, an unreadable image, images of different channels or sizes
             (the message names two that differ and the option that makes them agree), a ``limit``
@@ -245,9 +243,12 @@ def read_image_folder(
     check_int(max_pixels, "max_pixels")
     if limit is not None:
         check_int(limit, "limit")
+    if folder.exists() and not folder.is_dir():
+        raise NotADirectoryError(f"image folder {str(folder)!r} is a file, not a folder; read_image reads one image")
     if not folder.is_dir():
-        raise FileNotFoundError(f"image folder {str(folder)!r} does not exist or is not a directory")
-    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        raise FileNotFoundError(f"image folder {str(folder)!r} does not exist")
+    # hidden files are no images of the user's: macOS leaves '._name.png' resource forks on other disks
+    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
     if not files:
         raise ValueError(f"image folder {str(folder)!r} contains no images with suffixes {list(IMAGE_SUFFIXES)}")
     images: list[Tensor] = []
@@ -608,6 +609,19 @@ def _check_request(channels: int | None, size: int | None) -> None:
         raise ValueError(f"channels must be 1, 3 or None, got {channels!r}")
     if size is not None:  # a side beyond the bound on any image would exhaust memory when resized to
         check_int(size, "size", maximum=MAX_IMAGE_SIDE)
+
+
+def _check_regular_file(file: Path) -> None:
+    """Refuse a ``file`` that does not exist, is a folder, or is no regular file (opening a pipe
+    would block), before anything is read."""
+    if file.is_dir():
+        raise IsADirectoryError(f"image file {str(file)!r} is a folder, not an image file; read_image_folder reads the images in a folder")
+    if not file.exists():
+        raise FileNotFoundError(f"image file {str(file)!r} does not exist")
+    if not file.is_file():
+        raise ValueError(f"image file {str(file)!r} is not a regular file (a pipe, a device or a socket)")
+    if file.stat().st_size == 0:
+        raise ValueError(f"image file {str(file)!r} is empty (0 bytes); expected an image ({', '.join(IMAGE_SUFFIXES)})")
 
 
 def _path(path: object, name: str, kind: str) -> Path:

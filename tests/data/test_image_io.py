@@ -178,7 +178,7 @@ def test_dicom_rescale_and_window(tmp_path: Path) -> None:
 def test_missing_unreadable_and_oversized_files(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="nothere.png"):
         read_image(tmp_path / "nothere.png")
-    with pytest.raises(FileNotFoundError, match="directory"):
+    with pytest.raises(IsADirectoryError, match=r"is a folder, not an image file; read_image_folder reads the images in a folder"):
         read_image(tmp_path)
     (tmp_path / "broken.png").write_text("not an image")
     with pytest.raises(ValueError, match=r"broken\.png' \(12 bytes\) as PNG"):
@@ -448,3 +448,33 @@ def test_jpeg_is_written_without_chroma_subsampling(tmp_path: Path) -> None:
         assert JpegImagePlugin.get_sampling(im) == 0  # 4:4:4
     back, _ = read_image(tmp_path / "c.jpg")
     assert float((back - colour).abs().mean()) < 0.05
+
+
+def test_paths_that_are_not_regular_files_or_folders(tmp_path: Path) -> None:
+    import os
+
+    os.mkfifo(tmp_path / "pipe.png")  # was 'does not exist'; opening it would block
+    with pytest.raises(ValueError, match=r"pipe\.png' is not a regular file \(a pipe, a device or a socket\)"):
+        read_image(tmp_path / "pipe.png")
+    iio.imwrite(tmp_path / "a.png", np.zeros((4, 4), np.uint8))
+    with pytest.raises(NotADirectoryError, match=r"a\.png' is a file, not a folder; read_image reads one image"):
+        read_image_folder(tmp_path / "a.png")
+    with pytest.raises(FileNotFoundError, match=r"image folder '.*nothere' does not exist"):
+        read_image_folder(tmp_path / "nothere")
+
+
+def test_folders_skip_hidden_files(tmp_path: Path) -> None:
+    iio.imwrite(tmp_path / "a.png", np.zeros((4, 4), np.uint8))
+    (tmp_path / "._a.png").write_bytes(b"\x00\x05\x16\x07 Mac resource fork")  # left by macOS on other disks
+    images, infos = read_image_folder(tmp_path)
+    assert images.shape == (1, 1, 4, 4) and [Path(i.path).name for i in infos] == ["a.png"]
+
+
+def test_pillows_own_pixel_limit_is_named_when_max_pixels_is_above_it(tmp_path: Path) -> None:
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = chunk(b"IHDR", struct.pack(">IIBBBBB", 15000, 15000, 8, 0, 0, 0, 0))
+    (tmp_path / "big.png").write_bytes(b"\x89PNG\r\n\x1a\n" + header + chunk(b"IDAT", zlib.compress(b"\0" * 8)) + chunk(b"IEND", b""))
+    with pytest.raises(ValueError, match=r"big\.png' claims more pixels than Pillow decodes \(.*PIL\.Image\.MAX_IMAGE_PIXELS"):
+        read_image(tmp_path / "big.png", max_pixels=300_000_000)
