@@ -280,8 +280,11 @@ def output_bit_depth(
 
     Raises:
         ValueError: a suffix :func:`write_image` cannot write.
+        TypeError: an ``info`` that is not an :class:`ImageInfo`.
     """
     suffix = _write_suffix(_path(path, "path", "file"))
+    if not isinstance(info, ImageInfo):
+        raise TypeError(f"info must be an ImageInfo, got {type(info).__name__}")
     wanted = 32 if info.is_float else 8 if info.bit_depth <= 8 else 16 if info.bit_depth <= 16 else 32
     depth = max(d for d in WRITE_FORMATS[suffix] if d <= wanted)
     if depth == wanted:
@@ -369,8 +372,13 @@ def fits_bit_depth(value_range: tuple[float, float] | None, bit_depth: int) -> b
     holds any range, integer samples the range ``[0, 1]`` of their scale.
 
     Raises:
-        ValueError: a ``value_range`` that is not a finite pair (low, high) with low < high.
+        ValueError: a ``value_range`` that is not a finite pair (low, high) with low < high, a
+            ``bit_depth`` other than 8, 16 or 32.
+        TypeError: a ``bit_depth`` that is not an int.
     """
+    check_int(bit_depth, "bit_depth")
+    if bit_depth not in (8, 16, 32):
+        raise ValueError(f"bit_depth must be 8, 16 or 32, got {bit_depth}")
     if value_range is None:
         return True
     lo, hi = _check_value_range(value_range)
@@ -440,6 +448,8 @@ def image_from_array(array: np.ndarray, name: str) -> tuple[Tensor, ImageInfo]:
     :func:`read_image` scales file samples; ``name`` stands for the file in messages and the info."""
     if not isinstance(array, np.ndarray):
         raise TypeError(f"array must be a numpy.ndarray, got {type(array).__name__}")
+    if not isinstance(name, str):
+        raise TypeError(f"name must be a str, got {type(name).__name__}")
     return _to_tensor(Decoded(array, "array", planar_guess=True), Path(name))
 
 
@@ -569,18 +579,27 @@ def adjust_image(image: Tensor, *, channels: int | None = None, size: int | None
         size: crop the centred square and resize it to ``size × size`` (bicubic, antialiased).
 
     Returns:
-        The image and one note per change made (none when it already matches).
+        The image (same dtype and device) and one note per change made (none when it already matches).
+
+    Raises:
+        TypeError: an ``image`` that is not a real floating-point tensor.
+        ValueError: a shape other than ``(C, H, W)`` with C = 1 or 3 and H, W >= 1, or a bad
+            ``channels``/``size``.
     """
     _check_request(channels, size)
-    if image.ndim != 3 or image.shape[0] not in (1, 3):
-        raise ValueError(f"image must have shape (C, H, W) with C = 1 or 3, got {tuple(image.shape)}")
+    if not isinstance(image, Tensor):
+        raise TypeError(f"image must be a torch.Tensor, got {type(image).__name__}")
+    if image.is_complex() or not image.is_floating_point():
+        raise TypeError(f"image must hold real floating-point samples in [0, 1], got dtype {image.dtype}; scale integer images first (e.g. x / 255)")
+    if image.ndim != 3 or image.shape[0] not in (1, 3) or image.numel() == 0:
+        raise ValueError(f"image must have shape (C, H, W) with C = 1 or 3 and H, W >= 1, got {tuple(image.shape)}")
     changes = []
     if channels is not None and channels != image.shape[0]:
         if channels == 1:
-            from skimage.color import rgb2gray
-
-            gray = rgb2gray(image.permute(1, 2, 0).double().numpy())
-            image = torch.from_numpy(gray.astype(np.float32))[None]
+            # skimage.color.rgb2gray's weights, applied in torch: skimage would need a CPU NumPy copy
+            # (no CUDA, no autograd) and returns float64 whatever came in
+            weights = torch.tensor(_LUMINANCE, dtype=torch.float64, device=image.device).view(3, 1, 1)
+            image = (image.double() * weights).sum(0, keepdim=True).to(image.dtype)
             changes.append("colour converted to gray (luminance, skimage.color.rgb2gray)")
         else:
             image = image.expand(3, -1, -1).contiguous()
@@ -597,6 +616,10 @@ def adjust_image(image: Tensor, *, channels: int | None = None, size: int | None
             steps.append(f"resized to {size}×{size} (bicubic)")
         changes.append(f"{h}×{w} image " + " and ".join(steps))
     return image.contiguous(), changes
+
+
+#: the luminance weights of :func:`skimage.color.rgb2gray` (ITU-R BT.709)
+_LUMINANCE = (0.2125, 0.7154, 0.0721)
 
 
 def _valid_channels(channels: object) -> bool:

@@ -478,3 +478,33 @@ def test_pillows_own_pixel_limit_is_named_when_max_pixels_is_above_it(tmp_path: 
     (tmp_path / "big.png").write_bytes(b"\x89PNG\r\n\x1a\n" + header + chunk(b"IDAT", zlib.compress(b"\0" * 8)) + chunk(b"IEND", b""))
     with pytest.raises(ValueError, match=r"big\.png' claims more pixels than Pillow decodes \(.*PIL\.Image\.MAX_IMAGE_PIXELS"):
         read_image(tmp_path / "big.png", max_pixels=300_000_000)
+
+
+def test_adjust_image_checks_its_image_and_keeps_dtype_device_and_gradients() -> None:
+    from skimage.color import rgb2gray
+
+    colour = torch.rand(3, 5, 6, dtype=torch.float64, requires_grad=True)
+    gray, notes = adjust_image(colour, channels=1)  # was float32, and failed for tensors needing grad
+    assert gray.dtype == torch.float64 and notes == ["colour converted to gray (luminance, skimage.color.rgb2gray)"]
+    np.testing.assert_allclose(gray[0].detach().numpy(), rgb2gray(colour.detach().permute(1, 2, 0).numpy()), rtol=1e-15)
+    gray.sum().backward()
+    assert colour.grad is not None
+    assert adjust_image(torch.rand(3, 4, 4, device="meta"), channels=1)[0].shape == (1, 4, 4)  # no copy to NumPy
+    with pytest.raises(TypeError, match=r"image must be a torch.Tensor, got ndarray"):
+        adjust_image(np.zeros((1, 4, 4)))  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"image must hold real floating-point samples in \[0, 1\], got dtype torch.uint8"):
+        adjust_image(torch.zeros(3, 4, 4, dtype=torch.uint8), channels=1)  # was gray in [0, 255]
+    with pytest.raises(ValueError, match=r"H, W >= 1, got \(1, 0, 4\)"):
+        adjust_image(torch.zeros(1, 0, 4), size=2)  # failed inside torch's interpolate
+
+
+def test_helpers_check_their_arguments(tmp_path: Path) -> None:
+    with pytest.raises(TypeError, match="info must be an ImageInfo, got int"):
+        output_bit_depth(tmp_path / "o.png", 3)  # type: ignore[arg-type]
+    for bad in ("8", 8.0, 12):
+        with pytest.raises((TypeError, ValueError), match="bit_depth must be"):
+            fits_bit_depth((0.0, 1.0), bad)  # type: ignore[arg-type]
+    from reddiff_imaging.data.image_io import image_from_array
+
+    with pytest.raises(TypeError, match="name must be a str, got int"):
+        image_from_array(np.zeros((4, 4)), 3)  # type: ignore[arg-type]
