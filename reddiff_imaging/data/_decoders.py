@@ -71,6 +71,7 @@ class Decoded:
         sample_max: the value that stands for 1 in unsigned samples, where it is not the dtype's
             maximum (4095 for a 12-bit TIFF).
         dtype: the stored samples' dtype where ``array`` holds converted values (DICOM).
+        windowed: ``array`` holds fractions of a DICOM window, already in ``[0, 1]``.
         planar_guess: the axes are not recorded in the file (NumPy arrays).
     """
 
@@ -80,6 +81,7 @@ class Decoded:
     bit_depth: int | None = None
     sample_max: int | None = None
     dtype: np.dtype | None = None
+    windowed: bool = False
     planar_guess: bool = False
 
 
@@ -522,6 +524,11 @@ def _read_dicom(file: Path, max_pixels: int) -> Decoded:
         raise _unreadable(file, "dicom", err) from err
     if photometric == "PALETTE COLOR":
         return _dicom_palette(file, ds, stored)
+    if stored.dtype.kind == "f":  # Float Pixel Data (parametric maps): read as float images are
+        changed = (slope, intercept) != (1.0, 0.0)
+        values = slope * stored.astype(np.float64) + intercept if changed else stored
+        notes = [f"DICOM: float values rescaled by slope {slope:g} and intercept {intercept:g}"] if changed else []
+        return Decoded(values, "dicom", notes, dtype=stored.dtype)
     bits = int(ds.get("BitsStored", stored.dtype.itemsize * 8))
     signed = int(ds.get("PixelRepresentation", 0)) == 1
     low, high = (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1) if signed else (0, 2**bits - 1)
@@ -532,7 +539,7 @@ def _read_dicom(file: Path, max_pixels: int) -> Decoded:
         unit = 1.0 - unit
         note += ", MONOCHROME1 inverted"
     notes = [note] + ([f"{photometric} colours converted to RGB (pydicom)"] if photometric.startswith("YBR") else [])
-    return Decoded(np.clip(unit, 0.0, 1.0), "dicom", notes, bit_depth=bits, dtype=stored.dtype)
+    return Decoded(np.clip(unit, 0.0, 1.0), "dicom", notes, bit_depth=bits, dtype=stored.dtype, windowed=True)
 
 
 def _dicom_dataset(file: Path, force: bool, *, pixels: bool) -> Any:

@@ -423,7 +423,7 @@ def _to_tensor(decoded: Decoded, file: Path, rescale: bool = False) -> tuple[Ten
         notes = [*notes, scale_note]
     value_range = None
     if rescale:
-        unit, value_range, stretch_notes = _stretch(unit, array, file, of_window=fmt == "dicom", sample_max=top)
+        unit, value_range, stretch_notes = _stretch(unit, array, file, of_window=decoded.windowed, sample_max=top)
         notes = [*notes, *stretch_notes]
     elif array.dtype.kind in "iu" and np.ptp(unit) < 1 / 8:
         _check_levels_kept(array, unit, file, top)

@@ -140,3 +140,22 @@ def test_a_dicom_file_without_preamble(tmp_path: Path) -> None:
     (tmp_path / "text.dcm").write_text("not a dicom file at all")
     with pytest.raises(ValueError, match=r"text\.dcm' .*not a DICOM image"):
         read_image(tmp_path / "text.dcm")
+
+
+def test_float_pixel_data_is_read_as_a_float_image(tmp_path: Path) -> None:
+    values = RNG.random((4, 5)).astype(np.float32)
+    path = _dicom(tmp_path / "map.dcm", values)
+    ds = pydicom.dcmread(path)  # Float Pixel Data instead of Pixel Data, as parametric maps store it
+    del ds.PixelData, ds.BitsStored, ds.HighBit, ds.PixelRepresentation
+    ds.FloatPixelData = values.tobytes()
+    ds.save_as(path, enforce_file_format=True)
+    image, info = read_image(path)  # was mapped from a 32-bit integer window: about 1e-10
+    assert (info.dtype, info.notes) == ("float32", ())
+    np.testing.assert_array_equal(image[0].numpy(), values)
+    ds.RescaleSlope, ds.RescaleIntercept = 1000, -500
+    ds.save_as(path, enforce_file_format=True)
+    with pytest.raises(ValueError, match=r"float samples in \[-.*must lie in \[0, 1\]"):
+        read_image(path)
+    stretched, info = read_image(path, rescale=True)
+    assert info.value_range == pytest.approx((values.min() * 1000.0 - 500, values.max() * 1000.0 - 500), rel=1e-6)
+    assert info.notes[-1].startswith("samples rescaled from their range [") and "DICOM window" not in info.notes[-1]
