@@ -263,6 +263,7 @@ class DiffusionModel(Prior):
         :math:`x_t = \sqrt{\bar\alpha_t}\,x'` is distributed as the diffused data at time :math:`t`,
         and the result is :math:`\hat x_0(x_t, t)` mapped back to ``[0, 1]``."""
         check_tensor(x, "x", allow_complex=False)
+        self._check_batch(x, "x")
         t = self.timestep_for_sigma(check_level(sigma, "sigma", x, allow_zero=True)).to(x.device)
         if t.numel() == 1:
             t = t.expand(x.shape[0])
@@ -332,7 +333,15 @@ class DiffusionModel(Prior):
             pass
         return self.from_model(x.clamp(*image_range))
 
+    def _check_batch(self, x: Tensor, name: str) -> None:
+        if x.ndim != 4:
+            raise ValueError(f"{name} must be a batch of images (B, C, H, W), got shape {tuple(x.shape)}")
+        self.check_image_shape(x.shape[1:])  # a channel count the network was not trained for
+
     def _timesteps(self, t: Tensor | int, x_t: Tensor) -> Tensor:
+        """``t`` as a ``(B,)`` int64 tensor for the batch ``x_t``, after checking both (shapes only: no
+        value is read from a GPU)."""
+        self._check_batch(x_t, "x_t")
         t = torch.as_tensor(t, device=x_t.device)
         if t.is_floating_point() or t.is_complex() or t.dtype == torch.bool:
             raise TypeError(f"t must hold integer timesteps, got dtype {t.dtype}")

@@ -326,6 +326,9 @@ class GaussianMixture(DiffusionModel):
     def _check_x(self, x: object, name: str) -> Tensor:
         return check_tensor(x, name, self.shape, allow_complex=False)
 
+    def _check_batch(self, x: Tensor, name: str) -> None:
+        self._check_x(x, name)  # the exact image shape, not only the channels
+
     def _buffers_on(self, device: torch.device) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         return (
             self.means.to(device=device, dtype=torch.float64),

@@ -90,8 +90,6 @@ class GrayFromColour(DiffusionModel):
         return self.colour.check_image_shape((3, *shape[1:]), user)
 
     def _eps(self, x_t: Tensor, t: Tensor) -> Tensor:
-        if x_t.shape[1] != 1:
-            raise ValueError(f"x_t must have 1 channel (B, 1, H, W), got shape {tuple(x_t.shape)}")
         t_colour = self.colour_timestep.to(t.device)[t]
         alpha_bar, alpha_bar_colour = self.alpha_bar(t, x_t), self.alpha_bar(t_colour, x_t)
         generator = torch.Generator(device=x_t.device).manual_seed(self.chroma_seed)

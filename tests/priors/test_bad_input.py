@@ -118,3 +118,17 @@ def test_sampling_arithmetic_refuses_what_it_cannot_compute() -> None:
     with pytest.raises(ValueError, match=r"noise must have x0's shape"):
         ddim_step(x, eps, 0.5, 0.6, 1.0, torch.zeros(1, 1, 4, 4))
     torch.testing.assert_close(x0_from_eps(x + 1, eps, torch.full((2, 1, 1, 1), 0.25)), torch.full_like(x, 2.0))
+
+
+@pytest.mark.parametrize("method", ["denoise", "eps", "x0", "score", "eps_and_variance"])
+def test_a_diffusion_prior_names_the_channel_counts_before_calling_its_network(method: str) -> None:
+    """A 1-channel batch reached the network of the colour prior, whose error spoke of
+    'H and W divisible by 8', which the prior pads for."""
+    prior = DiffusionPrior.natural()
+    call = getattr(prior, method)
+    argument = 0.1 if method == "denoise" else 5
+    with pytest.raises(ValueError, match="prior DiffusionPrior works on 3-channel images, but the images have 1 channel; run it on gray"):
+        call(torch.rand(1, 1, 16, 16), argument)
+    name = "x" if method == "denoise" else "x_t"
+    with pytest.raises(ValueError, match=rf"{name} must be a batch of images \(B, C, H, W\), got shape \(3, 16, 16\)"):
+        call(torch.rand(3, 16, 16), argument)

@@ -85,5 +85,5 @@ def test_gray_path_errors() -> None:
     for wrong in (1.5, "1", True, None):  # a wrong type is a TypeError, not a ValueError
         with pytest.raises(TypeError, match="chroma_seed must be an int, got"):
             GrayFromColour(colour, chroma_seed=wrong)  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="x_t must have 1 channel"):
+    with pytest.raises(ValueError, match="prior GrayFromColour works on 1-channel images, but the images have 3 channels; use a colour prior"):
         GrayFromColour(colour).eps(torch.zeros(1, 3, H, W, dtype=torch.float64), 10)
