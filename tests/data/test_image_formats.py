@@ -239,3 +239,11 @@ def test_fortran_order_and_bool_arrays(tmp_path: Path) -> None:
     image, info = read_image(tmp_path / "mask.npy")
     assert (info.dtype, info.bit_depth) == ("bool", 1)
     np.testing.assert_array_equal(image[0].numpy(), mask.astype(np.float32))
+
+
+def test_a_camera_mpo_jpeg_reads_its_primary_image(tmp_path: Path) -> None:
+    primary = RNG.integers(0, 256, (8, 10, 3), dtype=np.uint8)
+    Image.fromarray(primary).save(tmp_path / "camera.jpg", format="MPO", save_all=True, append_images=[Image.new("RGB", (5, 4))])
+    image, info = read_image(tmp_path / "camera.jpg")
+    assert image.shape == (3, 8, 10) and info.format == "jpeg"
+    assert info.notes == ("read the first of its 2 images (MPO: the others are previews or further views)",)
