@@ -326,6 +326,15 @@ def as_image_shape(value: Sequence[int] | torch.Size, name: str) -> tuple[int, i
     return shape
 
 
+def check_batch_shape(x: Tensor, name: str = "x") -> None:
+    """Raise a ValueError naming ``name`` unless ``x`` is a batch of images ``(B, C, H, W)`` with
+    ``B >= 1`` (the shape only: no value is read, so no device synchronises)."""
+    if x.ndim != 4:
+        raise ValueError(f"{name} must have shape (B, C, H, W), got {tuple(x.shape)}")
+    if x.shape[0] == 0:
+        raise ValueError(f"{name} must hold at least one image, got batch size 0")
+
+
 def check_tensor(
     value: object,
     name: str,

@@ -25,6 +25,7 @@ from torch import Tensor, nn
 
 from reddiff_imaging._validation import (
     as_image_shape,
+    check_batch_shape,
     check_int,
     check_level,
     check_tensor,
@@ -334,8 +335,7 @@ class DiffusionModel(Prior):
         return self.from_model(x.clamp(*image_range))
 
     def _check_batch(self, x: Tensor, name: str) -> None:
-        if x.ndim != 4:
-            raise ValueError(f"{name} must be a batch of images (B, C, H, W), got shape {tuple(x.shape)}")
+        check_batch_shape(x, name)
         self.check_image_shape(x.shape[1:])  # a channel count the network was not trained for
 
     def _timesteps(self, t: Tensor | int, x_t: Tensor) -> Tensor:

@@ -21,6 +21,7 @@ from typing import Any
 
 from torch import Tensor
 
+from reddiff_imaging._validation import check_batch_shape, check_level, check_tensor
 from reddiff_imaging.priors.base import DiffusionModel, Prior
 
 __all__ = ["Channelwise"]
@@ -69,13 +70,13 @@ class Channelwise(Prior):
         return self.prior.check_image_shape((1, *shape[1:]), user)
 
     def denoise(self, x: Tensor, sigma: float | Tensor) -> Tensor:
-        return _per_channel(self.prior.denoise, x, sigma)
+        return _per_channel(self.prior.denoise, x, sigma, "sigma")
 
     def prox(self, x: Tensor, tau: float | Tensor) -> Tensor:
-        return _per_channel(self.prior.prox, x, tau)
+        return _per_channel(self.prior.prox, x, tau, "tau")
 
     def grad(self, x: Tensor) -> Tensor:
-        return _per_channel(lambda z, _: self.prior.grad(z), x, None)
+        return _per_channel(lambda z, _: self.prior.grad(z), x, None, "")
 
     def _provides(self, name: str) -> bool:
         return self.prior._provides(name)
@@ -101,8 +102,13 @@ class _ChannelwiseDiffusion(Channelwise, DiffusionModel):
         return eps.reshape(x_t.shape)
 
 
-def _per_channel(apply: Callable[[Tensor, Any], Tensor], x: Tensor, level: float | Tensor | None) -> Tensor:
-    """``apply`` on ``(B·C, 1, H, W)``; a per-item level ``(B,)`` is repeated for each channel."""
+def _per_channel(apply: Callable[[Tensor, Any], Tensor], x: Tensor, level: float | Tensor | None, level_name: str) -> Tensor:
+    """``apply`` on ``(B·C, 1, H, W)``; a per-item level ``(B,)`` is repeated for each channel.
+    ``x`` and the level are checked before the reshape, so that errors show the caller's shapes."""
+    check_tensor(x, "x", allow_complex=False)
+    check_batch_shape(x, "x")
+    if level is not None:
+        check_level(level, level_name, x, allow_zero=True)
     b, c = x.shape[:2]
     if isinstance(level, Tensor) and level.ndim > 0 and level.numel() == b and c > 1:
         level = level.reshape(b).repeat_interleave(c)

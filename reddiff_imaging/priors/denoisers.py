@@ -50,7 +50,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from reddiff_imaging._validation import MAX_IMAGE_SIDE, Level, check_int, check_level, check_positive, check_tensor
+from reddiff_imaging._validation import (
+    MAX_IMAGE_SIDE,
+    Level,
+    check_batch_shape,
+    check_int,
+    check_level,
+    check_positive,
+    check_tensor,
+)
 from reddiff_imaging.priors.base import Prior
 
 #: the deepest wavelet decomposition: beyond it an image of MAX_IMAGE_SIDE pixels has no coarser scale
@@ -73,10 +81,7 @@ def _check_image(x: object, name: str = "x") -> Tensor:
     """A real, finite float tensor of shape ``(B, C, H, W)``."""
     check_tensor(x, name, allow_complex=False)
     assert isinstance(x, Tensor)
-    if x.ndim != 4:
-        raise ValueError(f"{name} must have shape (B, C, H, W), got {tuple(x.shape)}")
-    if x.shape[0] == 0:
-        raise ValueError(f"{name} must hold at least one image, got batch size 0")
+    check_batch_shape(x, name)
     return x
 
 

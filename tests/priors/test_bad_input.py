@@ -130,5 +130,5 @@ def test_a_diffusion_prior_names_the_channel_counts_before_calling_its_network(m
     with pytest.raises(ValueError, match="prior DiffusionPrior works on 3-channel images, but the images have 1 channel; run it on gray"):
         call(torch.rand(1, 1, 16, 16), argument)
     name = "x" if method == "denoise" else "x_t"
-    with pytest.raises(ValueError, match=rf"{name} must be a batch of images \(B, C, H, W\), got shape \(3, 16, 16\)"):
+    with pytest.raises(ValueError, match=rf"{name} must have shape \(B, C, H, W\), got \(3, 16, 16\)"):
         call(torch.rand(3, 16, 16), argument)

@@ -118,3 +118,17 @@ def test_gaussian_mixture_takes_its_own_shape_only() -> None:
     assert mixture.check_image_shape((1, 2, 2)) is None
     with pytest.raises(ValueError, match=r"ddim: the GaussianMixture is a distribution of images of shape \(1, 2, 2\), got images of shape \(3, 2, 2\)"):
         mixture.check_image_shape((3, 2, 2), "ddim")
+
+
+def test_errors_show_the_callers_shapes_not_the_per_channel_ones() -> None:
+    """The batch was reshaped to (B·C, 1, H, W) before the wrapped prior checked it, so a 3-D image
+    was reported as shape (48, 1, 16) and a level for 2 images as one for 6."""
+    prior = Channelwise(TV())
+    with pytest.raises(ValueError, match=r"x must have shape \(B, C, H, W\), got \(3, 16, 16\)"):
+        prior.denoise(torch.rand(3, 16, 16), 0.1)
+    with pytest.raises(ValueError, match=r"sigma must be a number or a tensor of shape \(2,\) \(one per item\), got shape \(3,\)"):
+        prior.denoise(torch.rand(2, 3, 16, 16), torch.tensor([0.1, 0.2, 0.3]))
+    with pytest.raises(ValueError, match=r"tau must be a number or a tensor of shape \(2,\) \(one per item\), got shape \(3,\)"):
+        prior.prox(torch.rand(2, 3, 16, 16), torch.tensor([0.1, 0.2, 0.3]))
+    per_item = prior.denoise(torch.rand(2, 3, 16, 16), torch.tensor([0.1, 0.2]))
+    assert per_item.shape == (2, 3, 16, 16)
