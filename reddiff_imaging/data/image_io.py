@@ -482,7 +482,8 @@ def _unit_range(
         return (array.astype(np.float64) - info.min) / (float(info.max) - info.min), array.dtype.itemsize * 8, note
     if kind == "f":
         if not np.all(np.isfinite(array)):
-            raise ValueError(f"image file {str(file)!r} holds NaN or infinite values")
+            bad = int(np.count_nonzero(~np.isfinite(array)))
+            raise ValueError(f"image file {str(file)!r} holds NaN or infinite values ({bad} of {array.size} samples); expected finite samples")
         lo, hi = float(array.min()), float(array.max())
         if allow_any_float:
             return array.astype(np.float64), array.dtype.itemsize * 8, None
@@ -717,7 +718,8 @@ def _write_png16(file: Path, data: np.ndarray) -> None:
 def _write_suffix(path: Path) -> str:
     suffix = Path(path).suffix.lower()
     if suffix not in WRITE_FORMATS:
-        raise ValueError(f"cannot write {str(path)!r}: the suffix must be one of {list(WRITE_FORMATS)}")
+        got = f"ends in {Path(path).suffix!r}" if Path(path).suffix else "has no suffix"
+        raise ValueError(f"path {str(path)!r} {got}; write_image writes one of {list(WRITE_FORMATS)} (any case)")
     return suffix
 
 
