@@ -719,7 +719,7 @@ def _write_suffix(path: Path) -> str:
     suffix = Path(path).suffix.lower()
     if suffix not in WRITE_FORMATS:
         got = f"ends in {Path(path).suffix!r}" if Path(path).suffix else "has no suffix"
-        raise ValueError(f"path {str(path)!r} {got}; write_image writes one of {list(WRITE_FORMATS)} (any case)")
+        raise ValueError(f"path {str(path)!r} {got}; the suffix must be one of {list(WRITE_FORMATS)} (any case)")
     return suffix
 
 

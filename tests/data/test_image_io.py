@@ -514,7 +514,7 @@ def test_messages_name_counts_and_the_path(tmp_path: Path) -> None:
     tifffile.imwrite(tmp_path / "nan.tif", np.array([[np.nan, 0.5, np.inf]], np.float32))
     with pytest.raises(ValueError, match=r"nan\.tif' holds NaN or infinite values \(2 of 3 samples\); expected finite samples"):
         read_image(tmp_path / "nan.tif", rescale=True)
-    with pytest.raises(ValueError, match=r"path '.*o\.bmp' ends in '\.bmp'; write_image writes one of \['\.png'"):
+    with pytest.raises(ValueError, match=r"path '.*o\.bmp' ends in '\.bmp'; the suffix must be one of \['\.png'"):
         write_image(torch.rand(1, 4, 4), tmp_path / "o.bmp")
     with pytest.raises(ValueError, match=r"path '.*noname' has no suffix"):
         write_image(torch.rand(1, 4, 4), tmp_path / "noname")
