@@ -200,7 +200,7 @@ def _read_pillow(file: Path, max_pixels: int) -> Decoded:
                 raise _unreadable(file, fmt, err) from err
             orientation = _exif_orientation(image)
     decoded = Decoded(_read_png16(file) if deep_png else array, fmt, notes + more, bit_depth=_png_gray_depth(file) if fmt == "png" else None)
-    decoded.array, note = orient(decoded.array, orientation, "EXIF orientation")
+    decoded.array, note = orient(decoded.array, orientation, "TIFF orientation" if fmt == "tiff" else "EXIF orientation")
     decoded.notes += [note] if note else []
     return decoded
 
@@ -238,8 +238,8 @@ def _exif_orientation(image: Any) -> int:
     return int(value) if isinstance(value, int) and 1 <= value <= 8 else 1
 
 
-#: EXIF/TIFF orientation → what turns the stored samples upright (Pillow's exif_transpose does this
-#: for 8-bit images only; 16-bit PNG and TIFF samples need it on the array)
+#: EXIF/TIFF orientation → what turns the stored samples upright, as Pillow's exif_transpose does;
+#: on the array, because 16-bit PNG (pypng) and TIFF (tifffile) samples never become Pillow images
 _ORIENTATIONS: dict[int, tuple[str, Callable[[np.ndarray], np.ndarray]]] = {
     2: ("mirrored left to right", lambda a: a[:, ::-1]),
     3: ("rotated 180°", lambda a: a[::-1, ::-1]),
@@ -407,10 +407,15 @@ def _tiff_palette(file: Path, indices: np.ndarray, colormap: np.ndarray | None) 
     colour map ``(3, 2**bits)`` is an 8-bit value times 256 (as Pillow writes) or 257, else 16-bit."""
     if colormap is None:
         raise _unreadable(file, "tiff", "a palette image without a colour map")
+    return np.ascontiguousarray(np.moveaxis(np.take(_palette_depth(colormap), indices, axis=1), 0, -1))
+
+
+def _palette_depth(colormap: np.ndarray) -> np.ndarray:
+    """A TIFF colour map (16-bit entries) as uint8 when every entry is an 8-bit value times 256 or
+    257, else as it is."""
     high = colormap >> 8
-    if np.array_equal(high << 8, colormap) or np.array_equal(high * 257, colormap):
-        colormap = high.astype(np.uint8)
-    return np.ascontiguousarray(np.moveaxis(np.take(colormap, indices, axis=1), 0, -1))
+    exact = np.array_equal(high << 8, colormap) or np.array_equal(high * 257, colormap)
+    return high.astype(np.uint8) if exact else colormap
 
 
 def _tiff_by_pillow(file: Path, page: Any, why: BaseException | str, max_pixels: int) -> Decoded:
@@ -428,8 +433,11 @@ def _tiff_by_pillow(file: Path, page: Any, why: BaseException | str, max_pixels:
         narrowed = decoded.array.astype(wanted)  # Pillow's int32 for 16-bit samples
         if np.array_equal(narrowed, decoded.array):
             decoded.array, got = narrowed, wanted
+    colormap = page.colormap if int(page.photometric) == 3 else None
     if int(page.photometric) == 0 and bits > 8:
         lost = "without inverting its MINISWHITE samples"  # Pillow inverts 1- and 8-bit ones only
+    elif colormap is not None and _palette_depth(colormap).dtype != np.uint8:
+        lost = "with 8-bit colours where its palette holds 16-bit ones"
     elif got == np.bool_:
         lost = "" if bits == 1 else f"as 1-bit samples where the file holds {bits}-bit ones"
     elif got.kind != wanted.kind and int(page.photometric) not in (3, 5):  # palette and CMYK become RGB
@@ -441,6 +449,8 @@ def _tiff_by_pillow(file: Path, page: Any, why: BaseException | str, max_pixels:
     narrow = _narrow_bits(page, got)
     if narrow is not None:  # libtiff gives 12-bit samples as uint16 in [0, 4095]
         decoded.bit_depth, decoded.sample_max = narrow, 2**narrow - 1
+    if int(page.photometric) == 0:  # Pillow inverted them
+        decoded.notes.append("MINISWHITE: inverted so that bright means high (0 is white in the file)")
     return decoded
 
 

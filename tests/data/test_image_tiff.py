@@ -190,3 +190,27 @@ def test_sample_formats(tmp_path: Path, dtype: type) -> None:
     image, info = read_image(tmp_path / "s.tif")
     assert info.dtype == np.dtype(dtype).name
     np.testing.assert_allclose(image[0].double().numpy(), expected, rtol=0, atol=6e-8)
+
+
+def test_fax_compressed_bilevel_tiff(tmp_path: Path) -> None:
+    """CCITT group 4 needs imagecodecs in tifffile; Pillow decodes it (and inverts MINISWHITE)."""
+    mask = RNG.random((9, 13)) > 0.5
+    for photometric, notes in ((1, ()), (0, ("MINISWHITE: inverted so that bright means high (0 is white in the file)",))):
+        Image.fromarray(mask).save(tmp_path / "fax.tif", compression="group4", tiffinfo={262: photometric})
+        with tifffile.TiffFile(tmp_path / "fax.tif") as tif:
+            assert tif.pages[0].photometric == photometric
+        image, info = read_image(tmp_path / "fax.tif")
+        np.testing.assert_array_equal(image[0].numpy(), mask.astype(np.float32))
+        assert info.notes == notes
+
+
+def test_a_16_bit_palette_that_pillow_would_cut_to_8_bits_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    colormap = RNG.integers(0, 65536, (3, 256), dtype=np.uint16)
+    tifffile.imwrite(tmp_path / "deep.tif", RNG.integers(0, 256, (4, 5), dtype=np.uint8), photometric="palette", colormap=colormap)
+
+    def missing_codec(self: object, *args: object, **kwargs: object) -> None:
+        raise ValueError("<COMPRESSION.LZW: 5> requires the 'imagecodecs' package")
+
+    monkeypatch.setattr(tifffile.TiffPage, "asarray", missing_codec)
+    with pytest.raises(ValueError, match=r"deep\.tif' .* Pillow would decode it with 8-bit colours where its palette holds 16-bit ones"):
+        read_image(tmp_path / "deep.tif")
