@@ -189,10 +189,12 @@ def read_image(
     Raises:
         FileNotFoundError: no file at ``path``.
         IsADirectoryError: a folder at ``path``.
-        ValueError: an empty ``path``, a pipe or device at ``path``, not a readable image (a text file, a pickle, an HDF5 file, a
-            truncated or damaged image), more than one image (an animation, a TIFF stack), too
-            many pixels, 32- or 64-bit integers float32 cannot keep apart without ``rescale``, float samples outside ``[0, 1]`` without
-            ``rescale``, a constant image with ``rescale``, an array shape that is not an image, or a
+        ValueError: an empty ``path``; a pipe or device at ``path``; not a readable image (a text
+            file, a pickle, an HDF5 file, a truncated or damaged image, a compression no installed
+            decoder reads at full depth); more than one image (an animation, a TIFF stack, a
+            multi-frame DICOM, an ``.npz`` of several arrays); too many pixels; 32- or 64-bit
+            integers float32 cannot keep apart, or float samples outside ``[0, 1]``, without
+            ``rescale``; a constant image with ``rescale``; an array shape that is not an image; a
             bad ``channels``/``size``.
         TypeError: a ``path`` that is not a file name, ``rescale`` not a bool, ``max_pixels`` not an int.
         ImportError: a DICOM file without pydicom installed.
