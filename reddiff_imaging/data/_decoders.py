@@ -103,7 +103,9 @@ def decode(file: Path, max_pixels: int) -> Decoded:
     promised = SUFFIX_FORMATS.get(file.suffix.lower())
     found = sniff(file)
     if found == "pickle":
-        raise ValueError(f"image file {str(file)!r} ({file.stat().st_size:,} bytes) is a Python pickle; pickles are never loaded (they can run code)")
+        raise ValueError(
+            f"image file {str(file)!r} ({file.stat().st_size:,} bytes) is a Python pickle; pickles are never loaded (they can run code)"
+        )
     if found == "hdf5":
         raise ValueError(f"image file {str(file)!r} ({file.stat().st_size:,} bytes) is an HDF5 file, not an image")
     if found is None and promised == "dicom":
@@ -190,7 +192,9 @@ def _read_pillow(file: Path, max_pixels: int) -> Decoded:
             except DECODE_ERRORS as err:
                 raise _unreadable(file, fmt, err) from err
             if frames > 1 and image.format != "MPO":
-                raise ValueError(f"image file {str(file)!r} holds {frames} frames (an animation); read_image reads one image: save the frame you want on its own")
+                raise ValueError(
+                    f"image file {str(file)!r} holds {frames} frames (an animation); read_image reads one image: save the frame you want on its own"
+                )
             notes = [f"read the first of its {frames} images (MPO: the others are previews or further views)"] if frames > 1 else []
             deep_png = fmt == "png" and _png_needs_pypng(file)
             try:
@@ -199,7 +203,9 @@ def _read_pillow(file: Path, max_pixels: int) -> Decoded:
             except DECODE_ERRORS as err:
                 raise _unreadable(file, fmt, err) from err
             orientation = _exif_orientation(image)
-    decoded = Decoded(_read_png16(file) if deep_png else array, fmt, notes + more, bit_depth=_png_gray_depth(file) if fmt == "png" else None)
+    decoded = Decoded(
+        _read_png16(file) if deep_png else array, fmt, notes + more, bit_depth=_png_gray_depth(file) if fmt == "png" else None
+    )
     decoded.array, note = orient(decoded.array, orientation, "TIFF orientation" if fmt == "tiff" else "EXIF orientation")
     decoded.notes += [note] if note else []
     return decoded
@@ -364,13 +370,19 @@ def _tiff_layout(file: Path, page: Any) -> tuple[str, str | None]:
     extra samples (one alpha channel at most), and a note on premultiplied alpha."""
     value = int(page.photometric)
     if value not in _PHOTOMETRIC or (value == 5 and int(page.tags.valueof(332, 1) or 1) != 1):  # InkSet 1: CMYK
-        raise ValueError(f"image file {str(file)!r} has the TIFF photometric interpretation {value}; read_image reads gray, RGB, palette, CMYK or YCbCr")
+        raise ValueError(
+            f"image file {str(file)!r} has the TIFF photometric interpretation {value}; read_image reads gray, RGB, palette, CMYK or YCbCr"
+        )
     name, colour = _PHOTOMETRIC[value]
     samples, extras = int(page.samplesperpixel), tuple(int(e) for e in page.extrasamples)
     kind = _COLOUR_NAMES.get(colour, name)
     alpha = len(extras) == 1 and extras[0] in (_ASSOCIATED_ALPHA, _UNASSOCIATED_ALPHA) and name != "PALETTE"
     if samples - len(extras) != colour or (extras and not alpha):
-        extra = f" and {len(extras)} extra sample{'s' if len(extras) != 1 else ''} that {'are' if len(extras) != 1 else 'is'} not alpha" if extras else ""
+        extra = (
+            f" and {len(extras)} extra sample{'s' if len(extras) != 1 else ''} that {'are' if len(extras) != 1 else 'is'} not alpha"
+            if extras
+            else ""
+        )
         raise ValueError(
             f"image file {str(file)!r} holds {samples} samples per pixel: {samples - len(extras)} {kind}{extra}; "
             f"read_image reads {kind} images with at most one alpha channel (split the channels into separate images)"
@@ -379,12 +391,16 @@ def _tiff_layout(file: Path, page: Any) -> tuple[str, str | None]:
     return name, premultiplied
 
 
-def _tiff_colours(file: Path, array: np.ndarray, photometric: str, colormap: np.ndarray | None, bits: int | None) -> tuple[np.ndarray, list[str]]:
+def _tiff_colours(
+    file: Path, array: np.ndarray, photometric: str, colormap: np.ndarray | None, bits: int | None
+) -> tuple[np.ndarray, list[str]]:
     """Samples of a TIFF page as gray or RGB (+ alpha): MINISWHITE inverted, palettes expanded,
     CMYK converted."""
     if photometric == "MINISWHITE":
         if array.dtype.kind == "f":
-            raise ValueError(f"image file {str(file)!r} holds float samples with MINISWHITE (0 is white), whose inversion TIFF does not define")
+            raise ValueError(
+                f"image file {str(file)!r} holds float samples with MINISWHITE (0 is white), whose inversion TIFF does not define"
+            )
         if array.dtype.kind == "u":
             top = 2**bits - 1 if bits is not None else np.iinfo(array.dtype).max
             inverted = (top - array).astype(array.dtype)
@@ -397,7 +413,9 @@ def _tiff_colours(file: Path, array: np.ndarray, photometric: str, colormap: np.
         from PIL import Image
 
         if array.dtype != np.uint8 or array.shape[-1] != 4:
-            raise ValueError(f"image file {str(file)!r} holds {array.dtype} CMYK samples; read_image converts 8-bit CMYK without alpha only")
+            raise ValueError(
+                f"image file {str(file)!r} holds {array.dtype} CMYK samples; read_image converts 8-bit CMYK without alpha only"
+            )
         return np.asarray(Image.fromarray(array, "CMYK").convert("RGB")), ["CMYK colours converted to RGB (Pillow)"]
     return array, []
 

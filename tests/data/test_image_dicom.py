@@ -102,7 +102,10 @@ def test_palette_colour_dicom(tmp_path: Path) -> None:
 def test_bad_rescale_attributes_are_named(tmp_path: Path, slope: float, intercept: float) -> None:
     stored = RNG.integers(0, 4096, (6, 7), dtype=np.uint16)
     path = _dicom(tmp_path / "bad.dcm", stored, 12, RescaleSlope=slope, RescaleIntercept=intercept)
-    with pytest.raises(ValueError, match=rf"bad\.dcm' has RescaleSlope {slope:g} and RescaleIntercept {intercept:g}; expected finite numbers and a slope other than 0"):
+    with pytest.raises(
+        ValueError,
+        match=rf"bad\.dcm' has RescaleSlope {slope:g} and RescaleIntercept {intercept:g}; expected finite numbers and a slope other than 0",
+    ):
         read_image(path)
 
 

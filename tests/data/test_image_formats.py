@@ -193,7 +193,10 @@ def test_wide_integers_float32_cannot_keep_apart_need_rescale(tmp_path: Path, dt
     """np.save of integers gives int64: values 0..11 mapped from the int64 range all became 0.5."""
     data = (np.arange(12, dtype=dtype) + dtype(2**63 if dtype is np.uint64 else 0)).reshape(3, 4)
     np.save(tmp_path / "wide.npy", data)
-    with pytest.raises(ValueError, match=rf"wide\.npy' holds {np.dtype(dtype).name} samples spanning \[{data.min()}, {data.max()}\].*float32 cannot keep .*12 levels apart.*rescale=True"):
+    with pytest.raises(
+        ValueError,
+        match=rf"wide\.npy' holds {np.dtype(dtype).name} samples spanning \[{data.min()}, {data.max()}\].*float32 cannot keep .*12 levels apart.*rescale=True",
+    ):
         read_image(tmp_path / "wide.npy")
     image, info = read_image(tmp_path / "wide.npy", rescale=True)  # stretched from the integers, exactly
     torch.testing.assert_close(image[0], torch.from_numpy(np.arange(12).reshape(3, 4) / 11).float())

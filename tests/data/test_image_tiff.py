@@ -153,7 +153,9 @@ def test_a_codec_tifffile_lacks_and_pillow_decodes_at_lower_depth_is_refused(tmp
         raise ValueError("<COMPRESSION.LZW: 5> requires the 'imagecodecs' package")
 
     monkeypatch.setattr(tifffile.TiffPage, "asarray", missing_codec)  # Pillow decodes 16-bit RGB at 8 bits
-    with pytest.raises(ValueError, match=r"deep\.tif' .* as TIFF: <COMPRESSION.LZW: 5> requires the 'imagecodecs' package.*8-bit.*pip install imagecodecs"):
+    with pytest.raises(
+        ValueError, match=r"deep\.tif' .* as TIFF: <COMPRESSION.LZW: 5> requires the 'imagecodecs' package.*8-bit.*pip install imagecodecs"
+    ):
         read_image(tmp_path / "deep.tif")
 
 
