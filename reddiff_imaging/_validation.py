@@ -5,12 +5,11 @@ Every check raises early with a message that names the argument, what was expect
 
 from __future__ import annotations
 
-import contextlib
 import math
 import numbers
 import os
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
@@ -215,11 +214,12 @@ def check_output_file(path: str | os.PathLike[str], name: str, suffixes: Sequenc
     return target
 
 
-def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:
-    """Write ``text`` (UTF-8) to ``path`` all at once: into a temporary file beside it, flushed to
-    disk, then renamed over it, so a crash or Ctrl-C midway leaves the earlier content whole. A
-    link is followed (its target is replaced, the link kept); an existing file keeps its
-    permissions, a new one gets the umask's."""
+def replace_whole(path: str | os.PathLike[str], write: Callable[[Path], object]) -> Path:
+    """Run ``write`` on a temporary file beside ``path`` (same suffix), flush it to disk, then rename
+    it over ``path``: a crash, Ctrl-C or error midway leaves the earlier file whole (it may be the
+    input image) and no broken one. A link is followed (its target is replaced, the link kept); an
+    existing file keeps its permissions, a new one gets the umask's, as :func:`open` would give it.
+    Returns the file written (the link's target)."""
     target = Path(path)
     target = target.resolve() if target.is_symlink() else target
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -229,18 +229,24 @@ def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:
         umask = os.umask(0)
         os.umask(umask)
         mode = 0o666 & ~umask
-    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    handle, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.stem}.", suffix=target.suffix)
+    os.close(handle)
+    temporary = Path(name)
     try:
-        with os.fdopen(handle, "w", encoding="utf-8") as file:
-            file.write(text)
-            file.flush()
-            os.fsync(file.fileno())
+        write(temporary)
+        with open(temporary, "rb") as written:
+            os.fsync(written.fileno())
         os.chmod(temporary, mode)
         os.replace(temporary, target)
     except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
+        temporary.unlink(missing_ok=True)
         raise
+    return target
+
+
+def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` all at once (:func:`replace_whole`)."""
+    replace_whole(path, lambda temporary: temporary.write_text(text, encoding="utf-8"))
     return Path(path)
 
 

@@ -58,8 +58,6 @@ the packages to install) are refused.
 from __future__ import annotations
 
 import os
-import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -78,6 +76,7 @@ from reddiff_imaging._validation import (
     check_int,
     check_not_hdf5,
     check_writable,
+    replace_whole,
 )
 
 __all__ = [
@@ -365,7 +364,7 @@ def write_image(
         data: np.ndarray = array.astype(np.float32)
     else:
         data = np.round(array * (2**bit_depth - 1)).astype(np.uint8 if bit_depth == 8 else np.uint16)
-    _replace_whole(file, lambda temporary: _write_samples(temporary, data, suffix, channels))
+    replace_whole(file, lambda temporary: _write_samples(temporary, data, suffix, channels))
     return file
 
 
@@ -682,31 +681,6 @@ def _write_samples(file: Path, data: np.ndarray, suffix: str, channels: int) -> 
         iio.imwrite(file, data, extension=suffix, plugin="pillow", quality=95, subsampling=0)
     else:
         iio.imwrite(file, data, extension=suffix, plugin=_PLUGINS[suffix])
-
-
-def _replace_whole(file: Path, write: Callable[[Path], None]) -> None:
-    """Run ``write`` on a temporary file beside ``file`` (same suffix), then rename it over
-    ``file``: a failure midway leaves the earlier file whole (it may be the input image) and no
-    broken one. A link is followed; an existing file keeps its permissions, a new one gets the
-    umask's, as :func:`open` would give it."""
-    target = file.resolve() if file.is_symlink() else file
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if target.exists():
-        mode = target.stat().st_mode & 0o7777
-    else:
-        umask = os.umask(0)
-        os.umask(umask)
-        mode = 0o666 & ~umask
-    handle, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.stem}.", suffix=target.suffix)
-    os.close(handle)
-    temporary = Path(name)
-    try:
-        write(temporary)
-        os.chmod(temporary, mode)
-        os.replace(temporary, target)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
 
 
 def _write_png16(file: Path, data: np.ndarray) -> None:
