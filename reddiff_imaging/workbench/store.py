@@ -14,7 +14,9 @@ Layout (``format = "reddiff-imaging/results"``, ``format_version = 2`` on the ro
                                      these attributes), and complete=True written last
 
 Every image is flushed to disk when it is done. A unit whose group lacks ``complete`` (a crash
-while writing it) is deleted and recomputed on the next run; complete units are skipped.
+while writing it) is deleted and recomputed on the next run; complete units are skipped. A crash
+during the flush itself can leave groups HDF5 cannot read (it records the end of allocation after
+the objects it covers): opening the file then raises :class:`DamagedResultsError`.
 
 Safety: opening a file checks its whole layout and refuses links, external storage and any
 member outside the layout (:mod:`reddiff_imaging._hdf5`); a complete unit whose ``sha256`` does
@@ -60,6 +62,12 @@ UNIT_ATTRS = ("psnr", "ssim", "seconds", "peak_memory_bytes", "seed")
 
 class ResultsInUseError(OSError):
     """The results file is open for writing in another running process."""
+
+
+class DamagedResultsError(ValueError):
+    """HDF5 cannot read part of a results file's structure: most likely a write was interrupted
+    (``kill -9`` or a power cut while a unit was being flushed), which can leave the file's
+    superblock behind the objects just written. The units written before are still on disk."""
 
 
 class CorruptedUnitWarning(UserWarning):
@@ -117,6 +125,7 @@ class ResultsStore:
         ResultsInUseError: another running process writes the file (the message names its run and pid).
         ValueError: the file is not a readable results file of a supported version, or does not
             follow the layout (:class:`~reddiff_imaging._hdf5.LayoutError`, a ValueError).
+        DamagedResultsError: HDF5 cannot read part of the file (a write was interrupted; a ValueError).
     """
 
     def __init__(self, path: str | os.PathLike[str], mode: str = "a", *, overwrite: bool = False) -> None:
@@ -154,11 +163,29 @@ class ResultsStore:
             raise ValueError(f"{self.where} is not a readable HDF5 results file (corrupted or another format{hint}): {err}") from err
         try:
             self._check_header(mode)
-            for run in self.file:
+            for run in self._members(self.file):
                 self._check_run(run)
         except BaseException:
             self.close()
             raise
+
+    def _members(self, group: h5py.Group) -> list[str]:
+        """The names in ``group``; a :class:`DamagedResultsError` when HDF5 cannot list them."""
+        try:
+            names = list(group)
+        except (KeyError, RuntimeError, OSError) as err:
+            raise self._damaged(group.name, err) from err
+        if "" in names:  # HDF5 never writes an empty link name: it read a half-written name heap
+            raise self._damaged(group.name, "a member without a name")
+        return names
+
+    def _damaged(self, name: str, err: object) -> DamagedResultsError:
+        return DamagedResultsError(
+            f"{self.where} is damaged: HDF5 cannot read {name} ({err}); a write was probably interrupted (the process "
+            "killed, or the power lost, while a unit was being saved), and the units saved before cannot be reached "
+            "through that part of the file. Move the file aside: a rerun of the comparison computes its units again, "
+            "with the same seeds"
+        )
 
     def _check_header(self, mode: str) -> None:
         found = self.file.attrs.get("format")
@@ -179,29 +206,39 @@ class ResultsStore:
     def _check_run(self, run: str) -> None:
         """Check the layout of ``run`` (no links, every member where the layout puts it); units
         are checked for completeness and checksums when they are used."""
-        group = group_member(self.file, run, self.where)
-        for key in ("config", "seed"):
-            if key not in group.attrs:
-                raise LayoutError(f"{self.where}: run {run!r} has no {key!r} attribute (not written by reddiff-imaging)")
+        at = f"/{run}"  # what is being read, for the message of a damaged file
         try:
-            json.loads(group.attrs["config"])
-        except (TypeError, ValueError) as err:
-            raise LayoutError(f"{self.where}: the config of run {run!r} is not valid JSON") from err
-        for task in group:
-            task_group = group_member(group, task, self.where)
-            for key in task_group:
-                if key in ("x_true", "y"):
-                    dataset_member(task_group, key, self.where)
-                    continue
-                method = group_member(task_group, key, self.where)
-                for index in method:
-                    if not index.isdigit():
-                        raise LayoutError(f"{self.where}: {method.name}/{index} is not an image index")
-                    unit = group_member(method, index, self.where)
-                    for name in unit:
-                        if name not in ("x", "history"):
-                            raise LayoutError(f"{self.where}: {unit.name}/{name} is not part of a unit")
-                        dataset_member(unit, name, self.where)
+            group = group_member(self.file, run, self.where)
+            for key in ("config", "seed"):
+                if key not in group.attrs:
+                    raise LayoutError(f"{self.where}: run {run!r} has no {key!r} attribute (not written by reddiff-imaging)")
+            try:
+                json.loads(group.attrs["config"])
+            except (TypeError, ValueError) as err:
+                raise LayoutError(f"{self.where}: the config of run {run!r} is not valid JSON") from err
+            for task in self._members(group):
+                at = f"/{run}/{task}"
+                task_group = group_member(group, task, self.where)
+                for key in self._members(task_group):
+                    at = f"/{run}/{task}/{key}"
+                    if key in ("x_true", "y"):
+                        dataset_member(task_group, key, self.where)
+                        continue
+                    method = group_member(task_group, key, self.where)
+                    for index in self._members(method):
+                        if not index.isprintable():  # a name read from a half-written name heap
+                            raise self._damaged(f"{method.name}/{index!r}", "an image index that is not text")
+                        if not index.isdigit():
+                            raise LayoutError(f"{self.where}: {method.name}/{index} is not an image index")
+                        at = f"/{run}/{task}/{key}/{index}"
+                        unit = group_member(method, index, self.where)
+                        for name in self._members(unit):
+                            if name not in ("x", "history"):
+                                raise LayoutError(f"{self.where}: {unit.name}/{name} is not part of a unit")
+                            at = f"/{run}/{task}/{key}/{index}/{name}"
+                            dataset_member(unit, name, self.where)
+        except (KeyError, RuntimeError, OSError) as err:  # h5py's errors for structure it cannot read
+            raise self._damaged(at, err) from err
 
     # -- context manager ------------------------------------------------------------------------
     def close(self) -> None:

@@ -336,3 +336,38 @@ def test_a_results_file_is_never_the_hdf5_file_of_its_dataset(tmp_path, capsys) 
     assert cli.main(command) == 2
     assert f"error: --output '{data}' is the HDF5 file of --dataset '{data}': writing there would mix" in capsys.readouterr().err
     assert data.read_bytes() == original and not (tmp_path / "data.h5.lock").exists()
+
+
+def _end_of_allocation(path) -> int:
+    """The end-of-allocation address in the superblock (version 0, 8-byte addresses: what h5py writes by default)."""
+    head = path.read_bytes()[:48]
+    assert head[:8] == b"\x89HDF\r\n\x1a\n" and head[8] == 0 and head[13] == 8
+    return int.from_bytes(head[40:48], "little")
+
+
+@pytest.mark.parametrize("units_before", [0, 3])
+def test_a_file_whose_last_write_was_interrupted_gets_a_clear_error(tmp_path, units_before: int, capsys) -> None:
+    # kill -9 during a unit's flush can leave new objects beyond the end of allocation the superblock
+    # records (it is written after them); h5py then raises KeyError or RuntimeError for the run's groups
+    from reddiff_imaging import cli
+    from reddiff_imaging.workbench.store import DamagedResultsError
+
+    path = tmp_path / "r.h5"
+    _store_with_units(path, count=6)
+    with ResultsStore(path) as store:
+        for index in range(units_before, 6):
+            del store.file[f"run/task/method/{index}"]
+    end = _end_of_allocation(path)
+    with ResultsStore(path) as store:
+        for index in range(units_before, 6):
+            unit = UnitResult(torch.zeros(1, 4, 4), [{"step": 0, "loss": 1.0}], 20.0, 0.5, 1.0, 0, index)
+            store.write_unit("run", "task", "method", index, unit, {"solver": "admm"})
+    with open(path, "r+b") as handle:  # the superblock as it was before these writes
+        handle.seek(40)
+        handle.write(end.to_bytes(8, "little"))
+    for mode in ("r", "a"):
+        with pytest.raises(DamagedResultsError, match=rf"'{re.escape(str(path))}' is damaged: HDF5 cannot read /run/task/method.* a write was probably interrupted"):
+            ResultsStore(path, mode)
+    assert not (tmp_path / "r.h5.lock").exists()
+    assert cli.main(["compare", "--tasks", "inpainting-box", "--solvers", "admm/tv", "--num-images", "1", "--output", str(path)]) == 2
+    assert f"error: '{path}' is damaged: HDF5 cannot read /run/task/method" in capsys.readouterr().err
