@@ -47,8 +47,7 @@ UNITS = 2 * 3 * 4
 DRIVER = textwrap.dedent(
     """
     import json, sys, time
-    from reddiff_imaging import cli
-from reddiff_imaging.workbench import compare
+    from reddiff_imaging.workbench import compare
     from reddiff_imaging.workbench.distributed import is_main_process
 
     output, options = sys.argv[1], json.loads(sys.argv[2])
