@@ -14,13 +14,13 @@ from reddiff_imaging._validation import check_int, check_unit_interval
 from reddiff_imaging.priors.base import Prior
 from reddiff_imaging.priors.sampling import ddim_sampling, timestep_sequence
 from reddiff_imaging.problem import InverseProblem
-from reddiff_imaging.solvers.base import Monitor, Solver, randn
+from reddiff_imaging.solvers.base import Monitor, randn
 from reddiff_imaging.solvers.capabilities import require_diffusion
 from reddiff_imaging.solvers.diffusion_common import StepsOnTimesteps
 
 
 @dataclass
-class DDIM(StepsOnTimesteps, Solver):
+class DDIM(StepsOnTimesteps):
     r"""Unconditional DDIM sampling from :math:`x_T \sim \mathcal N(0, I)`:
     :math:`\hat x_0 = (x_t - \sqrt{1-\bar\alpha_t}\hat\varepsilon)/\sqrt{\bar\alpha_t}`, then
     :func:`~reddiff_imaging.priors.sampling.ddim_step` (:func:`~reddiff_imaging.priors.sampling.ddim_sampling`,

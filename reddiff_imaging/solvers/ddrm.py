@@ -90,14 +90,14 @@ from reddiff_imaging.operators.base import LinearOperator, Operator
 from reddiff_imaging.priors.base import Prior
 from reddiff_imaging.priors.sampling import previous_alpha_bars, timestep_sequence, x0_from_eps
 from reddiff_imaging.problem import InverseProblem
-from reddiff_imaging.solvers.base import Monitor, Solver, randn
+from reddiff_imaging.solvers.base import Monitor, randn
 from reddiff_imaging.solvers.capabilities import gaussian_reason, linear_reason, require_diffusion, require_linear
 from reddiff_imaging.solvers.diffusion_common import measurement_in_model_range, ModelRangeData, StepsOnTimesteps
 from reddiff_imaging.solvers.spectral import kept_singular_values, probe_image, spectral_kind
 
 
 @dataclass
-class DDRM(StepsOnTimesteps, Solver):
+class DDRM(StepsOnTimesteps):
     r"""DDRM (Kawar, Elad, Ermon & Song, NeurIPS 2022): spectral posterior sampling for linear
     operators with an SVD. Update equations in the module docstring.
 

@@ -67,7 +67,7 @@ from reddiff_imaging.operators.base import LinearOperator
 from reddiff_imaging.priors.base import Prior
 from reddiff_imaging.priors.sampling import eps_from_x0
 from reddiff_imaging.problem import InverseProblem
-from reddiff_imaging.solvers.base import Monitor, Solver, randn
+from reddiff_imaging.solvers.base import Monitor, randn
 from reddiff_imaging.solvers.capabilities import require_diffusion
 from reddiff_imaging.solvers.data_term import data_term_reason
 from reddiff_imaging.solvers.diffusion_common import ModelRangeData, StepsOnTimesteps
@@ -92,7 +92,7 @@ def diffpir_timesteps(num_timesteps: int, steps: int, schedule: str) -> list[int
 
 
 @dataclass
-class DiffPIR(StepsOnTimesteps, Solver):
+class DiffPIR(StepsOnTimesteps):
     r"""DiffPIR.
 
     Args:

@@ -15,7 +15,7 @@ noise level :math:`\sigma' = a\sigma`. The public API stays in ``[0, 1]``.
 from __future__ import annotations
 
 from functools import cached_property
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import torch
 from torch import Tensor
@@ -23,18 +23,19 @@ from torch import Tensor
 from reddiff_imaging.operators.base import LinearOperator
 from reddiff_imaging.priors.base import DiffusionModel, Prior
 from reddiff_imaging.problem import InverseProblem
+from reddiff_imaging.solvers.base import Solver
 from reddiff_imaging.solvers.data_term import DataTerm
 
 
-class StepsOnTimesteps:
-    """Mixin of the diffusion solvers whose ``steps`` are timesteps of the prior's schedule: it
+class StepsOnTimesteps(Solver):
+    """Base of the diffusion solvers whose ``steps`` are timesteps of the prior's schedule: it
     refuses more steps than the prior has timesteps (or fewer than :attr:`min_steps`) in
     :meth:`~reddiff_imaging.solvers.Solver.check_options`, before any work."""
 
-    name: ClassVar[str]
     #: the fewest steps the method's timestep grid allows
     min_steps: ClassVar[int] = 1
-    steps: int
+    if TYPE_CHECKING:  # a field of every subclass, declared there in its own place
+        steps: int
 
     def _check_prior(self, prior: Prior) -> None:
         if isinstance(prior, DiffusionModel) and not self.min_steps <= self.steps <= prior.num_timesteps:

@@ -45,7 +45,7 @@ from reddiff_imaging._validation import check_bool, check_choice, check_int, che
 from reddiff_imaging.priors.base import Prior
 from reddiff_imaging.priors.sampling import ddim_step, eps_from_x0, previous_alpha_bars, timestep_sequence, x0_from_eps
 from reddiff_imaging.problem import InverseProblem
-from reddiff_imaging.solvers.base import Monitor, Solver, randn
+from reddiff_imaging.solvers.base import Monitor, randn
 from reddiff_imaging.solvers.capabilities import require_diffusion
 from reddiff_imaging.solvers.data_term import data_term_reason
 from reddiff_imaging.solvers.diffusion_common import amplification, ModelRangeData, StepsOnTimesteps
@@ -54,7 +54,7 @@ VARIANCES = ("auto", "learned", "fixed")
 
 
 @dataclass
-class DPS(StepsOnTimesteps, Solver):
+class DPS(StepsOnTimesteps):
     r"""Diffusion posterior sampling.
 
     Args:

@@ -92,7 +92,7 @@ from reddiff_imaging.operators.inpainting import Inpainting
 from reddiff_imaging.priors.base import Prior
 from reddiff_imaging.priors.sampling import ddim_coefficients, previous_alpha_bars, timestep_sequence, x0_from_eps
 from reddiff_imaging.problem import InverseProblem
-from reddiff_imaging.solvers.base import Monitor, Solver, randn
+from reddiff_imaging.solvers.base import Monitor, randn
 from reddiff_imaging.solvers.capabilities import gaussian_reason, linear_reason, require_diffusion, require_linear
 from reddiff_imaging.solvers.diffusion_common import measurement_in_model_range, ModelRangeData, StepsOnTimesteps
 from reddiff_imaging.solvers.spectral import kept_singular_values, spectral_kind
@@ -103,7 +103,7 @@ INITS = ("noise", "pinv")
 
 
 @dataclass
-class PiGDM(StepsOnTimesteps, Solver):
+class PiGDM(StepsOnTimesteps):
     r"""ΠGDM (Song, Vahdat, Mardani & Kautz, ICLR 2023): DDIM with pseudo-inverse guidance for linear
     operators, noisy or noise-free. Update equations in the module docstring.
 

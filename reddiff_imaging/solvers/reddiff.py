@@ -46,7 +46,7 @@ from reddiff_imaging.priors.adapters import as_diffusion
 from reddiff_imaging.priors.base import Prior
 from reddiff_imaging.priors.sampling import ORDERS, timestep_sequence
 from reddiff_imaging.problem import InverseProblem
-from reddiff_imaging.solvers.base import Monitor, Solver, randn
+from reddiff_imaging.solvers.base import Monitor, randn
 from reddiff_imaging.solvers.classical_common import check_init_for
 from reddiff_imaging.solvers.capabilities import Requirement, gaussian_reason
 from reddiff_imaging.solvers.data_term import data_term_reason
@@ -66,7 +66,7 @@ INITS = ("pinv", "zeros", "noise")
 
 
 @dataclass
-class RedDiff(StepsOnTimesteps, Solver):
+class RedDiff(StepsOnTimesteps):
     r"""RED-diff with every option of the paper's ablations.
 
     Args:
