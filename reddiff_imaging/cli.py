@@ -225,6 +225,7 @@ def parse_grid(items: Sequence[str]) -> dict[str, list[Any]]:
 
 
 def _restore(args: argparse.Namespace) -> int:
+    from reddiff_imaging.data.image_io import check_image_suffix
     from reddiff_imaging.workbench.restore import restore_image
     from reddiff_imaging.workbench.specs import check_overrides, parse_overrides
 
@@ -233,6 +234,7 @@ def _restore(args: argparse.Namespace) -> int:
     check_distinct_files({"image": args.image, "--output": args.output, "--measurement": args.measurement})  # as written here
     for path, option in ((args.output, "--output"), (args.measurement, "--measurement")):
         if path is not None:
+            check_image_suffix(path, option)
             check_writable(path, option)
             check_not_hdf5(path, option, "an image")
     report = restore_image(

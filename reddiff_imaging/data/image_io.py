@@ -85,6 +85,7 @@ __all__ = [
     "WRITE_FORMATS",
     "ImageInfo",
     "adjust_image",
+    "check_image_suffix",
     "fits_bit_depth",
     "image_from_array",
     "output_bit_depth",
@@ -283,7 +284,7 @@ def output_bit_depth(
         ValueError: a suffix :func:`write_image` cannot write.
         TypeError: an ``info`` that is not an :class:`ImageInfo`.
     """
-    suffix = _write_suffix(_path(path, "path", "file"))
+    suffix = check_image_suffix(path)
     if not isinstance(info, ImageInfo):
         raise TypeError(f"info must be an ImageInfo, got {type(info).__name__}")
     wanted = 32 if info.is_float else 8 if info.bit_depth <= 8 else 16 if info.bit_depth <= 16 else 32
@@ -340,7 +341,7 @@ def write_image(
         bad = int((~torch.isfinite(image)).sum())
         raise ValueError(f"image contains NaN or Inf ({bad} of {image.numel()} samples)")
     file = _path(path, "path", "file")
-    suffix = _write_suffix(file)
+    suffix = check_image_suffix(file)
     channels = int(image.shape[0])
     check_int(bit_depth, "bit_depth")
     if bit_depth not in WRITE_FORMATS[suffix]:
@@ -691,14 +692,16 @@ def _write_png16(file: Path, data: np.ndarray) -> None:
     png.from_array(data.reshape(data.shape[0], -1), "RGB;16").save(str(file))
 
 
-def _write_suffix(path: Path) -> str:
-    suffix = Path(path).suffix.lower()
+def check_image_suffix(path: PathName, name: str = "path") -> str:
+    """The lower-case suffix of ``path`` when :func:`write_image` can write it; otherwise a
+    ValueError naming ``name`` (the argument or option as the caller wrote it), the suffix and the
+    ones it takes."""
+    file = _path(path, name, "file")
+    suffix = file.suffix.lower()
     if suffix not in WRITE_FORMATS:
-        got = f"ends in {Path(path).suffix!r}" if Path(path).suffix else "has no suffix"
-        raise ValueError(f"path {str(path)!r} {got}; the suffix must be one of {list(WRITE_FORMATS)} (any case)")
+        got = f"ends in {file.suffix!r}" if file.suffix else "has no suffix"
+        raise ValueError(f"{name} {str(path)!r} {got}; the suffix must be one of {list(WRITE_FORMATS)} (any case)")
     return suffix
-
-
 
 
 def _shape_text(image: Tensor) -> str:

@@ -30,7 +30,7 @@ import torch
 
 from reddiff_imaging import metrics
 from reddiff_imaging._validation import check_distinct_files, check_int, check_not_hdf5, check_real, check_writable
-from reddiff_imaging.data.image_io import fits_bit_depth, output_bit_depth, read_image, write_image
+from reddiff_imaging.data.image_io import check_image_suffix, fits_bit_depth, output_bit_depth, read_image, write_image
 from reddiff_imaging.priors.base import ImageShapeNote
 from reddiff_imaging.workbench.figures import measurement_view
 from reddiff_imaging.workbench.parts import one_part
@@ -118,6 +118,7 @@ def restore_image(
     """
     for path, name in ((output, "output"), (save_measurement, "save_measurement")):
         if path is not None:
+            check_image_suffix(path, name)
             check_writable(path, name)
             check_not_hdf5(path, name, "an image")  # a link named restored.png may lead to a results file
     if steps is not None:
@@ -146,8 +147,6 @@ def restore_image(
     value_range = info.value_range if fits_bit_depth(info.value_range, bit_depth) else None
     if info.value_range is not None and value_range is None:
         notes.append(f"{bit_depth}-bit samples cannot hold the input's own values: the output is written rescaled, as the solver saw it")
-    if save_measurement is not None:
-        output_bit_depth(save_measurement, info)  # an unwritable suffix fails before the work
     x = x[None].to(device)
     shape = tuple(x.shape[1:])
     measured = measure(task_part, x, sigma, seed)

@@ -181,3 +181,17 @@ def test_size_is_checked_before_any_work(tmp_path: Path, gray_png: Path, capsys:
         assert exit_info.value.code == 2
         assert f"argument --size: must be an int >= 1 and <= 10000, got {size}" in capsys.readouterr().err
     assert not (tmp_path / "o.png").exists()
+
+
+def test_an_output_suffix_that_cannot_be_written_names_the_option(tmp_path: Path, gray_png: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The suffix check came from write_image's helper and said "path 'm.txt'", whichever output it was."""
+    with pytest.raises(ValueError, match=r"save_measurement 'm\.txt' ends in '\.txt'; the suffix must be one of \['\.png'"):
+        restore_image(gray_png, tmp_path / "o.png", task="denoising", solver="admm", prior="tv", steps=2, save_measurement="m.txt")
+    with pytest.raises(ValueError, match=r"output '.*o\.gif' ends in '\.gif'; the suffix must be one of"):
+        restore_image(gray_png, tmp_path / "o.gif", task="denoising", solver="admm", prior="tv", steps=2)
+    common = ["restore", str(gray_png), "--task", "denoising", "--solver", "admm", "--prior", "tv", "--steps", "2"]
+    assert main([*common, "--output", str(tmp_path / "o.png"), "--measurement", "m.h5"]) == 2
+    assert "error: --measurement 'm.h5' ends in '.h5'; the suffix must be one of" in capsys.readouterr().err
+    assert main([*common, "--output", "o"]) == 2
+    assert "error: --output 'o' has no suffix; the suffix must be one of" in capsys.readouterr().err
+    assert not (tmp_path / "o.png").exists()
