@@ -1,16 +1,19 @@
 """Run solvers × priors × tasks on a dataset and store everything in one HDF5 results file.
 
 A comparison is a set of independent units — (task, method, image) — each with a seed derived
-from the run seed and the unit itself. Units are written and flushed one by one; rerunning the
-same comparison into the same file skips the units already there.
+from the run seed and the unit itself. Units are written one by one, each synced to the disk, into
+a shard of the results file (:mod:`reddiff_imaging.workbench.store`); rerunning the same comparison
+into the same file skips the units already in the file or a shard. The results file itself is only
+replaced whole: with the run and its tasks at the start, with the shards' units at the end (also
+when a single process is interrupted by an exception such as Ctrl-C).
 
 Under ``torchrun`` the ranks share the units (see :mod:`reddiff_imaging.workbench.distributed`):
 each writes its own shard of the results file, and rank 0 merges the shards into the file at the
-end, which then holds what a single process would have written.
-"""
+end, which then holds what a single process would have written."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -62,7 +65,9 @@ from reddiff_imaging.workbench.store import (
     completed_units,
     legacy_shards,
     merge_shards,
+    rewrite,
     shard_path,
+    writer_lock,
 )
 from reddiff_imaging.workbench.table import ComparisonTable
 
@@ -218,38 +223,48 @@ def compare(
             print(f"skipped {method.label} on every task: {support.message}")
     units = [(task, method, index) for task in problems for method in runnable for index in range(len(images))]
 
-    pending: list[tuple[str, Method, int]] = []
-    if world.rank == 0:  # the run, the tasks and the list of units still to do
-        with ResultsStore(output, "a") as store:
-            store.open_run(run, config, seed=seed, device=str(device), versions=versions)
-            for task, measured in problems.items():
-                store.write_task(run, task, images, measured.y, {"description": task, "sigma": sigma, "operator": repr(measured.operator)})
-        done = completed_units(output, run, config)
-        for old in legacy_shards(output, run):
-            print(
-                f"note: {str(old)!r} looks like a shard left by an interrupted distributed run of an older reddiff-imaging "
-                "(named without the results file's suffix, so r.h5 and r.hdf5 shared it); it is not merged: its units, "
-                "if they belong to this run, are computed again. Delete it when you no longer need it"
-            )
-        pending = [(task, method, index) for task, method, index in units if (task, method.label, index) not in done]
-    pending = world.broadcast(pending)
-
-    bar = tqdm(total=len(units), initial=len(units) - len(pending), desc="compare", disable=not progress or world.rank != 0)
-    refused: set[tuple[str, str]] = set()  # (task, method) pairs whose solver refused the operator
-    with ResultsStore(output if world.size == 1 else shard_path(output, world.rank), "a") as store:
+    def start(store: ResultsStore) -> None:  # the run and its tasks, written into a copy of the results file
         store.open_run(run, config, seed=seed, device=str(device), versions=versions)
-        for claimed in world.claim(len(pending)):
-            task, method, index = pending[claimed]
-            problem = problems[task].problem(index)
-            stored = (task, method.label) not in refused and _run_unit(
-                store, run, task, method, index, problem, prior_cache[method.prior], steps, seed, bar, refused
-            )
-            if stored and unit_callback is not None:
-                unit_callback(task, method.label, index)
-            bar.update(len(units) - len(pending) + claimed + 1 - bar.n)  # the bar counts units claimed by any rank
-    world.barrier()
-    if world.rank == 0:
-        merge_shards(output, run)
+        for task, measured in problems.items():
+            store.write_task(run, task, images, measured.y, {"description": task, "sigma": sigma, "operator": repr(measured.operator)})
+
+    pending: list[tuple[str, Method, int]] = []
+    with contextlib.ExitStack() as held:
+        if world.rank == 0:  # holds the results file's lock until the merge; writes the list of units still to do
+            held.enter_context(writer_lock(output, run))
+            rewrite(output, start)
+            done = completed_units(output, run, config)
+            merge_shards(output, run)  # units an interrupted run left in shards: safe from a crash that damages a shard
+            for old in legacy_shards(output, run):
+                print(
+                    f"note: {str(old)!r} looks like a shard left by an interrupted distributed run of an older reddiff-imaging "
+                    "(named without the results file's suffix, so r.h5 and r.hdf5 shared it); it is not merged: its units, "
+                    "if they belong to this run, are computed again. Delete it when you no longer need it"
+                )
+            pending = [(task, method, index) for task, method, index in units if (task, method.label, index) not in done]
+        pending = world.broadcast(pending)
+
+        bar = tqdm(total=len(units), initial=len(units) - len(pending), desc="compare", disable=not progress or world.rank != 0)
+        refused: set[tuple[str, str]] = set()  # (task, method) pairs whose solver refused the operator
+        try:  # every process writes its units into its own shard, never into the results file
+            with ResultsStore(shard_path(output, world.rank), "a") as store:
+                store.open_run(run, config, seed=seed, device=str(device), versions=versions)
+                for claimed in world.claim(len(pending)):
+                    task, method, index = pending[claimed]
+                    problem = problems[task].problem(index)
+                    stored = (task, method.label) not in refused and _run_unit(
+                        store, run, task, method, index, problem, prior_cache[method.prior], steps, seed, bar, refused
+                    )
+                    if stored and unit_callback is not None:
+                        unit_callback(task, method.label, index)
+                    bar.update(len(units) - len(pending) + claimed + 1 - bar.n)  # the bar counts units claimed by any rank
+        except BaseException:
+            if world.size == 1:  # interrupted (Ctrl-C, an error): the units done so far go into the results file
+                _merge_interrupted(output, run)
+            raise
+        world.barrier()
+        if world.rank == 0:
+            merge_shards(output, run)
     bar.update(bar.total - bar.n)
     bar.close()
     world.barrier()
@@ -311,6 +326,15 @@ def _run_unit(
         bar.write(f"{method.label} on {task}, image {index}: the iterate stopped being finite")
     store.write_unit(run, task, method.label, index, unit, {"solver": method.solver, "prior": method.prior, "config": _json(solver)})
     return True
+
+
+def _merge_interrupted(output: str | os.PathLike[str], run: str) -> None:
+    """Merge the shard of an interrupted single-process run; a failure is a note (the shard stays,
+    and the next run merges it), never an error that would hide the interruption."""
+    try:
+        merge_shards(output, run)
+    except Exception as err:
+        print(f"note: the units of this run stay in {str(shard_path(output, 0))!r} (not merged: {err}); the next run merges them")
 
 
 def _solver_spec(value: object) -> str:

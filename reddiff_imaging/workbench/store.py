@@ -13,10 +13,18 @@ Layout (``format = "reddiff-imaging/results"``, ``format_version = 2`` on the ro
                                      peak_memory_bytes, seed, sha256 (of x, history and
                                      these attributes), and complete=True written last
 
-Every image is flushed to disk when it is done. A unit whose group lacks ``complete`` (a crash
-while writing it) is deleted and recomputed on the next run; complete units are skipped. A crash
-during the flush itself can leave groups HDF5 cannot read (it records the end of allocation after
-the objects it covers): opening the file then raises :class:`DamagedResultsError`.
+Crash safety: units are never written into the results file in place. Every process of a
+comparison (also a single one) writes its units into its own shard (below), each flushed and
+synced to the disk (``fsync``) when it is done; a unit whose group lacks ``complete`` (a crash
+while writing it) is deleted and recomputed on the next run, complete units are skipped. The
+results file itself is only ever replaced whole (:func:`rewrite`): the run and its tasks at the
+start of a comparison, the shards' units at its end (:func:`merge_shards`) are written into a copy
+beside it, synced and renamed over it, under its lock. A crash (``kill -9``, a power cut) thus
+costs at most the units in progress; a shard that HDF5 cannot read (a crash during its flush: HDF5
+has no journal and records the end of allocation after the objects it covers) is moved aside to
+``<shard>.damaged-<n>`` with a note, and its units are computed again. A file damaged that way by
+a version that wrote units in place raises :class:`DamagedResultsError` when opened. Writing
+through :class:`ResultsStore` directly is in place, like any HDF5 write.
 
 Safety: opening a file checks its whole layout and refuses links, external storage and any
 member outside the layout (:mod:`reddiff_imaging._hdf5`); a complete unit whose ``sha256`` does
@@ -24,10 +32,11 @@ not match its bytes is reported (:class:`CorruptedUnitWarning`), never served, a
 the next run; an existing file is never truncated unless ``overwrite=True`` is given; a writer
 holds ``<file>.lock`` (pid, host, run), so that another process is told who uses the file.
 
-Shards: when several processes share a run (:mod:`reddiff_imaging.workbench.distributed`), rank
-``k`` writes its units to ``<name>.rank<k>.h5`` beside the results file (``results.h5`` →
-``results.h5.rank3.h5``), in this same layout (its task groups hold no data). :func:`merge_shards` moves them into the results file; until then
-they count as done for a rerun (:func:`completed_units`).
+Shards: process ``k`` of a run (the rank under :mod:`reddiff_imaging.workbench.distributed`, 0 for
+a single process) writes its units to ``<name>.rank<k>.h5`` beside the results file
+(``results.h5`` → ``results.h5.rank3.h5``), in this same layout (its task groups hold no data).
+:func:`merge_shards` moves them into the results file; until then they count as done for a rerun
+(:func:`completed_units`).
 """
 
 from __future__ import annotations
@@ -37,14 +46,15 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import socket
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 import h5py
 import numpy as np
@@ -52,12 +62,14 @@ import torch
 from torch import Tensor
 
 from reddiff_imaging._hdf5 import LayoutError, dataset_member, group_member
-from reddiff_imaging._validation import HDF5_SUFFIXES, check_choice, check_output_file
+from reddiff_imaging._validation import HDF5_SUFFIXES, check_choice, check_output_file, replace_whole
 
 FORMAT = "reddiff-imaging/results"
 FORMAT_VERSION = 2
 #: attributes of a unit covered by its checksum
 UNIT_ATTRS = ("psnr", "ssim", "seconds", "peak_memory_bytes", "seed")
+
+T = TypeVar("T")
 
 
 class ResultsInUseError(OSError):
@@ -150,6 +162,19 @@ class ResultsStore:
             self.lock = _Lock.acquire(self.path)
         else:
             _Lock.check(self.path)
+        self._open(mode)
+
+    @classmethod
+    def _copy(cls, temporary: Path, results: Path, mode: str) -> ResultsStore:
+        """Open ``temporary``, a copy of ``results`` being written (:func:`rewrite`), with the checks
+        and messages of ``results`` (whose lock the caller holds)."""
+        store = cls.__new__(cls)
+        store.path, store.where, store.lock = temporary, repr(str(results)), None
+        store._open(mode)
+        return store
+
+    def _open(self, mode: str) -> None:
+        """Open the HDF5 file and check its header and layout (every error names the file)."""
         try:
             self.file = h5py.File(self.path, mode)
         except OSError as err:
@@ -162,7 +187,10 @@ class ResultsStore:
             hint = "" if self.path.suffix.lower() in HDF5_SUFFIXES else f"; its name ends in {self.path.suffix!r}, a results file is an .h5 written by compare"
             raise ValueError(f"{self.where} is not a readable HDF5 results file (corrupted or another format{hint}): {err}") from err
         try:
-            self._check_header(mode)
+            try:
+                self._check_header(mode)
+            except (KeyError, RuntimeError, OSError) as err:  # h5py's errors for attributes it cannot read
+                raise self._damaged("the attributes of /", err) from err
             for run in self._members(self.file):
                 self._check_run(run)
         except BaseException:
@@ -439,7 +467,19 @@ class ResultsStore:
         item.attrs["seed"] = int(unit.seed)
         item.attrs["sha256"] = _digest({"x": x, "history": table}, _unit_attrs(item))
         item.attrs["complete"] = True
+        self.sync()
+
+    def sync(self) -> None:
+        """Flush the file and have the operating system write it to the disk (``fsync``), so that
+        a power cut keeps what was written; the first call also syncs the folder's entry of the file."""
         self.file.flush()
+        if self.file.driver == "sec2":  # HDF5's default driver: the handle is the file descriptor
+            os.fsync(self.file.id.get_vfd_handle())
+        else:  # another driver's handle is not a descriptor: any descriptor of the file syncs its data
+            _fsync(self.path)
+        if not getattr(self, "_folder_synced", False):
+            _fsync(self.path.parent)
+            self._folder_synced = True
 
     def units(self, run: str) -> Iterator[tuple[str, str, int, h5py.Group]]:
         """Every complete, intact unit of a run as ``(task, method, index, group)`` (corrupted
@@ -562,6 +602,18 @@ def _mtime(path: Path) -> float:
         return 0.0
 
 
+def _fsync(path: Path) -> None:
+    """Have the operating system write ``path`` (a file, or a folder's entries) to the disk."""
+    try:
+        descriptor = os.open(path, os.O_RDONLY)
+    except (IsADirectoryError, PermissionError):  # a folder where it cannot be opened (Windows)
+        return
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
 def _alive(pid: int) -> bool:
     if pid <= 0:
         return False
@@ -657,8 +709,71 @@ def legacy_shards(path: str | os.PathLike[str], run: str) -> list[Path]:
     return found
 
 
+@contextlib.contextmanager
+def writer_lock(path: str | os.PathLike[str], run: str | None = None) -> Iterator[None]:
+    """Hold the lock of the results file ``path`` (``<file>.lock``, naming ``run``) for the block, as
+    an open :class:`ResultsStore` does; nothing when this process already holds it.
+
+    Raises:
+        ResultsInUseError: another running process holds it.
+    """
+    target = check_output_file(path, "results file", HDF5_SUFFIXES, "an HDF5 results file")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    lock = _Lock.acquire(target)
+    try:
+        if lock is not None and run is not None:
+            lock.name_run(run)
+        yield
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def rewrite(path: str | os.PathLike[str], change: Callable[[ResultsStore], T]) -> T:
+    """Apply ``change`` to a copy of the results file ``path`` and rename the copy over it: the file
+    is replaced whole, or (a crash, an error, ``kill -9`` or a power cut midway) left as it was.
+    The copy lies beside the file (a link's target is replaced, the link kept), is opened with the
+    file's checks, closed, synced to the disk and renamed, all under the file's lock; a missing file
+    is created. Costs a copy of the file. Returns what ``change`` returns."""
+    results = Path(path)
+    source = Path(os.path.realpath(results))
+    outcome: list[T] = []
+
+    def write(temporary: Path) -> None:
+        if source.exists():
+            shutil.copyfile(source, temporary)
+        with ResultsStore._copy(temporary, results, "a" if source.exists() else "w") as store:
+            outcome.append(change(store))
+
+    with writer_lock(results):
+        replace_whole(results, write)
+        _fsync(source.parent)  # the rename itself reaches the disk before anything that relies on it
+    return outcome[0]
+
+
+def _open_shard(shard: Path) -> ResultsStore | None:
+    """``shard`` opened for reading, or None when HDF5 cannot read it: a crash while it was written
+    (``kill -9``, a power cut) damaged it. It is then moved aside, with a note, and its units are
+    computed again; no other file's units are lost."""
+    try:
+        return ResultsStore(shard, "r")
+    except ValueError as err:
+        unreadable = isinstance(err.__cause__, OSError) and not isinstance(err, LayoutError)
+        if not (isinstance(err, DamagedResultsError) or unreadable or shard.stat().st_size == 0):
+            raise
+        reason = err
+    number = 1
+    while (aside := shard.with_name(f"{shard.name}.damaged-{number}")).exists():
+        number += 1
+    shard.rename(aside)
+    print(f"note: shard {str(shard)!r} cannot be read, most likely damaged by a crash while a unit was written ({reason}); "
+          f"moved aside to {str(aside)!r}: its units are computed again")
+    return None
+
+
 def completed_units(path: str | os.PathLike[str], run: str, config: dict[str, Any]) -> set[tuple[str, str, int]]:
-    """``(task, method, index)`` of the complete units of ``run`` in the results file and its shards.
+    """``(task, method, index)`` of the complete units of ``run`` in the results file and its shards
+    (a shard HDF5 cannot read is moved aside: see :func:`merge_shards`).
 
     Raises:
         ValueError: a file holds ``run`` made with another configuration.
@@ -667,7 +782,10 @@ def completed_units(path: str | os.PathLike[str], run: str, config: dict[str, An
     for file in [Path(path), *shard_paths(path)]:
         if not file.is_file():
             continue
-        with ResultsStore(file, "r") as store:
+        store = ResultsStore(file, "r") if file == Path(path) else _open_shard(file)
+        if store is None:
+            continue
+        with store:
             if run in store.file:
                 store.check_config(run, config)
                 done |= {(task, method, index) for task, method, index, _ in store.units(run)}
@@ -676,19 +794,39 @@ def completed_units(path: str | os.PathLike[str], run: str, config: dict[str, An
 
 def merge_shards(path: str | os.PathLike[str], run: str) -> None:
     """Move the units of ``run`` from every shard into the results file ``path``; a shard that
-    holds no other run is then deleted. Safe to repeat after a crash: copied units are skipped."""
-    shards = shard_paths(path)
-    if not shards:
+    holds no other run is then deleted, one that does is rewritten without ``run``.
+
+    The results file is written as a copy renamed over it (:func:`rewrite`): a crash or an error
+    during the merge leaves it and the shards as they were, and repeating the merge is safe (units
+    already in the file are skipped). A shard that HDF5 cannot read (damaged by a crash while a
+    unit was written into it) is moved aside to ``<shard>.damaged-<n>`` with a note; its units
+    are computed again by the next run."""
+    if not shard_paths(path):
         return
-    with ResultsStore(path) as main:
-        for shard in shards:
-            with ResultsStore(shard) as part:
-                main.merge(part, run)
-                others = [r for r in part.runs() if r != run]
-                if others and run in part.file:
-                    del part.file[run]
-            if not others:
+    with writer_lock(path, run):
+        with contextlib.ExitStack() as opened:
+            shards = []
+            for shard in shard_paths(path):
+                if (store := _open_shard(shard)) is not None:
+                    shards.append((shard, opened.enter_context(store)))
+            if any(next(store.units(run), None) is not None for _, store in shards if run in store.file):
+
+                def merge(main: ResultsStore) -> None:
+                    for _, store in shards:
+                        main.merge(store, run)
+
+                rewrite(path, merge)
+            others = {shard: [r for r in store.runs() if r != run] for shard, store in shards}
+            present = {shard: run in store.file for shard, store in shards}
+
+        def drop(store: ResultsStore) -> None:
+            del store.file[run]
+
+        for shard, _ in shards:
+            if not others[shard]:
                 shard.unlink()
+            elif present[shard]:
+                rewrite(shard, drop)
 
 
 class _Absent:
