@@ -111,8 +111,15 @@ def test_a_killed_run_keeps_its_units_in_its_shard_and_the_rerun_merges_them(tmp
     kept = _units(shard_path(path, 0))
     assert set(kept) == set(done)
     computed: list[tuple[str, str, int]] = []
-    _compare(path, unit_callback=lambda *unit: computed.append(unit))
+    in_file: list[set] = []
+
+    def record(*unit: object) -> None:
+        computed.append(unit)  # type: ignore[arg-type]
+        in_file.append(set(_units(path)))
+
+    _compare(path, unit_callback=record)
     assert len(computed) == 1 and not set(computed) & set(done)
+    assert in_file == [set(done)]  # merged at the start: a crash that damages the new shard cannot cost them
     units = _units(path)
     assert len(units) == 3 and all(units[key] == value for key, value in kept.items())
     _compare(tmp_path / "uninterrupted.h5")
@@ -216,3 +223,12 @@ def test_a_link_to_the_results_file_stays_a_link(tmp_path: Path) -> None:
     assert len(_units(link)) == 1 and _beside(real) == ["r.h5"]
     with ResultsStore(real, "r") as store:
         np.testing.assert_array_equal(store.file["comparison/inpainting-box/x_true"].shape, (1, 1, 16, 16))
+
+
+def test_a_refused_rerun_leaves_the_results_file_as_it_was_and_no_copy_behind(tmp_path: Path) -> None:
+    path = tmp_path / "r.h5"
+    _compare(path, num_images=1)
+    before = _digest(path)
+    with pytest.raises(ValueError, match="was made with another configuration"):
+        _compare(path, num_images=1, sigma=0.05)  # refused inside the copy, which is then deleted
+    assert _digest(path) == before and _beside(path) == ["r.h5"]
