@@ -339,7 +339,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     comp.add_argument(
         "--priors", nargs="+",
-        help=f"priors crossed with the solvers (default: default): names ({_names(priors.registry.available())}), "
+        help="priors crossed with the solvers (default: auto, the phantom prior for the bundled phantom images, else natural "
+        f"for colour and gray:natural for gray images): names ({_names(priors.registry.available())}), "
         "checkpoint:PATH, drunet:PATH[?channels=3&...], gray:NAME, channelwise:NAME, module:attribute",
     )
     comp.add_argument("--set", nargs="+", metavar="SOLVER.OPTION=VALUE", help="solver options, e.g. reddiff.lam=0.5")
@@ -356,7 +357,7 @@ def build_parser() -> argparse.ArgumentParser:
     tune = commands.add_parser("tune", help="hyperparameter sweep of one solver on validation images")
     tune.add_argument("solver", help=f"a solver name ({_names(solvers.available())}) or module:attribute")
     tune.add_argument("--task", required=True, help=f"a task name ({_names(operators.registry.available())}) or module:attribute")
-    tune.add_argument("--prior", default="default", help="as for compare --priors (default: default)")
+    tune.add_argument("--prior", default="auto", help="as for compare --priors (default: auto)")
     tune.add_argument(
         "--grid", nargs="+", action="extend", metavar="OPTION=V1,V2,...", help="values to sweep (default: the solver's default grid)"
     )

@@ -47,11 +47,14 @@ from reddiff_imaging.workbench.plan import (
     solve_unit,
 )
 from reddiff_imaging.workbench.specs import (
+    AUTO_PRIOR,
     DEFAULT_SIGMA,
     Method,
+    auto_prior,
     build_prior,
     check_dataset_spec,
     check_outside_dataset,
+    check_unique_methods,
     load_dataset,
     methods_for,
     parse_overrides,
@@ -81,7 +84,7 @@ UnitCallback = Callable[[str, str, int], None]
 def compare(
     tasks: Sequence[Any] | Mapping[str, Any],
     solvers: Sequence[Any] | Mapping[str, Any],
-    priors: Sequence[Any] | Mapping[str, Any] = ("default",),
+    priors: Sequence[Any] | Mapping[str, Any] = (AUTO_PRIOR,),
     *,
     overrides: dict[str, dict[str, Any]] | Sequence[str] | None = None,
     preset: str | None = None,
@@ -114,7 +117,11 @@ def compare(
         priors: prior names (:func:`reddiff_imaging.priors.registry.available`), specs
             (``checkpoint:PATH``, ``drunet:PATH``, ``adm-ffhq256:PATH``,
             ``adm-imagenet256:PATH``, with ``?option=value`` options; ``channelwise:NAME``,
-            ``gray:NAME``), Prior objects, deepinv denoisers or factories.
+            ``gray:NAME``), Prior objects, deepinv denoisers or factories. ``auto`` (the
+            default; also in ``"solver/auto"``) stands for the prior that suits the images, named
+            in a note: the phantom prior ``default`` for the bundled phantom images (``heldout``),
+            otherwise ``natural`` for colour images and ``gray:natural`` for gray ones
+            (:func:`~reddiff_imaging.workbench.specs.auto_prior`).
         overrides: solver options, as ``{"reddiff": {"lam": 0.5}}`` or ``["reddiff.lam=0.5"]``,
             keyed by a solver's label or registry name; a key of a solver not in the run is an error.
         preset: a preset of :mod:`reddiff_imaging.solvers.presets` (``"paper"``) for the named
@@ -172,6 +179,12 @@ def compare(
     if len(images) < num_images and world.rank == 0:
         print(f"dataset {dataset!r} holds {len(images)} images; using all of them")
     shape = tuple(images.shape[1:])
+    auto = prior_parts.get(AUTO_PRIOR)
+    if any(m.prior == AUTO_PRIOR for m in methods) and (auto is None or auto.value == AUTO_PRIOR):
+        resolved, why = auto_prior(shape[0], dataset)
+        methods = [dataclasses.replace(m, prior=resolved) if m.prior == AUTO_PRIOR else m for m in methods]
+        check_unique_methods(methods, f"prior {AUTO_PRIOR!r} is {resolved!r} here")
+        notes.append(f"prior {AUTO_PRIOR!r} is {resolved!r}: {why}; choose another with priors (--priors)")
     records: dict[str, dict[str, str]] = {}  # what was used of the user's own parts
     prior_cache: dict[str, Prior] = {}
     for method in methods:

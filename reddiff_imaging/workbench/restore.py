@@ -42,17 +42,9 @@ from reddiff_imaging.workbench.plan import (
     single_parts,
     usable_prior,
 )
-from reddiff_imaging.workbench.specs import DEFAULT_SIGMA, Method, unit_seed
+from reddiff_imaging.workbench.specs import AUTO_PRIOR, DEFAULT_SIGMA, Method, auto_prior, unit_seed
 
 __all__ = ["AUTO_PRIOR", "restore_image"]
-
-#: the default prior of :func:`restore_image`: natural for a colour image, gray:natural for a gray one
-AUTO_PRIOR = "auto"
-
-
-def _auto_prior(channels: int) -> str:
-    """The prior ``auto`` stands for: ``natural`` for a colour image, ``gray:natural`` for a gray one."""
-    return "natural" if channels == 3 else "gray:natural"
 
 
 def restore_image(
@@ -126,7 +118,7 @@ def restore_image(
     check_real(sigma, "sigma", low=0.0)
     check_int(seed, "seed", minimum=0)
     auto = isinstance(prior, str) and prior == AUTO_PRIOR
-    solver_part, prior_part, task_part = single_parts(solver, _auto_prior(3) if auto else prior, task)
+    solver_part, prior_part, task_part = single_parts(solver, auto_prior(3)[0] if auto else prior, task)
     solver, task = solver_part.label, task_part.label
     built = Method.of(solver_part, prior_part.label, overrides).build(steps)  # unknown solver or option fails before anything is read
     image_path = Path(image)
@@ -136,7 +128,7 @@ def restore_image(
     device = resolve_device(device)
     x, info = read_image(image_path, channels=channels, size=size, rescale=rescale)
     if auto:
-        prior_part = one_part(_auto_prior(x.shape[0]), "prior")
+        prior_part = one_part(auto_prior(x.shape[0])[0], "prior")
     method = Method.of(solver_part, prior_part.label, overrides)
     the_prior = usable_prior(prior_part, device, built, solver)
     notes = list(info.notes)

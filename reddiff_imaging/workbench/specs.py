@@ -33,9 +33,11 @@ from reddiff_imaging.workbench.parts import (
 )
 
 __all__ = [
+    "AUTO_PRIOR",
     "DEFAULT_SIGMA",
     "DEMO_TASKS",
     "Method",
+    "auto_prior",
     "build_prior",
     "build_task",
     "check_overrides",
@@ -51,6 +53,21 @@ __all__ = [
 #: tasks of the demo and their measurement noise (public units)
 DEMO_TASKS = ("inpainting-box", "inpainting-random", "sr4-block", "deblur-gaussian", "ct", "mri4")
 DEFAULT_SIGMA = 0.01
+#: the prior name that stands for the prior that suits the images (:func:`auto_prior`)
+AUTO_PRIOR = "auto"
+#: the bundled phantom image sets (compare's and tune's default datasets), which the phantom prior was trained for
+PHANTOM_DATASETS = ("heldout", "validation")
+
+
+def auto_prior(channels: int, dataset: str | None = None) -> tuple[str, str]:
+    """The prior :data:`AUTO_PRIOR` stands for, and why: the phantom prior ``default`` for the
+    bundled phantom images (``dataset`` ``heldout`` or ``validation``), otherwise the natural-image
+    prior, ``natural`` for colour images and ``gray:natural`` for gray ones."""
+    if dataset in PHANTOM_DATASETS:
+        return "default", f"the phantom prior for the bundled phantom images of {dataset!r}"
+    if channels == 1:
+        return "gray:natural", "the natural-image prior for 1-channel images"
+    return "natural", f"the natural-image prior for {channels}-channel images"
 
 @dataclass(frozen=True)
 class Method:
@@ -89,6 +106,14 @@ class Method:
             chosen = presets.options(self.solver, self.preset, task)
             options = {**{k: v for k, v in chosen.items() if steps is None or k != "steps"}, **options}
         return build_solver(self.solver if self.solver_value is None else self.solver_value, options, steps)
+
+
+def check_unique_methods(methods: Sequence[Method], given: str) -> None:
+    """Refuse two methods with one label (the second would find the first's units done); ``given``
+    says what they came from, for the message."""
+    counts = collections.Counter(method.label for method in methods)
+    if repeated := sorted(label for label, count in counts.items() if count > 1):
+        raise ValueError(f"methods {repeated} appear more than once ({given}); give each once")
 
 
 def parse_overrides(items: Sequence[str]) -> dict[str, dict[str, Any]]:
@@ -170,9 +195,7 @@ def methods_for(
             options = cls.current_options(options)
         methods.extend(Method.of(part, prior, options) for prior in prior_names)
     check_overrides(overrides, run_solvers)
-    counts = collections.Counter(method.label for method in methods)
-    if repeated := sorted(label for label, count in counts.items() if count > 1):  # the second would find the first's units done
-        raise ValueError(f"methods {repeated} appear more than once (solvers {list(solver_values)} with priors {list(prior_names)}); give each once")
+    check_unique_methods(methods, f"solvers {list(solver_values)} with priors {list(prior_names)}")
     for method in methods:  # validate option names and values before any work is done
         try:
             method.build()

@@ -57,7 +57,7 @@ from reddiff_imaging.priors.base import Prior
 from reddiff_imaging.solvers import Solver
 from reddiff_imaging.solvers import registry as solvers_registry
 from reddiff_imaging.workbench import distributed
-from reddiff_imaging.workbench.parts import build_solver
+from reddiff_imaging.workbench.parts import build_solver, one_part
 from reddiff_imaging.workbench.plan import (
     Measurements,
     measure,
@@ -68,8 +68,11 @@ from reddiff_imaging.workbench.plan import (
     usable_prior,
 )
 from reddiff_imaging.workbench.specs import (
+    AUTO_PRIOR,
     DEFAULT_SIGMA,
+    PHANTOM_DATASETS,
     Method,
+    auto_prior,
     check_dataset_spec,
     check_outside_dataset,
     load_dataset,
@@ -191,7 +194,7 @@ class TuneResult:
 def tune(
     solver: Any,
     *,
-    prior: Any = "default",
+    prior: Any = AUTO_PRIOR,
     task: Any,
     grid: dict[str, list[Any]] | None = None,
     search: str = "grid",
@@ -215,7 +218,9 @@ def tune(
         solver: a solver name (see :func:`reddiff_imaging.solvers.available`), a Solver object (its
             settings are the base every configuration changes) or class, or ``module:attribute``.
         prior: a prior as :func:`~reddiff_imaging.workbench.compare` takes it (name, spec, object,
-            deepinv denoiser, factory or ``module:attribute``).
+            deepinv denoiser, factory or ``module:attribute``); ``auto`` (the default) is the phantom
+            prior for the bundled phantom images and the natural-image prior otherwise
+            (:func:`~reddiff_imaging.workbench.specs.auto_prior`), named in a note.
         task: a task as :func:`~reddiff_imaging.workbench.compare` takes it (name, operator,
             factory or ``module:attribute``).
         grid: ``{option: [values]}``; default the solver's
@@ -268,10 +273,16 @@ def tune(
     check_bool(rescale, "rescale")
     if output is not None:
         check_tune_output(output, "output")
-    solver_part, prior_part, task_part = single_parts(solver, prior, task)
+    auto = isinstance(prior, str) and prior == AUTO_PRIOR
+    solver_part, prior_part, task_part = single_parts(solver, "default" if auto else prior, task)
     if dataset != "validation" or rescale:  # the other names, before the prior is built and asked what it can do
         check_dataset_spec(dataset, rescale)
         check_outside_dataset(dataset, {"output": output})
+    auto_notes = []
+    if auto:
+        prior_name, why = auto_prior(_dataset_channels(dataset, size, channels, rescale), dataset)
+        prior_part = one_part(prior_name, "prior")
+        auto_notes.append(f"prior {AUTO_PRIOR!r} is {prior_name!r}: {why}; choose another with prior (--prior)")
     if output is not None:  # an existing file that tune may not replace is refused before any work
         _other_solvers_tables(Path(output), solver_part.label)
     base = build_solver(solver_part.value, {})
@@ -295,7 +306,7 @@ def tune(
     images = images.to(device)
     shape = tuple(images.shape[1:])
     note = the_prior.check_image_shape(shape, solver)  # e.g. a channel mismatch, before any work
-    for line in [*notes, *([f"prior {prior!r}: {note}"] if note else [])] if world.rank == 0 else []:
+    for line in [*auto_notes, *notes, *([f"prior {prior!r}: {note}"] if note else [])] if world.rank == 0 else []:
         print(f"note: {line}")
     measured = measure(task_part, images, sigma, seed)
 
@@ -433,6 +444,16 @@ def _images(
             stacklevel=3,
         )
     return load_dataset(dataset, num_images, side if dataset == "heldout" else size, channels, rescale)
+
+
+def _dataset_channels(dataset: str, size: int | None, channels: int | None, rescale: bool) -> int:
+    """The channels of the images a sweep will read: ``channels`` when given, 1 for the bundled
+    phantom images, else those of the dataset's first image (read here)."""
+    if channels is not None:
+        return channels
+    if dataset in PHANTOM_DATASETS:
+        return 1
+    return int(load_dataset(dataset, 1, size, None, rescale)[0].shape[1])
 
 
 def check_tune_output(path: str | os.PathLike[str], name: str) -> Path:

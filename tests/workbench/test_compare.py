@@ -244,3 +244,23 @@ def test_options_that_do_not_fit_a_prior_are_refused_before_the_first_unit(tmp_p
             overrides={"admm": {"steps": 3}, "diffpir": {"steps": 1001}}, unit_callback=lambda *unit: solved.append(unit),
         )
     assert solved == []
+
+
+def test_the_auto_prior_suits_the_images(tmp_path, capsys) -> None:
+    """The phantom prior was compare's default for every dataset, a researcher's photographs too."""
+    import imageio.v3 as iio
+
+    rng = np.random.default_rng(0)
+    for kind, shape in (("colour", (16, 16, 3)), ("gray", (16, 16))):
+        (tmp_path / kind).mkdir()
+        iio.imwrite(tmp_path / kind / "a.png", rng.integers(0, 256, shape, dtype=np.uint8))
+    colour = _compare(tmp_path / "c.h5", tasks=["inpainting-box"], solvers=["reddiff", "admm/tv"], dataset=str(tmp_path / "colour"), num_images=1)
+    assert sorted(row.method for row in colour.rows) == ["admm[tv]", "reddiff[natural]"]
+    assert "note: prior 'auto' is 'natural': the natural-image prior for 3-channel images" in capsys.readouterr().out
+    gray = _compare(tmp_path / "g.h5", tasks=["inpainting-box"], solvers=["reddiff/auto"], dataset=str(tmp_path / "gray"), num_images=1)
+    assert [row.method for row in gray.rows] == ["reddiff[gray:natural]"]
+    phantoms = _compare(tmp_path / "p.h5", tasks=["inpainting-box"], solvers=["reddiff"], num_images=1, size=16)
+    assert [row.method for row in phantoms.rows] == ["reddiff[default]"]
+    assert "prior 'auto' is 'default': the phantom prior for the bundled phantom images of 'heldout'" in capsys.readouterr().out
+    with pytest.raises(ValueError, match=r"methods \['reddiff\[natural\]'\] appear more than once \(prior 'auto' is 'natural' here\)"):
+        _compare(tmp_path / "d.h5", tasks=["inpainting-box"], solvers=["reddiff", "reddiff/natural"], dataset=str(tmp_path / "colour"))

@@ -240,3 +240,18 @@ def test_a_grid_value_that_does_not_fit_the_prior_is_refused_before_any_trial(mo
     monkeypatch.setattr(sys.modules["reddiff_imaging.workbench.tune"], "_run_trial", no_trial)  # the package's tune is the function
     with pytest.raises(ValueError, match="steps must be from 1 to the prior's 1000 timesteps for ddim, got 1001"):
         tune("ddim", prior="default", task="denoising", grid={"steps": [2, 1001]}, size=16, num_images=1, device="cpu", progress=False)
+
+
+def test_the_auto_prior_of_a_sweep_suits_its_images(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import imageio.v3 as iio
+    import numpy as np
+
+    (tmp_path / "photos").mkdir()
+    for name in ("a.png", "b.png"):
+        iio.imwrite(tmp_path / "photos" / name, np.random.default_rng(0).integers(0, 256, (16, 16, 3), dtype=np.uint8))
+    options = {"task": "denoising", "steps": 2, "num_images": 1, "device": "cpu", "progress": False}
+    on_photos = tune("pnp-pgd", grid={"sigma": [0.05]}, dataset=str(tmp_path / "photos"), **options)
+    assert on_photos.prior == "natural"
+    assert "note: prior 'auto' is 'natural': the natural-image prior for 3-channel images" in capsys.readouterr().out
+    assert tune("pnp-pgd", grid={"sigma": [0.05]}, size=16, **options).prior == "default"  # the bundled phantom images
+    assert tune("pnp-pgd", grid={"sigma": [0.05]}, dataset=str(tmp_path / "photos"), channels=1, **options).prior == "gray:natural"
