@@ -240,6 +240,12 @@ class DiffusionModel(Prior):
         :math:`\exp\big(\tfrac{1+v}{2}\log\beta_t + \tfrac{1-v}{2}\log\tilde\beta_t\big)`."""
         return self.eps(x_t, t, differentiable=differentiable), None
 
+    @property
+    def learned_variance(self) -> bool | None:
+        """Whether :meth:`eps_and_variance` returns learned variances: ``False`` for models without
+        them (this class), ``None`` where only a call would tell (a network of unknown output)."""
+        return False
+
     def x0(self, x_t: Tensor, t: Tensor | int, *, differentiable: bool = False) -> Tensor:
         r"""Tweedie's estimate :math:`\hat x_0 = (x_t - \sqrt{1-\bar\alpha_t}\hat\varepsilon)/\sqrt{\bar\alpha_t}`
         (model range)."""

@@ -118,6 +118,15 @@ class DiffusionPrior(DiffusionModel):
             f"to {padded[0]}×{padded[1]} for it and its predictions cropped back"
         )
 
+    @property
+    def learned_variance(self) -> bool | None:
+        """From the network's configuration: the project's UNet says so, the ADM checkpoints have
+        them; ``None`` for other networks (their output decides at the first call)."""
+        if isinstance(self.network, _ADMNetwork):
+            return True
+        learned = getattr(getattr(self.network, "config", None), "learned_variance", None)
+        return learned if isinstance(learned, bool) else None
+
     def _eps(self, x_t: Tensor, t: Tensor) -> Tensor:
         return self._eps_and_variance(x_t, t)[0]
 

@@ -42,7 +42,7 @@ import torch
 from torch import Tensor
 
 from reddiff_imaging._validation import check_bool, check_choice, check_int, check_positive, check_unit_interval
-from reddiff_imaging.priors.base import Prior
+from reddiff_imaging.priors.base import DiffusionModel, Prior
 from reddiff_imaging.priors.sampling import ddim_step, eps_from_x0, previous_alpha_bars, timestep_sequence, x0_from_eps
 from reddiff_imaging.problem import InverseProblem
 from reddiff_imaging.solvers.base import Monitor, randn
@@ -51,6 +51,7 @@ from reddiff_imaging.solvers.data_term import data_term_reason
 from reddiff_imaging.solvers.diffusion_common import amplification, ModelRangeData, StepsOnTimesteps
 
 VARIANCES = ("auto", "learned", "fixed")
+LEARNED_VARIANCE_NEEDED = "variance='learned' needs a prior whose network returns learned variances (2C channels)"
 
 
 @dataclass
@@ -100,6 +101,11 @@ class DPS(StepsOnTimesteps):
     def _unsupported(self, problem: InverseProblem) -> list[str | None]:
         return [data_term_reason(problem)]
 
+    def _check_prior(self, prior: Prior) -> None:
+        super()._check_prior(prior)
+        if self.variance == "learned" and isinstance(prior, DiffusionModel) and prior.learned_variance is False:
+            raise ValueError(LEARNED_VARIANCE_NEEDED)
+
     def _run(self, problem: InverseProblem, prior: Prior, generators: list[torch.Generator], monitor: Monitor) -> Tensor:
         prior = require_diffusion(prior, self.name)
         data = ModelRangeData(problem, prior)
@@ -123,7 +129,7 @@ class DPS(StepsOnTimesteps):
                 eps = eps_from_x0(x.detach(), x0, alpha_t)
             noise = randn(shape, generators, x)
             if v is None and self.variance == "learned":
-                raise ValueError("variance='learned' needs a prior whose network returns learned variances (2C channels)")
+                raise ValueError(LEARNED_VARIANCE_NEEDED)
             if v is not None and self.variance != "fixed" and alpha_s < 1.0:
                 x = ddim_step(x0, eps, alpha_t, alpha_s, 1.0, torch.zeros_like(noise))
                 x = x + (0.5 * _learned_log_variance(v.detach(), alpha_t, alpha_s)).exp() * noise - zeta * gradient

@@ -94,3 +94,12 @@ def test_diffpir_needs_two_steps_and_says_so_when_built() -> None:
 def test_check_options_refuses_a_non_prior() -> None:
     with pytest.raises(TypeError, match="prior must be a reddiff_imaging.priors.Prior, got str"):
         get("ddim").check_options("default")  # type: ignore[arg-type]
+
+
+def test_dps_with_learned_variances_refuses_a_prior_without_them_before_any_step() -> None:
+    """The missing variances were found after the first network call (and its backward pass)."""
+    prior = RecordingPrior()
+    assert prior.learned_variance is False
+    with pytest.raises(ValueError, match=r"variance='learned' needs a prior whose network returns learned variances \(2C channels\)"):
+        get("dps", steps=3, variance="learned").solve(_problem(), prior, callback=_no_step)
+    assert prior.timesteps == []
