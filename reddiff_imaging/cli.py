@@ -178,31 +178,33 @@ def _derived_outputs(output: Path) -> dict[str, Path]:
 def _tune(args: argparse.Namespace) -> int:
     from reddiff_imaging.workbench.distributed import is_main_process
     from reddiff_imaging.workbench.specs import check_outside_dataset
-    from reddiff_imaging.workbench.tune import check_tune_output, tune
+    from reddiff_imaging.workbench.tune import GridEdgeWarning, check_tune_output, tune
 
     if args.output is not None:
         check_tune_output(args.output, "--output")  # named as written here
         if args.dataset != "validation" or args.rescale:  # a folder or file, not the bundled validation images
             check_outside_dataset(args.dataset, {"--output": args.output}, dataset_name="--dataset")
-    result = tune(
-        args.solver,
-        prior=args.prior,
-        task=args.task,
-        grid=parse_grid(args.grid) if args.grid else None,
-        search=args.search,
-        num_trials=args.trials,
-        metric=args.metric,
-        dataset=args.dataset,
-        num_images=args.images,
-        size=args.size,
-        channels=args.channels,
-        rescale=bool(args.rescale),
-        steps=args.steps,
-        sigma=args.sigma,
-        device=args.device,
-        seed=args.seed,
-        output=args.output,
-    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", GridEdgeWarning)  # the table printed below ends with the same notes
+        result = tune(
+            args.solver,
+            prior=args.prior,
+            task=args.task,
+            grid=parse_grid(args.grid) if args.grid else None,
+            search=args.search,
+            num_trials=args.trials,
+            metric=args.metric,
+            dataset=args.dataset,
+            num_images=args.images,
+            size=args.size,
+            channels=args.channels,
+            rescale=bool(args.rescale),
+            steps=args.steps,
+            sigma=args.sigma,
+            device=args.device,
+            seed=args.seed,
+            output=args.output,
+        )
     if is_main_process():
         print(result.to_markdown())
     return 0

@@ -80,7 +80,12 @@ from reddiff_imaging.workbench.specs import (
     unit_seed,
 )
 
-__all__ = ["METRICS", "Trial", "TuneResult", "tune"]
+__all__ = ["METRICS", "GridEdgeWarning", "Trial", "TuneResult", "tune"]
+
+class GridEdgeWarning(UserWarning):
+    """The best value of a swept option is the smallest or largest of its grid: the optimum may lie
+    beyond it (the same sentence ends :meth:`TuneResult.to_markdown`)."""
+
 
 #: the metrics a sweep can optimise, and whether higher is better
 METRICS: dict[str, bool] = {"psnr": True, "ssim": True, "seconds": False}
@@ -343,7 +348,7 @@ def tune(
         at_edge=_at_edge(checked_grid, trials[best_index].options),
     )
     for note in result.edge_notes():
-        warnings.warn(note, stacklevel=2)
+        warnings.warn(note, GridEdgeWarning, stacklevel=2)
     if output is not None:
         path = Path(output)
         if world.rank == 0:

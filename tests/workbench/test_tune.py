@@ -16,7 +16,7 @@ from reddiff_imaging.data.synthetic import validation_images
 from reddiff_imaging.priors import DiffusionPrior
 from reddiff_imaging.problem import InverseProblem
 from reddiff_imaging.workbench.specs import build_task, unit_seed
-from reddiff_imaging.workbench.tune import TuneResult, tune
+from reddiff_imaging.workbench.tune import GridEdgeWarning, TuneResult, tune
 
 FAST = {"solver": "pnp-pgd", "prior": "gaussian", "task": "denoising", "steps": 2, "size": 32, "device": "cpu", "progress": False}
 GRID8 = {"sigma": [0.01, 0.02, 0.05, 0.1], "fista": [True, False]}
@@ -255,3 +255,19 @@ def test_the_auto_prior_of_a_sweep_suits_its_images(tmp_path: Path, capsys: pyte
     assert "note: prior 'auto' is 'natural': the natural-image prior for 3-channel images" in capsys.readouterr().out
     assert tune("pnp-pgd", grid={"sigma": [0.05]}, size=16, **options).prior == "default"  # the bundled phantom images
     assert tune("pnp-pgd", grid={"sigma": [0.05]}, dataset=str(tmp_path / "photos"), channels=1, **options).prior == "gray:natural"
+
+
+def test_the_command_line_prints_a_grid_edge_once(capsys: pytest.CaptureFixture[str]) -> None:
+    """The note came twice: as a Python warning with a line of cli.py, and at the end of the table."""
+    import warnings
+
+    from reddiff_imaging.cli import main
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert main(["tune", "pnp-pgd", "--prior", "gaussian", "--task", "denoising", "--steps", "2", "--size", "16",
+                     "--images", "1", "--grid", "sigma=0.02,0.05"]) == 0
+    assert not [w for w in caught if issubclass(w.category, GridEdgeWarning)]
+    assert "value of its grid; the optimum may lie" in capsys.readouterr().out  # the table's note
+    with pytest.warns(GridEdgeWarning, match="value of its grid"):  # the API still warns
+        tune(**FAST, grid={"sigma": [0.02, 0.05]}, num_images=1)
