@@ -9,7 +9,7 @@ import platform
 import sys
 import tomllib
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -408,6 +408,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _warning_line(command: str) -> Callable[..., None]:
+    """A :func:`warnings.showwarning` that writes ``reddiff-imaging COMMAND: warning: MESSAGE`` (no
+    source line) through tqdm, so that a progress bar on the terminal is not cut."""
+
+    def show(message: Warning | str, category: type[Warning], filename: str, lineno: int, file: Any = None, line: str | None = None) -> None:
+        from tqdm.auto import tqdm
+
+        tqdm.write(f"reddiff-imaging {command}: warning: {message}", file=sys.stderr)
+
+    return show
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run a command; bad input ends it with a one-line message and exit code 2, an unexpected
     error with a short message, a hint and exit code 1 (the traceback with
@@ -424,7 +436,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             configure_threads(args.threads)
         for warning in caught:
             print(f"reddiff-imaging {args.command}: warning: {warning.message}", file=sys.stderr)
-        return int(handler(args))
+        with warnings.catch_warnings():  # a warning is one line, as errors are, written above any progress bar
+            warnings.showwarning = _warning_line(args.command)
+            return int(handler(args))
     except KeyboardInterrupt:
         print(f"reddiff-imaging {command}: interrupted", file=sys.stderr)
         return 130

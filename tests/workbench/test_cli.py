@@ -216,3 +216,14 @@ def test_a_config_that_is_not_toml_text_is_named_as_given(tmp_path, capsys) -> N
     output = tmp_path / "out.h5"
     assert cli.main(["compare", "--config", str(saved), "--size", "16", "--num-images", "1", "--device", "cpu", "--output", str(output)]) == 0
     assert output.is_file()
+
+
+def test_a_warning_is_one_line_naming_the_command(capsys) -> None:
+    """Warnings came with their source file and line (plan.py:154: RuntimeWarning: ...), in the
+    middle of the progress bar."""
+    argv = ["tune", "pnp-pgd", "--prior", "gaussian", "--task", "denoising", "--dataset", "heldout", "--steps", "2",
+            "--size", "16", "--images", "1", "--grid", "sigma=0.02"]
+    assert cli.main(argv) == 0
+    err = capsys.readouterr().err
+    assert "reddiff-imaging tune: warning: tuning on the held-out test images" in err
+    assert "UserWarning" not in err and ".py:" not in err
