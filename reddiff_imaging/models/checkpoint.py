@@ -21,12 +21,13 @@ meta           free dict (training steps, seconds, data set description, ...)
 from __future__ import annotations
 
 import os
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from .._validation import check_device
+from .._validation import check_bool, check_device, check_writable, replace_whole
 from ..priors.schedules import VPSchedule
 from .unet import UNet, UNetConfig
 
@@ -48,26 +49,32 @@ def save_unet_checkpoint(
     meta: dict[str, Any] | None = None,
     half: bool = False,
 ) -> Path:
-    """Write ``model`` as a checkpoint file (atomically: a temporary file, then ``os.replace``).
+    """Write ``model`` as a checkpoint file, whole or not at all (a temporary file beside ``path``,
+    then renamed over it: an earlier file at ``path`` survives a crash midway).
 
     Args:
         path: destination file (parent folders are created).
         model: the network; its weights are copied to CPU.
         schedule: the noise schedule it was trained with (a :class:`VPSchedule` or its dict).
-        meta: free information (plain Python types and tensors only).
+        meta: free information: a dict with string keys whose values are ``None``, bools, ints,
+            floats, strings, tensors, and lists, tuples and string-keyed dicts of those (what
+            :func:`load_unet_checkpoint` reads back without unpickling code).
         half: store the floating-point weights as float16 (the loader converts back to float32).
 
     Returns:
         The path written.
     """
+    path = check_writable(check_path(path, "path"), "path")
     if not isinstance(model, UNet):
         raise TypeError(f"model must be a reddiff_imaging UNet, got {type(model).__name__}")
+    check_bool(half, "half")
     if isinstance(schedule, dict):
         schedule = VPSchedule.from_dict(schedule)
     if not isinstance(schedule, VPSchedule):
         raise TypeError(f"schedule must be a VPSchedule or its dict, got {type(schedule).__name__}")
     if meta is not None and not isinstance(meta, dict):
         raise TypeError(f"meta must be a dict or None, got {type(meta).__name__}")
+    check_plain(meta, "meta")
     store = torch.float16 if half else torch.float32
     state = {
         k: (v.detach().to("cpu", store) if v.is_floating_point() else v.detach().cpu()).contiguous()
@@ -83,12 +90,47 @@ def save_unet_checkpoint(
         "data_range": "[-1,1]",
         "meta": dict(meta or {}),
     }
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
+    save_whole(payload, path)
     return path
+
+
+def save_whole(obj: Any, path: Path) -> None:
+    """``torch.save(obj, path)``, replacing an earlier ``path`` whole or not at all."""
+    replace_whole(path, lambda temporary: torch.save(obj, temporary))
+
+
+def check_path(path: object, name: str) -> Path:
+    """``path`` as a :class:`Path`, or a TypeError naming ``name`` for anything but a str or
+    :class:`os.PathLike` (an empty name would be the current folder: a ValueError)."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"{name} must be a file name (str or os.PathLike), got {type(path).__name__}")
+    if str(path) == "":
+        raise ValueError(f"{name} must be a file name, got an empty one")
+    return Path(path)
+
+
+_PLAIN = (type(None), bool, int, float, str, torch.Tensor)
+
+
+def check_plain(value: object, name: str) -> None:
+    """Raise a TypeError naming the entry (``meta['data'][0]``) of ``value`` that
+    ``torch.load(..., weights_only=True)`` would refuse to read back: anything but ``None``, bools,
+    ints, floats, strings, tensors, and lists, tuples and string-keyed dicts of those."""
+    if type(value) in (dict, OrderedDict):
+        assert isinstance(value, dict)
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise TypeError(f"{name} keys must be strings, got {key!r} ({type(key).__name__})")
+            check_plain(item, f"{name}[{key!r}]")
+    elif type(value) in (list, tuple):
+        assert isinstance(value, (list, tuple))
+        for index, item in enumerate(value):
+            check_plain(item, f"{name}[{index}]")
+    elif type(value) not in _PLAIN and not isinstance(value, torch.Tensor):
+        raise TypeError(
+            f"{name} must hold None, bools, ints, floats, strings, tensors, lists, tuples and dicts only (a checkpoint "
+            f"never unpickles other objects), got {value!r} ({type(value).__name__}); convert it, e.g. str() or float()"
+        )
 
 
 def load_unet_checkpoint(
@@ -106,7 +148,7 @@ def load_unet_checkpoint(
         ValueError: not a checkpoint of this format, an unsupported version, missing keys, or
             weights that do not match the configured network.
     """
-    path = Path(path)
+    path = check_path(path, "path")
     map_location = check_device(map_location, "map_location")
     if not path.is_file():
         raise FileNotFoundError(f"no UNet checkpoint at {str(path)!r} (path does not exist or is not a file)")

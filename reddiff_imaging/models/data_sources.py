@@ -180,17 +180,26 @@ def hdf5_source(path: str | os.PathLike[str], key: str = "images", size: int | N
     return TensorSource(images, {"kind": "hdf5", "path": str(path), "key": key})
 
 
-def folder_source(path: str | os.PathLike[str], size: int = 64, *, grayscale: bool = True) -> TensorSource:
+def folder_source(
+    path: str | os.PathLike[str], size: int = 64, *, grayscale: bool = True, rescale: bool = False
+) -> TensorSource:
     """Load every image of a folder (not recursive) as a :class:`TensorSource` of float32 images.
 
     Images are read at full bit depth (:func:`~reddiff_imaging.data.image_io.read_image_folder`),
     converted to gray (``grayscale=True``, 1 channel, luminance) or colour (3 channels),
-    centre-cropped to a square and resized to ``size`` (bicubic, antialiased).
+    centre-cropped to a square and resized to ``size`` (bicubic, antialiased). ``rescale=True``
+    stretches each image's own range onto ``[0, 1]`` (float images outside it, 32-bit integers).
+    The description (:meth:`TensorSource.describe`, printed by ``train-prior`` and stored in the
+    checkpoints) counts the images whose shorter side was below ``size`` and were enlarged.
     """
     from ..data.image_io import read_image_folder
 
-    images, _ = read_image_folder(path, channels=1 if grayscale else 3, size=size)
-    return TensorSource(images, {"kind": "folder", "path": str(path), "grayscale": grayscale})
+    images, infos = read_image_folder(path, channels=1 if grayscale else 3, size=size, rescale=rescale)
+    enlarged = sum(min(info.height, info.width) < size for info in infos)
+    description: dict[str, Any] = {"kind": "folder", "path": str(path), "grayscale": grayscale, "enlarged_to_size": enlarged}
+    if rescale:
+        description["rescale"] = True
+    return TensorSource(images, description)
 
 
 class PhotoCropSource:

@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import math
 import os
 import signal
 import time
@@ -45,17 +44,25 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from .._cli_types import (
+    _parsed,
     device_option,
     image_side,
     nonnegative_int,
     positive_float,
     positive_int,
-    unit_float,
 )
-from .._validation import HDF5_SUFFIXES, check_writable
+from .._validation import HDF5_SUFFIXES, check_real, check_writable
 from ..data.synthetic import MAX_TRAINING_SEED
 from ..priors.schedules import VPSchedule
-from .checkpoint import check_network_size, load_unet_checkpoint, read_torch_file, save_unet_checkpoint
+from .checkpoint import (
+    check_network_size,
+    check_path,
+    check_plain,
+    load_unet_checkpoint,
+    read_torch_file,
+    save_unet_checkpoint,
+    save_whole,
+)
 from .data_sources import (
     ImageSource,
     PhotoCropSource,
@@ -106,10 +113,50 @@ def _check_int(value: object, name: str, minimum: int) -> int:
     return value
 
 
-def _atomic_save(obj: Any, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+def check_decay(value: object, name: str) -> float:
+    """``value`` as an EMA decay in ``[0, 1)`` (a decay of 1 would never move the average), or an
+    error naming ``name``."""
+    decay = check_real(value, name, low=0.0, high=1.0)
+    if decay == 1.0:
+        raise ValueError(f"{name} must be in [0, 1) (an EMA with decay 1 never moves from the initial weights), got {value!r}")
+    return decay
+
+
+#: ``--ema-decay``: a number in [0, 1)
+ema_decay_option = _parsed(float, lambda v: check_decay(v, "value"), "a number")
+
+
+def check_output_folder(out_dir: object, name: str) -> tuple[Path, Path]:
+    """The paths of ``state.pt`` and ``ema.pt`` in the output folder ``out_dir``, checked before any
+    work: a folder (or a name where one can be created) where both can be written, and no
+    ``ema.pt`` there without the ``state.pt`` that would be resumed (a fresh run would overwrite
+    a network it did not train)."""
+    out = check_path(out_dir, name)
+    if out.exists() and not out.is_dir():
+        raise NotADirectoryError(f"{name} {str(out)!r} is a file; give a folder (training writes state.pt and ema.pt in it)")
+    state_path = check_writable(out / "state.pt", name)
+    ema_path = check_writable(out / "ema.pt", name)
+    if ema_path.exists() and not state_path.exists():
+        raise FileExistsError(
+            f"{name} {str(out)!r} holds ema.pt but no state.pt to resume: a fresh run would overwrite that network; "
+            "give another folder, or move ema.pt away"
+        )
+    return state_path, ema_path
+
+
+def _check_same_data(stored: object, described: dict[str, Any], state_path: Path) -> None:
+    """Refuse to resume ``state_path`` on a source whose description differs from the stored one
+    in an entry both have (an entry added by a later version of a source does not count), the
+    ``path`` aside: a folder or file moved elsewhere still holds the same data."""
+    stored = stored if isinstance(stored, dict) else {}
+    shared = sorted((set(stored) & set(described)) - {"path"})
+    changed = {key: (stored[key], described[key]) for key in shared if stored[key] != described[key]}
+    if changed:
+        shown = "; ".join(f"{key}: stored {old!r}, now {new!r}" for key, (old, new) in changed.items())
+        raise ValueError(
+            f"the data differ from those {str(state_path)!r} was trained on ({shown}); a run resumes on its own data: "
+            "give another output folder to train on these"
+        )
 
 
 def train_diffusion(
@@ -182,16 +229,14 @@ def train_diffusion(
     if seed >= MAX_TRAINING_SEED:
         raise ValueError(f"seed must lie in [0, 2**31) (larger seeds are reserved for held-out data), got {seed}")
     for name, number in (("lr", lr), ("grad_clip", grad_clip)):
-        if not isinstance(number, (int, float)) or not math.isfinite(number) or number <= 0:
-            raise ValueError(f"{name} must be a finite number > 0, got {number!r}")
-    if not isinstance(ema_decay, (int, float)) or not 0.0 <= ema_decay < 1.0:
-        raise ValueError(f"ema_decay must be in [0, 1), got {ema_decay!r}")
+        check_real(number, name, low=0.0, open_low=True)
+    check_decay(ema_decay, "ema_decay")
     if num_threads is not None:
         _check_int(num_threads, "num_threads", 1)
+    meta_data = source.describe()
+    check_plain(meta_data, "source.describe()")  # stored in every checkpoint's meta
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    state_path, ema_path = out / "state.pt", out / "ema.pt"
+    state_path, ema_path = check_output_folder(out_dir, "out_dir")
     device = torch.device(device)
     if schedule is not None and not isinstance(schedule, VPSchedule):
         raise TypeError(f"schedule must be a VPSchedule, got {type(schedule).__name__}")
@@ -207,6 +252,7 @@ def train_diffusion(
         if init is not None:
             raise ValueError(f"init starts a fresh run, but {str(state_path)!r} holds a training state to resume: give another out_dir")
         state = read_training_state(state_path)
+        _check_same_data(state.get("data"), meta_data, state_path)
         stored = UNetConfig.from_dict(state["config"])
         if config is not None and config != stored:
             raise ValueError(f"config differs from the one stored in {str(state_path)!r}: expected {stored}, got {config}")
@@ -271,14 +317,13 @@ def train_diffusion(
     sqrt_1mab = schedule.sqrt_one_minus_alphas_cumprod.float().to(device)
     params: list[Tensor] = list(model.parameters())
     ema_params: list[Tensor] = list(ema.parameters())
-    meta_data = source.describe()
     train_args = {
         "batch_size": batch_size, "lr": lr, "warmup_steps": warmup_steps, "grad_clip": grad_clip,
         "ema_decay": ema_decay, "seed": seed, "channels_last": channels_last,
     }
 
     def save() -> None:
-        _atomic_save(
+        save_whole(
             {
                 "format": STATE_FORMAT,
                 "format_version": 1,
@@ -366,11 +411,13 @@ def _to_cpu(obj: Any) -> Any:
     return obj
 
 
-def _build_source(data: str, size: int, key: str | None, rgb: bool) -> ImageSource:
-    """The source ``--data`` names; ``--h5-key`` (``key``, ``None`` when not given) and ``--rgb``
-    are refused where they would be ignored, before any data is read."""
+def _build_source(data: str, size: int, key: str | None, rgb: bool, rescale: bool = False) -> ImageSource:
+    """The source ``--data`` names; ``--h5-key`` (``key``, ``None`` when not given), ``--rgb`` and
+    ``--rescale`` are refused where they would be ignored, before any data is read."""
     path = Path(data)
     hdf5 = data not in ("synthetic", "photos") and not path.is_dir() and path.suffix.lower() in HDF5_SUFFIXES
+    if rescale and not path.is_dir():
+        raise ValueError(f"--rescale stretches the images of a folder onto [0, 1]; --data {data!r} is not a folder")
     if key is not None and not hdf5:
         raise ValueError(f"--h5-key names a dataset inside an HDF5 file ({', '.join(HDF5_SUFFIXES)}); --data {data!r} is not one")
     if rgb and (data == "synthetic" or hdf5):
@@ -381,12 +428,17 @@ def _build_source(data: str, size: int, key: str | None, rgb: bool) -> ImageSour
     if data == "photos":
         return PhotoCropSource.bundled(size, channels=3 if rgb else 1)
     if path.is_dir():
-        return folder_source(path, size, grayscale=not rgb)
+        return folder_source(path, size, grayscale=not rgb, rescale=rescale)
     if hdf5:
         return hdf5_source(path, key="images" if key is None else key, size=size)
     if not path.exists():
         raise FileNotFoundError(f"--data {data!r}: expected 'synthetic', 'photos', an HDF5 file or an image folder; nothing at that path")
     raise ValueError(f"--data {data!r}: expected 'synthetic', 'photos', an .h5/.hdf5 file or an image folder")
+
+
+def _takes_rgb(data: str) -> bool:
+    """Whether ``--rgb`` applies to ``--data data`` (the bundled photographs or an image folder)."""
+    return data == "photos" or Path(data).is_dir()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -400,13 +452,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--rgb", action="store_true",
         help="colour: keep colour when reading an image folder; 3-channel crops of the bundled photographs (not for synthetic or HDF5 data)",
     )
+    p.add_argument(
+        "--rescale", action="store_true",
+        help="image folder: stretch each image's own range onto [0, 1] (float TIFFs outside [0, 1], 32-bit integers)",
+    )
     p.add_argument("--size", type=image_side, default=64, help="image side in pixels")
     p.add_argument("--steps", type=positive_int, default=200_000)
     p.add_argument("--batch-size", type=positive_int, default=32)
     p.add_argument("--lr", type=positive_float, default=2e-4)
     p.add_argument("--warmup-steps", type=nonnegative_int, default=0)
     p.add_argument("--grad-clip", type=positive_float, default=1.0)
-    p.add_argument("--ema-decay", type=unit_float, default=0.999)
+    p.add_argument("--ema-decay", type=ema_decay_option, default=0.999, help="in [0, 1)")
     p.add_argument("--checkpoint-every", type=positive_int, default=250)
     p.add_argument("--log-every", type=positive_int, default=50)
     p.add_argument("--seed", type=nonnegative_int, default=0)
@@ -442,7 +498,8 @@ def _config_fields(spec: str, size: int) -> dict[str, Any]:
         raise ValueError(f"--config {spec!r} is neither a JSON file nor a JSON object: {err}") from err
     if not isinstance(fields, dict):
         raise TypeError(f"--config must be a JSON object of UNetConfig fields, got {fields!r}")
-    fields.setdefault("image_size", size)
+    if fields.setdefault("image_size", size) != size:
+        raise ValueError(f"--config image_size {fields['image_size']!r} differs from --size {size}: leave image_size out (--size decides it)")
     try:
         config = UNetConfig.from_dict({"in_channels": 1, **fields})
     except ValueError as err:  # a default field may not suit --size, which the user typed instead
@@ -471,7 +528,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point: ``python -m reddiff_imaging.models.training --out DIR [...]``."""
     p = build_parser()
     args = p.parse_args(argv)
-    state = check_writable(Path(args.out) / "state.pt", "--out")  # before any data is read
+    state, _ = check_output_folder(args.out, "--out")  # before any data is read
     if args.seed >= MAX_TRAINING_SEED:
         raise ValueError(f"--seed must lie in [0, 2**31) (larger seeds are reserved for held-out data), got {args.seed}")
     if args.deepen and args.init is None:
@@ -488,7 +545,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         default_config(1, args.size, name="--size", config_name="--config")
     fields = None if args.config is None else _config_fields(args.config, args.size)
 
-    source = _build_source(args.data, args.size, args.h5_key, args.rgb)
+    source = _build_source(args.data, args.size, args.h5_key, args.rgb, args.rescale)
     if init is not None and init.config.in_channels != source.channels:
         raise ValueError(
             f"--init {args.init!r} holds a {init.config.in_channels}-channel network, but --data {args.data!r} gives "
@@ -496,7 +553,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     config = None
     if fields is not None:
-        config = UNetConfig.from_dict({"in_channels": source.channels, **fields})
+        channels = fields.setdefault("in_channels", source.channels)
+        if channels != source.channels:
+            raise ValueError(
+                f"--config in_channels {channels!r} differs from --data {args.data!r}, which gives {source.channels}-channel "
+                "images: leave in_channels out (the data decide it)" + (" or add --rgb" if channels == 3 and _takes_rgb(args.data) else "")
+            )
+        config = UNetConfig.from_dict(fields)
         check_network_size(config, "--config")
 
     def on_sigterm(signum: int, frame: Any) -> None:

@@ -135,3 +135,40 @@ def test_save_type_errors(tmp_path: Path) -> None:
         save_unet_checkpoint(tmp_path / "x.pt", torch.nn.Linear(2, 2), schedule=VPSchedule.linear())  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="schedule"):
         save_unet_checkpoint(tmp_path / "x.pt", _model(), schedule="linear")  # type: ignore[arg-type]
+
+
+def test_save_refuses_meta_that_would_not_load_back(tmp_path: Path) -> None:
+    import numpy as np
+
+    target = tmp_path / "m.pt"
+    cases = [
+        ({"loss": np.float64(0.5)}, r"meta\['loss'\] must hold None, bools, .* got np.float64\(0.5\) \(float64\)"),
+        ({"data": {"path": tmp_path}}, r"meta\['data'\]\['path'\] must hold .* \(PosixPath\); convert it"),
+        ({"runs": [1, {2: "a"}]}, r"meta\['runs'\]\[1\] keys must be strings, got 2 \(int\)"),
+    ]
+    for meta, message in cases:
+        with pytest.raises(TypeError, match=message):
+            save_unet_checkpoint(target, _model(), schedule=VPSchedule.linear(), meta=meta)
+    assert not list(tmp_path.iterdir())  # refused before anything was written
+    saved = save_unet_checkpoint(target, _model(), schedule=VPSchedule.linear(), meta={"a": [1, (2.0, None)], "t": torch.ones(2)})
+    assert load_unet_checkpoint(saved)[1]["meta"]["a"] == [1, (2.0, None)]
+
+
+def test_save_checks_its_path_and_half_first(tmp_path: Path) -> None:
+    (tmp_path / "folder").mkdir()
+    with pytest.raises(ValueError, match=r"path '.*folder' is a folder; give a file name"):
+        save_unet_checkpoint(tmp_path / "folder", _model(), schedule=VPSchedule.linear())
+    with pytest.raises(TypeError, match="path must be a file name .* got int"):
+        save_unet_checkpoint(3, _model(), schedule=VPSchedule.linear())  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="half must be a bool, got 'no'"):
+        save_unet_checkpoint(tmp_path / "h.pt", _model(), schedule=VPSchedule.linear(), half="no")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="path must be a file name .* got NoneType"):
+        load_unet_checkpoint(None)  # type: ignore[arg-type]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["folder"]
+
+
+def test_save_leaves_other_files_beside_it_alone(tmp_path: Path) -> None:
+    (tmp_path / "m.pt.tmp").write_text("the user's own file")
+    save_unet_checkpoint(tmp_path / "m.pt", _model(), schedule=VPSchedule.linear())
+    assert (tmp_path / "m.pt.tmp").read_text() == "the user's own file"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.pt", "m.pt.tmp"]

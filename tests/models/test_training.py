@@ -216,3 +216,69 @@ def test_command_line_checks_config_before_reading_data(tmp_path: Path, capsys: 
     with pytest.raises(ValueError, match=r"--seed must lie in \[0, 2\*\*31\) .* got 2147483648"):
         main([*out, "--seed", str(2**31)])
     assert capsys.readouterr().out == "" and not (tmp_path / "run" / "state.pt").exists()
+
+
+def test_output_folder_is_checked_and_never_overwrites_a_network_it_did_not_train(tmp_path: Path) -> None:
+    source = SyntheticSource(16)
+    (tmp_path / "file").write_text("not a folder")
+    with pytest.raises(NotADirectoryError, match=r"out_dir '.*file' is a file; give a folder"):
+        train_diffusion(source, tmp_path / "file", steps=1, config=TINY, **FAST)
+    other = tmp_path / "checkpoints"
+    other.mkdir()
+    (other / "ema.pt").write_bytes(b"someone's network")
+    with pytest.raises(FileExistsError, match=r"out_dir '.*checkpoints' holds ema.pt but no state.pt to resume"):
+        train_diffusion(source, other, steps=1, config=TINY, **FAST)
+    with pytest.raises(FileExistsError, match=r"--out '.*checkpoints' holds ema.pt but no state.pt"):
+        main(["--out", str(other), "--size", "16", "--steps", "1"])
+    assert (other / "ema.pt").read_bytes() == b"someone's network" and sorted(p.name for p in other.iterdir()) == ["ema.pt"]
+
+
+def test_settings_and_source_description_are_checked_first(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    class PathSource(SyntheticSource):
+        def describe(self) -> dict:
+            return {"kind": "mine", "folder": tmp_path}
+
+    with pytest.raises(TypeError, match=r"source.describe\(\)\['folder'\] must hold None, .* \(PosixPath\)"):
+        train_diffusion(PathSource(16), tmp_path / "run", steps=1, config=TINY, **FAST)
+    with pytest.raises(TypeError, match=r"lr must be a real number, got True \(bool\)"):
+        train_diffusion(SyntheticSource(16), tmp_path / "run", steps=1, config=TINY, lr=True, **FAST)
+    with pytest.raises(ValueError, match=r"ema_decay must be in \[0, 1\) .* got 1.0"):
+        train_diffusion(SyntheticSource(16), tmp_path / "run", steps=1, config=TINY, ema_decay=1.0, **FAST)
+    assert not (tmp_path / "run").exists()
+    with pytest.raises(SystemExit):
+        main(["--out", str(tmp_path / "run"), "--ema-decay", "1"])
+    assert "argument --ema-decay: must be in [0, 1)" in capsys.readouterr().err
+
+
+def test_resume_refuses_other_data(tmp_path: Path) -> None:
+    images = torch.rand(3, 1, 16, 16)
+    train_diffusion(TensorSource(images), tmp_path, steps=1, config=TINY, batch_size=2, **FAST)
+    with pytest.raises(ValueError, match=r"the data differ from those '.*state.pt' was trained on \(kind: stored 'tensor', now 'synthetic'"):
+        train_diffusion(SyntheticSource(16), tmp_path, steps=2, batch_size=2, **FAST)
+    with pytest.raises(ValueError, match=r"\(num_images: stored 3, now 2\)"):
+        train_diffusion(TensorSource(images[:2]), tmp_path, steps=2, batch_size=2, **FAST)
+    assert torch.load(tmp_path / "state.pt", weights_only=True)["step"] == 1
+
+
+def test_command_line_config_must_agree_with_size_and_data(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = ["--out", str(tmp_path / "run"), "--size", "16", "--steps", "1"]
+    with pytest.raises(ValueError, match=r"--config image_size 32 differs from --size 16: leave image_size out"):
+        main([*out, "--config", '{"image_size": 32}'])
+    with pytest.raises(ValueError, match=r"--config in_channels 3 differs from --data 'synthetic', which gives 1-channel images: leave in_channels out \(the data decide it\)$"):
+        main([*out, "--config", '{"in_channels": 3, "base_channels": 8, "num_groups": 4}'])
+    assert "training on" not in capsys.readouterr().out and not (tmp_path / "run" / "state.pt").exists()
+
+
+def test_command_line_rescales_a_folder_of_float_images(tmp_path: Path) -> None:
+    folder = tmp_path / "tiffs"
+    folder.mkdir()
+    Image.fromarray((np.random.default_rng(0).random((8, 8)) * 5).astype(np.float32)).save(folder / "a.tif")
+    cfg = json.dumps({k: v for k, v in TINY.to_dict().items() if k not in ("in_channels", "image_size")})
+    out = ["--out", str(tmp_path / "run"), "--size", "16", "--steps", "1", "--batch-size", "1", "--config", cfg, "--threads", "1"]
+    with pytest.raises(ValueError, match=r"--rescale stretches the images of a folder onto \[0, 1\]; --data 'synthetic' is not a folder"):
+        main([*out, "--rescale"])
+    with pytest.raises(ValueError, match="float images must lie in"):
+        main([*out, "--data", str(folder)])
+    assert main([*out, "--data", str(folder), "--rescale"]) == 0
+    data = load_unet_checkpoint(tmp_path / "run" / "ema.pt")[1]["meta"]["data"]
+    assert data["rescale"] is True and data["enlarged_to_size"] == 1  # the 8x8 image was enlarged to 16x16
