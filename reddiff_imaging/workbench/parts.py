@@ -43,7 +43,8 @@ import torch
 from torch import nn
 
 from reddiff_imaging import operators, solvers
-from reddiff_imaging.models.checkpoint import read_torch_file
+from reddiff_imaging._validation import check_int, check_real
+from reddiff_imaging.models.checkpoint import MAX_BLOCKS, MAX_PARAMETERS, read_torch_file
 from reddiff_imaging.operators.base import Operator
 from reddiff_imaging.priors import (
     Channelwise,
@@ -335,15 +336,13 @@ def _prior_from_text(text: str, device: torch.device) -> Prior:
     path = Path(path_text)
     if not path.is_file():
         raise FileNotFoundError(f"prior {text!r}: no file at {path_text!r}")
-    compile_network = bool(options.pop("compile", False))
+    compile_network = options.pop("compile", False)
     if kind == "checkpoint":
         prior: Prior = DiffusionPrior.from_checkpoint(path, map_location=device)
     elif kind == "drunet":
         from deepinv.models import DRUNet
 
-        channels = options.pop("channels", 1)
-        sigma = options.pop("sigma", 0.05)
-        architecture = {k: tuple(v) if k == "nc" else v for k, v in options.items()}
+        channels, sigma, architecture = _drunet_options(options, text)
         state = read_torch_file(path, "a DRUNet state dict")  # read here: deepinv's own reading names no file
         if not isinstance(state, dict):
             raise ValueError(f"prior {text!r}: {str(path)!r} holds a {type(state).__name__}, expected a DRUNet state dict")
@@ -361,14 +360,45 @@ def _prior_from_text(text: str, device: torch.device) -> Prior:
 
 
 def _options(query: str, text: str, allowed: tuple[str, ...]) -> dict[str, Any]:
+    """The ``?option=value&...`` of a prior spec: known options, each once; ``compile`` a bool."""
     options: dict[str, Any] = {}
     for item in filter(None, query.split("&")):
         key, eq, raw = item.partition("=")
         if not eq or key not in allowed:
             raise ValueError(f"prior {text!r}: option {item!r} must be one of {', '.join(f'{a}=VALUE' for a in allowed)}")
+        if key in options:
+            raise ValueError(f"prior {text!r}: option {key} is given twice; give it once")
         value = parse_value(raw)
         options[key] = {"true": True, "false": False}.get(value.lower(), value) if isinstance(value, str) else value
+    if not isinstance(options.get("compile", False), bool):
+        raise TypeError(f"prior {text!r}: option compile must be True or False, got {options['compile']!r}")
     return options
+
+
+def _drunet_options(options: dict[str, Any], text: str) -> tuple[int, float, dict[str, Any]]:
+    """``channels``, ``sigma`` and the architecture (``nc``, ``nb``) of a ``drunet:PATH`` spec,
+    checked before the network is built, whose size is counted on the ``meta`` device first."""
+    from deepinv.models import DRUNet
+
+    try:
+        channels = check_int(options.pop("channels", 1), "option channels")
+        sigma = check_real(options.pop("sigma", 0.05), "option sigma", low=0.0, open_low=True)
+        architecture = dict(options)
+        if "nb" in architecture:
+            check_int(architecture["nb"], "option nb", maximum=MAX_BLOCKS)
+        if "nc" in architecture:
+            nc = architecture["nc"]
+            if not isinstance(nc, (tuple, list)) or len(nc) != 4:
+                raise TypeError(f"option nc must be 4 channel counts such as (64,128,256,512), got {nc!r}")
+            architecture["nc"] = tuple(check_int(n, f"option nc[{i}]") for i, n in enumerate(nc))
+    except (TypeError, ValueError) as err:
+        raise type(err)(f"prior {text!r}: {err}") from err
+    with torch.device("meta"):
+        network = DRUNet(in_channels=channels, out_channels=channels, pretrained=None, **architecture)
+    count = sum(p.numel() for p in network.parameters())
+    if count > MAX_PARAMETERS:
+        raise ValueError(f"prior {text!r}: asks for a DRUNet of {count:,} parameters; the limit is {MAX_PARAMETERS:,}")
+    return channels, sigma, architecture
 
 
 def parse_value(text: str) -> Any:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from reddiff_imaging.priors import TV, DiffusionPrior, registry
@@ -59,3 +61,29 @@ def test_register_checks_name_description_and_what_the_factory_returns(monkeypat
     registry.register("nothing", lambda: None, "a factory that forgets to return its prior")
     with pytest.raises(TypeError, match="the factory registered as prior 'nothing' .* returned NoneType, not a reddiff_imaging.priors.Prior"):
         registry.get("nothing")
+
+
+def test_prior_spec_options_are_checked_before_the_network_is_built(tmp_path) -> None:
+    import torch
+    from deepinv.models import DRUNet
+
+    from reddiff_imaging.workbench.parts import build_prior
+
+    path = tmp_path / "drunet.pth"
+    torch.save(DRUNet(in_channels=1, out_channels=1, nc=(8, 8, 8, 8), nb=1, pretrained=None).state_dict(), path)
+    spec = f"drunet:{path}?nc=(8,8,8,8)&nb=1"
+    assert build_prior(f"{spec}&compile=false").sigma == 0.05
+    cases = [
+        (f"{spec}&compile=yes", TypeError, r"option compile must be True or False, got 'yes'"),
+        (f"{spec}&compile=1", TypeError, r"option compile must be True or False, got 1"),
+        (f"{spec}&sigma=0.1&sigma=0.2", ValueError, r"option sigma is given twice; give it once"),
+        (f"{spec}&channels=True", TypeError, r"option channels must be an int, got True \(bool\)"),
+        (f"{spec}&sigma=-1", ValueError, r"option sigma must be a finite number > 0, got -1"),
+        (f"drunet:{path}?nc=(8,8)", TypeError, r"option nc must be 4 channel counts such as \(64,128,256,512\), got \(8, 8\)"),
+        (f"drunet:{path}?nc=(8,8,8,0)", ValueError, r"option nc\[3\] must be an int >= 1"),
+        (f"drunet:{path}?nb=100000", ValueError, r"option nb must be an int >= 1 and <= 256, got 100000"),
+        (f"drunet:{path}?nc=(99999,99999,99999,99999)", ValueError, r"asks for a DRUNet of [\d,]+ parameters; the limit is 1,000,000,000"),
+    ]
+    for text, kind, message in cases:
+        with pytest.raises(kind, match=rf"^prior {re.escape(repr(text))}: {message}"):
+            build_prior(text)
