@@ -35,6 +35,8 @@ __all__ = ["CHECKPOINT_FORMAT", "CHECKPOINT_VERSION", "save_unet_checkpoint", "l
 
 CHECKPOINT_FORMAT = "reddiff-imaging/unet"
 CHECKPOINT_VERSION = 1
+#: the format of the training states of :func:`~reddiff_imaging.models.train_diffusion` (not checkpoints)
+TRAINING_STATE_FORMAT = "reddiff-imaging/training-state"
 #: the largest network (parameters; residual blocks) a checkpoint's config may ask for
 MAX_PARAMETERS = 1_000_000_000
 MAX_BLOCKS = 256
@@ -156,9 +158,10 @@ def load_unet_checkpoint(
     if not isinstance(payload, dict):
         raise ValueError(f"{str(path)!r} holds a {type(payload).__name__}, expected a dict with format {CHECKPOINT_FORMAT!r}")
     if payload.get("format") != CHECKPOINT_FORMAT:
+        hint = f"; it is a training state: its network is exported to {str(path.with_name('ema.pt'))!r}" if payload.get("format") == TRAINING_STATE_FORMAT else ""
         raise ValueError(
             f"{str(path)!r} has format {payload.get('format')!r}, expected {CHECKPOINT_FORMAT!r} "
-            "(a checkpoint written by reddiff_imaging.models.save_unet_checkpoint)"
+            f"(a checkpoint written by reddiff_imaging.models.save_unet_checkpoint){hint}"
         )
     version = payload.get("format_version")
     if version != CHECKPOINT_VERSION:

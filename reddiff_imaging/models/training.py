@@ -55,6 +55,8 @@ from .._validation import HDF5_SUFFIXES, check_real, check_writable
 from ..data.synthetic import MAX_TRAINING_SEED
 from ..priors.schedules import VPSchedule
 from .checkpoint import (
+    CHECKPOINT_FORMAT,
+    TRAINING_STATE_FORMAT,
     check_network_size,
     check_path,
     check_plain,
@@ -75,7 +77,7 @@ from .unet import UNet, UNetConfig
 
 __all__ = ["train_diffusion", "default_config", "main", "STATE_FORMAT"]
 
-STATE_FORMAT = "reddiff-imaging/training-state"
+STATE_FORMAT = TRAINING_STATE_FORMAT
 
 
 def default_config(channels: int, size: int, *, name: str = "size", config_name: str = "config") -> UNetConfig:
@@ -484,7 +486,9 @@ def read_training_state(path: Path) -> dict[str, Any]:
     """The training state saved in ``path`` by :func:`train_diffusion` (loaded on the CPU)."""
     state = read_torch_file(path, f"a training state (format {STATE_FORMAT!r})")
     if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
-        raise ValueError(f"{str(path)!r} is not a training state (format {STATE_FORMAT!r})")
+        found = state.get("format") if isinstance(state, dict) else None
+        hint = " but a UNet checkpoint: start a fresh run from its network with init= (--init) and another folder" if found == CHECKPOINT_FORMAT else ""
+        raise ValueError(f"{str(path)!r} is not a training state (format {STATE_FORMAT!r}){hint}")
     return state
 
 
@@ -514,7 +518,10 @@ def _initial_network(path: str | None, deepen: bool, size: int) -> tuple[UNet | 
     """The network and schedule of ``--init`` (deepened with ``--deepen``), checked against ``--size``."""
     if path is None:
         return None, None
-    network, info = load_unet_checkpoint(path)
+    try:
+        network, info = load_unet_checkpoint(path)
+    except (FileNotFoundError, ValueError) as err:
+        raise type(err)(f"--init {path!r}: {err}") from err
     side = network.config.image_size
     if side != size:
         raise ValueError(f"--size {size} differs from the network of --init {path!r}, trained on {side}x{side} crops: give --size {side}")

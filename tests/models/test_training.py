@@ -282,3 +282,17 @@ def test_command_line_rescales_a_folder_of_float_images(tmp_path: Path) -> None:
     assert main([*out, "--data", str(folder), "--rescale"]) == 0
     data = load_unet_checkpoint(tmp_path / "run" / "ema.pt")[1]["meta"]["data"]
     assert data["rescale"] is True and data["enlarged_to_size"] == 1  # the 8x8 image was enlarged to 16x16
+
+
+def test_a_training_state_and_a_checkpoint_given_for_each_other_say_which_file_to_use(tmp_path: Path) -> None:
+    run = train_diffusion(SyntheticSource(16), tmp_path / "run", steps=1, config=TINY, batch_size=2, **FAST)
+    with pytest.raises(ValueError, match=r"^--init '.*state.pt': .* it is a training state: its network is exported to '.*run/ema.pt'$"):
+        main(["--out", str(tmp_path / "fresh"), "--size", "16", "--steps", "1", "--init", str(run["state_path"])])
+    with pytest.raises(FileNotFoundError, match=r"^--init '.*nowhere.pt': no UNet checkpoint at"):
+        main(["--out", str(tmp_path / "fresh"), "--size", "16", "--steps", "1", "--init", str(tmp_path / "nowhere.pt")])
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    (mixed / "state.pt").write_bytes(run["ema_path"].read_bytes())
+    with pytest.raises(ValueError, match=r"is not a training state .* but a UNet checkpoint: start a fresh run from its network with init="):
+        train_diffusion(SyntheticSource(16), mixed, steps=2, batch_size=2, **FAST)
+    assert not (tmp_path / "fresh").exists() and sorted(p.name for p in mixed.iterdir()) == ["state.pt"]
