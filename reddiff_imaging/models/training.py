@@ -51,7 +51,7 @@ from .._cli_types import (
     positive_float,
     positive_int,
 )
-from .._validation import HDF5_SUFFIXES, check_real, check_writable
+from .._validation import HDF5_SUFFIXES, check_allocation, check_real, check_writable
 from ..data.synthetic import MAX_TRAINING_SEED
 from ..priors.schedules import VPSchedule
 from .checkpoint import (
@@ -126,6 +126,11 @@ def check_decay(value: object, name: str) -> float:
 
 #: ``--ema-decay``: a number in [0, 1)
 ema_decay_option = _parsed(float, lambda v: check_decay(v, "value"), "a number")
+
+
+def check_batch(batch_size: int, channels: int, size: int, name: str) -> None:
+    """Refuse, naming ``name``, a batch of images too large to allocate (:func:`check_allocation`)."""
+    check_allocation(batch_size * channels * size * size, name, f"batches of {batch_size} images of {channels} x {size} x {size} values")
 
 
 def check_output_folder(out_dir: object, name: str) -> tuple[Path, Path]:
@@ -235,6 +240,7 @@ def train_diffusion(
     check_decay(ema_decay, "ema_decay")
     if num_threads is not None:
         _check_int(num_threads, "num_threads", 1)
+    check_batch(batch_size, source.channels, source.size, "batch_size")
     meta_data = source.describe()
     check_plain(meta_data, "source.describe()")  # stored in every checkpoint's meta
 
@@ -538,6 +544,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     state, _ = check_output_folder(args.out, "--out")  # before any data is read
     if args.seed >= MAX_TRAINING_SEED:
         raise ValueError(f"--seed must lie in [0, 2**31) (larger seeds are reserved for held-out data), got {args.seed}")
+    check_batch(args.batch_size, 3 if args.rgb else 1, args.size, "--batch-size")
     if args.deepen and args.init is None:
         raise ValueError("--deepen deepens the network of --init; give --init CHECKPOINT")
     if args.init is not None and (args.config is not None or state.exists()):

@@ -296,3 +296,11 @@ def test_a_training_state_and_a_checkpoint_given_for_each_other_say_which_file_t
     with pytest.raises(ValueError, match=r"is not a training state .* but a UNet checkpoint: start a fresh run from its network with init="):
         train_diffusion(SyntheticSource(16), mixed, steps=2, batch_size=2, **FAST)
     assert not (tmp_path / "fresh").exists() and sorted(p.name for p in mixed.iterdir()) == ["state.pt"]
+
+
+def test_a_batch_too_large_to_allocate_is_refused_first(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(ValueError, match=r"^batch_size asks for batches of 10000000 images of 1 x 16 x 16 values, 2,560,000,000 values; the limit"):
+        train_diffusion(SyntheticSource(16), tmp_path / "run", steps=1, config=TINY, batch_size=10**7, **FAST)
+    with pytest.raises(ValueError, match=r"^--batch-size asks for batches of 10000000 images of 3 x 16 x 16 values"):
+        main(["--out", str(tmp_path / "run"), "--size", "16", "--steps", "1", "--batch-size", str(10**7), "--data", "photos", "--rgb"])
+    assert capsys.readouterr().out == "" and not (tmp_path / "run").exists()
