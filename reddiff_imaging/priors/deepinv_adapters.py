@@ -35,18 +35,32 @@ import deepinv
 import torch
 from torch import Tensor
 
+from reddiff_imaging._validation import check_batch_shape, check_real, check_tensor
 from reddiff_imaging.priors.base import DiffusionModel, Prior
 from reddiff_imaging.priors.tv import TV
 
 __all__ = ["DeepinvTV", "DiffusionDenoiser", "PriorDenoiser"]
 
 
-def _levels(sigma: float | Tensor, x: Tensor) -> Tensor:
-    """deepinv's ``sigma`` (a number, ``(B,)`` or ``(B, 1, 1, 1)``) as ``(B,)`` on ``x``'s device."""
+def _levels(sigma: float | Tensor, x: Tensor, name: str = "sigma") -> Tensor:
+    """deepinv's ``sigma`` (a number, ``(B,)`` or ``(B, 1, 1, 1)``) as ``(B,)`` on ``x``'s device,
+    checked as given (``name``: a finite number >= 0, or a real tensor of such), as is ``x`` (a
+    floating-point ``(B, C, H, W)`` tensor: an integer image would turn ``sigma`` into integers)."""
+    check_tensor(x, "x", allow_complex=False, finite=False)
+    check_batch_shape(x, "x")
+    if not isinstance(sigma, Tensor):
+        check_real(sigma, name, low=0.0)
+    elif sigma.is_complex() or not (sigma.is_floating_point() or sigma.dtype in _INTEGER_DTYPES):
+        raise TypeError(f"{name} must be a real number or a real tensor, got a tensor of dtype {sigma.dtype}")
+    elif not bool(torch.isfinite(sigma).all()) or bool((sigma < 0).any()):
+        raise ValueError(f"{name} must be finite and >= 0, got {sigma!r}")
     level = torch.as_tensor(sigma, dtype=x.dtype, device=x.device).reshape(-1)
     if level.numel() not in (1, x.shape[0]):
-        raise ValueError(f"sigma must be a number or hold one value per image ({x.shape[0]}), got {level.numel()} values")
+        raise ValueError(f"{name} must be a number or hold one value per image ({x.shape[0]}), got {level.numel()} values")
     return level.expand(x.shape[0])
+
+
+_INTEGER_DTYPES = (torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64)
 
 
 class DiffusionDenoiser(deepinv.models.Denoiser):
@@ -126,4 +140,5 @@ class DeepinvTV(deepinv.optim.Prior):
 
     def prox(self, x: Tensor, *args: Any, gamma: float | Tensor = 1.0, **kwargs: Any) -> Tensor:
         r""":math:`\mathrm{prox}_{\gamma g}(x)`."""
+        _levels(gamma, x, "gamma")  # checked under deepinv's name (TV.prox calls it tau)
         return self.tv.prox(x, gamma)

@@ -81,3 +81,22 @@ def test_adapters_reject_the_wrong_priors() -> None:
         DeepinvTV(GaussianFilterDenoiser())
     with pytest.raises(TypeError, match="prior must be a Prior with denoise"):
         PriorDenoiser(torch.nn.Identity())
+
+
+def test_adapters_check_sigma_gamma_and_x_as_given(default_prior) -> None:
+    x = torch.rand(2, 1, 64, 64, generator=torch.Generator().manual_seed(0))
+    denoiser = DiffusionDenoiser(default_prior)
+    cases = [
+        (-1.0, ValueError, r"^sigma must be a finite number >= 0, got -1.0$"),  # was tensor([-2., -2.]): the internal value
+        (float("nan"), ValueError, r"^sigma must be a finite number >= 0, got nan$"),
+        ("0.1", TypeError, r"^sigma must be a real number, got '0.1' \(str\)$"),
+        (None, TypeError, r"^sigma must be a real number, got None"),
+        (torch.tensor([-0.1, 0.1]), ValueError, r"^sigma must be finite and >= 0, got tensor"),
+    ]
+    for sigma, kind, message in cases:
+        with pytest.raises(kind, match=message):
+            denoiser(x, sigma)
+    with pytest.raises(TypeError, match="x must have a floating-point dtype, got torch.uint8"):  # was a non-finite result
+        denoiser((x * 255).to(torch.uint8), 0.1)
+    with pytest.raises(ValueError, match=r"^gamma must be a finite number >= 0, got -1.0$"):  # was named tau
+        DeepinvTV(TV()).prox(x, gamma=-1.0)
