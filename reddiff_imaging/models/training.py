@@ -501,14 +501,18 @@ def read_training_state(path: Path) -> dict[str, Any]:
 def _config_fields(spec: str, size: int) -> dict[str, Any]:
     """The :class:`UNetConfig` fields of ``--config`` (a JSON file or string) with ``--size``
     filled in, checked before any data is read (with one input channel where the data decide)."""
-    text = Path(spec).read_text() if Path(spec).is_file() else spec
+    path = Path(spec)
+    if path.is_dir():
+        raise IsADirectoryError(f"--config {spec!r} is a folder; expected a JSON file or a JSON object of UNetConfig fields")
     try:
-        fields = json.loads(text)
+        fields = json.loads(path.read_text(encoding="utf-8") if path.is_file() else spec)
+    except UnicodeDecodeError as err:
+        raise ValueError(f"--config {spec!r} is not a JSON text file (byte {err.start} is not UTF-8)") from err
     except ValueError as err:
         raise ValueError(f"--config {spec!r} is neither a JSON file nor a JSON object: {err}") from err
     if not isinstance(fields, dict):
         raise TypeError(f"--config must be a JSON object of UNetConfig fields, got {fields!r}")
-    if fields.setdefault("image_size", size) != size:
+    if isinstance(fields.setdefault("image_size", size), int) and fields["image_size"] != size:
         raise ValueError(f"--config image_size {fields['image_size']!r} differs from --size {size}: leave image_size out (--size decides it)")
     try:
         config = UNetConfig.from_dict({"in_channels": 1, **fields})

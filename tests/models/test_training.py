@@ -304,3 +304,16 @@ def test_a_batch_too_large_to_allocate_is_refused_first(tmp_path: Path, capsys: 
     with pytest.raises(ValueError, match=r"^--batch-size asks for batches of 10000000 images of 3 x 16 x 16 values"):
         main(["--out", str(tmp_path / "run"), "--size", "16", "--steps", "1", "--batch-size", str(10**7), "--data", "photos", "--rgb"])
     assert capsys.readouterr().out == "" and not (tmp_path / "run").exists()
+
+
+def test_command_line_config_that_is_no_json_text_is_named(tmp_path: Path) -> None:
+    (tmp_path / "config.json").write_bytes(b"\x00\xd3\xff binary")
+    (tmp_path / "folder").mkdir()
+    out = ["--out", str(tmp_path / "run"), "--size", "16", "--steps", "1"]
+    with pytest.raises(ValueError, match=r"^--config '.*config.json' is not a JSON text file \(byte 1 is not UTF-8\)$"):
+        main([*out, "--config", str(tmp_path / "config.json")])
+    with pytest.raises(IsADirectoryError, match=r"^--config '.*folder' is a folder; expected a JSON file"):
+        main([*out, "--config", str(tmp_path / "folder")])
+    with pytest.raises(TypeError, match=r"^--config: image_size must be an int, got '16'"):
+        main([*out, "--config", '{"image_size": "16"}'])
+    assert not (tmp_path / "run").exists()
