@@ -317,3 +317,19 @@ def test_command_line_config_that_is_no_json_text_is_named(tmp_path: Path) -> No
     with pytest.raises(TypeError, match=r"^--config: image_size must be an int, got '16'"):
         main([*out, "--config", '{"image_size": "16"}'])
     assert not (tmp_path / "run").exists()
+
+
+def test_flags_device_and_log_are_checked_before_any_work(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    cases = [
+        ({"half_export": "yes"}, TypeError, r"^half_export must be a bool, got 'yes'$"),  # was refused as 'half' after training
+        ({"channels_last": None}, TypeError, r"^channels_last must be a bool, got None$"),
+        ({"log": 3}, TypeError, r"^log must be a callable taking one line of text, or None, got int$"),
+        ({"device": "gpu"}, ValueError, r"^device 'gpu' is not a device"),
+        ({"device": "meta"}, ValueError, r"^device 'meta' holds no data"),
+    ]
+    for options, kind, message in cases:
+        with pytest.raises(kind, match=message):
+            train_diffusion(SyntheticSource(16), run, steps=1, config=TINY, **{**FAST, **options})
+    assert not run.exists()
+    assert train_diffusion(SyntheticSource(16), run, steps=1, config=TINY, batch_size=2, device="auto", **FAST)["steps"] == 1
