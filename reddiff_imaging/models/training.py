@@ -55,6 +55,7 @@ from .._validation import HDF5_SUFFIXES, check_allocation, check_bool, check_dev
 from ..data.synthetic import MAX_TRAINING_SEED
 from ..priors.schedules import VPSchedule
 from .checkpoint import (
+    check_state_dict,
     CHECKPOINT_FORMAT,
     TRAINING_STATE_FORMAT,
     check_network_size,
@@ -499,7 +500,38 @@ def read_training_state(path: Path) -> dict[str, Any]:
         found = state.get("format") if isinstance(state, dict) else None
         hint = " but a UNet checkpoint: start a fresh run from its network with init= (--init) and another folder" if found == CHECKPOINT_FORMAT else ""
         raise ValueError(f"{str(path)!r} is not a training state (format {STATE_FORMAT!r}){hint}")
+    _check_state_entries(state, str(path))
     return state
+
+
+_STATE_KEYS = ("config", "schedule", "model", "ema", "optimizer", "generator", "step", "seconds", "smoothed_loss", "loss_log")
+
+
+def _check_state_entries(state: dict[str, Any], where: str) -> None:
+    """Refuse a training state with missing or malformed entries (a damaged or hand-edited file)
+    before anything is built from it; the networks' weights are compared with the stored config's
+    shapes on the ``meta`` device."""
+    damaged = f"{where!r} is a damaged training state"
+    missing = [key for key in _STATE_KEYS if key not in state]
+    if missing:
+        raise ValueError(f"{damaged}: it lacks {missing}; give another output folder to start afresh")
+    try:
+        config = UNetConfig.from_dict(state["config"])
+        VPSchedule.from_dict(state["schedule"])
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{damaged}: invalid config or schedule: {err}") from err
+    step, generator = state["step"], state["generator"]
+    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+        raise ValueError(f"{damaged}: step must be an int >= 0, got {step!r}")
+    if not isinstance(generator, Tensor) or generator.dtype != torch.uint8:
+        raise ValueError(f"{damaged}: generator must be a uint8 tensor (a torch.Generator state), got {type(generator).__name__}")
+    check_network_size(config, where)
+    with torch.device("meta"):
+        expected = UNet(config).state_dict()
+    for key in ("model", "ema"):
+        if not isinstance(state[key], dict):
+            raise ValueError(f"{damaged}: {key} must be a dict of tensors, got {type(state[key]).__name__}")
+        check_state_dict(state[key], expected, f"{damaged}: {key}")
 
 
 def _config_fields(spec: str, size: int) -> dict[str, Any]:

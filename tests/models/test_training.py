@@ -333,3 +333,20 @@ def test_flags_device_and_log_are_checked_before_any_work(tmp_path: Path) -> Non
             train_diffusion(SyntheticSource(16), run, steps=1, config=TINY, **{**FAST, **options})
     assert not run.exists()
     assert train_diffusion(SyntheticSource(16), run, steps=1, config=TINY, batch_size=2, device="auto", **FAST)["steps"] == 1
+
+
+def test_a_damaged_training_state_is_named_before_resuming(tmp_path: Path) -> None:
+    train_diffusion(SyntheticSource(16), tmp_path, steps=1, config=TINY, batch_size=2, **FAST)
+    good = torch.load(tmp_path / "state.pt", weights_only=True)
+    cases = [
+        (lambda s: s.pop("model"), r"it lacks \['model'\]; give another output folder"),  # was KeyError 'model'
+        (lambda s: s.update(step="a"), r"step must be an int >= 0, got 'a'"),  # was int()'s message
+        (lambda s: s.update(generator=torch.zeros(3)), r"generator must be a uint8 tensor"),  # was torch's RNG TypeError
+        (lambda s: s.update(ema={k: torch.zeros(1) for k in s["ema"]}), r"ema: state_dict does not match .* conv_in.bias: expected shape \(8,\), got \(1,\)"),
+    ]
+    for change, message in cases:
+        state = dict(good)
+        change(state)
+        torch.save(state, tmp_path / "state.pt")
+        with pytest.raises(ValueError, match=rf"^'.*state.pt' is a damaged training state: {message}"):
+            train_diffusion(SyntheticSource(16), tmp_path, steps=2, batch_size=2, **FAST)
