@@ -6,7 +6,7 @@ training run that saves the generator state resumes its data stream exactly.
 
 * :class:`SyntheticSource` -- fresh scenes of :mod:`reddiff_imaging.data.synthetic` every batch.
 * :func:`hdf5_source` -- a dataset of an HDF5 file, shape ``(N, C, H, W)`` or ``(N, H, W)``,
-  dtype uint8 (divided by 255) or float (must lie in ``[0, 1]``). The dataset key defaults to
+  dtype uint8 (divided by 255), uint16 (divided by 65535) or float (must lie in ``[0, 1]``). The dataset key defaults to
   ``"images"``; files written by deepinv's ``generate_dataset`` keep their images under
   ``"x_train"`` (pass ``key="x_train"``).
 * :class:`PhotoCropSource` -- random crops at several scales, flipped and rotated, of photographs
@@ -28,6 +28,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -166,6 +167,8 @@ def hdf5_source(path: str | os.PathLike[str], key: str = "images", size: int | N
         dataset = dataset_member(f, key, f"HDF5 file {str(path)!r}")  # refuses links and external storage
         check_dataset_size(dataset.shape, f"dataset {key!r} of {str(path)!r}")  # a header can claim anything
         data = dataset[()]
+    if data.dtype == np.uint16:  # 16-bit images, on their full scale like read_image's
+        data = data.astype(np.float32) / 65535.0
     images = torch.from_numpy(data)
     if images.ndim == 3:
         images = images.unsqueeze(1)
@@ -175,7 +178,7 @@ def hdf5_source(path: str | os.PathLike[str], key: str = "images", size: int | N
             f"got {tuple(data.shape)}"
         )
     if images.dtype != torch.uint8 and not images.is_floating_point():
-        raise TypeError(f"dataset {key!r} of {str(path)!r} must be uint8 or float, got {data.dtype}")
+        raise TypeError(f"dataset {key!r} of {str(path)!r} must be uint8, uint16 or float, got {data.dtype}")
     images = _square_resize(images if images.dtype == torch.uint8 else images.float(), size)
     return TensorSource(images, {"kind": "hdf5", "path": str(path), "key": key})
 

@@ -350,3 +350,15 @@ def test_a_damaged_training_state_is_named_before_resuming(tmp_path: Path) -> No
         torch.save(state, tmp_path / "state.pt")
         with pytest.raises(ValueError, match=rf"^'.*state.pt' is a damaged training state: {message}"):
             train_diffusion(SyntheticSource(16), tmp_path, steps=2, batch_size=2, **FAST)
+
+
+def test_hdf5_source_reads_16_bit_images_on_their_full_scale(tmp_path: Path) -> None:
+    data = np.array([[[0, 65535], [32768, 1000]]], dtype=np.uint16)  # was refused: "must be uint8 or float"
+    with h5py.File(tmp_path / "d.h5", "w") as f:
+        f["images"] = data
+        f["flags"] = data > 0
+    images = hdf5_source(tmp_path / "d.h5").images
+    assert images.dtype == torch.float32
+    torch.testing.assert_close(images, torch.from_numpy(data.astype(np.float32) / 65535)[:, None])
+    with pytest.raises(TypeError, match="dataset 'flags' of '.*d.h5' must be uint8, uint16 or float, got bool"):
+        hdf5_source(tmp_path / "d.h5", key="flags")
