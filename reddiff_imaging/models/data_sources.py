@@ -180,7 +180,10 @@ def hdf5_source(path: str | os.PathLike[str], key: str = "images", size: int | N
     if images.dtype != torch.uint8 and not images.is_floating_point():
         raise TypeError(f"dataset {key!r} of {str(path)!r} must be uint8, uint16 or float, got {data.dtype}")
     images = _square_resize(images if images.dtype == torch.uint8 else images.float(), size)
-    return TensorSource(images, {"kind": "hdf5", "path": str(path), "key": key})
+    try:
+        return TensorSource(images, {"kind": "hdf5", "path": str(path), "key": key})
+    except ValueError as err:  # values outside [0, 1], NaN
+        raise ValueError(f"dataset {key!r} of {str(path)!r}: {err}") from err
 
 
 def folder_source(
