@@ -105,7 +105,7 @@ def check_path(path: object, name: str) -> Path:
     """``path`` as a :class:`Path`, or a TypeError naming ``name`` for anything but a str or
     :class:`os.PathLike` (an empty name would be the current folder: a ValueError)."""
     if not isinstance(path, (str, os.PathLike)):
-        raise TypeError(f"{name} must be a file name (str or os.PathLike), got {type(path).__name__}")
+        raise TypeError(f"{name} must be a file path (str or os.PathLike), got {path!r} ({type(path).__name__})")
     if str(path) == "":
         raise ValueError(f"{name} must be a file name, got an empty one")
     return Path(path)

@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from reddiff_imaging._validation import as_image_shape, check_choice, check_device, check_int
-from reddiff_imaging.models.checkpoint import check_state_dict, load_unet_checkpoint, read_torch_file
+from reddiff_imaging.models.checkpoint import check_path, check_state_dict, load_unet_checkpoint, read_torch_file
 from reddiff_imaging.priors.base import DiffusionModel
 from reddiff_imaging.priors.sampling import eps_from_x0
 from reddiff_imaging.priors.schedules import VPSchedule
@@ -169,8 +169,6 @@ class DiffusionPrior(DiffusionModel):
     @classmethod
     def from_checkpoint(cls, path: str | os.PathLike[str], map_location: str | torch.device = "cpu") -> DiffusionPrior:
         """Load a checkpoint of the project's UNet (see :func:`~reddiff_imaging.models.load_unet_checkpoint`)."""
-        if not isinstance(path, (str, os.PathLike)):
-            raise TypeError(f"path must be a file path (str or os.PathLike), got {path!r} ({type(path).__name__})")
         network, info = load_unet_checkpoint(path, map_location=map_location)
         config = info["config"]
         return cls(
@@ -225,7 +223,7 @@ class DiffusionPrior(DiffusionModel):
 
         spec = ADM_MODELS[check_choice(model, "model", tuple(ADM_MODELS))]
         map_location = check_device(map_location, "map_location")
-        path = Path(path)
+        path = check_path(path, "path")
         if not path.is_file():
             raise FileNotFoundError(
                 f"no checkpoint at {str(path)!r}: download {spec['file']} ({spec['source']}) yourself and pass its path"

@@ -208,3 +208,8 @@ def test_adm_checkpoint_round_trip_and_errors(tmp_path) -> None:
     (tmp_path / "empty.pt").touch()
     with pytest.raises(ValueError, match=r"empty.pt' is empty \(0 bytes\); expected a state dict of ffhq_10m.pt"):
         DiffusionPrior.from_adm(tmp_path / "empty.pt", "ffhq256")
+
+
+def test_from_adm_names_a_path_that_is_no_path() -> None:
+    with pytest.raises(TypeError, match=r"^path must be a file path \(str or os.PathLike\), got None \(NoneType\)$"):  # was pathlib's message
+        DiffusionPrior.from_adm(None)  # type: ignore[arg-type]
