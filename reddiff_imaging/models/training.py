@@ -44,12 +44,12 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from .._cli_types import (
-    _parsed,
     device_option,
     image_side,
     nonnegative_int,
     positive_float,
     positive_int,
+    unit_float,
 )
 from .._validation import HDF5_SUFFIXES, check_allocation, check_bool, check_device, check_real, check_writable
 from ..data.synthetic import MAX_TRAINING_SEED
@@ -124,9 +124,6 @@ def check_decay(value: object, name: str) -> float:
         raise ValueError(f"{name} must be in [0, 1) (an EMA with decay 1 never moves from the initial weights), got {value!r}")
     return decay
 
-
-#: ``--ema-decay``: a number in [0, 1)
-ema_decay_option = _parsed(float, lambda v: check_decay(v, "value"), "a number")
 
 
 def check_batch(batch_size: int, channels: int, size: int, name: str) -> None:
@@ -475,7 +472,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=positive_float, default=2e-4)
     p.add_argument("--warmup-steps", type=nonnegative_int, default=0)
     p.add_argument("--grad-clip", type=positive_float, default=1.0)
-    p.add_argument("--ema-decay", type=ema_decay_option, default=0.999, help="in [0, 1)")
+    p.add_argument("--ema-decay", type=unit_float, default=0.999, help="in [0, 1)")
     p.add_argument("--checkpoint-every", type=positive_int, default=250)
     p.add_argument("--log-every", type=positive_int, default=50)
     p.add_argument("--seed", type=nonnegative_int, default=0)
@@ -581,6 +578,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point: ``python -m reddiff_imaging.models.training --out DIR [...]``."""
     p = build_parser()
     args = p.parse_args(argv)
+    if args.ema_decay == 1.0:  # unit_float takes [0, 1]
+        p.error("argument --ema-decay: must be in [0, 1) (an EMA with decay 1 never moves from the initial weights), got 1.0")
     state, _ = check_output_folder(args.out, "--out")  # before any data is read
     if args.seed >= MAX_TRAINING_SEED:
         raise ValueError(f"--seed must lie in [0, 2**31) (larger seeds are reserved for held-out data), got {args.seed}")
