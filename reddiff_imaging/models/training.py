@@ -17,7 +17,8 @@ gets exported.
 
 Every ``checkpoint_every`` steps (and at the end, or on Ctrl-C / SIGTERM) the full training state --
 model, EMA, optimizer, step, data/noise generator state, loss log of ``(step, smoothed loss,
-seconds)`` -- is written atomically to ``out_dir/state.pt``, and the EMA network is exported in the
+seconds)`` -- is written atomically (a temporary file beside it, flushed to disk, then renamed over
+it: a crash midway leaves the earlier file whole and no partial one) to ``out_dir/state.pt``, and the EMA network is exported in the
 checkpoint format of :mod:`reddiff_imaging.models.checkpoint` to ``out_dir/ema.pt``. Calling
 :func:`train_diffusion` again with the same ``out_dir`` resumes from the state file.
 

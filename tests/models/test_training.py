@@ -362,3 +362,19 @@ def test_hdf5_source_reads_16_bit_images_on_their_full_scale(tmp_path: Path) -> 
     torch.testing.assert_close(images, torch.from_numpy(data.astype(np.float32) / 65535)[:, None])
     with pytest.raises(TypeError, match="dataset 'flags' of '.*d.h5' must be uint8, uint16 or float, got bool"):
         hdf5_source(tmp_path / "d.h5", key="flags")
+
+
+def test_a_crash_while_saving_leaves_the_earlier_state_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    train_diffusion(SyntheticSource(16), tmp_path, steps=1, config=TINY, batch_size=2, **FAST)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+
+    def crash(obj: object, file: object) -> None:
+        Path(str(file)).write_bytes(b"half a file")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", crash)
+    with pytest.raises(OSError, match="No space left"):
+        train_diffusion(SyntheticSource(16), tmp_path, steps=2, batch_size=2, **FAST)
+    monkeypatch.undo()
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before  # no partial or temporary file
+    assert train_diffusion(SyntheticSource(16), tmp_path, steps=2, batch_size=2, **FAST)["steps"] == 2
