@@ -32,8 +32,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from reddiff_imaging._validation import as_image_shape, check_choice, check_device, check_int
-from reddiff_imaging.models.checkpoint import check_path, check_state_dict, load_unet_checkpoint, read_torch_file
+from reddiff_imaging._validation import as_image_shape, check_choice, check_int
+from reddiff_imaging.models.checkpoint import (
+    check_path,
+    check_state_dict,
+    device_or_auto,
+    load_unet_checkpoint,
+    read_torch_file,
+)
 from reddiff_imaging.priors.base import DiffusionModel
 from reddiff_imaging.priors.sampling import eps_from_x0
 from reddiff_imaging.priors.schedules import VPSchedule
@@ -213,7 +219,7 @@ class DiffusionPrior(DiffusionModel):
             path: the checkpoint file (a state dict saved by ``torch.save``).
             model: ``"ffhq256"`` (DPS's FFHQ-256 model, ``ffhq_10m.pt``) or ``"imagenet256"``
                 (guided-diffusion's unconditional ImageNet-256 model, ``256x256_diffusion_uncond.pt``).
-            map_location: device to load the weights on.
+            map_location: device to load the weights on (``"auto"``: CUDA when present, else the CPU).
 
         Nothing is downloaded: a missing file raises :class:`FileNotFoundError` saying which file
         to place there. Both models are 3-channel, ε-prediction with learned variances, on the
@@ -222,7 +228,7 @@ class DiffusionPrior(DiffusionModel):
         from deepinv.models import DiffUNet
 
         spec = ADM_MODELS[check_choice(model, "model", tuple(ADM_MODELS))]
-        map_location = check_device(map_location, "map_location")
+        map_location = device_or_auto(map_location, "map_location")
         path = check_path(path, "path")
         if not path.is_file():
             raise FileNotFoundError(

@@ -172,3 +172,13 @@ def test_save_leaves_other_files_beside_it_alone(tmp_path: Path) -> None:
     save_unet_checkpoint(tmp_path / "m.pt", _model(), schedule=VPSchedule.linear())
     assert (tmp_path / "m.pt.tmp").read_text() == "the user's own file"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.pt", "m.pt.tmp"]
+
+
+def test_map_location_auto_is_taken_as_the_device_messages_offer_it(saved: tuple[Path, UNet]) -> None:
+    from reddiff_imaging.priors import DiffusionPrior
+
+    expected = "cuda" if torch.cuda.is_available() else "cpu"  # was refused: "'auto' is not a device; use auto, cpu, ..."
+    assert next(load_unet_checkpoint(saved[0], map_location="auto")[0].parameters()).device.type == expected
+    assert DiffusionPrior.from_checkpoint(saved[0], map_location="auto").network is not None
+    with pytest.raises(ValueError, match=r"^map_location 'gpu' is not a device"):
+        load_unet_checkpoint(saved[0], map_location="gpu")
