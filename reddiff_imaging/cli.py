@@ -175,6 +175,14 @@ def _derived_outputs(output: Path) -> dict[str, Path]:
     return {kind: stem.parent / f"{stem.name}-{kind}" for kind in ("table.md", "table.csv", "figure.png", "convergence.png")}
 
 
+def _image_and_run_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The options tune and restore share, as their Python functions take them."""
+    return {
+        "size": args.size, "channels": args.channels, "rescale": bool(args.rescale), "steps": args.steps,
+        "sigma": args.sigma, "device": args.device, "seed": args.seed,
+    }
+
+
 def _tune(args: argparse.Namespace) -> int:
     from reddiff_imaging.workbench.distributed import is_main_process
     from reddiff_imaging.workbench.specs import check_outside_dataset
@@ -196,14 +204,8 @@ def _tune(args: argparse.Namespace) -> int:
             metric=args.metric,
             dataset=args.dataset,
             num_images=args.images,
-            size=args.size,
-            channels=args.channels,
-            rescale=bool(args.rescale),
-            steps=args.steps,
-            sigma=args.sigma,
-            device=args.device,
-            seed=args.seed,
             output=args.output,
+            **_image_and_run_options(args),
         )
     if is_main_process():
         print(result.to_markdown())
@@ -246,14 +248,8 @@ def _restore(args: argparse.Namespace) -> int:
         solver=args.solver,
         prior=args.prior,
         overrides=overrides.get(args.solver, {}),
-        steps=args.steps,
-        sigma=args.sigma,
-        size=args.size,
-        channels=args.channels,
-        rescale=bool(args.rescale),
-        device=args.device,
-        seed=args.seed,
         save_measurement=args.measurement,
+        **_image_and_run_options(args),
         progress=True,
     )
     print(f"read {report['input'].describe()}")
