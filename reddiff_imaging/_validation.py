@@ -122,23 +122,27 @@ def check_unit_interval(value: object, name: str) -> float:
     return check_real(value, name, low=0.0, high=1.0)
 
 
-def check_device(value: object, name: str = "device") -> torch.device:
+def check_device(value: object, name: str = "device", *, auto: bool = False) -> torch.device:
     """Return ``value`` as a usable :class:`torch.device`, or raise naming ``name``.
 
     Refused: strings torch does not know, the ``meta`` device (it holds no data), and devices of a
-    kind or index this machine lacks.
+    kind or index this machine lacks. With ``auto``, ``"auto"`` is taken: CUDA when present, else
+    the CPU (the messages offer it only then).
     """
+    if auto and isinstance(value, str) and value == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if not isinstance(value, (str, torch.device)):
         raise TypeError(f"{name} must be a device name such as 'cpu' or 'cuda', got {value!r}")
     try:
         device = torch.device(value)
     except RuntimeError as err:
-        raise ValueError(f"{name} {str(value)!r} is not a device; use auto, cpu, cuda or cuda:N") from err
+        choices = "auto, cpu, cuda or cuda:N" if auto else "cpu, cuda or cuda:N"
+        raise ValueError(f"{name} {str(value)!r} is not a device; use {choices}") from err
     if device.type == "meta":
         raise ValueError(f"{name} 'meta' holds no data and cannot run a computation; use cpu or cuda")
     if device.type == "cuda":
         if not torch.cuda.is_available():
-            raise ValueError(f"{name} {str(value)!r} was requested but no CUDA device is available; use cpu or auto")
+            raise ValueError(f"{name} {str(value)!r} was requested but no CUDA device is available; use cpu" + (" or auto" if auto else ""))
         if device.index is not None and device.index >= torch.cuda.device_count():
             raise ValueError(f"{name} {str(value)!r}: this machine has {torch.cuda.device_count()} CUDA device(s)")
     elif device.type != "cpu":

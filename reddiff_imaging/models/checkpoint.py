@@ -101,13 +101,6 @@ def save_whole(obj: Any, path: Path) -> None:
     replace_whole(path, lambda temporary: torch.save(obj, temporary))
 
 
-def device_or_auto(value: object, name: str) -> torch.device:
-    """:func:`check_device`, with ``"auto"`` (which its message offers) for CUDA when present, else the CPU."""
-    if isinstance(value, str) and value == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return check_device(value, name)
-
-
 def check_path(path: object, name: str) -> Path:
     """``path`` as a :class:`Path`, or a TypeError naming ``name`` for anything but a str or
     :class:`os.PathLike` (an empty name would be the current folder: a ValueError)."""
@@ -159,7 +152,7 @@ def load_unet_checkpoint(
             weights that do not match the configured network.
     """
     path = check_path(path, "path")
-    map_location = device_or_auto(map_location, "map_location")
+    map_location = check_device(map_location, "map_location", auto=True)
     if not path.is_file():
         raise FileNotFoundError(f"no UNet checkpoint at {str(path)!r} (path does not exist or is not a file)")
     payload = read_torch_file(path, f"a checkpoint with format {CHECKPOINT_FORMAT!r}")

@@ -52,12 +52,11 @@ from .._cli_types import (
     positive_int,
     unit_float,
 )
-from .._validation import HDF5_SUFFIXES, check_allocation, check_bool, check_real, check_writable
+from .._validation import HDF5_SUFFIXES, check_allocation, check_bool, check_device, check_real, check_writable
 from ..data.synthetic import MAX_TRAINING_SEED
 from ..priors.schedules import VPSchedule
 from .checkpoint import (
     check_state_dict,
-    device_or_auto,
     CHECKPOINT_FORMAT,
     TRAINING_STATE_FORMAT,
     check_network_size,
@@ -244,7 +243,7 @@ def train_diffusion(
         check_bool(flag, name)
     if log is not None and not callable(log):
         raise TypeError(f"log must be a callable taking one line of text, or None, got {type(log).__name__}")
-    device = device_or_auto(device, "device")
+    device = check_device(device, "device", auto=True)
     check_batch(batch_size, source.channels, source.size, "batch_size")
     meta_data = source.describe()
     check_plain(meta_data, "source.describe()")  # stored in every checkpoint's meta

@@ -32,11 +32,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from reddiff_imaging._validation import as_image_shape, check_choice, check_int
+from reddiff_imaging._validation import as_image_shape, check_choice, check_device, check_int
 from reddiff_imaging.models.checkpoint import (
     check_path,
     check_state_dict,
-    device_or_auto,
     load_unet_checkpoint,
     read_torch_file,
 )
@@ -228,7 +227,7 @@ class DiffusionPrior(DiffusionModel):
         from deepinv.models import DiffUNet
 
         spec = ADM_MODELS[check_choice(model, "model", tuple(ADM_MODELS))]
-        map_location = device_or_auto(map_location, "map_location")
+        map_location = check_device(map_location, "map_location", auto=True)
         path = check_path(path, "path")
         if not path.is_file():
             raise FileNotFoundError(

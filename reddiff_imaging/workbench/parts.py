@@ -43,7 +43,7 @@ import torch
 from torch import nn
 
 from reddiff_imaging import operators, solvers
-from reddiff_imaging._validation import check_int, check_real
+from reddiff_imaging._validation import check_device, check_int, check_real
 from reddiff_imaging.models.checkpoint import MAX_BLOCKS, MAX_PARAMETERS, read_torch_file
 from reddiff_imaging.operators.base import Operator
 from reddiff_imaging.priors import (
@@ -298,7 +298,7 @@ def build_prior(value: Any, device: torch.device | str = "cpu") -> Prior:
     (see :meth:`~reddiff_imaging.priors.Prior.compile`); for DRUNet also ``channels`` (default 1),
     ``nc`` and ``nb`` (its architecture, default deepinv's) and ``sigma`` (RED's level).
     """
-    device = torch.device(device)
+    device = check_device(device, "device", auto=True)
     if isinstance(value, str):
         if is_reference(value):
             return build_prior(resolve_reference(value, "prior"), device)

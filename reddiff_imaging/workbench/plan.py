@@ -55,10 +55,8 @@ __all__ = [
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
-    """``"auto"`` picks CUDA when present, else CPU."""
-    if isinstance(device, str) and device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return check_device(device, "device")
+    """``"auto"`` picks CUDA when present, else CPU (:func:`~reddiff_imaging._validation.check_device`)."""
+    return check_device(device, "device", auto=True)
 
 
 def generator(device: torch.device, seed: int) -> torch.Generator:
