@@ -252,7 +252,9 @@ def read_image_folder(
     # hidden files are no images of the user's: macOS leaves '._name.png' resource forks on other disks
     files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
     if not files:
-        raise ValueError(f"image folder {str(folder)!r} contains no images with suffixes {list(IMAGE_SUFFIXES)}")
+        subfolders = sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+        inside = f"; its subfolders ({', '.join(subfolders[:5])}{', ...' if len(subfolders) > 5 else ''}) are not read: give one of them" if subfolders else ""
+        raise ValueError(f"image folder {str(folder)!r} contains no images with suffixes {list(IMAGE_SUFFIXES)}{inside}")
     images: list[Tensor] = []
     infos: list[ImageInfo] = []
     for file in files[:limit]:

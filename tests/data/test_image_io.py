@@ -518,3 +518,11 @@ def test_messages_name_counts_and_the_path(tmp_path: Path) -> None:
         write_image(torch.rand(1, 4, 4), tmp_path / "o.bmp")
     with pytest.raises(ValueError, match=r"path '.*noname' has no suffix"):
         write_image(torch.rand(1, 4, 4), tmp_path / "noname")
+
+
+def test_a_folder_whose_images_lie_in_subfolders_says_that_subfolders_are_not_read(tmp_path: Path) -> None:
+    for name in ("train", "test"):
+        (tmp_path / name).mkdir()
+        np.save(tmp_path / name / "a.npy", np.zeros((4, 4), dtype=np.float32))
+    with pytest.raises(ValueError, match=r"contains no images with suffixes .*; its subfolders \(test, train\) are not read: give one of them"):
+        read_image_folder(tmp_path)
