@@ -575,6 +575,33 @@ def _initial_network(path: str | None, deepen: bool, size: int) -> tuple[UNet | 
     return network, info["schedule"]
 
 
+#: the options a resumed run takes from its state unless given again (``train_args`` keys)
+RESUMED_OPTIONS = ("batch_size", "lr", "warmup_steps", "grad_clip", "ema_decay")
+
+
+def _given_options(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> set[str]:
+    """The destinations of the options written on the command line (abbreviations included)."""
+    bare = copy.deepcopy(parser)
+    for action in bare._actions:
+        action.default = argparse.SUPPRESS
+    return set(vars(bare.parse_args(argv)))
+
+
+def _resumed_options(args: argparse.Namespace, given: set[str], stored: dict[str, Any]) -> list[str]:
+    """Set the options of :data:`RESUMED_OPTIONS` not given on the command line to the stored
+    ones (a resumed run would otherwise switch to the defaults), and say what changed."""
+    notes = []
+    for key in RESUMED_OPTIONS:
+        if key not in stored:
+            continue
+        option = "--" + key.replace("_", "-")
+        if key not in given:
+            setattr(args, key, stored[key])
+        elif getattr(args, key) != stored[key]:
+            notes.append(f"resuming with {option} {getattr(args, key)} (the state was trained with {stored[key]})")
+    return notes
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point: ``python -m reddiff_imaging.models.training --out DIR [...]``."""
     p = build_parser()
@@ -592,9 +619,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise ValueError(f"--init {args.init!r} starts a fresh run from its network; it does not go with {clash}")
     init, schedule = _initial_network(args.init, args.deepen, args.size)
     if state.exists():  # a resumed run keeps its stored network
-        side = UNetConfig.from_dict(read_training_state(state)["config"]).image_size
+        stored = read_training_state(state)
+        side = UNetConfig.from_dict(stored["config"]).image_size
         if side != args.size:
             raise ValueError(f"--size {args.size} differs from the network stored in {str(state)!r}, trained on {side}x{side} crops: resume with --size {side}, or give another --out")
+        for line in _resumed_options(args, _given_options(p, argv), stored.get("train_args", {})):
+            print(f"note: {line}", flush=True)
     elif args.config is None and init is None:
         default_config(1, args.size, name="--size", config_name="--config")
     fields = None if args.config is None else _config_fields(args.config, args.size)

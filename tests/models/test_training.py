@@ -378,3 +378,21 @@ def test_a_crash_while_saving_leaves_the_earlier_state_whole(tmp_path: Path, mon
     monkeypatch.undo()
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before  # no partial or temporary file
     assert train_diffusion(SyntheticSource(16), tmp_path, steps=2, batch_size=2, **FAST)["steps"] == 2
+
+
+def test_a_resumed_run_keeps_the_options_it_is_not_given_again(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Resuming with `--out DIR --steps N` alone switched the learning rate, batch size and EMA decay
+    back to the defaults without a word."""
+    from reddiff_imaging.models.training import read_training_state
+
+    cfg = json.dumps({k: v for k, v in TINY.to_dict().items() if k not in ("in_channels", "image_size")})
+    first = ["--out", str(tmp_path), "--size", "16", "--batch-size", "2", "--config", cfg, "--threads", "1"]
+    assert main([*first, "--steps", "1", "--lr", "1e-3", "--ema-decay", "0.9"]) == 0
+    assert main(["--out", str(tmp_path), "--size", "16", "--steps", "2", "--threads", "1"]) == 0
+    stored = read_training_state(tmp_path / "state.pt")
+    assert stored["step"] == 2
+    assert (stored["train_args"]["lr"], stored["train_args"]["batch_size"], stored["train_args"]["ema_decay"]) == (1e-3, 2, 0.9)
+    capsys.readouterr()
+    assert main(["--out", str(tmp_path), "--size", "16", "--steps", "3", "--threads", "1", "--lr", "5e-4"]) == 0
+    assert "note: resuming with --lr 0.0005 (the state was trained with 0.001)" in capsys.readouterr().out
+    assert read_training_state(tmp_path / "state.pt")["train_args"]["lr"] == 5e-4
