@@ -238,14 +238,26 @@ def replace_whole(path: str | os.PathLike[str], write: Callable[[Path], object])
     temporary = Path(name)
     try:
         write(temporary)
-        with open(temporary, "rb") as written:
-            os.fsync(written.fileno())
+        fsync_path(temporary)
         os.chmod(temporary, mode)
         os.replace(temporary, target)
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
+    fsync_path(target.parent)  # the rename itself reaches the disk before anything relies on it
     return target
+
+
+def fsync_path(path: Path) -> None:
+    """Have the operating system write ``path`` (a file, or a folder's entries) to the disk."""
+    try:
+        descriptor = os.open(path, os.O_RDONLY)
+    except (IsADirectoryError, PermissionError):  # a folder where it cannot be opened (Windows)
+        return
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
 
 
 def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:

@@ -342,7 +342,7 @@ class DiffusionModel(Prior):
 
     def _check_batch(self, x: Tensor, name: str) -> None:
         check_batch_shape(x, name)
-        self.check_image_shape(x.shape[1:])  # a channel count the network was not trained for
+        Prior.check_image_shape(self, x.shape[1:])  # the channel count only: no padding note per network call
 
     def _timesteps(self, t: Tensor | int, x_t: Tensor) -> Tensor:
         """``t`` as a ``(B,)`` int64 tensor for the batch ``x_t``, after checking both (shapes only: no

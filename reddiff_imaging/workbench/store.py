@@ -62,7 +62,7 @@ import torch
 from torch import Tensor
 
 from reddiff_imaging._hdf5 import LayoutError, dataset_member, group_member
-from reddiff_imaging._validation import HDF5_SUFFIXES, check_choice, check_output_file, replace_whole
+from reddiff_imaging._validation import HDF5_SUFFIXES, check_choice, check_output_file, fsync_path, replace_whole
 
 FORMAT = "reddiff-imaging/results"
 FORMAT_VERSION = 2
@@ -476,9 +476,9 @@ class ResultsStore:
         if self.file.driver == "sec2":  # HDF5's default driver: the handle is the file descriptor
             os.fsync(self.file.id.get_vfd_handle())
         else:  # another driver's handle is not a descriptor: any descriptor of the file syncs its data
-            _fsync(self.path)
+            fsync_path(self.path)
         if not getattr(self, "_folder_synced", False):
-            _fsync(self.path.parent)
+            fsync_path(self.path.parent)
             self._folder_synced = True
 
     def units(self, run: str) -> Iterator[tuple[str, str, int, h5py.Group]]:
@@ -600,18 +600,6 @@ def _mtime(path: Path) -> float:
         return path.stat().st_mtime
     except FileNotFoundError:
         return 0.0
-
-
-def _fsync(path: Path) -> None:
-    """Have the operating system write ``path`` (a file, or a folder's entries) to the disk."""
-    try:
-        descriptor = os.open(path, os.O_RDONLY)
-    except (IsADirectoryError, PermissionError):  # a folder where it cannot be opened (Windows)
-        return
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
 
 
 def _alive(pid: int) -> bool:
@@ -746,8 +734,7 @@ def rewrite(path: str | os.PathLike[str], change: Callable[[ResultsStore], T]) -
             outcome.append(change(store))
 
     with writer_lock(results):
-        replace_whole(results, write)
-        _fsync(source.parent)  # the rename itself reaches the disk before anything that relies on it
+        replace_whole(results, write)  # synced, the rename too
     return outcome[0]
 
 
