@@ -7,6 +7,7 @@ from reddiff_imaging.data.image_io import (
     ImageInfo,
     read_image,
     read_image_folder,
+    read_images,
     write_image,
 )
 from reddiff_imaging.data.photos import heldout_photos, load_photo, validation_photos
@@ -28,6 +29,7 @@ __all__ = [
     "load_photo",
     "read_image",
     "read_image_folder",
+    "read_images",
     "synthetic_batches",
     "synthetic_images",
     "validation_images",

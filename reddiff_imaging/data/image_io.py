@@ -86,11 +86,13 @@ __all__ = [
     "ImageInfo",
     "adjust_image",
     "check_image_suffix",
+    "check_images_agree",
     "fits_bit_depth",
     "image_from_array",
     "output_bit_depth",
     "read_image",
     "read_image_folder",
+    "read_images",
     "write_image",
 ]
 
@@ -98,7 +100,7 @@ __all__ = [
 #: one image-size bound, :data:`reddiff_imaging._validation.MAX_IMAGE_PIXELS`)
 MAX_PIXELS = MAX_IMAGE_PIXELS
 
-#: suffixes read as images by :func:`read_image_folder`
+#: suffixes read as images by :func:`read_images` and :func:`read_image_folder`
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".npy", ".dcm", ".dicom")
 
 #: bit depths :func:`write_image` can store, per suffix (32 means float32)
@@ -211,7 +213,7 @@ def read_image(
     return image, info
 
 
-def read_image_folder(
+def read_images(
     path: PathName,
     *,
     channels: int | None = None,
@@ -219,11 +221,10 @@ def read_image_folder(
     limit: int | None = None,
     rescale: bool = False,
     max_pixels: int = MAX_PIXELS,
-) -> tuple[Tensor, list[ImageInfo]]:
+) -> tuple[list[Tensor], list[ImageInfo]]:
     """Read the images of a folder (not recursive, sorted by name; suffixes in
-    :data:`IMAGE_SUFFIXES`, hidden files skipped) with :func:`read_image` into one batch ``(N, C, H, W)``.
-
-    The images must share their channels and size unless ``channels``/``size`` make them agree.
+    :data:`IMAGE_SUFFIXES`, hidden files skipped) with :func:`read_image`, each ``(C, H, W)`` at its
+    own size, channels and bit depth unless ``channels``/``size`` change them.
 
     Args:
         path: the folder.
@@ -235,9 +236,8 @@ def read_image_folder(
         FileNotFoundError: no folder at ``path``.
         NotADirectoryError: a file at ``path``.
         TypeError: a ``path`` that is not a folder name, a ``limit`` or ``max_pixels`` that is not an int.
-        ValueError: no images in it, an unreadable image, images of different channels or sizes
-            (the message names two that differ and the option that makes them agree), a ``limit``
-            or ``max_pixels`` below 1.
+        ValueError: no images in it (the message names its subfolders, which are not read), an
+            unreadable image, a ``limit`` or ``max_pixels`` below 1.
     """
     folder = _path(path, "path", "folder")
     _check_request(channels, size)
@@ -255,20 +255,59 @@ def read_image_folder(
         subfolders = sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
         inside = f"; its subfolders ({', '.join(subfolders[:5])}{', ...' if len(subfolders) > 5 else ''}) are not read: give one of them" if subfolders else ""
         raise ValueError(f"image folder {str(folder)!r} contains no images with suffixes {list(IMAGE_SUFFIXES)}{inside}")
-    images: list[Tensor] = []
-    infos: list[ImageInfo] = []
-    for file in files[:limit]:
-        image, info = read_image(file, channels=channels, size=size, rescale=rescale, max_pixels=max_pixels)
-        if images and image.shape != images[0].shape:
-            first = infos[0]
-            option = "channels" if image.shape[0] != images[0].shape[0] else "size"
-            raise ValueError(
-                f"images of folder {str(folder)!r} differ: {Path(first.path).name} is {_shape_text(images[0])}, "
-                f"{file.name} is {_shape_text(image)}; pass {option} to make them agree"
-            )
-        images.append(image)
-        infos.append(info)
+    read = [read_image(file, channels=channels, size=size, rescale=rescale, max_pixels=max_pixels) for file in files[:limit]]
+    return [image for image, _ in read], [info for _, info in read]
+
+
+def read_image_folder(
+    path: PathName,
+    *,
+    channels: int | None = None,
+    size: int | None = None,
+    limit: int | None = None,
+    rescale: bool = False,
+    max_pixels: int = MAX_PIXELS,
+) -> tuple[Tensor, list[ImageInfo]]:
+    """Read the images of a folder with :func:`read_images` into one batch ``(N, C, H, W)``.
+
+    The images must share their channels and size unless ``channels``/``size`` make them agree
+    (:func:`read_images` keeps each at its own size).
+
+    Args:
+        path: the folder.
+        channels, size, max_pixels: as for :func:`read_image`.
+        rescale: stretch each image's own range onto ``[0, 1]`` (as for :func:`read_image`).
+        limit: read at most this many images (the first by name).
+
+    Raises:
+        FileNotFoundError: no folder at ``path``.
+        NotADirectoryError: a file at ``path``.
+        TypeError: a ``path`` that is not a folder name, a ``limit`` or ``max_pixels`` that is not an int.
+        ValueError: no images in it, an unreadable image, images of different channels or sizes
+            (the message names two that differ and the option that makes them agree), a ``limit``
+            or ``max_pixels`` below 1.
+    """
+    images, infos = read_images(path, channels=channels, size=size, limit=limit, rescale=rescale, max_pixels=max_pixels)
+    check_images_agree(images, infos, "channels" if channels is None else None, "size")
     return torch.stack(images), infos
+
+
+def check_images_agree(images: list[Tensor], infos: list[ImageInfo], channels: str | None, size: str | None) -> None:
+    """Refuse images of :func:`read_images` whose channels differ (when ``channels``, the option
+    that makes them agree, is given) or whose sizes differ (when ``size`` is given), naming the
+    first two files that differ and that option.
+
+    Raises:
+        ValueError: two images differ in what is checked.
+    """
+    for image, info in zip(images[1:], infos[1:], strict=True):
+        option = channels if image.shape[0] != images[0].shape[0] else size if image.shape[1:] != images[0].shape[1:] else None
+        if option is not None:
+            folder = Path(info.path).parent
+            raise ValueError(
+                f"images of folder {str(folder)!r} differ: {Path(infos[0].path).name} is {_shape_text(images[0])}, "
+                f"{Path(info.path).name} is {_shape_text(image)}; pass {option} to make them agree"
+            )
 
 
 def output_bit_depth(

@@ -41,6 +41,7 @@ from reddiff_imaging.workbench import distributed
 from reddiff_imaging.workbench.parts import Part, parts
 from reddiff_imaging.workbench.plan import (
     Measurements,
+    image_notes,
     measure,
     resolve_device,
     simulate_measurements,
@@ -55,6 +56,8 @@ from reddiff_imaging.workbench.specs import (
     check_dataset_spec,
     check_outside_dataset,
     check_unique_methods,
+    image_shapes,
+    images_to,
     load_dataset,
     methods_for,
     parse_overrides,
@@ -128,7 +131,8 @@ def compare(
             solvers that have it, per task; ``steps`` and ``overrides`` still win. A task without a
             setting in the preset is an error before any work.
         dataset: ``heldout``, an HDF5 file (``file.h5[:key]``) or a folder of images (read at
-            their own size, channels and bit depth; see
+            their own size, channels and bit depth; images of different sizes are each solved at
+            their own size, with the task's operator built for it; see
             :func:`~reddiff_imaging.workbench.specs.load_dataset`).
         num_images: how many images of the dataset.
         size: crop the centred square of each image and resize it to ``size × size`` (the side of
@@ -175,13 +179,13 @@ def compare(
                 method.build(steps, part.label)  # an unknown preset or a task without a setting fails here
     check_bool(rescale, "rescale")
     images, notes = load_dataset(dataset, num_images, size, channels, rescale)
-    images = images.to(device)
+    images = images_to(images, device)
     if len(images) < num_images and world.rank == 0:
         print(f"dataset {dataset!r} holds {len(images)} images; using all of them")
-    shape = tuple(images.shape[1:])
+    shapes = image_shapes(images)
     auto = prior_parts.get(AUTO_PRIOR)
     if any(m.prior == AUTO_PRIOR for m in methods) and (auto is None or auto.value == AUTO_PRIOR):
-        resolved, why = auto_prior(shape[0], dataset)
+        resolved, why = auto_prior(shapes[0][0], dataset)
         methods = [dataclasses.replace(m, prior=resolved) if m.prior == AUTO_PRIOR else m for m in methods]
         check_unique_methods(methods, f"prior {AUTO_PRIOR!r} is {resolved!r} here")
         notes.append(f"prior {AUTO_PRIOR!r} is {resolved!r}: {why}; choose another with priors (--priors)")
@@ -191,8 +195,7 @@ def compare(
         if method.prior not in prior_cache:
             part = prior_parts.get(method.prior) or Part(method.prior, method.prior, method.prior)
             prior = build_prior(part.value, device)
-            note = prior.check_image_shape(shape, method.label)  # e.g. a channel mismatch, before any work
-            notes += [f"prior {method.prior!r}: {note}"] if note else []
+            notes += [f"prior {method.prior!r}: {note}" for note in image_notes(prior, shapes, method.label)]
             prior_cache[method.prior] = prior
             if not part.named:
                 records[f"prior {part.label}"] = part.record(prior)
@@ -239,7 +242,7 @@ def compare(
     def start(store: ResultsStore) -> None:  # the run and its tasks, written into a copy of the results file
         store.open_run(run, config, seed=seed, device=str(device), versions=versions)
         for task, measured in problems.items():
-            store.write_task(run, task, images, measured.y, {"description": task, "sigma": sigma, "operator": repr(measured.operator)})
+            store.write_task(run, task, images, measured.y, {"description": task, "sigma": sigma, "operator": "; ".join(map(repr, measured.operators.values()))})
 
     pending: list[tuple[str, Method, int]] = []
     with contextlib.ExitStack() as held:

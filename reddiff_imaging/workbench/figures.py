@@ -247,7 +247,7 @@ def figure_grid(
             fig = _figure(figsize=(_PANEL * ncols, (_PANEL + 0.35) * len(tasks)))
             axes = fig.subplots(len(tasks), ncols, squeeze=False)
             for row, task in enumerate(tasks):
-                x_true, y = store.task_data(run, task)
+                x_true, y = store.task_images(run, task)
                 if not 0 <= index < len(x_true):
                     raise ValueError(f"index must be in [0, {len(x_true)}) for task {task!r} of run {run!r}, got {index}")
                 truth = x_true[index]

@@ -37,12 +37,13 @@ from reddiff_imaging.priors.base import ImageShapeNote, Prior
 from reddiff_imaging.problem import InverseProblem
 from reddiff_imaging.solvers import NonFiniteError, Solver
 from reddiff_imaging.workbench.parts import Part, build_prior, check_names, one_part
-from reddiff_imaging.workbench.specs import build_task, supports, unit_seed
+from reddiff_imaging.workbench.specs import Images, build_task, image_shapes, supports, unit_seed
 from reddiff_imaging.workbench.store import UnitResult
 
 __all__ = [
     "Measurements",
     "generator",
+    "image_notes",
     "measure",
     "require_prior_support",
     "require_task_support",
@@ -90,42 +91,62 @@ def usable_prior(part: Part, device: torch.device, solver: Solver, solver_label:
     return prior
 
 
+def image_notes(prior: Prior, shapes: list[tuple[int, ...]], label: str) -> list[str]:
+    """What ``prior`` notes of images of each of ``shapes`` (``Prior.check_image_shape``; a channel
+    mismatch raises, before any work), each note once."""
+    return list(dict.fromkeys(note for shape in shapes if (note := prior.check_image_shape(shape, label))))
+
+
 # -- the task ------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Measurements:
-    """A task on a set of images: its operator and noise model, the images (the ground truths,
-    ``(N, C, H, W)``) and their simulated noisy measurements ``y`` (one per image)."""
+    """A task on a set of images: its operator per image shape and its noise model, the images (the
+    ground truths: a batch ``(N, C, H, W)``, or a list of ``(C, H, W)`` images of different sizes)
+    and their simulated noisy measurements ``y`` (one per image, batched like the images)."""
 
     task: str
-    operator: Operator
+    operators: dict[tuple[int, ...], Operator]
     noise: NoiseModel
-    images: Tensor
-    y: Tensor
+    images: Images
+    y: Images
 
     def __len__(self) -> int:
         return len(self.images)
 
+    @property
+    def operator(self) -> Operator:
+        """The operator of the first image (of every image, when they share their size)."""
+        return self.operators[tuple(self.images[0].shape)]
+
     def problem(self, index: int) -> InverseProblem:
         """The inverse problem of image ``index`` (a batch of one, with its ground truth)."""
-        return InverseProblem(self.operator, self.y[index : index + 1], self.noise, self.images[index : index + 1])
+        image = self.images[index].unsqueeze(0)
+        return InverseProblem(self.operators[tuple(image.shape[1:])], self.y[index].unsqueeze(0), self.noise, image)
 
 
 def simulate_measurements(operator: Operator, noise: NoiseModel, images: Tensor, seed: int, task: str) -> Tensor:
     """The noisy measurement of every image; image ``i`` uses the seed
     ``unit_seed(seed, task, "measurement", i)``, independent of the other images."""
-    return torch.cat([
-        noise.sample(operator(images[i : i + 1]), generator(images.device, unit_seed(seed, task, "measurement", i)))
-        for i in range(len(images))
-    ])
+    return torch.cat([_measurement(operator, noise, images[i], seed, task, i) for i in range(len(images))])
 
 
-def measure(task: Part, images: Tensor, sigma: float, seed: int) -> Measurements:
-    """Build the operator of ``task`` for the images' shape on their device (see
-    :func:`~reddiff_imaging.workbench.specs.build_task`) and simulate their measurements
+def _measurement(operator: Operator, noise: NoiseModel, image: Tensor, seed: int, task: str, index: int) -> Tensor:
+    """The noisy measurement ``(1, *out_shape)`` of image ``index`` ``(C, H, W)`` of a task."""
+    return noise.sample(operator(image.unsqueeze(0)), generator(image.device, unit_seed(seed, task, "measurement", index)))
+
+
+def measure(task: Part, images: Images, sigma: float, seed: int) -> Measurements:
+    """Build the operator of ``task`` for each shape of the images, on their device (see
+    :func:`~reddiff_imaging.workbench.specs.build_task`), and simulate their measurements
     (:func:`simulate_measurements`, labelled by the task's label)."""
-    operator, noise = build_task(task.value, tuple(images.shape[1:]), sigma)
-    operator = operator.to(images.device)
-    return Measurements(task.label, operator, noise, images, simulate_measurements(operator, noise, images, seed, task.label))
+    built = {shape: build_task(task.value, shape, sigma) for shape in image_shapes(images)}
+    operators = {shape: operator.to(images[0].device) for shape, (operator, _) in built.items()}
+    noise = next(iter(built.values()))[1]
+    if isinstance(images, Tensor):
+        y: Images = simulate_measurements(operators[tuple(images.shape[1:])], noise, images, seed, task.label)
+    else:
+        y = [_measurement(operators[tuple(image.shape)], noise, image, seed, task.label, i)[0] for i, image in enumerate(images)]
+    return Measurements(task.label, operators, noise, images, y)
 
 
 def require_task_support(solver: Solver, problem: InverseProblem, prior: Prior, solver_label: str, task_label: str) -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import Tensor
 
 from reddiff_imaging import operators, solvers
 from reddiff_imaging.noise import Gaussian
@@ -36,11 +37,14 @@ __all__ = [
     "AUTO_PRIOR",
     "DEFAULT_SIGMA",
     "DEMO_TASKS",
+    "Images",
     "Method",
     "auto_prior",
     "build_prior",
     "build_task",
     "check_overrides",
+    "image_shapes",
+    "images_to",
     "load_dataset",
     "methods_for",
     "parse_overrides",
@@ -55,6 +59,9 @@ DEMO_TASKS = ("inpainting-box", "inpainting-random", "sr4-block", "deblur-gaussi
 DEFAULT_SIGMA = 0.01
 #: the prior name that stands for the prior that suits the images (:func:`auto_prior`)
 AUTO_PRIOR = "auto"
+#: a dataset's images in ``[0, 1]``: one batch ``(N, C, H, W)`` when they share their size, else a
+#: list of ``(C, H, W)`` images, each at its own size (``images[i]`` is image ``i`` either way)
+Images = Tensor | list[Tensor]
 #: the bundled phantom image sets (compare's and tune's default datasets), which the phantom prior was trained for
 PHANTOM_DATASETS = ("heldout", "validation")
 
@@ -223,22 +230,24 @@ def unit_seed(seed: int, *parts: object) -> int:
 
 def load_dataset(
     spec: str, num_images: int, size: int | None, channels: int | None = None, rescale: bool = False
-) -> tuple[torch.Tensor, list[str]]:
-    """Images ``(N, C, H, W)`` in ``[0, 1]`` from ``spec``, and one note per change made to them.
+) -> tuple[Images, list[str]]:
+    """The images of ``spec`` in ``[0, 1]`` (:data:`Images`: a batch ``(N, C, H, W)``, or a list of
+    images of different sizes), and one note per change made to them.
 
     ``spec`` is ``heldout`` (the bundled gray test set, ``size`` default 64), ``photos`` (the
     held-out photographs of :mod:`reddiff_imaging.data.photos`; ``photos:NAME,NAME`` chooses bundled
     photographs by name; their centred square resized to ``size``, default 256), an HDF5 file
     (``file.h5`` or ``file.h5:key``; deepinv's ``generate_dataset`` layout is read from ``x_test``,
     ``x_val`` or ``x_train``), or a folder of images read as they come
-    (:func:`~reddiff_imaging.data.image_io.read_image_folder`: own size, channels and bit depth;
-    the images must agree unless ``size``/``channels`` make them). ``size`` crops the centred square
-    and resizes it to ``size × size``; ``channels`` (1 or 3) converts colour to gray or gray to colour;
+    (:func:`~reddiff_imaging.data.image_io.read_images`: each at its own size, channels and bit
+    depth; they must share their channels unless ``channels`` makes them, and images of different
+    sizes come as a list, each solved at its own size). ``size`` crops the centred square and
+    resizes it to ``size × size``; ``channels`` (1 or 3) converts colour to gray or gray to colour;
     ``rescale`` stretches each image of a folder from its own range onto ``[0, 1]`` (see
     :func:`~reddiff_imaging.data.image_io.read_image`; the other datasets are already in ``[0, 1]``,
     and asking it of them is an error).
     """
-    from reddiff_imaging.data.image_io import adjust_image, read_image_folder
+    from reddiff_imaging.data.image_io import adjust_image, check_images_agree, read_images
     from reddiff_imaging.data.synthetic import heldout_images
     from reddiff_imaging.models.data_sources import hdf5_source
 
@@ -246,23 +255,41 @@ def load_dataset(
     path, key = check_dataset_spec(spec, rescale)
     bundled_photos = spec == "photos" or spec.startswith("photos:")
     if spec == "heldout":
-        images = heldout_images(num_images, size or 64)
+        images: Images = heldout_images(num_images, size or 64)
     elif bundled_photos:
         images, notes = _bundled_photos(spec, num_images, size or 256, channels)
     elif path.is_dir():
-        images, infos = read_image_folder(path, channels=channels, size=size, limit=num_images, rescale=rescale)
+        read, infos = read_images(path, channels=channels, size=size, limit=num_images, rescale=rescale)
+        check_images_agree(read, infos, "channels (--channels)", None)
         notes = [f"{Path(info.path).name}: {note}" for info in infos for note in info.notes]
+        shapes = image_shapes(read)
+        images = torch.stack(read) if len(shapes) == 1 else read
+        if len(shapes) > 1:
+            notes.append(
+                f"dataset {spec!r}: {len(read)} images of {len(shapes)} sizes, each solved at its own size "
+                "(size (--size) crops and resizes them all to one square)"
+            )
     elif path.is_file():
         source = hdf5_source(path, key or _hdf5_key(path), size)
         images = source.images[:num_images]
         images = images.float() / 255.0 if images.dtype == torch.uint8 else images
     else:  # check_dataset_spec refused it
         raise FileNotFoundError(f"dataset {spec!r} is neither 'heldout', 'photos[:NAME,...]', an HDF5 file nor a folder of images")
-    if channels is not None and channels != images.shape[1]:
+    if isinstance(images, Tensor) and channels is not None and channels != images.shape[1]:
         converted = [adjust_image(image, channels=channels) for image in images]
         images = torch.stack([image for image, _ in converted])
         notes.append(f"dataset {spec!r}: {converted[0][1][0]}")
     return images, notes
+
+
+def image_shapes(images: Images) -> list[tuple[int, ...]]:
+    """The distinct shapes ``(C, H, W)`` of ``images``, in the order of the images."""
+    return list(dict.fromkeys(tuple(image.shape) for image in images))
+
+
+def images_to(images: Images, device: torch.device) -> Images:
+    """``images`` on ``device``, batched as they were."""
+    return images.to(device) if isinstance(images, Tensor) else [image.to(device) for image in images]
 
 
 def check_dataset_spec(spec: object, rescale: bool = False) -> tuple[Path, str]:

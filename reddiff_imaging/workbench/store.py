@@ -7,6 +7,8 @@ Layout (``format = "reddiff-imaging/results"``, ``format_version = 2`` on the ro
     /<run>/<task>/x_true             (N, C, H, W) float32 ground truth
     /<run>/<task>/y                  (N, *out_shape) measurements (complex ones as a trailing
                                      (real, imag) axis, attr complex=True)
+    /<run>/<task>/x_true/<i>         for images of different sizes, x_true and y are groups that
+    /<run>/<task>/y/<i>              hold one dataset per image, (C, H, W) and out_shape
     /<run>/<task>/<method>/          attrs: solver, prior, config (JSON)
     /<run>/<task>/<method>/<i>/      one image: dataset x (C, H, W) float32, dataset history
                                      (steps × columns, attr columns), attrs psnr, ssim, seconds,
@@ -66,6 +68,8 @@ from reddiff_imaging._validation import HDF5_SUFFIXES, check_choice, check_outpu
 
 FORMAT = "reddiff-imaging/results"
 FORMAT_VERSION = 2
+#: a task's data: the ground truths and the measurements
+_TASK_DATA = ("x_true", "y")
 #: attributes of a unit covered by its checksum
 UNIT_ATTRS = ("psnr", "ssim", "seconds", "peak_memory_bytes", "seed")
 
@@ -249,8 +253,14 @@ class ResultsStore:
                 task_group = group_member(group, task, self.where)
                 for key in self._members(task_group):
                     at = f"/{run}/{task}/{key}"
-                    if key in ("x_true", "y"):
-                        dataset_member(task_group, key, self.where)
+                    if key in _TASK_DATA:
+                        if isinstance(task_group[key], h5py.Group):  # images of different sizes: one dataset each
+                            for index in self._members(task_group[key]):
+                                if not index.isdigit():
+                                    raise LayoutError(f"{self.where}: {task_group.name}/{key}/{index} is not an image index")
+                                dataset_member(task_group[key], index, self.where)
+                        else:
+                            dataset_member(task_group, key, self.where)
                         continue
                     method = group_member(task_group, key, self.where)
                     for index in self._members(method):
@@ -327,9 +337,13 @@ class ResultsStore:
                 "use another output file or run name to keep both"
             )
 
-    def write_task(self, run: str, task: str, x_true: Tensor, y: Tensor, attrs: dict[str, Any]) -> None:
+    def write_task(
+        self, run: str, task: str, x_true: Tensor | list[Tensor], y: Tensor | list[Tensor], attrs: dict[str, Any]
+    ) -> None:
         """Store a task's ground truth and measurements (once: kept when already stored intact,
-        rewritten when a crash or corruption left them incomplete).
+        rewritten when a crash or corruption left them incomplete): batches ``(N, C, H, W)`` and
+        ``(N, *out_shape)``, or one ``(C, H, W)`` image and its measurement per list item for images
+        of different sizes.
 
         Raises:
             ValueError: the run already holds this task with other images or measurements (the
@@ -339,35 +353,46 @@ class ResultsStore:
         """
         check_member_name(task, "task")
         group = self.run_group(run).require_group(task)
-        truth = x_true.detach().cpu().float().numpy()
-        measurement = y.detach().cpu()
-        data = _real(measurement).numpy()
+        arrays = _task_arrays(x_true, y)
         if "y" in group and self._task_intact(group):
-            self._check_same_task(run, task, group, {"x_true": truth, "y": data})
+            self._check_same_task(run, task, group, arrays)
             return
-        for key in ("x_true", "y"):
+        for key in _TASK_DATA:
             if key in group:
                 del group[key]
         for key, value in attrs.items():
             group.attrs[key] = value
-        group.create_dataset("x_true", data=truth)
-        group.create_dataset("y", data=data)
-        group["y"].attrs["complex"] = bool(measurement.is_complex())
-        group.attrs["sha256"] = _digest({"x_true": truth, "y": data}, {})
+        for name, array in arrays.items():  # "x_true/3" creates the group x_true
+            group.create_dataset(name, data=array)
+        measurements = y if isinstance(y, Tensor) else y[0]
+        group["y"].attrs["complex"] = bool(measurements.is_complex())
+        group.attrs["sha256"] = _digest(arrays, {})
         self.file.flush()
 
     def _check_same_task(self, run: str, task: str, group: h5py.Group, new: dict[str, np.ndarray]) -> None:
         """Refuse to resume ``task`` of ``run`` with other ground truths or measurements than the
         stored ones (equal up to float rounding, which may differ with the number of threads)."""
+        stored_arrays = self._task_arrays(group)
         for key, what in (("x_true", "images (ground truth)"), ("y", "noisy measurements")):
-            stored = dataset_member(group, key, self.where)[()]
-            fresh = new[key]
-            same = stored.shape == fresh.shape and bool(
-                np.all(np.abs(stored.astype(np.float64) - fresh) <= 1e-5 * (1.0 + np.abs(stored.astype(np.float64))))
-            )
-            if not same:
+            names = sorted({n for n in (*stored_arrays, *new) if n.split("/")[0] == key})
+            for name in names:
+                stored, fresh = stored_arrays.get(name), new.get(name)
+                same = (
+                    stored is not None
+                    and fresh is not None
+                    and stored.shape == fresh.shape
+                    and bool(np.all(np.abs(stored.astype(np.float64) - fresh) <= 1e-5 * (1.0 + np.abs(stored.astype(np.float64)))))
+                )
+                if same:
+                    continue
                 device = self.run_group(run).attrs.get("device")
-                shapes = f" (stored shape {stored.shape}, now {fresh.shape})" if stored.shape != fresh.shape else ""
+                shapes = (
+                    f" (stored {name} shape {stored.shape}, now {fresh.shape})"
+                    if stored is not None and fresh is not None and stored.shape != fresh.shape
+                    else f" (the stored images and the images now are not the same set: {name} is only in one)"
+                    if stored is None or fresh is None
+                    else ""
+                )
                 raise ValueError(
                     f"run {run!r} in {self.where} holds task {task!r} with other {what} than this run computes{shapes}: "
                     f"the dataset's files changed, a relative path names other files, or the noise is drawn on another "
@@ -375,23 +400,58 @@ class ResultsStore:
                     "output file or run name"
                 )
 
+    def _task_arrays(self, group: h5py.Group) -> dict[str, np.ndarray]:
+        """The stored ``x_true`` and ``y`` of a task group, named as :func:`_task_arrays` names them
+        (``x_true``, or ``x_true/<i>`` for images of different sizes)."""
+        arrays: dict[str, np.ndarray] = {}
+        for key in _TASK_DATA:
+            if key not in group:
+                continue
+            if isinstance(group[key], h5py.Group):
+                for index in self._members(group[key]):
+                    arrays[f"{key}/{index}"] = dataset_member(group[key], index, self.where)[()]
+            else:
+                arrays[key] = dataset_member(group, key, self.where)[()]
+        return arrays
+
     def _task_intact(self, group: h5py.Group) -> bool:
-        arrays = {k: dataset_member(group, k, self.where)[()] for k in ("x_true", "y") if k in group}
-        return len(arrays) == 2 and group.attrs.get("sha256") == _digest(arrays, {})
+        arrays = self._task_arrays(group)
+        both = all(any(n.split("/")[0] == key for n in arrays) for key in _TASK_DATA)
+        return both and group.attrs.get("sha256") == _digest(arrays, {})
 
     def task_data(self, run: str, task: str) -> tuple[Tensor, Tensor]:
-        """``(x_true, y)`` of a stored task (a ValueError when they are missing or corrupted)."""
+        """``(x_true, y)`` of a stored task as batches (a ValueError when they are missing or
+        corrupted, or when the images have different sizes: see :meth:`task_images`)."""
+        truths, measurements = self.task_images(run, task)
+        shapes = {tuple(t.shape) for t in truths}
+        if len(shapes) > 1:
+            raise ValueError(
+                f"{self.where}: the images of task {task!r} in run {run!r} have different sizes ({len(shapes)} shapes); "
+                "they make no batch: read them with task_images"
+            )
+        return torch.stack(truths), torch.stack(measurements)
+
+    def task_images(self, run: str, task: str) -> tuple[list[Tensor], list[Tensor]]:
+        """The ground truth ``(C, H, W)`` and the measurement of every image of a stored task, at
+        each image's own size (a ValueError when they are missing or corrupted)."""
         group = group_member(self.run_group(run), task, self.where)
         if not self._task_intact(group):
             raise ValueError(
                 f"{self.where}: the ground truth or measurements of task {task!r} in run {run!r} are missing or "
                 "corrupted (checksum mismatch); rerun the comparison to rewrite them"
             )
-        y_data = dataset_member(group, "y", self.where)
-        y = torch.from_numpy(y_data[()])
-        if y_data.attrs.get("complex", False):
-            y = torch.view_as_complex(y.contiguous())
-        return torch.from_numpy(dataset_member(group, "x_true", self.where)[()]), y
+        arrays = self._task_arrays(group)
+        complex_y = bool(group["y"].attrs.get("complex", False))
+
+        def items(key: str) -> list[Tensor]:
+            if key in arrays:
+                return list(torch.from_numpy(arrays[key]))
+            return [torch.from_numpy(arrays[f"{key}/{i}"]) for i in sorted((int(n.split("/")[1]) for n in arrays if n.startswith(f"{key}/")))]
+
+        measurements = items("y")
+        if complex_y:
+            measurements = [torch.view_as_complex(m.contiguous()) for m in measurements]
+        return items("x_true"), measurements
 
     def tasks(self, run: str) -> list[str]:
         group = self.run_group(run)
@@ -399,7 +459,7 @@ class ResultsStore:
 
     def methods(self, run: str, task: str) -> list[str]:
         group = group_member(self.run_group(run), task, self.where)
-        return [k for k in group if isinstance(group[k], h5py.Group)]
+        return [k for k in group if k not in _TASK_DATA and isinstance(group[k], h5py.Group)]
 
     # -- units ----------------------------------------------------------------------------------
     def unit(self, run: str, task: str, method: str, index: int) -> h5py.Group | None:
@@ -827,6 +887,17 @@ _ABSENT = _Absent()
 def _short(value: object, limit: int = 120) -> str:
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _task_arrays(x_true: Tensor | list[Tensor], y: Tensor | list[Tensor]) -> dict[str, np.ndarray]:
+    """The arrays a task stores: ``x_true`` and ``y`` for batches, ``x_true/<i>`` and ``y/<i>`` per
+    image for a list of images of different sizes."""
+    if isinstance(x_true, Tensor) and isinstance(y, Tensor):
+        return {"x_true": x_true.detach().cpu().float().numpy(), "y": _real(y.detach().cpu()).numpy()}
+    if len(x_true) != len(y):
+        raise ValueError(f"x_true and y must hold as many images, got {len(x_true)} and {len(y)}")
+    arrays = {f"x_true/{i}": image.detach().cpu().float().numpy() for i, image in enumerate(x_true)}
+    return arrays | {f"y/{i}": _real(item.detach().cpu()).numpy() for i, item in enumerate(y)}
 
 
 def _real(y: Tensor) -> Tensor:

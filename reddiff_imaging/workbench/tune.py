@@ -48,7 +48,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import Tensor
 from tqdm.auto import tqdm
 
 from reddiff_imaging._validation import check_bool, check_int, check_output_file, check_real, write_text_atomic
@@ -60,6 +59,7 @@ from reddiff_imaging.workbench import distributed
 from reddiff_imaging.workbench.parts import build_solver, one_part
 from reddiff_imaging.workbench.plan import (
     Measurements,
+    image_notes,
     measure,
     require_task_support,
     resolve_device,
@@ -71,10 +71,13 @@ from reddiff_imaging.workbench.specs import (
     AUTO_PRIOR,
     DEFAULT_SIGMA,
     PHANTOM_DATASETS,
+    Images,
     Method,
     auto_prior,
     check_dataset_spec,
     check_outside_dataset,
+    image_shapes,
+    images_to,
     load_dataset,
     prior_image_shape,
     unit_seed,
@@ -308,10 +311,9 @@ def tune(
     for method in methods:  # e.g. steps in the grid beyond a diffusion prior's timesteps
         method.build(steps).check_options(the_prior)
     images, notes = _images(dataset, num_images, size, channels, rescale, prior_image_shape(the_prior))
-    images = images.to(device)
-    shape = tuple(images.shape[1:])
-    note = the_prior.check_image_shape(shape, solver)  # e.g. a channel mismatch, before any work
-    for line in [*auto_notes, *notes, *([f"prior {prior!r}: {note}"] if note else [])] if world.rank == 0 else []:
+    images = images_to(images, device)
+    shape_notes = [f"prior {prior!r}: {note}" for note in image_notes(the_prior, image_shapes(images), solver)]
+    for line in [*auto_notes, *notes, *shape_notes] if world.rank == 0 else []:
         print(f"note: {line}")
     measured = measure(task_part, images, sigma, seed)
 
@@ -434,7 +436,7 @@ def _configurations(grid: dict[str, list[Any]], search: str, num_trials: int | N
 
 def _images(
     dataset: str, num_images: int, size: int | None, channels: int | None, rescale: bool, expected: tuple[int, ...] | None
-) -> tuple[Tensor, list[str]]:
+) -> tuple[Images, list[str]]:
     side = size or (expected[-1] if expected is not None else 64)
     if dataset == "validation" and not rescale:
         images = validation_images(num_images, side)
@@ -458,7 +460,7 @@ def _dataset_channels(dataset: str, size: int | None, channels: int | None, resc
         return channels
     if dataset in PHANTOM_DATASETS:
         return 1
-    return int(load_dataset(dataset, 1, size, None, rescale)[0].shape[1])
+    return int(load_dataset(dataset, 1, size, None, rescale)[0][0].shape[0])
 
 
 def check_tune_output(path: str | os.PathLike[str], name: str) -> Path:

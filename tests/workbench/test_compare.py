@@ -187,7 +187,7 @@ def test_bad_input(tmp_path) -> None:
         _compare(tmp_path / "r.h5", overrides=["reddiff.lamb=3"])
     with pytest.raises(FileNotFoundError, match=r"neither 'heldout', 'photos\[:NAME,...\]', an HDF5 file nor a folder"):
         _compare(tmp_path / "r.h5", dataset=str(tmp_path / "missing.h5"))
-    with pytest.raises(ValueError, match=r"images of folder .* differ: a\.png is 40×40 gray, b\.png is 20×30 gray; pass size"):
+    with pytest.raises(ValueError, match=r"images of folder .* differ: a\.png is 40×40 gray, b\.png is 20×30 3-channel; pass channels \(--channels\)"):
         _compare(tmp_path / "r.h5", dataset=str(_folder(tmp_path)))
     (tmp_path / "corrupt.h5").write_bytes(b"\x89HDF\r\n\x1a\n garbage")
     with pytest.raises(ValueError, match="not a readable HDF5 results file"):
@@ -216,7 +216,7 @@ def _folder(tmp_path):
     folder = tmp_path / "images"
     folder.mkdir()
     Image.fromarray(np.zeros((40, 40), dtype="uint8")).save(folder / "a.png")
-    Image.fromarray(np.zeros((20, 30), dtype="uint8")).save(folder / "b.png")
+    Image.fromarray(np.zeros((20, 30, 3), dtype="uint8")).save(folder / "b.png")
     return folder
 
 
