@@ -250,3 +250,27 @@ def test_shards_of_an_older_version_are_named_and_never_merged(tmp_path: Path, c
     assert old.is_file()  # kept, not merged
     with ResultsStore(path, "r") as store:
         assert [i for _, _, i, _ in store.units("comparison")] == [0]
+
+
+@pytest.mark.slow
+def test_two_ranks_solve_a_folder_of_images_of_different_sizes_as_one_process(tmp_path: Path) -> None:
+    folder = tmp_path / "scans"
+    folder.mkdir()
+    sizes = ((24, 32), (40, 24), (24, 32), (16, 40))
+    for k, (rows, cols) in enumerate(sizes):
+        np.save(folder / f"{k}.npy", np.random.default_rng(k).random((rows, cols), dtype=np.float32))
+    options = {"tasks": ["inpainting-box"], "solvers": ["admm/tv", "red/gaussian"], "num_images": 4, "steps": 3, "device": "cpu",
+               "dataset": str(folder)}
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        compare(output=tmp_path / "single.h5", progress=False, **options)
+    finally:
+        torch.set_num_threads(threads)
+    driver = tmp_path / "driver.py"
+    driver.write_text(DRIVER)
+    done = _torchrun([str(driver), str(tmp_path / "ranks.h5"), json.dumps(options)], ranks=2)
+    assert done.returncode == 0, done.stderr[-3000:]
+    units = _units(tmp_path / "ranks.h5")
+    assert {unit["x"].shape[1:] for unit in units.values()} == set(sizes)
+    _assert_same_results(units, _units(tmp_path / "single.h5"))
