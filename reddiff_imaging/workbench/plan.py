@@ -93,8 +93,9 @@ def usable_prior(part: Part, device: torch.device, solver: Solver, solver_label:
 
 def image_notes(prior: Prior, shapes: list[tuple[int, ...]], label: str) -> list[str]:
     """What ``prior`` notes of images of each of ``shapes`` (``Prior.check_image_shape``; a channel
-    mismatch raises, before any work), each note once."""
-    return list(dict.fromkeys(note for shape in shapes if (note := prior.check_image_shape(shape, label))))
+    mismatch raises, before any work), each note once; beyond three, the first two and a count."""
+    notes = list(dict.fromkeys(note for shape in shapes if (note := prior.check_image_shape(shape, label))))
+    return notes if len(notes) <= 3 else [*notes[:2], f"and {len(notes) - 2} more notes like these, for the other image sizes"]
 
 
 # -- the task ------------------------------------------------------------------------------------------

@@ -124,3 +124,15 @@ def test_the_results_layout_of_images_of_different_sizes_is_checked(tmp_path) ->
         f["comparison/deblur-gaussian/x_true"].create_dataset("first", data=np.zeros(3))
     with pytest.raises(ValueError, match=r"x_true/first is not an image index"):
         ResultsStore(output, "r")
+
+
+def test_the_prior_notes_of_many_sizes_are_counted_not_listed() -> None:
+    from reddiff_imaging.workbench.parts import build_prior
+    from reddiff_imaging.workbench.plan import image_notes
+
+    prior = build_prior("gray:natural")
+    shapes = [(1, 20 + k, 20) for k in range(1, 8)]  # seven sides that are no multiple of 8
+    notes = image_notes(prior, shapes, "pnp-admm")
+    assert len(notes) == 3 and "21×20 images are reflect-padded to 24×24" in notes[0]
+    assert notes[2] == "and 5 more notes like these, for the other image sizes"
+    assert image_notes(prior, shapes[:2] + [(1, 24, 24)], "pnp-admm") == notes[:2]
