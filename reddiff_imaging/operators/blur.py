@@ -151,9 +151,19 @@ class Circulant(LinearOperator):
 class Blur(Circulant):
     r"""Circular convolution :math:`y = k \circledast x` with a real kernel, through the FFT.
 
+    The convolution is periodic with period :math:`(H, W)`, so a kernel larger than the image acts
+    through its folded (wrapped) version
+
+    .. math::
+
+        \tilde k[m, n] = \sum_{p, q} k[m + pH,\; n + qW], \qquad 0 \le m < H,\; 0 \le n < W,
+
+    with offsets taken from the kernel's centre: a small image keeps its blur, exactly.
+
     Args:
-        kernel: ``(h, w)`` (all channels) or ``(C, h, w)``; its centre is pixel ``(h // 2, w // 2)``.
-        in_shape: image shape ``(C, H, W)``; the kernel must not be larger than ``(H, W)``.
+        kernel: ``(h, w)`` (all channels) or ``(C, h, w)``; its centre is pixel ``(h // 2, w // 2)``;
+            any size (one larger than the image is folded as above).
+        in_shape: image shape ``(C, H, W)``.
     """
 
     kernel: Tensor
@@ -161,22 +171,20 @@ class Blur(Circulant):
     def __init__(self, kernel: Tensor, in_shape: Sequence[int]) -> None:
         shape = as_shape(in_shape, "in_shape")
         kernel = _check_kernel(kernel, shape)
-        padded = torch.zeros(*kernel.shape[:-2], *shape[-2:], dtype=torch.float64)
-        kh, kw = kernel.shape[-2:]
-        padded[..., :kh, :kw] = kernel
-        padded = torch.roll(padded, shifts=(-(kh // 2), -(kw // 2)), dims=(-2, -1))
-        super().__init__(torch.fft.fft2(padded), shape, real_kernel=True)
+        super().__init__(torch.fft.fft2(_periodic_kernel(kernel, shape[-2:])), shape, real_kernel=True)
         self.register_buffer("kernel", kernel)
 
 
 class ZeroPaddedBlur(LinearOperator):
     r"""Convolution with zero boundary conditions ("same" output size), :math:`y = k * x`.
 
-    Unlike :class:`Blur` it does not wrap around the image border. No closed-form normal solve: the
-    base class uses conjugate gradients.
+    Unlike :class:`Blur` it does not wrap around the image border:
+    :math:`y[i, j] = \sum_{m, n} k[m, n]\, x[i - m + h/2,\; j - n + w/2]` over the pixels inside the
+    image, so a kernel larger than the image is fine (only its part within reach of the image acts).
+    No closed-form normal solve: the base class uses conjugate gradients.
 
     Args:
-        kernel: ``(h, w)`` or ``(C, h, w)`` with odd ``h`` and ``w``.
+        kernel: ``(h, w)`` or ``(C, h, w)`` with odd ``h`` and ``w``, any size.
         in_shape: image shape ``(C, H, W)``.
     """
 
@@ -213,11 +221,22 @@ def _check_kernel(kernel: object, in_shape: tuple[int, ...]) -> Tensor:
         raise TypeError(f"kernel must be a real floating-point torch.Tensor, got {getattr(kernel, 'dtype', type(kernel).__name__)}")
     if kernel.ndim == 3 and kernel.shape[0] not in (1, in_shape[0]) or kernel.ndim not in (2, 3):
         raise ValueError(f"kernel must have shape (h, w) or (C, h, w) with C = {in_shape[0]}, got {tuple(kernel.shape)}")
-    if kernel.shape[-2] > in_shape[-2] or kernel.shape[-1] > in_shape[-1]:
-        raise ValueError(
-            f"kernel of size {tuple(kernel.shape[-2:])} is larger than the image {in_shape[-2:]}"
-        )
     return kernel
+
+
+def _periodic_kernel(kernel: Tensor, size: Sequence[int]) -> Tensor:
+    r"""The kernel on the ``(H, W)`` torus, centred at pixel 0: entry :math:`(m, n)` of ``kernel``
+    lands at :math:`((m - h/2) \bmod H, (n - w/2) \bmod W)`, entries that land on one pixel add up
+    (a kernel larger than the image is folded), in float64."""
+    height, width = size
+    kh, kw = kernel.shape[-2:]
+    rows = (torch.arange(kh) - kh // 2) % height
+    cols = (torch.arange(kw) - kw // 2) % width
+    index = (rows[:, None] * width + cols[None, :]).reshape(-1)
+    flat = kernel.detach().to("cpu", torch.float64).reshape(*kernel.shape[:-2], kh * kw)
+    periodic = torch.zeros(*kernel.shape[:-2], height * width, dtype=torch.float64)
+    periodic.index_add_(-1, index, flat)
+    return periodic.reshape(*kernel.shape[:-2], height, width)
 
 
 # --- kernels -----------------------------------------------------------------------------------

@@ -145,8 +145,6 @@ class BicubicDownsampling(LinearComposition):
 
     def __init__(self, factor: int, in_shape: Sequence[int]) -> None:
         factor, shape = _check_factor(factor, in_shape)
-        if 4 * factor + 1 > min(shape[1:]):
-            raise ValueError(f"factor {factor} is too large for images of size {shape[1:]}")
         super().__init__(Decimation(factor, shape), Blur(bicubic_kernel(factor), shape))
         self.factor = factor
 

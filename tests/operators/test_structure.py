@@ -80,3 +80,53 @@ def test_norm_by_power_iteration() -> None:
         torch.zeros(1, *SHAPE, dtype=torch.float64)
     )
     assert op.norm() == pytest.approx(float(torch.linalg.matrix_norm(dense, ord=2)), rel=1e-6)
+
+
+def _circular_reference(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
+    """Circular convolution by shifts: sum over kernel entries (m, n) of k[m, n] · x rolled by (m - h//2, n - w//2)."""
+    kh, kw = kernel.shape
+    out = torch.zeros_like(x)
+    for m in range(kh):
+        for n in range(kw):
+            out += kernel[m, n].to(x.dtype) * torch.roll(x, shifts=(m - kh // 2, n - kw // 2), dims=(-2, -1))
+    return out
+
+
+def _zero_padded_reference(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
+    """Zero-boundary convolution by shifts of the image padded by the kernel's size on every side."""
+    kh, kw = kernel.shape
+    height, width = x.shape[-2:]
+    padded = torch.nn.functional.pad(x, (kw, kw, kh, kh))
+    out = torch.zeros_like(padded)
+    for m in range(kh):
+        for n in range(kw):
+            out += kernel[m, n].to(x.dtype) * torch.roll(padded, shifts=(m - kh // 2, n - kw // 2), dims=(-2, -1))
+    return out[..., kh : kh + height, kw : kw + width]
+
+
+@pytest.mark.parametrize("size", [(8, 8), (1, 40), (40, 1), (1, 1), (3, 5)])
+def test_kernel_larger_than_the_image_blurs_exactly(size: tuple[int, int]) -> None:
+    # a 9 × 11 kernel on images smaller than it: Blur folds it onto the torus (circular convolution
+    # stays exact), ZeroPaddedBlur convolves with zero boundary; both were refused before
+    kernel = torch.rand(9, 11, dtype=torch.float64)
+    shape = (3, *size)
+    x = torch.rand(2, *shape, dtype=torch.float64)
+    blur = ops.Blur(kernel, shape)
+    torch.testing.assert_close(blur(x), _circular_reference(x, kernel))
+    assert ops.dot_test(blur, dtype=torch.float64).passed
+    zero = ops.ZeroPaddedBlur(kernel, shape)
+    torch.testing.assert_close(zero(x), _zero_padded_reference(x, kernel))
+    assert ops.dot_test(zero, dtype=torch.float64).passed
+    torch.testing.assert_close(blur.solve_normal(blur.adjoint(blur(x)) + 0.1 * x, 0.1), x)
+
+
+def test_blur_matches_the_circular_convolution_when_the_kernel_fits() -> None:
+    kernel = ops.gaussian_kernel(1.5).double()
+    x = torch.rand(1, 1, 17, 23, dtype=torch.float64)
+    torch.testing.assert_close(ops.Blur(kernel, (1, 17, 23))(x), _circular_reference(x, kernel))
+
+
+def test_bicubic_downsampling_takes_images_smaller_than_its_kernel() -> None:
+    op = ops.BicubicDownsampling(2, (3, 8, 8))  # 9 × 9 kernel; was refused as "factor 2 is too large"
+    assert op(torch.rand(1, 3, 8, 8)).shape == (1, 3, 4, 4)
+    assert ops.dot_test(op, dtype=torch.float64).passed
