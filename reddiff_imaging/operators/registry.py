@@ -37,13 +37,15 @@ Builder = Callable[[Shape, torch.Generator], Operator]
 
 
 def _box(shape: Shape, _: torch.Generator) -> Operator:
-    side = max(1, round(shape[-1] * 20 / 64))  # the 20×20 box of 64×64 images, scaled
-    return Inpainting(box_mask(shape[-2:], side), shape)
+    """The 20×20 box of 64×64 images, each side scaled with the image's: ``max(1, round(20 n / 64))``
+    for a side of ``n`` pixels, so it fits any image (it was the width's square, too tall for wide images)."""
+    box = tuple(max(1, round(side * 20 / 64)) for side in shape[-2:])
+    return Inpainting(box_mask(shape[-2:], box), shape)
 
 
 _BUILDERS: dict[str, tuple[Builder, str]] = {
     "denoising": (lambda s, g: Identity(s), "identity (denoising)"),
-    "inpainting-box": (_box, "centred box covering 20/64 of the side"),
+    "inpainting-box": (_box, "centred box covering 20/64 of each side"),
     "inpainting-random": (lambda s, g: Inpainting(random_mask(s[-2:], 0.3, generator=g), s), "30% of pixels kept"),
     "inpainting-freeform": (lambda s, g: Inpainting(freeform_mask(s[-2:], generator=g), s), "brush strokes"),
     "deblur-gaussian": (lambda s, g: Blur(gaussian_kernel(1.5), s), "circular Gaussian blur, sigma 1.5 px"),

@@ -89,3 +89,34 @@ def test_batch_items_are_independent(name: str, shape: tuple[int, int, int]) -> 
 def test_unknown_registry_name_lists_valid_ones() -> None:
     with pytest.raises(ValueError, match="unknown operator 'blurr'.*deblur-gaussian"):
         registry.build("blurr")
+
+
+ODD_SIZES = [(8, 8), (9, 100), (100, 9), (1, 40), (40, 1), (1, 1), (2, 3), (17, 23), (8, 40)]
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("channels", [1, 3])
+def test_every_task_builds_for_any_image_size(name: str, channels: int) -> None:
+    # every registered task takes gray and colour images of any size; a super-resolution factor that
+    # does not divide the sides is the one refusal, and it names the factor and the size
+    for size in ODD_SIZES:
+        shape = (channels, *size)
+        factor = {"sr4-block": 4, "sr2-bicubic": 2}.get(name)
+        if factor is not None and (size[0] % factor or size[1] % factor):
+            with pytest.raises(ValueError, match=f"factor {factor} must divide the image size"):
+                registry.build(name, shape)
+            continue
+        op = registry.build(name, shape)
+        x = torch.rand(2, *shape, dtype=torch.float64)
+        y = op(x)
+        assert op.in_shape == shape and y.shape == (2, *op.out_shape) and torch.isfinite(y).all()
+        if op.is_linear:
+            assert dot_test(op, dtype=torch.float64).passed, (name, shape)
+
+
+@pytest.mark.parametrize("size", [(64, 64), (32, 32), (9, 100), (100, 9), (1, 40)])
+def test_box_inpainting_hides_20_64_of_each_side(size: tuple[int, int]) -> None:
+    mask = registry.build("inpainting-box", (1, *size)).mask.reshape(size)
+    hidden_rows = int((mask == 0).any(dim=1).sum())
+    hidden_cols = int((mask == 0).any(dim=0).sum())
+    assert (hidden_rows, hidden_cols) == tuple(max(1, round(n * 20 / 64)) for n in size)
