@@ -9,6 +9,7 @@ from reddiff_imaging.solvers.capabilities import Support, require_linear
 from reddiff_imaging.solvers.ddim import DDIM
 from reddiff_imaging.solvers.ddrm import DDRM
 from reddiff_imaging.solvers.diffpir import DiffPIR
+from reddiff_imaging.solvers.dpir import DPIR
 from reddiff_imaging.solvers.dps import DPS
 from reddiff_imaging.solvers.pigdm import PiGDM
 from reddiff_imaging.solvers.pnp import PnPPGD
@@ -16,7 +17,7 @@ from reddiff_imaging.solvers.red import RED
 from reddiff_imaging.solvers.reddiff import RedDiff
 from reddiff_imaging.solvers.registry import available, get, register
 
-for _cls in (RedDiff, DPS, PiGDM, DDRM, DiffPIR, DDIM, ADMM, PnPADMM, PnPPGD, RED):
+for _cls in (RedDiff, DPS, PiGDM, DDRM, DiffPIR, DDIM, ADMM, PnPADMM, PnPPGD, DPIR, RED):
     register(_cls)
 
 __all__ = [
@@ -37,5 +38,6 @@ __all__ = [
     "ADMM",
     "PnPADMM",
     "PnPPGD",
+    "DPIR",
     "RED",
 ]

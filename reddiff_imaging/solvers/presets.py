@@ -28,6 +28,11 @@ Sources:
   ``lambda_ = 1 × 7``, ``zeta = 0.1 × 3``) and ``main_ddpir_inpainting.py`` (20 steps, ``quad``,
   λ = 1, ζ = 1). Its super-resolution script sweeps λ over 2–12 (ζ = 0.25) without a single
   choice, so super-resolution has no ``paper`` entry.
+* DPIR — Zhang et al., TPAMI 2022, and cszn/DPIR ``main_dpir_deblur.py`` (8 steps, the last
+  denoiser level the noise level) and ``main_dpir_sisr.py`` (24 steps, the last level
+  :math:`\max(s, 255\sigma_y)/255` for the scale factor :math:`s`: 4/255 at :math:`\sigma_y = 0.01`);
+  λ = 0.23, :math:`\sigma_1` = 49/255 and the periodic geometric self-ensemble in both. The
+  values here are for the tasks' noise level 0.01 or below.
 """
 
 from __future__ import annotations
@@ -73,6 +78,13 @@ PRESETS: dict[str, dict[str, dict[str, dict[str, Any]]]] = {
         "paper": {
             **_each(DEBLURRING, {"steps": 100, "lam": 7.0, "zeta": 0.3, "schedule": "quad"}),
             **_each(INPAINTING, {"steps": 20, "lam": 1.0, "zeta": 1.0, "schedule": "quad"}),
+        },
+    },
+    "dpir": {
+        "paper": {
+            **_each(DEBLURRING, {"steps": 8, "lam": 0.23, "geometric": True}),
+            "sr4-block": {"steps": 24, "lam": 0.23, "sigma_end": 4 / 255, "geometric": True},
+            "sr2-bicubic": {"steps": 24, "lam": 0.23, "sigma_end": 2 / 255, "geometric": True},
         },
     },
 }

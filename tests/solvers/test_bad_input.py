@@ -46,7 +46,7 @@ def test_a_callback_that_cannot_be_called_is_refused_before_any_step(callback: o
 def test_float_options_beyond_the_float32_range_are_refused(name: str) -> None:
     """1e300 passed check_real and failed inside torch ('value cannot be converted to type float
     without overflow') or as a non-finite iterate after the first step."""
-    option = {"admm": "rho", "ddim": "eta", "ddrm": "eta", "diffpir": "sigma_floor", "dps": "zeta", "pigdm": "guidance_scale",
+    option = {"admm": "rho", "ddim": "eta", "ddrm": "eta", "diffpir": "sigma_floor", "dpir": "lam", "dps": "zeta", "pigdm": "guidance_scale",
               "pnp-admm": "rho_growth", "pnp-pgd": "step_scale", "red": "lam", "reddiff": "lr"}[name]
     with pytest.raises(ValueError, match=f"{option} must be at most 3.403e\\+38 in magnitude \\(the float32 range\\), got 1e\\+300"):
         get(name, **{option: 1e300})
