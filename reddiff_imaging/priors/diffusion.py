@@ -16,8 +16,9 @@ return :math:`2C` channels; the first :math:`C` are the prediction.
 Image size: a UNet halves its feature maps between levels, so it takes sides divisible by
 :math:`m = 2^{L-1}` (:math:`L` levels; 8 for the bundled prior, 32 for the ADM models) and is
 otherwise free of the size it was trained on. An image whose sides are not multiples of :math:`m`
-is reflect-padded up to the next multiples for the network and its prediction cropped back;
-:meth:`DiffusionPrior.check_image_shape` says so in a note.
+is reflect-padded up to the next multiples for the network (edge-replicated where a side is too
+short to reflect, i.e. the padding would reach past the side) and its prediction cropped back;
+:meth:`DiffusionPrior.check_image_shape` says so in a note, naming the padding used.
 """
 
 from __future__ import annotations
@@ -79,7 +80,8 @@ class DiffusionPrior(DiffusionModel):
         image_shape: ``(C, H, W)`` of the training images, the default shape of :meth:`sample`
             (set by the loaders; ``None``: :meth:`sample` needs a ``shape``).
         size_multiple: the network takes sides divisible by this (:math:`2^{L-1}` for a UNet of
-            :math:`L` levels); other sides are reflect-padded for it. Default: read from the
+            :math:`L` levels); other sides are padded for it (reflected, or edge-replicated when a side
+            is shorter than its padding). Default: read from the
             project's UNet configuration, else 1.
 
     Raises:
@@ -118,8 +120,13 @@ class DiffusionPrior(DiffusionModel):
         padded = _padded_sides(h, w, self.size_multiple)
         if padded == (h, w):
             return None
+        how = (
+            "reflect-padded"
+            if _pad_mode(h, w, *padded) == "reflect"
+            else "edge-padded (replicated: a side is too short to reflect)"
+        )
         return (
-            f"the network takes sides divisible by {self.size_multiple}: {h}×{w} images are reflect-padded "
+            f"the network takes sides divisible by {self.size_multiple}: {h}×{w} images are {how} "
             f"to {padded[0]}×{padded[1]} for it and its predictions cropped back"
         )
 
@@ -149,8 +156,7 @@ class DiffusionPrior(DiffusionModel):
         ph, pw = _padded_sides(h, w, self.size_multiple)
         inputs = x_t.to(net_dtype)
         if (ph, pw) != (h, w):
-            mode = "reflect" if ph - h < h and pw - w < w else "replicate"  # reflection needs pad < side
-            inputs = F.pad(inputs, (0, pw - w, 0, ph - h), mode=mode)
+            inputs = F.pad(inputs, (0, pw - w, 0, ph - h), mode=_pad_mode(h, w, ph, pw))
         if inputs.device.type == "cpu":
             # oneDNN's convolutions run faster on channels-last inputs: the natural prior's network
             # call took 20 % less time at 64² and 23 % less at 256² (2 threads; not measured on GPUs)
@@ -248,6 +254,13 @@ class DiffusionPrior(DiffusionModel):
 def _padded_sides(h: int, w: int, multiple: int) -> tuple[int, int]:
     """``(h, w)`` rounded up to multiples of ``multiple``."""
     return -(-h // multiple) * multiple, -(-w // multiple) * multiple
+
+
+def _pad_mode(h: int, w: int, ph: int, pw: int) -> str:
+    """The padding from ``h × w`` to ``ph × pw``: ``"reflect"`` where it can (a reflection needs a
+    padding shorter than the side, :math:`p_h - h < h` and :math:`p_w - w < w`), else ``"replicate"``
+    (edge pixels repeated); one place for the network call and the note that says which."""
+    return "reflect" if ph - h < h and pw - w < w else "replicate"
 
 
 class _ADMNetwork(nn.Module):

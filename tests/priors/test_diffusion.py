@@ -213,3 +213,35 @@ def test_adm_checkpoint_round_trip_and_errors(tmp_path) -> None:
 def test_from_adm_names_a_path_that_is_no_path() -> None:
     with pytest.raises(TypeError, match=r"^path must be a file path \(str or os.PathLike\), got None \(NoneType\)$"):  # was pathlib's message
         DiffusionPrior.from_adm(None)  # type: ignore[arg-type]
+
+
+class _RecordingInputs(nn.Module):
+    """An ε-network that returns zeros and keeps the inputs it was called with."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.inputs: list[torch.Tensor] = []
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        self.inputs.append(x)
+        return torch.zeros_like(x)
+
+
+@pytest.mark.parametrize(
+    ("size", "padding"),
+    [((17, 23), "reflect"), ((1, 40), "replicate"), ((40, 1), "replicate"), ((1, 1), "replicate"), ((3, 8), "replicate")],
+)
+def test_padding_note_names_the_padding_the_network_sees(size: tuple[int, int], padding: str) -> None:
+    # sides shorter than their padding cannot be reflected: the network gets edge-replicated pixels,
+    # and the note said "reflect-padded" for them too
+    network = _RecordingInputs()
+    prior = DiffusionPrior(network, channels=1, size_multiple=8)
+    h, w = size
+    ph, pw = -(-h // 8) * 8, -(-w // 8) * 8
+    note = prior.check_image_shape((1, h, w))
+    assert note is not None
+    assert (("reflect-padded" in note) == (padding == "reflect")) and (("replicated" in note) == (padding == "replicate"))
+    assert f"{h}×{w} images are" in note and f"to {ph}×{pw} for it" in note
+    x = torch.rand(1, 1, h, w)
+    assert prior.eps(x, 500).shape == x.shape
+    torch.testing.assert_close(network.inputs[-1], torch.nn.functional.pad(x, (0, pw - w, 0, ph - h), mode=padding))
