@@ -55,7 +55,7 @@ _BUILDERS: dict[str, tuple[Builder, str]] = {
     "sr4-block": (lambda s, g: BlockAverage(4, s), "4× super-resolution, block average"),
     "sr2-bicubic": (lambda s, g: BicubicDownsampling(2, s), "2× super-resolution, bicubic"),
     "mri4": (lambda s, g: MRI(cartesian_mask(s[-2:], acceleration=4, generator=g), s), "4× Cartesian MRI"),
-    "ct": (lambda s, g: Radon(s, num_angles=max(4, s[-1] // 2)), "sparse-view parallel-beam CT"),
+    "ct": (lambda s, g: Radon(s, num_angles=max(4, max(s[-2:]) // 2)), "sparse-view parallel-beam CT, max(4, ⌊max(H, W)/2⌋) angles"),
     "phase-retrieval": (lambda s, g: PhaseRetrieval(s, oversampling=2.0), "Fourier magnitude, 2× oversampled"),
     "hdr": (lambda s, g: HDR(s, scale=2.0), "clip(2x - 0.5, 0, 1): RED-diff's clip(2x', -1, 1)"),
 }

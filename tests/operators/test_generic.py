@@ -120,3 +120,15 @@ def test_box_inpainting_hides_20_64_of_each_side(size: tuple[int, int]) -> None:
     hidden_rows = int((mask == 0).any(dim=1).sum())
     hidden_cols = int((mask == 0).any(dim=0).sum())
     assert (hidden_rows, hidden_cols) == tuple(max(1, round(n * 20 / 64)) for n in size)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_transposed_image_gets_the_transposed_task(name: str) -> None:
+    # size-dependent settings (box sides, CT angles) follow both sides, not the width alone: ct gave a
+    # 100×9 image 4 angles and a 9×100 one 50, inpainting-box refused the wide one
+    wide, tall = registry.build(name, (1, 8, 40)), registry.build(name, (1, 40, 8))
+    if name == "ct":
+        assert wide.num_angles == tall.num_angles == 20
+    if name == "inpainting-box":
+        torch.testing.assert_close(wide.mask.transpose(-2, -1), tall.mask)
+    assert sorted(wide.out_shape[-2:]) == sorted(tall.out_shape[-2:]) or name == "ct"
