@@ -149,7 +149,10 @@ class Inpainting(Diagonal):
 
 # --- mask factories ----------------------------------------------------------------------------
 def random_mask(shape: Sequence[int], ratio: float, *, generator: torch.Generator | None = None) -> Tensor:
-    """A mask keeping exactly ``round(ratio * H * W)`` pixels chosen uniformly at random.
+    """A mask keeping exactly ``max(1, round(ratio * H * W))`` pixels chosen uniformly at random.
+
+    At least one pixel is kept (as :func:`~reddiff_imaging.operators.cartesian_mask` keeps at least
+    one line): a positive ``ratio`` on a small image (0.3 of a 1×1 image) observes something.
 
     Args:
         shape: ``(H, W)``.
@@ -160,7 +163,7 @@ def random_mask(shape: Sequence[int], ratio: float, *, generator: torch.Generato
     check_real(ratio, "ratio", low=0.0, high=1.0, open_low=True)
     check_generator(generator)
     n = height * width
-    keep = torch.randperm(n, generator=generator)[: round(float(ratio) * n)]
+    keep = torch.randperm(n, generator=generator)[: max(1, round(float(ratio) * n))]
     mask = torch.zeros(n)
     mask[keep] = 1.0
     return mask.view(height, width)

@@ -130,3 +130,10 @@ def test_bicubic_downsampling_takes_images_smaller_than_its_kernel() -> None:
     op = ops.BicubicDownsampling(2, (3, 8, 8))  # 9 × 9 kernel; was refused as "factor 2 is too large"
     assert op(torch.rand(1, 3, 8, 8)).shape == (1, 3, 4, 4)
     assert ops.dot_test(op, dtype=torch.float64).passed
+
+
+@pytest.mark.parametrize(("size", "ratio", "kept"), [((1, 1), 0.3, 1), ((2, 2), 0.1, 1), ((8, 8), 0.01, 1), ((8, 8), 0.3, 19), ((16, 16), 1.0, 256)])
+def test_random_mask_keeps_at_least_one_pixel(size: tuple[int, int], ratio: float, kept: int) -> None:
+    # 0.3 of a 1×1 image rounded to no pixel: the registered inpainting-random task measured nothing
+    mask = ops.random_mask(size, ratio, generator=torch.Generator().manual_seed(0))
+    assert int(mask.sum()) == kept
