@@ -71,7 +71,10 @@ def lipschitz(solver: str, problem: InverseProblem, x0: Tensor) -> float | Tenso
     if isinstance(operator, LinearOperator):
         operator_norm_sq = float(operator.norm()) ** 2
         if not operator_norm_sq > 0:
-            raise ValueError(f"{solver}: the operator {type(operator).__name__} has norm 0")
+            raise ValueError(
+                f"{solver}: problem.operator ({type(operator).__name__}) has norm 0, expected a nonzero norm: "
+                "it measures nothing of x (e.g. a mask that hides every pixel), and the data step 1/||A||^2 is undefined"
+            )
         return operator_norm_sq
     norm_sq = _jacobian_norm_sq(operator, x0)
     if not bool((norm_sq > 0).all()):

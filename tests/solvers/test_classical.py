@@ -413,3 +413,13 @@ def test_follows_the_problem_device(name: str, device: torch.device) -> None:
     result = make_solver().solve(problem, make_prior().to(device))
     assert result.x.device == problem.device and result.x.dtype == torch.float32
     assert torch.isfinite(result.x).all()
+
+
+@pytest.mark.parametrize("solver", [ADMM(steps=2), PnPADMM(steps=2), PnPPGD(steps=2)])
+def test_an_operator_that_measures_nothing_is_named_with_what_is_expected(solver) -> None:
+    from reddiff_imaging.priors import TV
+
+    operator = Inpainting(torch.zeros(4, 4), (1, 4, 4))  # a mask that hides every pixel
+    problem = InverseProblem(operator, torch.zeros(1, 1, 4, 4), Gaussian(0.05))
+    with pytest.raises(ValueError, match=rf"^{solver.name}: problem.operator \(Inpainting\) has norm 0, expected a nonzero norm: it measures nothing"):
+        solver.solve(problem, TV())
