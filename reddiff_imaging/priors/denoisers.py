@@ -371,6 +371,10 @@ class WaveletDenoiser(DenoiserPrior):
 # ---------------------------------------------------------------------------- BM3D
 
 
+_BM3D_BLOCK = 8
+"""Side of the ``bm3d`` package's blocks: images need sides of at least this and more than one block."""
+
+
 class BM3DDenoiser(DenoiserPrior):
     r"""BM3D (Dabov, Foi, Katkovnik & Egiazarian, 2007) from the ``bm3d`` package; CBM3D on colour.
 
@@ -404,12 +408,23 @@ class BM3DDenoiser(DenoiserPrior):
         self.model = deepinv.models.BM3D(use_legacy=True)
 
     def check_image_shape(self, shape: Sequence[int], user: str | None = None) -> str | None:
-        """Refuse images with other than 1 (BM3D) or 3 (CBM3D) channels."""
+        """Refuse images with other than 1 (BM3D) or 3 (CBM3D) channels, and sizes the ``bm3d``
+        package cannot take: a side under its 8 × 8 blocks (it
+        raises an error that names no argument) or exactly one block, 8×8 (bm3d 4.0.3 crashes the
+        process with a segmentation fault), before any work."""
+        who = f"{user}: " if user else ""
         if len(shape) == 3 and int(shape[0]) not in (1, 3):
-            who = f"{user}: " if user else ""
             raise ValueError(
                 f"{who}prior BM3DDenoiser works on 1-channel (BM3D) or 3-channel (CBM3D) images, but the images have {int(shape[0])} channels"
             )
+        if len(shape) >= 2:
+            h, w = (int(side) for side in shape[-2:])
+            if min(h, w) < _BM3D_BLOCK or (h, w) == (_BM3D_BLOCK, _BM3D_BLOCK):
+                raise ValueError(
+                    f"{who}prior BM3DDenoiser needs images of at least {_BM3D_BLOCK}×{_BM3D_BLOCK} pixels and larger than "
+                    f"{_BM3D_BLOCK}×{_BM3D_BLOCK} (the bm3d package matches {_BM3D_BLOCK}×{_BM3D_BLOCK} blocks: it refuses smaller "
+                    f"images and crashes on a single block), but the images are {h}×{w}; pad them or use another denoiser"
+                )
         return super().check_image_shape(shape, user)
 
     def _run(self, x: Tensor, sigma: Level) -> Tensor:

@@ -247,3 +247,26 @@ def test_capabilities() -> None:
     median = MedianDenoiser()
     with pytest.raises(MissingCapabilityError, match=r"MedianDenoiser.*'eps'.*DPS"):
         median.require("eps", "DPS")
+
+
+@pytest.mark.parametrize("size", [(5, 40), (40, 5), (1, 1), (7, 7), (8, 8)])
+@pytest.mark.parametrize("channels", [1, 3])
+def test_bm3d_refuses_sizes_the_bm3d_package_cannot_take(size: tuple[int, int], channels: int) -> None:
+    # sides under 8 failed inside the bm3d package ("Image cannot be smaller than block size!", no
+    # argument named, after the solver had started); 8×8 killed the process with a segmentation fault
+    pytest.importorskip("bm3d")
+    prior = BM3DDenoiser()
+    message = rf"pnp-pgd: prior BM3DDenoiser needs images of at least 8×8 pixels and larger than 8×8 .* but the images are {size[0]}×{size[1]}"
+    with pytest.raises(ValueError, match=message):
+        prior.check_image_shape((channels, *size), "pnp-pgd")
+    if size != (8, 8):  # never call the package on 8×8: a regression would crash the test run
+        with pytest.raises(ValueError, match="prior BM3DDenoiser needs images of at least 8×8 pixels"):
+            prior.denoise(torch.rand(1, channels, *size), 0.1)
+
+
+def test_bm3d_takes_images_of_more_than_one_block() -> None:
+    pytest.importorskip("bm3d")
+    prior = BM3DDenoiser()
+    for size in [(8, 9), (9, 8), (8, 40)]:
+        assert prior.check_image_shape((1, *size)) is None
+        assert prior.denoise(torch.rand(1, 1, *size), 0.1).shape == (1, 1, *size)
