@@ -103,7 +103,7 @@ class DPIR(Solver):
     """
 
     name: ClassVar[str] = "dpir"
-    tuning_grid = {"lam": (0.1, 0.23, 0.5)}
+    tuning_grid = {"lam": (0.05, 0.1, 0.23, 0.5)}
     requires: ClassVar[tuple[str, ...]] = ("denoise",)
 
     steps: int = 8
