@@ -371,8 +371,8 @@ class WaveletDenoiser(DenoiserPrior):
 # ---------------------------------------------------------------------------- BM3D
 
 
+#: side of the ``bm3d`` package's blocks: images need sides of at least this and more than one block
 _BM3D_BLOCK = 8
-"""Side of the ``bm3d`` package's blocks: images need sides of at least this and more than one block."""
 
 
 class BM3DDenoiser(DenoiserPrior):

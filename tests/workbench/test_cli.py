@@ -63,7 +63,7 @@ def test_compare_from_a_toml_config_with_command_line_overrides(tmp_path, capsys
 def test_info_lists_what_is_available(capsys) -> None:
     assert cli.main(["info"]) == 0
     out = capsys.readouterr().out
-    assert "reddiff-imaging" in out and "solvers: admm, ddim, ddrm, diffpir, dps, pigdm, pnp-admm, pnp-pgd, red, reddiff" in out
+    assert "reddiff-imaging" in out and "solvers: admm, ddim, ddrm, diffpir, dpir, dps, pigdm, pnp-admm, pnp-pgd, red, reddiff" in out
 
 
 def test_errors_are_reported_with_the_command_name(tmp_path, capsys) -> None:
