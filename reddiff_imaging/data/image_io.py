@@ -273,19 +273,8 @@ def read_image_folder(
     The images must share their channels and size unless ``channels``/``size`` make them agree
     (:func:`read_images` keeps each at its own size).
 
-    Args:
-        path: the folder.
-        channels, size, max_pixels: as for :func:`read_image`.
-        rescale: stretch each image's own range onto ``[0, 1]`` (as for :func:`read_image`).
-        limit: read at most this many images (the first by name).
-
-    Raises:
-        FileNotFoundError: no folder at ``path``.
-        NotADirectoryError: a file at ``path``.
-        TypeError: a ``path`` that is not a folder name, a ``limit`` or ``max_pixels`` that is not an int.
-        ValueError: no images in it, an unreadable image, images of different channels or sizes
-            (the message names two that differ and the option that makes them agree), a ``limit``
-            or ``max_pixels`` below 1.
+    Args and errors as for :func:`read_images`, and a ``ValueError`` for images of different
+    channels or sizes (the message names two that differ and the option that makes them agree).
     """
     images, infos = read_images(path, channels=channels, size=size, limit=limit, rescale=rescale, max_pixels=max_pixels)
     check_images_agree(images, infos, "channels" if channels is None else None, "size")

@@ -63,13 +63,13 @@ from reddiff_imaging._validation import check_bool, check_init, check_int, check
 from reddiff_imaging.priors.base import Prior
 from reddiff_imaging.priors.tv import TV
 from reddiff_imaging.problem import InverseProblem
-from reddiff_imaging.solvers.base import Monitor, Solver
-from reddiff_imaging.solvers.capabilities import normal_equation_reasons, require_linear
+from reddiff_imaging.solvers.base import Monitor
+from reddiff_imaging.solvers.capabilities import require_linear
 from reddiff_imaging.solvers.classical_common import (
     INITS,
     RENAMED,
+    NormalStepSolver,
     call_prior,
-    check_init_for,
     finish,
     initial_iterate,
     item_norm,
@@ -92,7 +92,7 @@ TV_TOL0 = 1e-2
 
 
 @dataclass
-class _ADMMBase(Solver):
+class _ADMMBase(NormalStepSolver):
     """The ADMM loop shared by :class:`ADMM` and :class:`PnPADMM` (z-update supplied by the subclass)."""
 
     renamed: ClassVar[Mapping[str, str]] = RENAMED
@@ -121,12 +121,6 @@ class _ADMMBase(Solver):
         check_positive(self.tol, "tol", allow_zero=True)
         check_bool(self.clip, "clip")
         check_init(self.init, INITS)
-
-    def _unsupported(self, problem: InverseProblem) -> list[str | None]:
-        return normal_equation_reasons(problem, "its x-update solves (AᴴA + ρI)x = b", "'pnp-pgd' or 'red' with method='gd'")
-
-    def _check_problem(self, problem: InverseProblem) -> None:
-        check_init_for(self.name, self.init, problem)
 
     def _run(self, problem: InverseProblem, prior: Prior, generators: list[torch.Generator], monitor: Monitor) -> Tensor:
         with torch.no_grad():

@@ -6,20 +6,35 @@ per-step record."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
 
 from reddiff_imaging.operators.base import LinearOperator, Operator
 from reddiff_imaging.problem import InverseProblem
-from reddiff_imaging.solvers.base import Monitor, NonFiniteError, pseudo_inverse_estimate
-from reddiff_imaging.solvers.capabilities import require_linear
+from reddiff_imaging.solvers.base import Monitor, NonFiniteError, Solver, pseudo_inverse_estimate
+from reddiff_imaging.solvers.capabilities import normal_equation_reasons, require_linear
 from reddiff_imaging.solvers.data_term import real_like
 
 INITS = ("pinv", "adjoint", "zeros")
 
 #: the options the classical solvers renamed to the names all solvers use (see :attr:`Solver.renamed`)
 RENAMED = {"iterations": "steps", "pinv_rcond": "rcond"}
+
+
+class NormalStepSolver(Solver):
+    """A classical solver whose data step solves :math:`(A^HA + \rho I)x = b` (ADMM, PnP-ADMM,
+    DPIR): linear operators with Gaussian noise, and an ``init`` checked against the problem."""
+
+    if TYPE_CHECKING:  # a dataclass field of each subclass
+        init: str | Tensor
+
+    def _unsupported(self, problem: InverseProblem) -> list[str | None]:
+        return normal_equation_reasons(problem, "its data step solves (AᴴA + ρI)x = b", "'pnp-pgd' or 'red' with method='gd'")
+
+    def _check_problem(self, problem: InverseProblem) -> None:
+        check_init_for(self.name, self.init, problem)
 
 
 def check_init_for(solver: str, init: str | Tensor, problem: InverseProblem) -> None:

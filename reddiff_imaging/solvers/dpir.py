@@ -41,9 +41,9 @@ from torch import Tensor
 from reddiff_imaging._validation import check_bool, check_init, check_int, check_positive
 from reddiff_imaging.priors.base import Prior
 from reddiff_imaging.problem import InverseProblem
-from reddiff_imaging.solvers.base import Monitor, Solver
-from reddiff_imaging.solvers.capabilities import normal_equation_reasons, require_linear
-from reddiff_imaging.solvers.classical_common import INITS, call_prior, check_init_for, finish, initial_iterate
+from reddiff_imaging.solvers.base import Monitor
+from reddiff_imaging.solvers.capabilities import require_linear
+from reddiff_imaging.solvers.classical_common import INITS, NormalStepSolver, call_prior, finish, initial_iterate
 from reddiff_imaging.solvers.data_term import DataTerm, real_like
 
 __all__ = ["DPIR", "GEOMETRIC_MODES", "dpir_levels"]
@@ -78,7 +78,7 @@ def _turn_back(x: Tensor, mode: int) -> Tensor:
 
 
 @dataclass
-class DPIR(Solver):
+class DPIR(NormalStepSolver):
     r"""DPIR (half-quadratic splitting with a falling denoiser level; equations in the module docs).
     Linear operators with Gaussian noise.
 
@@ -127,12 +127,6 @@ class DPIR(Solver):
         check_init(self.init, INITS)
         check_positive(self.rcond, "rcond", allow_zero=True)
         check_bool(self.clip, "clip")
-
-    def _unsupported(self, problem: InverseProblem) -> list[str | None]:
-        return normal_equation_reasons(problem, "its data step solves (AᴴA + ρI)x = b", "'pnp-pgd' or 'red' with method='gd'")
-
-    def _check_problem(self, problem: InverseProblem) -> None:
-        check_init_for(self.name, self.init, problem)
 
     def _run(self, problem: InverseProblem, prior: Prior, generators: list[torch.Generator], monitor: Monitor) -> Tensor:
         with torch.no_grad():
