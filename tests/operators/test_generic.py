@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from reddiff_imaging import operators as ops
 from reddiff_imaging.operators import dot_test, jacobian_test, linearity_test, registry
 
 NAMES = registry.available()
@@ -120,6 +121,16 @@ def test_box_inpainting_hides_20_64_of_each_side(size: tuple[int, int]) -> None:
     hidden_rows = int((mask == 0).any(dim=1).sum())
     hidden_cols = int((mask == 0).any(dim=0).sum())
     assert (hidden_rows, hidden_cols) == tuple(max(1, round(n * 20 / 64)) for n in size)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_freeform_strokes_hide_the_same_share_at_every_size_above_64(seed: int) -> None:
+    """The same draws make the same strokes, scaled with the image: the hidden shares agree."""
+    hidden = {n: float((registry.build("inpainting-freeform", (1, n, n), seed=seed).mask == 0).float().mean()) for n in (64, 128, 256)}
+    assert hidden[64] > 0.05
+    assert hidden[128] == pytest.approx(hidden[64], abs=0.02) and hidden[256] == pytest.approx(hidden[64], abs=0.02)
+    small = registry.build("inpainting-freeform", (1, 32, 32), seed=seed).mask
+    torch.testing.assert_close(small.reshape(32, 32), ops.freeform_mask((32, 32), generator=torch.Generator().manual_seed(seed)).to(small.dtype))
 
 
 @pytest.mark.parametrize("name", NAMES)
