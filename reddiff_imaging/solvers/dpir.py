@@ -128,7 +128,23 @@ class DPIR(NormalStepSolver):
         check_positive(self.rcond, "rcond", allow_zero=True)
         check_bool(self.clip, "clip")
 
+    def _check_turned_shape(self, problem: InverseProblem, prior: Prior) -> None:
+        """The quarter turns of the self-ensemble show a non-square image to the denoiser transposed:
+        refuse, before any work, a prior that cannot take that shape (a Gaussian mixture of one shape)."""
+        shape = tuple(problem.operator.in_shape)
+        if not self.geometric or shape[-1] == shape[-2]:
+            return
+        turned = (*shape[:-2], shape[-1], shape[-2])
+        try:
+            prior.check_image_shape(turned, self.name)
+        except ValueError as err:
+            raise ValueError(
+                f"{self.name}: geometric=True shows the denoiser the {shape[-2]}×{shape[-1]} image turned by quarter turns, "
+                f"as {shape[-1]}×{shape[-2]}, which this prior refuses ({err}); pass geometric=False"
+            ) from err
+
     def _run(self, problem: InverseProblem, prior: Prior, generators: list[torch.Generator], monitor: Monitor) -> Tensor:
+        self._check_turned_shape(problem, prior)
         with torch.no_grad():
             operator = require_linear(problem.operator, self.name)
             term = DataTerm.from_problem(problem)

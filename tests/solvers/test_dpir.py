@@ -134,3 +134,21 @@ def test_dpir_restores_a_photograph_beyond_its_start() -> None:
     start = ri.metrics.psnr(blur.pinv(problem.y, rcond=3e-2).clamp(0, 1), truth)
     restored = ri.metrics.psnr(DPIR().solve(problem, GaussianFilterDenoiser()).x, truth)
     assert float(restored) > float(start) + 1.0
+
+
+def test_the_self_ensemble_on_a_non_square_image_needs_a_prior_that_takes_it_turned() -> None:
+    from reddiff_imaging.priors import GaussianMixture
+
+    shape = (1, 4, 6)
+    prior = GaussianMixture.random(3, shape, generator=torch.Generator().manual_seed(0))
+    x = prior.sample(1, generator=torch.Generator().manual_seed(1)).clamp(0, 1)
+    problem = ri.InverseProblem.simulate(ops.Blur(ops.gaussian_kernel(1.0), shape), x, ri.noise.Gaussian(0.05), torch.Generator().manual_seed(2))
+    steps: list[int] = []
+    with pytest.raises(ValueError, match=r"dpir: geometric=True shows the denoiser the 4×6 image .* as 6×4, which this prior refuses .*pass geometric=False"):
+        DPIR().solve(problem, prior, callback=lambda step, x, terms: steps.append(step))
+    assert steps == []  # refused before the first step (it failed at the second, inside the prior)
+    assert DPIR(geometric=False).solve(problem, prior).x.shape == (1, *shape)
+    square = (1, 5, 5)
+    mixture = GaussianMixture.random(2, square, generator=torch.Generator().manual_seed(0))
+    y = ri.InverseProblem.simulate(ops.Blur(ops.gaussian_kernel(1.0), square), mixture.sample(1).clamp(0, 1), ri.noise.Gaussian(0.05))
+    assert DPIR().solve(y, mixture).x.shape == (1, *square)
