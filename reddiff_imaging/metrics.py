@@ -18,7 +18,7 @@ from torch import Tensor
 
 from reddiff_imaging._validation import check_bool, check_device, check_tensor
 
-__all__ = ["psnr", "ssim", "LPIPS"]
+__all__ = ["SSIM_MIN_SIDE", "psnr", "ssim", "LPIPS"]
 
 
 
@@ -73,12 +73,12 @@ def ssim(estimate: Tensor, reference: Tensor) -> Tensor:
     ``estimate`` and ``reference`` are batches ``(B, C, H, W)`` of the same shape and device, at
     least 6 × 6 pixels (the window is reflected at the border), the reference in ``[0, 1]``.
     """
-    _pair(estimate, reference, min_side=_SSIM_MIN_SIDE)
+    _pair(estimate, reference, min_side=SSIM_MIN_SIDE)
     return _deepinv_metric("SSIM")(estimate, reference)
 
 
 #: the smallest side SSIM's 11-pixel window can be reflected on (its padding of 5 must be shorter)
-_SSIM_MIN_SIDE = 6
+SSIM_MIN_SIDE = 6
 
 
 class LPIPS:

@@ -42,7 +42,7 @@ from reddiff_imaging.workbench.plan import (
     single_parts,
     usable_prior,
 )
-from reddiff_imaging.workbench.specs import AUTO_PRIOR, DEFAULT_SIGMA, Method, auto_prior, unit_seed
+from reddiff_imaging.workbench.specs import AUTO_PRIOR, DEFAULT_SIGMA, Method, auto_prior, check_scorable, unit_seed
 
 __all__ = ["AUTO_PRIOR", "restore_image"]
 
@@ -127,6 +127,7 @@ def restore_image(
     check_distinct_files({"image": image_path, "output": output, "save_measurement": save_measurement})
     device = resolve_device(device)
     x, info = read_image(image_path, channels=channels, size=size, rescale=rescale)
+    check_scorable(tuple(x.shape), f"image {image_path.name!r}")
     if auto:
         prior_part = one_part(auto_prior(x.shape[0])[0], "prior")
     method = Method.of(solver_part, prior_part.label, overrides)

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from reddiff_imaging import operators, solvers
+from reddiff_imaging import metrics, operators, solvers
 from reddiff_imaging.noise import Gaussian
 from reddiff_imaging.priors import Prior
 from reddiff_imaging.solvers import presets
@@ -45,6 +45,7 @@ __all__ = [
     "check_overrides",
     "image_shapes",
     "images_to",
+    "check_scorable",
     "load_dataset",
     "methods_for",
     "parse_overrides",
@@ -260,6 +261,8 @@ def load_dataset(
         images, notes = _bundled_photos(spec, num_images, size or 256, channels)
     elif path.is_dir():
         read, infos = read_images(path, channels=channels, size=size, limit=num_images, rescale=rescale)
+        for image, info in zip(read, infos, strict=True):
+            check_scorable(tuple(image.shape), f"dataset {spec!r}: {Path(info.path).name}")
         check_images_agree(read, infos, "channels (--channels)", None)
         notes = [f"{Path(info.path).name}: {note}" for info in infos for note in info.notes]
         shapes = image_shapes(read)
@@ -275,11 +278,26 @@ def load_dataset(
         images = images.float() / 255.0 if images.dtype == torch.uint8 else images
     else:  # check_dataset_spec refused it
         raise FileNotFoundError(f"dataset {spec!r} is neither 'heldout', 'photos[:NAME,...]', an HDF5 file nor a folder of images")
+    if isinstance(images, Tensor) and len(images):
+        check_scorable(tuple(images.shape[1:]), f"dataset {spec!r}")
     if isinstance(images, Tensor) and channels is not None and channels != images.shape[1]:
         converted = [adjust_image(image, channels=channels) for image in images]
         images = torch.stack([image for image, _ in converted])
         notes.append(f"dataset {spec!r}: {converted[0][1][0]}")
     return images, notes
+
+
+def check_scorable(shape: tuple[int, ...], name: str) -> None:
+    """Refuse an image ``(C, H, W)`` too small to be scored, before any work: every result of
+    compare, tune and restore is scored by SSIM, whose window needs sides of at least
+    :data:`~reddiff_imaging.metrics.SSIM_MIN_SIDE` pixels (a solve would run and then fail)."""
+    side = metrics.SSIM_MIN_SIDE
+    height, width = shape[-2:]
+    if min(height, width) < side:
+        raise ValueError(
+            f"{name} is {height}×{width} pixels: every result is scored by SSIM, whose 11-pixel window needs "
+            f"images of at least {side} × {side}; use larger images or a size (--size) of at least {side}"
+        )
 
 
 def image_shapes(images: Images) -> list[tuple[int, ...]]:

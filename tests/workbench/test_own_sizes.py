@@ -136,3 +136,23 @@ def test_the_prior_notes_of_many_sizes_are_counted_not_listed() -> None:
     assert len(notes) == 3 and "21×20 images are reflect-padded to 24×24" in notes[0]
     assert notes[2] == "and 5 more notes like these, for the other image sizes"
     assert image_notes(prior, shapes[:2] + [(1, 24, 24)], "pnp-admm") == notes[:2]
+
+
+def test_images_too_small_for_ssim_are_refused_before_any_work(tmp_path) -> None:
+    # a 1×40 line was solved (and restore's output written) before SSIM's 6-pixel minimum failed inside metrics.ssim
+    from reddiff_imaging.workbench.restore import restore_image
+
+    line = tmp_path / "line.png"
+    write_image(torch.rand(1, 1, 40, generator=torch.Generator().manual_seed(0)), line)
+    output = tmp_path / "o.png"
+    with pytest.raises(ValueError, match=r"image 'line\.png' is 1×40 pixels: every result is scored by SSIM.*size \(--size\) of at least 6"):
+        restore_image(line, output, task="denoising", solver="admm", prior="tv", steps=2, device="cpu")
+    assert not output.exists()
+    folder = _folder(tmp_path)
+    write_image(torch.rand(1, 5, 30, generator=torch.Generator().manual_seed(1)), folder / "d.png")
+    results = tmp_path / "r.h5"
+    with pytest.raises(ValueError, match=r"dataset '.*scans': d\.png is 5×30 pixels: every result is scored by SSIM"):
+        _compare(folder, results, num_images=4)
+    assert not results.exists()
+    with pytest.raises(ValueError, match=r"d\.png is 5×30 pixels"):
+        tune("admm", prior="tv", task="deblur-gaussian", grid={"steps": [2]}, dataset=str(folder), num_images=4, progress=False, device="cpu")
