@@ -299,12 +299,17 @@ def check_images_agree(images: list[Tensor], infos: list[ImageInfo], channels: s
             )
 
 
+#: the sample type :func:`write_image` stores per bit depth
+_WRITTEN_DTYPES = {8: "uint8", 16: "uint16", 32: "float32"}
+
+
 def output_bit_depth(
     path: PathName, info: ImageInfo
 ) -> tuple[int, str | None]:
     """The bit depth (8, 16, or 32 for float32) to write ``path`` with so that it keeps the
     precision of the image ``info`` describes as far as the format allows, and a note when the
-    format holds less (e.g. a float input written as PNG).
+    format holds less (e.g. a float input written as PNG) or when the samples written have another
+    type than the input's (float64 or int32 written as float32, int16 as uint16, bool as uint8).
 
     Args:
         path: the file to write (its suffix decides).
@@ -320,7 +325,11 @@ def output_bit_depth(
     wanted = 32 if info.is_float else 8 if info.bit_depth <= 8 else 16 if info.bit_depth <= 16 else 32
     depth = max(d for d in WRITE_FORMATS[suffix] if d <= wanted)
     if depth == wanted:
-        return depth, None
+        written = _WRITTEN_DTYPES[depth]
+        if written == info.dtype:
+            return depth, None
+        # float64, (u)int32, signed or bool samples: said, not silently turned into another type
+        return depth, f"{suffix} is written with {written} samples here, not the input's {info.dtype}"
     stored = "float" if info.is_float else f"{info.bit_depth}-bit"
     return depth, f"{suffix} cannot hold the input's {stored} samples here: wrote {depth}-bit (use .tif to keep them)"
 

@@ -526,3 +526,14 @@ def test_a_folder_whose_images_lie_in_subfolders_says_that_subfolders_are_not_re
         np.save(tmp_path / name / "a.npy", np.zeros((4, 4), dtype=np.float32))
     with pytest.raises(ValueError, match=r"contains no images with suffixes .*; its subfolders \(test, train\) are not read: give one of them"):
         read_image_folder(tmp_path)
+
+
+def test_output_bit_depth_says_when_the_written_sample_type_differs(tmp_path: Path) -> None:
+    # a float64 .npy was written back as float32 (and an int32 one as float32) without a word
+    for dtype, data in (("float64", RNG.random((6, 7))), ("int32", RNG.integers(0, 2**20, (6, 7), dtype=np.int32))):
+        np.save(tmp_path / f"{dtype}.npy", data)
+        _, info = read_image(tmp_path / f"{dtype}.npy")
+        depth, note = output_bit_depth(tmp_path / "o.npy", info)
+        assert depth == 32 and note == f".npy is written with float32 samples here, not the input's {dtype}"
+    np.save(tmp_path / "f32.npy", RNG.random((6, 7)).astype(np.float32))
+    assert output_bit_depth(tmp_path / "o.npy", read_image(tmp_path / "f32.npy")[1]) == (32, None)
