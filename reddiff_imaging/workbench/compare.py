@@ -55,6 +55,7 @@ from reddiff_imaging.workbench.specs import (
     build_prior,
     check_dataset_spec,
     check_outside_dataset,
+    dataset_spec,
     check_unique_methods,
     image_shapes,
     images_to,
@@ -91,7 +92,7 @@ def compare(
     *,
     overrides: dict[str, dict[str, Any]] | Sequence[str] | None = None,
     preset: str | None = None,
-    dataset: str = "heldout",
+    dataset: str | os.PathLike[str] = "heldout",
     num_images: int = 4,
     size: int | None = None,
     channels: int | None = None,
@@ -130,8 +131,8 @@ def compare(
         preset: a preset of :mod:`reddiff_imaging.solvers.presets` (``"paper"``) for the named
             solvers that have it, per task; ``steps`` and ``overrides`` still win. A task without a
             setting in the preset is an error before any work.
-        dataset: ``heldout``, an HDF5 file (``file.h5[:key]``) or a folder of images (read at
-            their own size, channels and bit depth; images of different sizes are each solved at
+        dataset: ``heldout``, an HDF5 file (``file.h5[:key]``) or a folder of images, as text or a
+            path object (images read at their own size, channels and bit depth; images of different sizes are each solved at
             their own size, with the task's operator built for it; see
             :func:`~reddiff_imaging.workbench.specs.load_dataset`).
         num_images: how many images of the dataset.
@@ -169,6 +170,7 @@ def compare(
     prior_parts = {part.label: part for part in parts(priors, "prior")}
     methods = methods_for(solvers, list(prior_parts), parsed)
     check_bool(rescale, "rescale")
+    dataset = dataset_spec(dataset)
     check_dataset_spec(dataset, rescale)
     check_outside_dataset(dataset, {"output": output})  # the figures drawn beside it would be read as images
     if preset is not None:

@@ -277,7 +277,7 @@ def build_operator(value: Any, shape: tuple[int, ...]) -> Operator:
             return operators.registry.build(value, shape)
         except ValueError as err:  # e.g. a super-resolution factor that does not divide the sides
             sides = "×".join(str(side) for side in shape[1:])
-            raise ValueError(f"task {value!r} cannot run on {sides} images: {err}; crop them or choose a size that fits") from err
+            raise ValueError(f"task {value!r} cannot run on {sides} images: {err}; crop them or choose a size (--size) that fits") from err
     operator = value
     if not isinstance(value, Operator) and callable(value):
         operator = value(shape)

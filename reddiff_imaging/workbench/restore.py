@@ -104,7 +104,8 @@ def restore_image(
 
     Raises:
         FileNotFoundError: no file at ``image``.
-        ValueError: unreadable image, unknown task/solver/prior/option, an output suffix that
+        ValueError: an ``image`` that is a folder, an unreadable image, an image under 6 pixels a
+            side (SSIM scores the result), unknown task/solver/prior/option, an output suffix that
             cannot be written, a prior that cannot take the image's channels, a prior the solver
             cannot use, or a task the solver cannot handle.
     """
@@ -122,6 +123,11 @@ def restore_image(
     solver, task = solver_part.label, task_part.label
     built = Method.of(solver_part, prior_part.label, overrides).build(steps)  # unknown solver or option fails before anything is read
     image_path = Path(image)
+    if image_path.is_dir():
+        raise ValueError(
+            f"image {str(image_path)!r} is a folder; restore takes one image file (compare and tune take a folder of "
+            "images as dataset, --dataset)"
+        )
     if not image_path.is_file():
         raise FileNotFoundError(f"image file {str(image_path)!r} does not exist")
     check_distinct_files({"image": image_path, "output": output, "save_measurement": save_measurement})

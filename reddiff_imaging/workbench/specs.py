@@ -46,6 +46,7 @@ __all__ = [
     "image_shapes",
     "images_to",
     "check_scorable",
+    "dataset_spec",
     "load_dataset",
     "methods_for",
     "parse_overrides",
@@ -310,15 +311,23 @@ def images_to(images: Images, device: torch.device) -> Images:
     return images.to(device) if isinstance(images, Tensor) else [image.to(device) for image in images]
 
 
+def dataset_spec(spec: str | os.PathLike[str]) -> str:
+    """A dataset given as a path object (``pathlib.Path("scans")``, any ``os.PathLike``) as the
+    text spec :func:`check_dataset_spec` and :func:`load_dataset` take; anything else as it is
+    (:func:`check_dataset_spec` refuses what it cannot take)."""
+    return os.fspath(spec) if isinstance(spec, os.PathLike) else spec
+
+
 def check_dataset_spec(spec: object, rescale: bool = False) -> tuple[Path, str]:
     """Refuse a dataset spec :func:`load_dataset` cannot read — not a string, a bundled photograph
     it does not have, a path that is neither a file nor a folder, ``rescale`` for anything but a
     folder — without reading anything (callers check it with the other names, before any work).
     Returns the path and the HDF5 key the spec names (``file.h5:key``)."""
+    from reddiff_imaging.data.image_io import IMAGE_SUFFIXES
     from reddiff_imaging.data.photos import PHOTOS
 
     if not isinstance(spec, str) or not spec:
-        raise TypeError(f"dataset must be a non-empty string (a name, a file or a folder), got {spec!r}")
+        raise TypeError(f"dataset must be a non-empty string or path (a name, a file or a folder), got {spec!r}")
     path_text, _, key = spec.partition(":") if spec.count(":") == 1 and not Path(spec).exists() else (spec, "", "")
     path = Path(path_text)
     bundled_photos = spec == "photos" or spec.startswith("photos:")
@@ -333,6 +342,11 @@ def check_dataset_spec(spec: object, rescale: bool = False) -> tuple[Path, str]:
             raise ValueError(f"dataset {spec!r}: no bundled photograph {unknown[0]!r}; bundled: {', '.join(sorted(PHOTOS))}")
     elif spec != "heldout" and not bundled_photos and not path.is_dir() and not path.is_file():
         raise FileNotFoundError(f"dataset {spec!r} is neither 'heldout', 'photos[:NAME,...]', an HDF5 file nor a folder of images")
+    elif path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES:  # else h5py's "file signature not found"
+        raise ValueError(
+            f"dataset (--dataset) {spec!r} is one image file; a dataset is 'heldout', 'photos[:NAME,...]', an HDF5 file "
+            f"or a folder of images: pass the folder {str(path.parent)!r} (all its images), or restore this image alone"
+        )
     return path, key
 
 

@@ -76,6 +76,7 @@ from reddiff_imaging.workbench.specs import (
     auto_prior,
     check_dataset_spec,
     check_outside_dataset,
+    dataset_spec,
     image_shapes,
     images_to,
     load_dataset,
@@ -208,7 +209,7 @@ def tune(
     search: str = "grid",
     num_trials: int | None = None,
     metric: str = "psnr",
-    dataset: str = "validation",
+    dataset: str | os.PathLike[str] = "validation",
     num_images: int = 2,
     steps: int | None = None,
     sigma: float = DEFAULT_SIGMA,
@@ -283,6 +284,7 @@ def tune(
         check_tune_output(output, "output")
     auto = isinstance(prior, str) and prior == AUTO_PRIOR
     solver_part, prior_part, task_part = single_parts(solver, "default" if auto else prior, task)
+    dataset = dataset_spec(dataset)
     if dataset != "validation" or rescale:  # the other names, before the prior is built and asked what it can do
         check_dataset_spec(dataset, rescale)
         check_outside_dataset(dataset, {"output": output})

@@ -156,3 +156,26 @@ def test_images_too_small_for_ssim_are_refused_before_any_work(tmp_path) -> None
     assert not results.exists()
     with pytest.raises(ValueError, match=r"d\.png is 5×30 pixels"):
         tune("admm", prior="tv", task="deblur-gaussian", grid={"steps": [2]}, dataset=str(folder), num_images=4, progress=False, device="cpu")
+
+
+def test_a_dataset_may_be_a_path_object_and_an_image_file_is_not_a_dataset(tmp_path) -> None:
+    # compare(dataset=Path(folder)) was refused ("must be a non-empty string"); one image file as the
+    # dataset failed with h5py's "file signature not found", and restore of a folder said the folder did not exist
+    from reddiff_imaging.workbench.restore import restore_image
+
+    folder = _folder(tmp_path)
+    table = _compare(folder, tmp_path / "r.h5", dataset=folder)
+    assert all(row.count == 3 for row in table.rows)
+    result = tune("admm", prior="tv", task="denoising", grid={"steps": [2]}, dataset=folder, num_images=2, progress=False, device="cpu")
+    assert len(result.trials[0].psnr) == 2
+    with pytest.raises(ValueError, match=r"dataset \(--dataset\) '.*a\.png' is one image file; .*pass the folder '.*scans'"):
+        _compare(folder, tmp_path / "s.h5", dataset=str(folder / "a.png"))
+    assert not (tmp_path / "s.h5").exists()
+    with pytest.raises(ValueError, match=r"image '.*scans' is a folder; restore takes one image file"):
+        restore_image(folder, tmp_path / "o.png", task="denoising", solver="admm", prior="tv", steps=2, device="cpu")
+
+
+def test_a_task_that_cannot_take_a_size_names_the_size_option() -> None:
+    # "crop them or choose a size that fits" named no option
+    with pytest.raises(ValueError, match=r"task 'sr4-block' cannot run on 17×23 images: .*choose a size \(--size\) that fits"):
+        build_operator("sr4-block", (1, 17, 23))
