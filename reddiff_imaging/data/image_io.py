@@ -329,7 +329,12 @@ def output_bit_depth(
         if written == info.dtype:
             return depth, None
         # float64, (u)int32, signed or bool samples: said, not silently turned into another type
-        return depth, f"{suffix} is written with {written} samples here, not the input's {info.dtype}"
+        note = f"{suffix} is written with {written} samples here, not the input's {info.dtype}"
+        if info.dtype.startswith("int") and depth == info.bit_depth and depth < 32:  # read as (v + 2^(b-1)) / (2^b - 1)
+            note += f" (a value v of the input is stored as v + {2 ** (depth - 1)})"
+        elif not info.is_float and depth == 32:
+            note += " (values on the [0, 1] scale the input was read at)"
+        return depth, note
     stored = "float" if info.is_float else f"{info.bit_depth}-bit"
     return depth, f"{suffix} cannot hold the input's {stored} samples here: wrote {depth}-bit (use .tif to keep them)"
 

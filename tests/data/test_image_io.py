@@ -534,6 +534,14 @@ def test_output_bit_depth_says_when_the_written_sample_type_differs(tmp_path: Pa
         np.save(tmp_path / f"{dtype}.npy", data)
         _, info = read_image(tmp_path / f"{dtype}.npy")
         depth, note = output_bit_depth(tmp_path / "o.npy", info)
-        assert depth == 32 and note == f".npy is written with float32 samples here, not the input's {dtype}"
+        scale = " (values on the [0, 1] scale the input was read at)" if dtype == "int32" else ""
+        assert depth == 32 and note == f".npy is written with float32 samples here, not the input's {dtype}{scale}"
+    signed = RNG.integers(-1000, 1000, (6, 7), dtype=np.int16)
+    tifffile.imwrite(tmp_path / "ct.tif", signed)
+    image, info = read_image(tmp_path / "ct.tif")
+    depth, note = output_bit_depth(tmp_path / "o.tif", info)
+    assert note == ".tif is written with uint16 samples here, not the input's int16 (a value v of the input is stored as v + 32768)"
+    write_image(image, tmp_path / "o.tif", bit_depth=depth)
+    np.testing.assert_array_equal(tifffile.imread(tmp_path / "o.tif").astype(np.int64), signed.astype(np.int64) + 32768)
     np.save(tmp_path / "f32.npy", RNG.random((6, 7)).astype(np.float32))
     assert output_bit_depth(tmp_path / "o.npy", read_image(tmp_path / "f32.npy")[1]) == (32, None)
