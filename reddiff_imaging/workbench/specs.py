@@ -341,7 +341,10 @@ def check_dataset_spec(spec: object, rescale: bool = False) -> tuple[Path, str]:
         if unknown:
             raise ValueError(f"dataset {spec!r}: no bundled photograph {unknown[0]!r}; bundled: {', '.join(sorted(PHOTOS))}")
     elif spec != "heldout" and not bundled_photos and not path.is_dir() and not path.is_file():
-        raise FileNotFoundError(f"dataset {spec!r} is neither 'heldout', 'photos[:NAME,...]', an HDF5 file nor a folder of images")
+        where = "" if path.is_absolute() else f" (a relative path, taken from the current folder {os.getcwd()!r})"
+        raise FileNotFoundError(
+            f"dataset {spec!r} is neither 'heldout', 'photos[:NAME,...]', an HDF5 file nor a folder of images{where}"
+        )
     elif path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES:  # else h5py's "file signature not found"
         raise ValueError(
             f"dataset (--dataset) {spec!r} is one image file; a dataset is 'heldout', 'photos[:NAME,...]', an HDF5 file "

@@ -179,3 +179,10 @@ def test_a_task_that_cannot_take_a_size_names_the_size_option() -> None:
     # "crop them or choose a size that fits" named no option
     with pytest.raises(ValueError, match=r"task 'sr4-block' cannot run on 17×23 images: .*choose a size \(--size\) that fits"):
         build_operator("sr4-block", (1, 17, 23))
+
+
+def test_a_missing_relative_dataset_names_the_folder_it_was_looked_for_in(tmp_path, monkeypatch) -> None:
+    # a config file's dataset = "../scans" run from another folder said only that it was no folder of images
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(FileNotFoundError, match=r"dataset '\.\./scans' is neither .* \(a relative path, taken from the current folder '.*'\)"):
+        _compare("../scans", tmp_path / "r.h5")
