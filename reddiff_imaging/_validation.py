@@ -175,10 +175,21 @@ def check_parameter(value: object, name: str, *, allow_bool: bool = False) -> Te
     return value
 
 
+def check_path_name(path: object, name: str) -> Path:
+    """``path`` as a Path when it is a file or folder name as the workbench takes them (``str`` or a
+    text ``os.PathLike``), else a :class:`TypeError` naming ``name`` (``Path`` itself fails inside
+    pathlib with a message that names no argument)."""
+    text = os.fspath(path) if isinstance(path, (str, os.PathLike)) else None
+    if not isinstance(text, str):
+        hint = "; decode bytes with os.fsdecode" if isinstance(path, bytes) or isinstance(text, bytes) else ""
+        raise TypeError(f"{name} must be a file name (str or os.PathLike), got {type(path).__name__}{hint}")
+    return Path(text)
+
+
 def check_writable(path: str | os.PathLike[str], name: str) -> Path:
     """Return ``path`` when a file can be written there (its folder exists or can be created and is
     writable, and it is not a folder), or raise naming ``name`` — before any work is done."""
-    target = Path(path)
+    target = check_path_name(path, name)
     if target.is_dir():
         raise ValueError(f"{name} {str(target)!r} is a folder; give a file name")
     if target.is_symlink() and not target.exists():  # writing would create a file wherever the link points
@@ -308,7 +319,7 @@ def check_distinct_files(paths: Mapping[str, str | os.PathLike[str] | None]) -> 
     for name, path in paths.items():
         if path is None:
             continue
-        key = Path(path).resolve()
+        key = check_path_name(path, name).resolve()
         same = next((k for k in seen if k == key or (k.exists() and key.exists() and os.path.samefile(k, key))), None)
         if same is not None:
             raise ValueError(f"{name} {str(path)!r} is the same file as {seen[same]}; writing it would destroy that file: choose another name")

@@ -23,13 +23,19 @@ from __future__ import annotations
 
 import os
 import warnings
-from pathlib import Path
 from typing import Any
 
 import torch
 
 from reddiff_imaging import metrics
-from reddiff_imaging._validation import check_distinct_files, check_int, check_not_hdf5, check_real, check_writable
+from reddiff_imaging._validation import (
+    check_distinct_files,
+    check_int,
+    check_not_hdf5,
+    check_path_name,
+    check_real,
+    check_writable,
+)
 from reddiff_imaging.data.image_io import check_image_suffix, fits_bit_depth, output_bit_depth, read_image, write_image
 from reddiff_imaging.priors.base import ImageShapeNote
 from reddiff_imaging.workbench.figures import measurement_view
@@ -122,7 +128,7 @@ def restore_image(
     solver_part, prior_part, task_part = single_parts(solver, auto_prior(3)[0] if auto else prior, task)
     solver, task = solver_part.label, task_part.label
     built = Method.of(solver_part, prior_part.label, overrides).build(steps)  # unknown solver or option fails before anything is read
-    image_path = Path(image)
+    image_path = check_path_name(image, "image")
     if image_path.is_dir():
         raise ValueError(
             f"image {str(image_path)!r} is a folder; restore takes one image file (compare and tune take a folder of "

@@ -64,7 +64,7 @@ import torch
 from torch import Tensor
 
 from reddiff_imaging._hdf5 import LayoutError, dataset_member, group_member
-from reddiff_imaging._validation import HDF5_SUFFIXES, check_choice, check_output_file, fsync_path, replace_whole
+from reddiff_imaging._validation import HDF5_SUFFIXES, check_choice, check_output_file, check_path_name, fsync_path, replace_whole
 
 FORMAT = "reddiff-imaging/results"
 FORMAT_VERSION = 2
@@ -107,6 +107,7 @@ def check_results_file(path: str | os.PathLike[str], name: str) -> Path:
     """Refuse, naming ``name``, a results file that cannot be written, whose name does not end in
     an HDF5 suffix (``.h5``, ``.hdf5``, ``.hdf``): the results would land in a ``.txt`` or ``.json``,
     or that is named like the shard of another results file (:func:`check_not_shard_name`)."""
+    check_path_name(path, name)
     check_not_shard_name(path, name)
     return check_output_file(path, name, HDF5_SUFFIXES, "an HDF5 results file")
 
@@ -145,7 +146,7 @@ class ResultsStore:
     """
 
     def __init__(self, path: str | os.PathLike[str], mode: str = "a", *, overwrite: bool = False) -> None:
-        self.path = Path(path)
+        self.path = check_path_name(path, "path")
         self.where = repr(str(self.path))
         check_choice(mode, "mode", ("r", "a", "w"))
         if mode == "r" and self.path.is_dir():

@@ -186,3 +186,26 @@ def test_a_missing_relative_dataset_names_the_folder_it_was_looked_for_in(tmp_pa
     monkeypatch.chdir(tmp_path)
     with pytest.raises(FileNotFoundError, match=r"dataset '\.\./scans' is neither .* \(a relative path, taken from the current folder '.*'\)"):
         _compare("../scans", tmp_path / "r.h5")
+
+
+def test_file_names_of_another_type_are_refused_naming_the_argument(tmp_path) -> None:
+    # bytes or int file names failed inside pathlib ("argument should be a str object ...", no argument named)
+    from reddiff_imaging.workbench import convergence_plot
+    from reddiff_imaging.workbench.restore import restore_image
+
+    folder, output = _folder(tmp_path), tmp_path / "r.h5"
+    image = str(folder / "a.png")
+    options = {"task": "denoising", "solver": "admm", "prior": "tv", "steps": 2, "device": "cpu"}
+    with pytest.raises(TypeError, match=r"^image must be a file name \(str or os\.PathLike\), got bytes; decode bytes with os\.fsdecode$"):
+        restore_image(image.encode(), tmp_path / "o.png", **options)
+    with pytest.raises(TypeError, match=r"^output must be a file name .*got bytes"):
+        restore_image(image, str(tmp_path / "o.png").encode(), **options)
+    with pytest.raises(TypeError, match=r"^output must be a file name .*got bytes"):
+        _compare(folder, str(output).encode())
+    with pytest.raises(TypeError, match=r"^output must be a file name .*got int$"):
+        tune("admm", prior="tv", task="denoising", grid={"steps": [2]}, dataset=str(folder), output=12, progress=False, device="cpu")
+    _compare(folder, output)
+    with pytest.raises(TypeError, match=r"^results must be a file name .*got bytes"):
+        figure_grid(str(output).encode(), "comparison", tmp_path / "g.png")
+    with pytest.raises(TypeError, match=r"^path must be a file name .*got int$"):
+        convergence_plot(output, "comparison", 3)
