@@ -43,6 +43,7 @@ __all__ = [
     "TensorSource",
     "PhotoCropSource",
     "hdf5_source",
+    "read_hdf5_images",
     "folder_source",
     "IMAGE_SUFFIXES",
 ]
@@ -141,13 +142,15 @@ def _square_resize(images: Tensor, size: int | None) -> Tensor:
     return torch.cat(out)
 
 
-def hdf5_source(path: str | os.PathLike[str], key: str = "images", size: int | None = None) -> TensorSource:
-    """Load dataset ``key`` of an HDF5 file as a :class:`TensorSource`.
+def read_hdf5_images(path: str | os.PathLike[str], key: str = "images", size: int | None = None) -> Tensor:
+    """The images of dataset ``key`` of an HDF5 file, ``(N, C, H, W)``: uint8, or float32 in
+    ``[0, 1]`` (uint16 divided by 65535).
 
     Args:
         path: the ``.h5``/``.hdf5`` file.
         key: dataset name (``"images"`` by default; deepinv's ``generate_dataset`` uses ``"x_train"``).
-        size: resize (after centre-cropping to a square) to ``size x size``; ``None`` keeps the size.
+        size: centre-crop to a square and resize to ``size x size``; ``None`` keeps the images
+            as stored, at their own size (not cropped).
     """
     import h5py
 
@@ -177,9 +180,35 @@ def hdf5_source(path: str | os.PathLike[str], key: str = "images", size: int | N
             f"dataset {key!r} of {str(path)!r} must have shape (N, C, H, W) or (N, H, W) with N >= 1, "
             f"got {tuple(data.shape)}"
         )
+    if images.shape[1] not in (1, 3) and images.shape[-1] in (1, 3):  # (N, H, W, C): C would be read as the width
+        raise ValueError(
+            f"dataset {key!r} of {str(path)!r} has shape {tuple(data.shape)}, which looks like (N, H, W, C) with the "
+            "channels last; store it as (N, C, H, W), e.g. np.moveaxis(x, -1, 1)"
+        )
     if images.dtype != torch.uint8 and not images.is_floating_point():
         raise TypeError(f"dataset {key!r} of {str(path)!r} must be uint8, uint16 or float, got {data.dtype}")
-    images = _square_resize(images if images.dtype == torch.uint8 else images.float(), size)
+    images = images if images.dtype == torch.uint8 else images.float()
+    images = images if size is None else _square_resize(images, size)
+    if images.is_floating_point():
+        lo, hi = float(images.min()), float(images.max())
+        if not (torch.isfinite(images).all() and lo >= -1e-3 and hi <= 1 + 1e-3):
+            raise ValueError(f"dataset {key!r} of {str(path)!r}: float images must lie in [0, 1], got values in [{lo:.4g}, {hi:.4g}]")
+        images = images.clamp(0, 1)
+    return images
+
+
+def hdf5_source(path: str | os.PathLike[str], key: str = "images", size: int | None = None) -> TensorSource:
+    """Load dataset ``key`` of an HDF5 file as a :class:`TensorSource` (training takes square
+    images: :func:`read_hdf5_images`, then centre-cropped to a square).
+
+    Args:
+        path: the ``.h5``/``.hdf5`` file.
+        key: dataset name (``"images"`` by default; deepinv's ``generate_dataset`` uses ``"x_train"``).
+        size: resize (after centre-cropping to a square) to ``size x size``; ``None`` keeps the
+            side (the shorter one, for images that are not square).
+    """
+    images = _square_resize(read_hdf5_images(path, key, size), size)
+    path = Path(path)
     try:
         return TensorSource(images, {"kind": "hdf5", "path": str(path), "key": key})
     except ValueError as err:  # values outside [0, 1], NaN

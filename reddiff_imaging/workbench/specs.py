@@ -251,7 +251,7 @@ def load_dataset(
     """
     from reddiff_imaging.data.image_io import adjust_image, check_images_agree, read_images
     from reddiff_imaging.data.synthetic import heldout_images
-    from reddiff_imaging.models.data_sources import hdf5_source
+    from reddiff_imaging.models.data_sources import read_hdf5_images
 
     notes: list[str] = []
     path, key = check_dataset_spec(spec, rescale)
@@ -274,8 +274,7 @@ def load_dataset(
                 "(size (--size) crops and resizes them all to one square)"
             )
     elif path.is_file():
-        source = hdf5_source(path, key or _hdf5_key(path), size)
-        images = source.images[:num_images]
+        images = read_hdf5_images(path, key or _hdf5_key(path), size)[:num_images]  # at their own size unless size
         images = images.float() / 255.0 if images.dtype == torch.uint8 else images
     else:  # check_dataset_spec refused it
         raise FileNotFoundError(f"dataset {spec!r} is neither 'heldout', 'photos[:NAME,...]', an HDF5 file nor a folder of images")

@@ -209,3 +209,22 @@ def test_file_names_of_another_type_are_refused_naming_the_argument(tmp_path) ->
         figure_grid(str(output).encode(), "comparison", tmp_path / "g.png")
     with pytest.raises(TypeError, match=r"^path must be a file name .*got int$"):
         convergence_plot(output, "comparison", 3)
+
+
+def test_an_hdf5_dataset_keeps_its_image_size_and_refuses_channels_last(tmp_path) -> None:
+    # compare cropped 17×23 HDF5 images to 17×17 without a note (the training loader's square crop);
+    # (N, H, W, 3) images were read as 32 channels of 32×3 pixels
+    images = torch.rand(3, 1, 17, 23, generator=torch.Generator().manual_seed(0))
+    with h5py.File(tmp_path / "d.h5", "w") as f:
+        f["images"] = images.numpy()
+        f["rgb"] = (images.permute(0, 2, 3, 1).repeat(1, 1, 1, 3) * 255).to(torch.uint8).numpy()
+    output = tmp_path / "r.h5"
+    table = compare(["denoising"], ["admm/tv"], dataset=str(tmp_path / "d.h5"), num_images=3, output=output,
+                    overrides=ADMM_TV, progress=False, device="cpu")
+    assert table.rows[0].count == 3
+    with h5py.File(output, "r") as f:
+        stored = torch.from_numpy(f["comparison/denoising/x_true"][()])
+    torch.testing.assert_close(stored, images)
+    assert load_dataset(str(tmp_path / "d.h5"), 3, 16)[0].shape == (3, 1, 16, 16)
+    with pytest.raises(ValueError, match=r"dataset 'rgb' of '.*d\.h5' has shape \(3, 17, 23, 3\), which looks like \(N, H, W, C\)"):
+        load_dataset(str(tmp_path / "d.h5") + ":rgb", 3, None)
