@@ -44,6 +44,7 @@ __all__ = [
     "PhotoCropSource",
     "hdf5_source",
     "read_hdf5_images",
+    "square_resize",
     "folder_source",
     "IMAGE_SUFFIXES",
 ]
@@ -126,7 +127,7 @@ class TensorSource:
         return {**self.description, "num_images": len(self), "size": self.size, "channels": self.channels}
 
 
-def _square_resize(images: Tensor, size: int | None) -> Tensor:
+def square_resize(images: Tensor, size: int | None) -> Tensor:
     """Centre-crop ``(N, C, H, W)`` to a square and resize it to ``size`` (antialiased bilinear)."""
     h, w = images.shape[-2:]
     side = min(h, w)
@@ -188,7 +189,7 @@ def read_hdf5_images(path: str | os.PathLike[str], key: str = "images", size: in
     if images.dtype != torch.uint8 and not images.is_floating_point():
         raise TypeError(f"dataset {key!r} of {str(path)!r} must be uint8, uint16 or float, got {data.dtype}")
     images = images if images.dtype == torch.uint8 else images.float()
-    images = images if size is None else _square_resize(images, size)
+    images = images if size is None else square_resize(images, size)
     if images.is_floating_point():
         lo, hi = float(images.min()), float(images.max())
         if not (torch.isfinite(images).all() and lo >= -1e-3 and hi <= 1 + 1e-3):
@@ -207,7 +208,7 @@ def hdf5_source(path: str | os.PathLike[str], key: str = "images", size: int | N
         size: resize (after centre-cropping to a square) to ``size x size``; ``None`` keeps the
             side (the shorter one, for images that are not square).
     """
-    images = _square_resize(read_hdf5_images(path, key, size), size)
+    images = square_resize(read_hdf5_images(path, key, size), size)
     path = Path(path)
     try:
         return TensorSource(images, {"kind": "hdf5", "path": str(path), "key": key})

@@ -251,7 +251,7 @@ def load_dataset(
     """
     from reddiff_imaging.data.image_io import adjust_image, check_images_agree, read_images
     from reddiff_imaging.data.synthetic import heldout_images
-    from reddiff_imaging.models.data_sources import read_hdf5_images
+    from reddiff_imaging.models.data_sources import read_hdf5_images, square_resize
 
     notes: list[str] = []
     path, key = check_dataset_spec(spec, rescale)
@@ -274,7 +274,13 @@ def load_dataset(
                 "(size (--size) crops and resizes them all to one square)"
             )
     elif path.is_file():
-        images = read_hdf5_images(path, key or _hdf5_key(path), size)[:num_images]  # at their own size unless size
+        images = read_hdf5_images(path, key or _hdf5_key(path))[:num_images]  # at their own size unless size
+        height, width = images.shape[-2:]
+        if size is not None and (height, width) != (size, size):
+            side = min(height, width)
+            crop = f"cropped to the centred {side}×{side} square and " if height != width else ""
+            notes.append(f"dataset {spec!r}: {height}×{width} images {crop}resized to {size}×{size} (bilinear)")
+            images = square_resize(images, size)
         images = images.float() / 255.0 if images.dtype == torch.uint8 else images
     else:  # check_dataset_spec refused it
         raise FileNotFoundError(f"dataset {spec!r} is neither 'heldout', 'photos[:NAME,...]', an HDF5 file nor a folder of images")

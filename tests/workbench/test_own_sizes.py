@@ -225,6 +225,8 @@ def test_an_hdf5_dataset_keeps_its_image_size_and_refuses_channels_last(tmp_path
     with h5py.File(output, "r") as f:
         stored = torch.from_numpy(f["comparison/denoising/x_true"][()])
     torch.testing.assert_close(stored, images)
-    assert load_dataset(str(tmp_path / "d.h5"), 3, 16)[0].shape == (3, 1, 16, 16)
+    resized, notes = load_dataset(str(tmp_path / "d.h5"), 3, 16)
+    assert resized.shape == (3, 1, 16, 16)
+    assert any("17×23 images cropped to the centred 17×17 square and resized to 16×16" in note for note in notes)
     with pytest.raises(ValueError, match=r"dataset 'rgb' of '.*d\.h5' has shape \(3, 17, 23, 3\), which looks like \(N, H, W, C\)"):
         load_dataset(str(tmp_path / "d.h5") + ":rgb", 3, None)
