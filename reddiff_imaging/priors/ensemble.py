@@ -39,12 +39,14 @@ GROUPS: dict[str, tuple[tuple[int, bool], ...]] = {
 }
 
 
-def _apply(x: Tensor, turns: int, flip: bool) -> Tensor:
+def apply_symmetry(x: Tensor, turns: int, flip: bool) -> Tensor:
+    """``x`` turned by ``turns`` quarter turns (counter-clockwise), then flipped left to right."""
     x = torch.rot90(x, turns, dims=(-2, -1)) if turns else x
     return x.flip(-1) if flip else x
 
 
-def _undo(x: Tensor, turns: int, flip: bool) -> Tensor:
+def undo_symmetry(x: Tensor, turns: int, flip: bool) -> Tensor:
+    """The inverse of :func:`apply_symmetry`."""
     x = x.flip(-1) if flip else x
     return torch.rot90(x, -turns, dims=(-2, -1)) if turns else x
 
@@ -85,7 +87,7 @@ class SelfEnsemble(DiffusionModel):
         differentiable = torch.is_grad_enabled()
         total = torch.zeros_like(x_t)
         for turns, flip in GROUPS[self.group]:
-            total += _undo(self.model.eps(_apply(x_t, turns, flip), t, differentiable=differentiable), turns, flip)
+            total += undo_symmetry(self.model.eps(apply_symmetry(x_t, turns, flip), t, differentiable=differentiable), turns, flip)
         return total / len(GROUPS[self.group])
 
     def extra_repr(self) -> str:

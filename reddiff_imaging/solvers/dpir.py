@@ -40,6 +40,7 @@ from torch import Tensor
 
 from reddiff_imaging._validation import check_bool, check_init, check_int, check_positive
 from reddiff_imaging.priors.base import Prior
+from reddiff_imaging.priors.ensemble import apply_symmetry, undo_symmetry
 from reddiff_imaging.problem import InverseProblem
 from reddiff_imaging.solvers.base import Monitor
 from reddiff_imaging.solvers.capabilities import require_linear
@@ -49,9 +50,11 @@ from reddiff_imaging.solvers.data_term import DataTerm, real_like
 __all__ = ["DPIR", "GEOMETRIC_MODES", "dpir_levels"]
 
 #: the eight grid symmetries of the official periodic self-ensemble, in its order (``augment_img_tensor4``
-#: modes 0–7), as (quarter turns counter-clockwise, then a flip of the rows)
+#: modes 0–7), as (quarter turns counter-clockwise, then a left-right flip) of
+#: :func:`~reddiff_imaging.priors.ensemble.apply_symmetry` (the official flips the rows, which after
+#: k turns is the left-right flip after k + 2)
 GEOMETRIC_MODES: tuple[tuple[int, bool], ...] = (
-    (0, False), (1, True), (0, True), (3, False), (2, True), (1, False), (2, False), (3, True),
+    (0, False), (3, True), (2, True), (3, False), (0, True), (1, False), (2, False), (1, True),
 )
 
 
@@ -63,18 +66,6 @@ def dpir_levels(sigma_start: float, sigma_end: float, steps: int) -> list[float]
         return [sigma_start]
     ratio = math.log(sigma_end / sigma_start) / (steps - 1)
     return [sigma_start * math.exp(k * ratio) for k in range(steps)]
-
-
-def _turn(x: Tensor, mode: int) -> Tensor:
-    turns, flip = GEOMETRIC_MODES[mode]
-    x = torch.rot90(x, turns, dims=(-2, -1)) if turns else x
-    return x.flip(-2) if flip else x
-
-
-def _turn_back(x: Tensor, mode: int) -> Tensor:
-    turns, flip = GEOMETRIC_MODES[mode]
-    x = x.flip(-2) if flip else x
-    return torch.rot90(x, -turns, dims=(-2, -1)) if turns else x
 
 
 @dataclass
@@ -157,7 +148,8 @@ class DPIR(NormalStepSolver):
                 rho = self.lam * sigma**2 / level**2
                 x = term.solve_normal(torch.add(aty, z, alpha=rho), rho)
                 mode = step % len(GEOMETRIC_MODES) if self.geometric else 0
-                z = _turn_back(call_prior(self.name, prior.denoise, _turn(x, mode), level, step, monitor), mode)
+                turns, flip = GEOMETRIC_MODES[mode]
+                z = undo_symmetry(call_prior(self.name, prior.denoise, apply_symmetry(x, turns, flip), level, step, monitor), turns, flip)
                 if monitor.due(step):
                     monitor.step(step, z, data=term.value(z).mean(), level=torch.full((), level, dtype=z.dtype, device=z.device))
                 else:

@@ -143,10 +143,8 @@ def measure(task: Part, images: Images, sigma: float, seed: int) -> Measurements
     built = {shape: build_task(task.value, shape, sigma) for shape in image_shapes(images)}
     operators = {shape: operator.to(images[0].device) for shape, (operator, _) in built.items()}
     noise = next(iter(built.values()))[1]
-    if isinstance(images, Tensor):
-        y: Images = simulate_measurements(operators[tuple(images.shape[1:])], noise, images, seed, task.label)
-    else:
-        y = [_measurement(operators[tuple(image.shape)], noise, image, seed, task.label, i)[0] for i, image in enumerate(images)]
+    each = [_measurement(operators[tuple(image.shape)], noise, image, seed, task.label, i) for i, image in enumerate(images)]
+    y: Images = torch.cat(each) if isinstance(images, Tensor) else [item[0] for item in each]
     return Measurements(task.label, operators, noise, images, y)
 
 

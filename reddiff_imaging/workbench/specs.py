@@ -284,7 +284,7 @@ def load_dataset(
         images = images.float() / 255.0 if images.dtype == torch.uint8 else images
     else:  # check_dataset_spec refused it
         raise FileNotFoundError(f"dataset {spec!r} is neither 'heldout', 'photos[:NAME,...]', an HDF5 file nor a folder of images")
-    if isinstance(images, Tensor) and len(images):
+    if isinstance(images, Tensor) and len(images) and not path.is_dir():  # a folder's files are checked one by one above
         check_scorable(tuple(images.shape[1:]), f"dataset {spec!r}")
     if isinstance(images, Tensor) and channels is not None and channels != images.shape[1]:
         converted = [adjust_image(image, channels=channels) for image in images]

@@ -373,35 +373,21 @@ class ResultsStore:
     def _check_same_task(self, run: str, task: str, group: h5py.Group, new: dict[str, np.ndarray]) -> None:
         """Refuse to resume ``task`` of ``run`` with other ground truths or measurements than the
         stored ones (equal up to float rounding, which may differ with the number of threads)."""
-        stored_arrays = self._task_arrays(group)
+        stored = self._read_task_arrays(group)
         for key, what in (("x_true", "images (ground truth)"), ("y", "noisy measurements")):
-            names = sorted({n for n in (*stored_arrays, *new) if n.split("/")[0] == key})
-            for name in names:
-                stored, fresh = stored_arrays.get(name), new.get(name)
-                same = (
-                    stored is not None
-                    and fresh is not None
-                    and stored.shape == fresh.shape
-                    and bool(np.all(np.abs(stored.astype(np.float64) - fresh) <= 1e-5 * (1.0 + np.abs(stored.astype(np.float64)))))
-                )
-                if same:
+            for name in sorted({n for n in (*stored, *new) if _data_key(n) == key}):
+                detail = _difference(name, stored.get(name), new.get(name))
+                if detail is None:
                     continue
                 device = self.run_group(run).attrs.get("device")
-                shapes = (
-                    f" (stored {name} shape {stored.shape}, now {fresh.shape})"
-                    if stored is not None and fresh is not None and stored.shape != fresh.shape
-                    else f" (the stored images and the images now are not the same set: {name} is only in one)"
-                    if stored is None or fresh is None
-                    else ""
-                )
                 raise ValueError(
-                    f"run {run!r} in {self.where} holds task {task!r} with other {what} than this run computes{shapes}: "
+                    f"run {run!r} in {self.where} holds task {task!r} with other {what} than this run computes{detail}: "
                     f"the dataset's files changed, a relative path names other files, or the noise is drawn on another "
                     f"device than the run's ({device!r}); resuming would mix results of different data. Use another "
                     "output file or run name"
                 )
 
-    def _task_arrays(self, group: h5py.Group) -> dict[str, np.ndarray]:
+    def _read_task_arrays(self, group: h5py.Group) -> dict[str, np.ndarray]:
         """The stored ``x_true`` and ``y`` of a task group, named as :func:`_task_arrays` names them
         (``x_true``, or ``x_true/<i>`` for images of different sizes)."""
         arrays: dict[str, np.ndarray] = {}
@@ -416,8 +402,8 @@ class ResultsStore:
         return arrays
 
     def _task_intact(self, group: h5py.Group) -> bool:
-        arrays = self._task_arrays(group)
-        both = all(any(n.split("/")[0] == key for n in arrays) for key in _TASK_DATA)
+        arrays = self._read_task_arrays(group)
+        both = all(any(_data_key(n) == key for n in arrays) for key in _TASK_DATA)
         return both and group.attrs.get("sha256") == _digest(arrays, {})
 
     def task_data(self, run: str, task: str) -> tuple[Tensor, Tensor]:
@@ -441,18 +427,12 @@ class ResultsStore:
                 f"{self.where}: the ground truth or measurements of task {task!r} in run {run!r} are missing or "
                 "corrupted (checksum mismatch); rerun the comparison to rewrite them"
             )
-        arrays = self._task_arrays(group)
-        complex_y = bool(group["y"].attrs.get("complex", False))
-
-        def items(key: str) -> list[Tensor]:
-            if key in arrays:
-                return list(torch.from_numpy(arrays[key]))
-            return [torch.from_numpy(arrays[f"{key}/{i}"]) for i in sorted((int(n.split("/")[1]) for n in arrays if n.startswith(f"{key}/")))]
-
-        measurements = items("y")
-        if complex_y:
+        arrays = self._read_task_arrays(group)
+        truths = [torch.from_numpy(a) for a in _images_of(arrays, "x_true")]
+        measurements = [torch.from_numpy(a) for a in _images_of(arrays, "y")]
+        if group["y"].attrs.get("complex", False):
             measurements = [torch.view_as_complex(m.contiguous()) for m in measurements]
-        return items("x_true"), measurements
+        return truths, measurements
 
     def tasks(self, run: str) -> list[str]:
         group = self.run_group(run)
@@ -899,6 +879,29 @@ def _task_arrays(x_true: Tensor | list[Tensor], y: Tensor | list[Tensor]) -> dic
         raise ValueError(f"x_true and y must hold as many images, got {len(x_true)} and {len(y)}")
     arrays = {f"x_true/{i}": image.detach().cpu().float().numpy() for i, image in enumerate(x_true)}
     return arrays | {f"y/{i}": _real(item.detach().cpu()).numpy() for i, item in enumerate(y)}
+
+
+def _data_key(name: str) -> str:
+    """``x_true`` or ``y`` for an array name of :func:`_task_arrays` (``x_true``, ``x_true/3``)."""
+    return name.partition("/")[0]
+
+
+def _images_of(arrays: dict[str, np.ndarray], key: str) -> list[np.ndarray]:
+    """One array per image of ``key`` (``x_true`` or ``y``) in the arrays of a task, by index."""
+    if key in arrays:
+        return list(arrays[key])
+    return [arrays[f"{key}/{i}"] for i in sorted(int(n.partition("/")[2]) for n in arrays if _data_key(n) == key)]
+
+
+def _difference(name: str, stored: np.ndarray | None, fresh: np.ndarray | None) -> str | None:
+    """``None`` when the stored and the fresh array ``name`` agree up to float rounding, else what
+    the resume error says of them (empty for other values of the same shape)."""
+    if stored is None or fresh is None:
+        return f" (the stored images and the images now are not the same set: {name} is only in one)"
+    if stored.shape != fresh.shape:
+        return f" (stored {name} shape {stored.shape}, now {fresh.shape})"
+    reference = stored.astype(np.float64)
+    return None if bool(np.all(np.abs(reference - fresh) <= 1e-5 * (1.0 + np.abs(reference)))) else ""
 
 
 def _real(y: Tensor) -> Tensor:
